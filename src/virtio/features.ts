@@ -104,3 +104,72 @@ export function parseFeatureList(input: string): E.Either<FeatureParseError, big
   }
   return E.right(mask);
 }
+
+/**
+ * The guest-offload feature bits whose runtime state VIRTIO_NET_CTRL_GUEST_OFFLOADS controls
+ * (virtio 1.2 §5.1.6.5.6.1: "GUEST_CSUM … GUEST_USO6"; bit i of the le64 offloads = feature bit i).
+ */
+export const GUEST_OFFLOAD_FEATURES: bigint = maskOf(['GUEST_CSUM', 'GUEST_TSO4', 'GUEST_TSO6', 'GUEST_ECN', 'GUEST_UFO', 'GUEST_USO4', 'GUEST_USO6']);
+
+/**
+ * Every virtio-net feature this project models, plus the transport bits a vhost-vdpa device offers:
+ * the `full` device profile, and the default feature set of `shadowvq plan`.
+ */
+export const FULL_PROFILE_FEATURES: bigint = maskOf([
+  'CSUM', 'GUEST_CSUM', 'CTRL_GUEST_OFFLOADS', 'MTU', 'MAC', 'GUEST_TSO4', 'GUEST_TSO6', 'GUEST_ECN', 'GUEST_UFO',
+  'GUEST_USO4', 'GUEST_USO6', 'HOST_TSO4', 'HOST_TSO6', 'HOST_ECN', 'HOST_UFO', 'HOST_USO', 'MRG_RXBUF', 'STATUS',
+  'CTRL_VQ', 'CTRL_RX', 'CTRL_VLAN', 'CTRL_RX_EXTRA', 'GUEST_ANNOUNCE', 'MQ', 'CTRL_MAC_ADDR', 'NOTF_COAL',
+  'HASH_REPORT', 'RSS', 'ANY_LAYOUT', 'INDIRECT_DESC', 'EVENT_IDX', 'VERSION_1', 'ACCESS_PLATFORM', 'RING_PACKED',
+]);
+
+/**
+ * Feature dependencies (virtio 1.2 §5.1.3.1 "Feature bit requirements"): each feature needs at least one
+ * of the listed features. CTRL_RX_EXTRA → CTRL_RX and HASH_REPORT → CTRL_VQ as Linux's
+ * `virtnet_validate_features` enforces them.
+ */
+export const FEATURE_REQUIREMENTS: ReadonlyArray<readonly [FeatureName, readonly FeatureName[]]> = [
+  ['GUEST_TSO4', ['GUEST_CSUM']],
+  ['GUEST_TSO6', ['GUEST_CSUM']],
+  ['GUEST_ECN', ['GUEST_TSO4', 'GUEST_TSO6']],
+  ['GUEST_UFO', ['GUEST_CSUM']],
+  ['GUEST_USO4', ['GUEST_CSUM']],
+  ['GUEST_USO6', ['GUEST_CSUM']],
+  ['HOST_TSO4', ['CSUM']],
+  ['HOST_TSO6', ['CSUM']],
+  ['HOST_ECN', ['HOST_TSO4', 'HOST_TSO6']],
+  ['HOST_UFO', ['CSUM']],
+  ['HOST_USO', ['CSUM']],
+  ['CTRL_RX', ['CTRL_VQ']],
+  ['CTRL_VLAN', ['CTRL_VQ']],
+  ['CTRL_RX_EXTRA', ['CTRL_RX']],
+  ['GUEST_ANNOUNCE', ['CTRL_VQ']],
+  ['MQ', ['CTRL_VQ']],
+  ['CTRL_MAC_ADDR', ['CTRL_VQ']],
+  ['NOTF_COAL', ['CTRL_VQ']],
+  ['VQ_NOTF_COAL', ['CTRL_VQ']],
+  ['RSC_EXT', ['HOST_TSO4', 'HOST_TSO6']],
+  ['RSS', ['CTRL_VQ']],
+  ['HASH_REPORT', ['CTRL_VQ']],
+];
+
+export interface FeatureDependencyError {
+  readonly _tag: 'FeatureDependencyError';
+  readonly feature: FeatureName;
+  readonly requires: readonly FeatureName[];
+  readonly message: string;
+}
+
+/** Check a feature set against `FEATURE_REQUIREMENTS`; the first violated rule is the error. */
+export function checkFeatureDependencies(features: bigint): E.Either<FeatureDependencyError, bigint> {
+  for (const [feature, requires] of FEATURE_REQUIREMENTS) {
+    if (hasFeature(features, feature) && !requires.some((r) => hasFeature(features, r))) {
+      return E.left({
+        _tag: 'FeatureDependencyError',
+        feature,
+        requires,
+        message: `${feature} requires ${requires.join(' or ')} (virtio 1.2 §5.1.3.1)`,
+      });
+    }
+  }
+  return E.right(features);
+}

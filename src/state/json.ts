@@ -1,0 +1,234 @@
+/**
+ * The JSON form of `NetDeviceState`, written by hand or by tools:
+ *
+ *   { "mac": "52:54:00:12:34:56", "queuePairs": 4,
+ *     "rxMode": { "promisc": true, "allmulti": false, "alluni": false, "nomulti": false, "nouni": false, "nobcast": false },
+ *     "macTable": { "unicast": [...], "multicast": [...], "unicastOverflow": false, "multicastOverflow": false },
+ *     "vlans": [1, 100], "guestOffloads": "0x186",
+ *     "rss": { "hashTypes": 63, "indirectionTable": [0,1,2,3], "unclassifiedQueue": 0, "key": "6d5a56da…" } | null,
+ *     "hashReport": { "hashTypes": 63, "key": "6d5a…" } | null,
+ *     "coalescing": { "tx": { "maxPackets": 0, "maxUsecs": 0 }, "rx": { … } } | null }
+ *
+ * Decoded with io-ts; every object is closed (an unknown key is an error, so typos do not pass
+ * silently) and every error names its JSON path, e.g. `rss.indirectionTable[2]`. Besides the types,
+ * the decoder checks what holds for any state a device can be in: a power-of-two indirection table,
+ * RSS queues below `queuePairs`, hash types within the spec's, keys of at most 255 bytes.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import * as t from 'io-ts';
+import { MAX_VLAN, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX, VIRTIO_NET_RSS_HASH_TYPE_ALL, fromHex, isMacString, normaliseMac } from '../virtio/net.js';
+import { vlanFilterOf, vlanList, type NetDeviceState } from './net-state.js';
+
+export interface StateJsonIssue {
+  /** JSON path, e.g. `macTable.unicast[3]`; empty for the document itself. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface StateJsonError {
+  readonly _tag: 'StateJsonError';
+  readonly issues: readonly StateJsonIssue[];
+  readonly message: string;
+}
+
+const stateJsonError = (issues: readonly StateJsonIssue[]): StateJsonError => ({
+  _tag: 'StateJsonError',
+  issues,
+  message: issues.map((i) => `${i.path === '' ? '(document)' : i.path}: ${i.message}`).join('; '),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Codecs
+
+/** Integer in [min, max]. */
+const intIn = (name: string, min: number, max: number): t.Type<number, number, unknown> =>
+  new t.Type<number, number, unknown>(
+    name,
+    (u): u is number => typeof u === 'number' && Number.isInteger(u) && u >= min && u <= max,
+    (u, c) =>
+      typeof u === 'number' && Number.isInteger(u) && u >= min && u <= max
+        ? t.success(u)
+        : t.failure(u, c, `expected an integer in ${min}..${max}, got ${JSON.stringify(u)}`),
+    t.identity,
+  );
+
+const macString = new t.Type<string, string, unknown>(
+  'MAC',
+  (u): u is string => typeof u === 'string' && isMacString(u),
+  (u, c) => (typeof u === 'string' && isMacString(u) ? t.success(normaliseMac(u)) : t.failure(u, c, `expected a MAC "xx:xx:xx:xx:xx:xx", got ${JSON.stringify(u)}`)),
+  t.identity,
+);
+
+/** Hex bytes (lower-cased), at most 255 of them (u8 hash_key_length). */
+const keyHex = new t.Type<string, string, unknown>(
+  'HexKey',
+  (u): u is string => typeof u === 'string' && fromHex(u) !== undefined && u.length <= 510,
+  (u, c) => {
+    if (typeof u !== 'string' || fromHex(u) === undefined) return t.failure(u, c, `expected an even-length hex string, got ${JSON.stringify(u)}`);
+    if (u.length > 510) return t.failure(u, c, `key of ${u.length / 2} bytes exceeds 255 (u8 hash_key_length)`);
+    return t.success(u.toLowerCase());
+  },
+  t.identity,
+);
+
+/**
+ * "0x…" le64 guest offloads. Any 64-bit mask decodes; only the guest-offload features the destination
+ * negotiates (GUEST_CSUM … GUEST_USO6) can be restored, and `viewThrough` / `planRestore` mask the rest.
+ */
+const offloadsHex = new t.Type<bigint, string, unknown>(
+  'GuestOffloads',
+  (u): u is bigint => typeof u === 'bigint',
+  (u, c) =>
+    typeof u === 'string' && /^0x[0-9a-f]{1,16}$/i.test(u) ? t.success(BigInt(u)) : t.failure(u, c, `expected a hex mask "0x…" of at most 64 bits, got ${JSON.stringify(u)}`),
+  (v) => `0x${v.toString(16)}`,
+);
+
+/** An array of `item`, errors at `[i]`. */
+const arrayOf = <A>(item: t.Type<A, unknown, unknown>, name: string): t.Type<A[], unknown[], unknown> => t.array(item, name) as unknown as t.Type<A[], unknown[], unknown>;
+
+/** `codec | null` without a union's extra path entry. */
+const nullable = <A, O>(codec: t.Type<A, O, unknown>): t.Type<A | null, O | null, unknown> =>
+  new t.Type<A | null, O | null, unknown>(
+    `${codec.name} | null`,
+    (u): u is A | null => u === null || codec.is(u),
+    (u, c) => (u === null ? t.success(null) : codec.validate(u, c)),
+    (a) => (a === null ? null : codec.encode(a)),
+  );
+
+/** An object with exactly these keys: missing and unknown keys are errors at their path. */
+const closed = <P extends t.Props>(props: P, name: string): t.Type<t.TypeOf<t.TypeC<P>>, t.OutputOf<t.TypeC<P>>, unknown> => {
+  const inner = t.type(props, name);
+  return new t.Type(
+    name,
+    inner.is,
+    (u, c) => {
+      const base = inner.validate(u, c);
+      if (typeof u !== 'object' || u === null || Array.isArray(u)) return base;
+      const extra = Object.keys(u).filter((k) => !Object.prototype.hasOwnProperty.call(props, k));
+      if (extra.length === 0) return base;
+      const errs = extra.map((k) => ({ value: (u as Record<string, unknown>)[k], context: [...c, { key: k, type: t.never, actual: (u as Record<string, unknown>)[k] }], message: `unknown key "${k}"` }));
+      return E.isLeft(base) ? t.failures([...base.left, ...errs]) : t.failures(errs);
+    },
+    inner.encode,
+  );
+};
+
+const u32 = intIn('u32', 0, 0xffffffff);
+const hashTypes = intIn('hashTypes', 0, VIRTIO_NET_RSS_HASH_TYPE_ALL);
+
+const rxModeCodec = closed({ promisc: t.boolean, allmulti: t.boolean, alluni: t.boolean, nomulti: t.boolean, nouni: t.boolean, nobcast: t.boolean }, 'RxMode');
+const macTableCodec = closed(
+  { unicast: arrayOf(macString, 'MAC[]'), multicast: arrayOf(macString, 'MAC[]'), unicastOverflow: t.boolean, multicastOverflow: t.boolean },
+  'MacTable',
+);
+const rssCodec = closed(
+  { hashTypes, indirectionTable: arrayOf(intIn('queue', 0, 0xffff), 'queue[]'), unclassifiedQueue: intIn('queue', 0, 0xffff), key: keyHex },
+  'Rss',
+);
+const hashReportCodec = closed({ hashTypes, key: keyHex }, 'HashReport');
+const coalCodec = closed({ maxPackets: u32, maxUsecs: u32 }, 'Coalescing');
+
+export const StateJsonCodec = closed(
+  {
+    mac: macString,
+    queuePairs: intIn('queuePairs', 1, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX),
+    rxMode: rxModeCodec,
+    macTable: macTableCodec,
+    vlans: arrayOf(intIn('vid', 0, MAX_VLAN - 1), 'vid[]'),
+    guestOffloads: offloadsHex,
+    rss: nullable(rssCodec),
+    hashReport: nullable(hashReportCodec),
+    coalescing: nullable(closed({ tx: coalCodec, rx: coalCodec }, 'NotfCoal')),
+  },
+  'NetDeviceState',
+);
+
+export type StateJson = t.OutputOf<typeof StateJsonCodec>;
+
+// ---------------------------------------------------------------------------------------------
+
+function pathOf(context: t.Context): string {
+  let p = '';
+  for (const entry of context.slice(1)) {
+    if (/^\d+$/.test(entry.key)) p += `[${entry.key}]`;
+    else p += p === '' ? entry.key : `.${entry.key}`;
+  }
+  return p;
+}
+
+function describeError(e: t.ValidationError): string {
+  const expected = e.context[e.context.length - 1]?.type.name ?? 'a value';
+  if (e.value === undefined) return `missing (expected ${expected})`;
+  return e.message ?? `expected ${expected}, got ${JSON.stringify(e.value)}`;
+}
+
+/** Checks beyond the types: what any reachable device state satisfies. */
+function semanticIssues(s: t.TypeOf<typeof StateJsonCodec>): StateJsonIssue[] {
+  const issues: StateJsonIssue[] = [];
+  if (s.rss !== null) {
+    const len = s.rss.indirectionTable.length;
+    if (len === 0 || (len & (len - 1)) !== 0) {
+      issues.push({ path: 'rss.indirectionTable', message: `length ${len} is not a power of two (§5.1.6.5.7.1)` });
+    }
+    s.rss.indirectionTable.forEach((q, i) => {
+      if (q >= s.queuePairs) issues.push({ path: `rss.indirectionTable[${i}]`, message: `queue ${q} ≥ queuePairs ${s.queuePairs}` });
+    });
+    if (s.rss.unclassifiedQueue >= s.queuePairs) {
+      issues.push({ path: 'rss.unclassifiedQueue', message: `queue ${s.rss.unclassifiedQueue} ≥ queuePairs ${s.queuePairs}` });
+    }
+  }
+  return issues;
+}
+
+/** Decode the JSON form (already parsed) into a state. */
+export function decodeStateJson(u: unknown): E.Either<StateJsonError, NetDeviceState> {
+  const r = StateJsonCodec.decode(u);
+  if (E.isLeft(r)) {
+    return E.left(stateJsonError(r.left.map((e) => ({ path: pathOf(e.context), message: describeError(e) }))));
+  }
+  const s = r.right;
+  const issues = semanticIssues(s);
+  if (issues.length > 0) return E.left(stateJsonError(issues));
+  return E.right({
+    mac: s.mac,
+    queuePairs: s.queuePairs,
+    rxMode: s.rxMode,
+    macTable: s.macTable,
+    vlanFilter: vlanFilterOf(s.vlans),
+    guestOffloads: s.guestOffloads,
+    rss: s.rss,
+    hashReport: s.hashReport,
+    coalescing: s.coalescing,
+  });
+}
+
+/** Parse and decode JSON text; a syntax error is an issue at the document. */
+export function parseStateJson(text: string): E.Either<StateJsonError, NetDeviceState> {
+  let u: unknown;
+  try {
+    u = JSON.parse(text);
+  } catch (e) {
+    return E.left(stateJsonError([{ path: '', message: `not JSON: ${(e as Error).message}` }]));
+  }
+  return decodeStateJson(u);
+}
+
+/** The JSON form of a state (round-trips through `decodeStateJson`). */
+export function encodeStateJson(state: NetDeviceState): StateJson {
+  return {
+    mac: state.mac,
+    queuePairs: state.queuePairs,
+    rxMode: { ...state.rxMode },
+    macTable: {
+      unicast: [...state.macTable.unicast],
+      multicast: [...state.macTable.multicast],
+      unicastOverflow: state.macTable.unicastOverflow,
+      multicastOverflow: state.macTable.multicastOverflow,
+    },
+    vlans: vlanList(state.vlanFilter),
+    guestOffloads: `0x${state.guestOffloads.toString(16)}`,
+    rss: state.rss === null ? null : { ...state.rss, indirectionTable: [...state.rss.indirectionTable] },
+    hashReport: state.hashReport === null ? null : { ...state.hashReport },
+    coalescing: state.coalescing === null ? null : { tx: { ...state.coalescing.tx }, rx: { ...state.coalescing.rx } },
+  };
+}
