@@ -18,6 +18,7 @@ export type RingLayout = 'split' | 'packed';
 export type RingRule =
   | 'bad-queue-size' // size not a power of two in 1..32768 (split) or not in 1..32768 (packed)
   | 'ring-unmapped' // a ring area is not inside the address space
+  | 'ring-misaligned' // a ring area breaks its alignment (split 16/2/4 §2.7, packed 16/4/4 §2.8.10)
   | 'avail-idx-ahead' // avail idx ran ahead of last_avail_idx by more than num (§2.7.13.3)
   | 'desc-index-out-of-range' // a head or next index ≥ num
   | 'chain-loop' // chain longer than the ring (a loop) (§2.7.5.3.2)

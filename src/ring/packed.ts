@@ -1,0 +1,530 @@
+/**
+ * The packed virtqueue (virtio 1.2 §2.8), driver and device sides.
+ *
+ * Memory layout for a queue of `num` entries (alignments 16/4/4, §2.8.10):
+ *   descriptor ring            num × 16 B { le64 addr; le32 len; le16 id; le16 flags }
+ *   driver event suppression   4 B        { le16 off_wrap; le16 flags }   written by the driver
+ *   device event suppression   4 B        { le16 off_wrap; le16 flags }   written by the device
+ *
+ * A descriptor is available when its AVAIL bit equals the driver's wrap counter and its USED bit does
+ * not; it is used when both bits equal the device's used wrap counter (§2.8.1). The driver hands out
+ * buffer ids from a private free list and remembers, per id, how many ring slots the chain took: the
+ * device writes one used descriptor per chain and skips the rest, possibly out of order (§2.8.7).
+ */
+import type { AddressSpace } from '../memory/address-space.js';
+import { getU64, setU64 } from '../memory/address-space.js';
+import { resolveArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
+import {
+  ringError,
+  VRING_DESC_F_INDIRECT,
+  VRING_DESC_F_NEXT,
+  VRING_DESC_F_WRITE,
+  VRING_PACKED_DESC_F_AVAIL,
+  VRING_PACKED_DESC_F_USED,
+  VRING_PACKED_EVENT_F_WRAP_CTR,
+  VRING_PACKED_EVENT_FLAG_DESC,
+  VRING_PACKED_EVENT_FLAG_DISABLE,
+  VRING_PACKED_EVENT_FLAG_ENABLE,
+  type Chain,
+  type RingBase,
+  type RingConfig,
+  type RingDevice,
+  type RingDriver,
+  type RingError,
+  type RingFactory,
+  type RingRule,
+  type Used,
+} from './types.js';
+
+const DESC_SIZE = 16;
+/** Offsets inside a packed descriptor (§2.8.13). */
+const D_LEN = 8;
+const D_ID = 12;
+const D_FLAGS = 14;
+/** Offsets inside an event suppression structure (§2.8.14). */
+const EV_OFF_WRAP = 0;
+const EV_FLAGS = 2;
+const WRAP_BIT = 1 << VRING_PACKED_EVENT_F_WRAP_CTR;
+const AVAIL_USED = VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED;
+const MAX_INDIRECT = 0x0fffffff;
+
+export function packedLayoutOf(num: number) {
+  return {
+    desc: { size: DESC_SIZE * num, align: 16 },
+    driver: { size: 4, align: 4 },
+    device: { size: 4, align: 4 },
+  };
+}
+
+const fail = (rule: RingRule, message: string, index?: number): RingError => ringError('packed', rule, message, index);
+
+interface PackedAreas {
+  readonly desc: Area;
+  readonly driver: Area;
+  readonly device: Area;
+}
+
+function resolveAreas(space: AddressSpace, config: RingConfig): PackedAreas | RingError {
+  const n = config.size;
+  if (config.layout !== 'packed' || !validQueueSize(n, false)) return fail('bad-queue-size', `packed queue size ${n} is not in 1..32768`);
+  const { desc, driver, device } = config.addrs;
+  if (desc % 16 !== 0 || driver % 4 !== 0 || device % 4 !== 0) {
+    return fail('ring-misaligned', `packed ring areas desc 0x${desc.toString(16)} driver 0x${driver.toString(16)} device 0x${device.toString(16)} break alignment 16/4/4`);
+  }
+  const d = resolveArea(space, desc, DESC_SIZE * n);
+  if (d === undefined) return fail('ring-unmapped', `descriptor ring at 0x${desc.toString(16)} (+${DESC_SIZE * n}) is not in ${space.name}`);
+  const dr = resolveArea(space, driver, 4);
+  if (dr === undefined) return fail('ring-unmapped', `driver event area at 0x${driver.toString(16)} is not in ${space.name}`);
+  const de = resolveArea(space, device, 4);
+  if (de === undefined) return fail('ring-unmapped', `device event area at 0x${device.toString(16)} is not in ${space.name}`);
+  return { desc: d, driver: dr, device: de };
+}
+
+/**
+ * The event test of §2.8.10 on ring positions (Linux virtqueue_kick_prepare_packed, QEMU
+ * vring_packed_need_event): `moved` slots were crossed since the last decision, ending at `pos` with
+ * wrap counter `wrap`; the event offset is moved back one ring when it names the previous lap.
+ */
+function packedNeedEvent(offWrap: number, pos: number, wrap: boolean, moved: number, num: number): boolean {
+  if (moved >= num) return true;
+  let event = offWrap & ~WRAP_BIT & 0xffff;
+  if (offWrap >>> VRING_PACKED_EVENT_F_WRAP_CTR !== (wrap ? 1 : 0)) event -= num;
+  return vringNeedEvent(event, pos, pos - moved);
+}
+
+// ───────────────────────────────────────── driver ─────────────────────────────────────────
+
+export class PackedDriver implements RingDriver {
+  private readonly num: number;
+  private readonly eventIdx: boolean;
+  private readonly descView: DataView;
+  private readonly descOff: number;
+  private readonly drvView: DataView;
+  private readonly drvOff: number;
+  private readonly devView: DataView;
+  private readonly devOff: number;
+  /** Driver-private free list of buffer ids. */
+  private readonly idNext: Uint16Array;
+  /** Per buffer id: the caller's token, ring slots taken (0 = not in flight), writable bytes. */
+  private readonly token: Float64Array;
+  private readonly ndescs: Uint16Array;
+  private readonly inLen: Uint32Array;
+  private freeId = 0;
+  private free: number;
+  private flight = 0;
+  private nextAvail = 0;
+  private availWrap = true;
+  private nextUsed = 0;
+  private usedWrap = true;
+  /** Slots made available since the last kick decision. */
+  private addedSince = 0;
+  /** What we last wrote into the driver area's flags (Linux `event_flags_shadow`). */
+  private eventFlags = VRING_PACKED_EVENT_FLAG_ENABLE;
+  private readonly indView: DataView | undefined;
+  private readonly indOff: number = 0;
+  private readonly indAddr: number = 0;
+  private readonly indCap: number = 0;
+
+  constructor(readonly config: RingConfig, areas: PackedAreas, ind: { area: Area; cap: number } | undefined) {
+    const n = config.size;
+    this.num = n;
+    this.eventIdx = config.eventIdx;
+    this.descView = areas.desc.view;
+    this.descOff = areas.desc.off;
+    this.drvView = areas.driver.view;
+    this.drvOff = areas.driver.off;
+    this.devView = areas.device.view;
+    this.devOff = areas.device.off;
+    this.idNext = new Uint16Array(n);
+    for (let i = 0; i < n - 1; i++) this.idNext[i] = i + 1;
+    this.token = new Float64Array(n);
+    this.ndescs = new Uint16Array(n);
+    this.inLen = new Uint32Array(n);
+    this.free = n;
+    if (ind !== undefined) {
+      this.indView = ind.area.view;
+      this.indOff = ind.area.off;
+      this.indAddr = ind.area.addr;
+      this.indCap = ind.cap;
+    } else {
+      this.indView = undefined;
+    }
+    // The driver owns the ring and starts it clean: no descriptor available or used, events enabled.
+    new Uint8Array(this.descView.buffer, this.descView.byteOffset + this.descOff, DESC_SIZE * n).fill(0);
+    this.drvView.setUint32(this.drvOff, 0, true);
+    this.devView.setUint32(this.devOff, 0, true);
+  }
+
+  numFree(): number {
+    return this.free;
+  }
+
+  inFlight(): number {
+    return this.flight;
+  }
+
+  /**
+   * §2.8.21: write the chain tail-first, every descriptor carrying the buffer id and the AVAIL/USED
+   * bits of the lap its slot falls in; the head's flags are stored last and publish the whole chain.
+   */
+  add(chain: Chain, token: number, useIndirect = false): number | RingError {
+    const count = chain.count;
+    if (count === 0) return fail('empty-chain', 'a chain needs at least one buffer');
+    if (chain.outBytes + chain.inBytes > 0xffffffff) return fail('length-overflow', `chain of ${chain.outBytes + chain.inBytes} bytes overflows u32`);
+    const indirect = useIndirect && this.indView !== undefined && count <= this.indCap;
+    const need = indirect ? 1 : count;
+    if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
+    const n = this.num;
+    const dv = this.descView;
+    const dOff = this.descOff;
+    const id = this.freeId;
+    const head = this.nextAvail;
+    const wrap = this.availWrap;
+    const outCount = chain.outCount;
+    const addrs = chain.addr;
+    const lens = chain.len;
+    let headFlags = 0;
+    if (indirect) {
+      // §2.8.20: table entries in sequence; WRITE is their only meaningful flag, their id is ignored.
+      const tv = this.indView!;
+      const tOff = this.indOff + id * this.indCap * DESC_SIZE;
+      for (let k = 0; k < count; k++) {
+        const o = tOff + k * DESC_SIZE;
+        setU64(tv, o, addrs[k]!);
+        tv.setUint32(o + D_LEN, lens[k]!, true);
+        tv.setUint16(o + D_ID, 0, true);
+        tv.setUint16(o + D_FLAGS, k >= outCount ? VRING_DESC_F_WRITE : 0, true);
+      }
+      const o = dOff + head * DESC_SIZE;
+      setU64(dv, o, this.indAddr + id * this.indCap * DESC_SIZE);
+      dv.setUint32(o + D_LEN, count * DESC_SIZE, true);
+      dv.setUint16(o + D_ID, id, true);
+      headFlags = VRING_DESC_F_INDIRECT | (wrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED);
+    } else {
+      const last = count - 1;
+      for (let k = last; k >= 0; k--) {
+        let s = head + k;
+        let w = wrap;
+        if (s >= n) {
+          s -= n;
+          w = !w;
+        }
+        const o = dOff + s * DESC_SIZE;
+        setU64(dv, o, addrs[k]!);
+        dv.setUint32(o + D_LEN, lens[k]!, true);
+        dv.setUint16(o + D_ID, id, true);
+        const f = (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0) | (w ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED);
+        if (k === 0) headFlags = f;
+        else dv.setUint16(o + D_FLAGS, f, true);
+      }
+    }
+    // (write barrier) then publish the head
+    dv.setUint16(dOff + head * DESC_SIZE + D_FLAGS, headFlags, true);
+    let s = head + need;
+    if (s >= n) {
+      s -= n;
+      this.availWrap = !wrap;
+    }
+    this.nextAvail = s;
+    this.addedSince += need;
+    this.free -= need;
+    this.flight++;
+    this.freeId = this.idNext[id]!;
+    this.token[id] = token;
+    this.ndescs[id] = need;
+    this.inLen[id] = chain.inBytes;
+    return id;
+  }
+
+  /** §2.8.10 from the driver's side: the device's event suppression area decides. */
+  kickNeeded(): boolean {
+    const moved = this.addedSince;
+    if (moved === 0) return false;
+    this.addedSince = 0;
+    const flags = this.devView.getUint16(this.devOff + EV_FLAGS, true);
+    if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
+      return packedNeedEvent(this.devView.getUint16(this.devOff + EV_OFF_WRAP, true), this.nextAvail, this.availWrap, moved, this.num);
+    }
+    return flags !== VRING_PACKED_EVENT_FLAG_DISABLE;
+  }
+
+  /** §2.8.7: the slot at our used position holds a used descriptor when AVAIL = USED = our used wrap. */
+  reap(out: Used): boolean | RingError {
+    const dv = this.descView;
+    const o = this.descOff + this.nextUsed * DESC_SIZE;
+    const flags = dv.getUint16(o + D_FLAGS, true);
+    const fl = flags & AVAIL_USED;
+    if (fl !== (this.usedWrap ? AVAIL_USED : 0)) return false;
+    const id = dv.getUint16(o + D_ID, true);
+    const len = dv.getUint32(o + D_LEN, true);
+    if (id >= this.num) return fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
+    const nd = this.ndescs[id]!;
+    if (nd === 0) return fail('used-id-not-in-flight', `used id ${id} is not a buffer in flight`, id);
+    if (len > this.inLen[id]!) return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of buffer ${id}`, id);
+    let s = this.nextUsed + nd;
+    if (s >= this.num) {
+      s -= this.num;
+      this.usedWrap = !this.usedWrap;
+    }
+    this.nextUsed = s;
+    this.free += nd;
+    this.flight--;
+    this.ndescs[id] = 0;
+    this.idNext[id] = this.freeId;
+    this.freeId = id;
+    out.id = id;
+    out.len = len;
+    out.token = this.token[id]!;
+    // Linux virtqueue_get_buf_ctx_packed: in DESC mode ask for a call at the next used slot.
+    if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) {
+      this.drvView.setUint16(this.drvOff + EV_OFF_WRAP, s | (this.usedWrap ? WRAP_BIT : 0), true);
+    }
+    return true;
+  }
+
+  disableCalls(): void {
+    this.eventFlags = VRING_PACKED_EVENT_FLAG_DISABLE;
+    this.drvView.setUint16(this.drvOff + EV_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE, true);
+  }
+
+  /** Linux virtqueue_enable_cb_prepare_packed + virtqueue_poll: DESC at our used position, or ENABLE. */
+  enableCalls(): boolean {
+    if (this.eventIdx) {
+      this.drvView.setUint16(this.drvOff + EV_OFF_WRAP, this.nextUsed | (this.usedWrap ? WRAP_BIT : 0), true);
+      this.eventFlags = VRING_PACKED_EVENT_FLAG_DESC;
+    } else {
+      this.eventFlags = VRING_PACKED_EVENT_FLAG_ENABLE;
+    }
+    // (write barrier) flags after off_wrap, (full barrier) then re-check the used slot
+    this.drvView.setUint16(this.drvOff + EV_FLAGS, this.eventFlags, true);
+    const flags = this.descView.getUint16(this.descOff + this.nextUsed * DESC_SIZE + D_FLAGS, true);
+    return (flags & AVAIL_USED) === (this.usedWrap ? AVAIL_USED : 0);
+  }
+
+  inFlightTokens(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.num; i++) if (this.ndescs[i] !== 0) out.push(this.token[i]!);
+    return out;
+  }
+
+  base(): RingBase {
+    return { availIdx: this.nextAvail, availWrap: this.availWrap, usedIdx: this.nextUsed, usedWrap: this.usedWrap };
+  }
+}
+
+// ───────────────────────────────────────── device ─────────────────────────────────────────
+
+export class PackedDevice implements RingDevice {
+  private readonly num: number;
+  private readonly eventIdx: boolean;
+  private readonly indirectOk: boolean;
+  private readonly descView: DataView;
+  private readonly descOff: number;
+  private readonly descAddr: number;
+  private readonly drvView: DataView;
+  private readonly drvOff: number;
+  private readonly devView: DataView;
+  private readonly devOff: number;
+  private readonly devAddr: number;
+  private nextAvail = 0;
+  private availWrap = true;
+  private nextUsed = 0;
+  private usedWrap = true;
+  /** Slots marked used since the last call decision. */
+  private pushedSince = 0;
+  /** What we last wrote into the device area's flags. */
+  private eventFlags = VRING_PACKED_EVENT_FLAG_ENABLE;
+
+  constructor(private readonly space: AddressSpace, readonly config: RingConfig, areas: PackedAreas) {
+    this.num = config.size;
+    this.eventIdx = config.eventIdx;
+    this.indirectOk = config.indirect;
+    this.descView = areas.desc.view;
+    this.descOff = areas.desc.off;
+    this.descAddr = areas.desc.addr;
+    this.drvView = areas.driver.view;
+    this.drvOff = areas.driver.off;
+    this.devView = areas.device.view;
+    this.devOff = areas.device.off;
+    this.devAddr = areas.device.addr;
+  }
+
+  hasAvail(): boolean {
+    const f = this.descView.getUint16(this.descOff + this.nextAvail * DESC_SIZE + D_FLAGS, true) & AVAIL_USED;
+    return f === (this.availWrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED);
+  }
+
+  /**
+   * §2.8.6, §2.8.17 (QEMU virtqueue_packed_pop): the head at our avail position is available when its
+   * AVAIL bit is our wrap counter and its USED bit is not; follow NEXT through the ring (the buffer id
+   * is in the last descriptor) or one indirect table. On a violated rule nothing is consumed.
+   */
+  pop(out: Chain): boolean | RingError {
+    const n = this.num;
+    const dv = this.descView;
+    const dOff = this.descOff;
+    const head = this.nextAvail;
+    let o = dOff + head * DESC_SIZE;
+    let flags = dv.getUint16(o + D_FLAGS, true);
+    if ((flags & AVAIL_USED) !== (this.availWrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED)) return false;
+    out.reset();
+    const space = this.space;
+    let s = head;
+    let cnt = 0;
+    let id: number;
+    for (;;) {
+      const addr = getU64(dv, o);
+      const len = dv.getUint32(o + D_LEN, true);
+      id = dv.getUint16(o + D_ID, true);
+      cnt++;
+      if ((flags & VRING_DESC_F_INDIRECT) !== 0) {
+        const r = this.indirectTable(out, s, addr, len, flags);
+        if (r !== undefined) return r;
+        break;
+      }
+      const rule = takeSegment(space, out, addr, len, flags);
+      if (rule !== undefined) return fail(rule, `descriptor at slot ${s}: ${rule} (addr 0x${addr.toString(16)}, len ${len})`, s);
+      if ((flags & VRING_DESC_F_NEXT) === 0) break;
+      if (cnt >= n) return fail('packed-chain-unterminated', `chain at slot ${head} runs past ${n} descriptors`, head);
+      if (++s === n) s = 0;
+      o = dOff + s * DESC_SIZE;
+      flags = dv.getUint16(o + D_FLAGS, true);
+    }
+    if (id >= n) return fail('packed-id-out-of-range', `buffer id ${id} >= queue size ${n}`, id);
+    out.id = id;
+    out.ringDescs = cnt;
+    let next = head + cnt;
+    if (next >= n) {
+      next -= n;
+      this.availWrap = !this.availWrap;
+    }
+    this.nextAvail = next;
+    if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeEvent(next | (this.availWrap ? WRAP_BIT : 0), -1);
+    return true;
+  }
+
+  /** §2.8.19–20: one indirect table; its entries are used in sequence, WRITE is their only flag. */
+  private indirectTable(out: Chain, s: number, addr: number, len: number, flags: number): RingError | undefined {
+    if (!this.indirectOk) return fail('indirect-not-negotiated', `descriptor at slot ${s} is INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`, s);
+    if ((flags & VRING_DESC_F_NEXT) !== 0) return fail('indirect-next', `descriptor at slot ${s} has both INDIRECT and NEXT`, s);
+    if (len === 0) return fail('zero-length', `indirect descriptor at slot ${s} has an empty table`, s);
+    if (len % DESC_SIZE !== 0) return fail('indirect-len', `indirect table length ${len} at slot ${s} is not a multiple of 16`, s);
+    const r = addr < 0 ? undefined : this.space.find(addr, len);
+    if (r === undefined) return fail('buffer-unmapped', `indirect table at slot ${s} (0x${addr.toString(16)}, +${len}) is unmapped`, s);
+    out.indirect = true;
+    const tv = r.view;
+    const tOff = addr - r.base;
+    const entries = len / DESC_SIZE;
+    const space = this.space;
+    for (let j = 0; j < entries; j++) {
+      const o = tOff + j * DESC_SIZE;
+      const f = tv.getUint16(o + D_FLAGS, true);
+      if ((f & VRING_DESC_F_INDIRECT) !== 0) return fail('indirect-nested', `entry ${j} of the indirect table at slot ${s} is INDIRECT`, j);
+      const a = getU64(tv, o);
+      const l = tv.getUint32(o + D_LEN, true);
+      const rule = takeSegment(space, out, a, l, f & VRING_DESC_F_WRITE);
+      if (rule !== undefined) return fail(rule, `indirect entry ${j} at slot ${s}: ${rule} (addr 0x${a.toString(16)}, len ${l})`, j);
+    }
+    return undefined;
+  }
+
+  /**
+   * §2.8.7: write the used descriptor (len, id, then flags with AVAIL = USED = our used wrap counter) at
+   * our used position and skip the `ringDescs` slots the chain took. The write goes to the dirty log.
+   */
+  push(id: number, ringDescs: number, len: number): undefined | RingError {
+    const n = this.num;
+    if (!(id >= 0 && id < n)) return fail('packed-id-out-of-range', `used buffer id ${id} >= queue size ${n}`, id);
+    if (!(ringDescs >= 1 && ringDescs <= n)) return fail('desc-index-out-of-range', `chain of ${ringDescs} descriptors does not fit a ring of ${n}`, ringDescs);
+    const dv = this.descView;
+    const slot = this.nextUsed;
+    const o = this.descOff + slot * DESC_SIZE;
+    dv.setUint32(o + D_LEN, len >>> 0, true);
+    dv.setUint16(o + D_ID, id, true);
+    // (write barrier) then the flags publish it
+    dv.setUint16(o + D_FLAGS, this.usedWrap ? AVAIL_USED : 0, true);
+    this.space.noteWrite(this.descAddr + slot * DESC_SIZE + D_LEN, DESC_SIZE - D_LEN);
+    let next = slot + ringDescs;
+    if (next >= n) {
+      next -= n;
+      this.usedWrap = !this.usedWrap;
+    }
+    this.nextUsed = next;
+    this.pushedSince += ringDescs;
+    return undefined;
+  }
+
+  /** §2.8.10 from the device's side: the driver's event suppression area decides. */
+  callNeeded(): boolean {
+    const moved = this.pushedSince;
+    if (moved === 0) return false;
+    this.pushedSince = 0;
+    const flags = this.drvView.getUint16(this.drvOff + EV_FLAGS, true);
+    if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
+      return packedNeedEvent(this.drvView.getUint16(this.drvOff + EV_OFF_WRAP, true), this.nextUsed, this.usedWrap, moved, this.num);
+    }
+    return flags !== VRING_PACKED_EVENT_FLAG_DISABLE;
+  }
+
+  disableKicks(): void {
+    this.eventFlags = VRING_PACKED_EVENT_FLAG_DISABLE;
+    this.writeEvent(-1, VRING_PACKED_EVENT_FLAG_DISABLE);
+  }
+
+  /** QEMU virtio_queue_packed_set_notification: DESC at our avail position with EVENT_IDX, else ENABLE. */
+  enableKicks(): boolean {
+    this.eventFlags = this.eventIdx ? VRING_PACKED_EVENT_FLAG_DESC : VRING_PACKED_EVENT_FLAG_ENABLE;
+    this.writeEvent(this.eventIdx ? this.nextAvail | (this.availWrap ? WRAP_BIT : 0) : -1, this.eventFlags);
+    return this.hasAvail();
+  }
+
+  base(): RingBase {
+    return { availIdx: this.nextAvail, availWrap: this.availWrap, usedIdx: this.nextUsed, usedWrap: this.usedWrap };
+  }
+
+  setBase(base: RingBase): void {
+    this.nextAvail = base.availIdx & 0x7fff;
+    this.availWrap = base.availWrap;
+    this.nextUsed = base.usedIdx & 0x7fff;
+    this.usedWrap = base.usedWrap;
+    this.pushedSince = 0;
+  }
+
+  /** Write the device area's off_wrap and/or flags (−1 leaves a field alone), off_wrap first. */
+  private writeEvent(offWrap: number, flags: number): void {
+    const v = this.devView;
+    if (offWrap >= 0) {
+      v.setUint16(this.devOff + EV_OFF_WRAP, offWrap, true);
+      this.space.noteWrite(this.devAddr + EV_OFF_WRAP, 2);
+    }
+    if (flags >= 0) {
+      v.setUint16(this.devOff + EV_FLAGS, flags, true);
+      this.space.noteWrite(this.devAddr + EV_FLAGS, 2);
+    }
+  }
+}
+
+// ───────────────────────────────────────── factory ─────────────────────────────────────────
+
+export const packedRing: RingFactory = {
+  driver(space, config, opts) {
+    const areas = resolveAreas(space, config);
+    if ('_tag' in areas) return areas;
+    let ind: { area: Area; cap: number } | undefined;
+    const ia = opts?.indirectArea;
+    if (ia !== undefined && config.indirect) {
+      if (ia.addr % 16 !== 0) return fail('ring-misaligned', `indirect area 0x${ia.addr.toString(16)} is not 16-byte aligned`);
+      const area = resolveArea(space, ia.addr, ia.size);
+      if (area === undefined) return fail('ring-unmapped', `indirect area 0x${ia.addr.toString(16)} (+${ia.size}) is not in ${space.name}`);
+      const cap = Math.floor(ia.size / (config.size * DESC_SIZE));
+      if (cap >= 1) ind = { area, cap: Math.min(cap, MAX_INDIRECT) };
+    }
+    return new PackedDriver(config, areas, ind);
+  },
+  device(space, config) {
+    const areas = resolveAreas(space, config);
+    if ('_tag' in areas) return areas;
+    return new PackedDevice(space, config, areas);
+  },
+  layoutOf: packedLayoutOf,
+};

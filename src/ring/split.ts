@@ -1,0 +1,506 @@
+/**
+ * The split virtqueue (virtio 1.2 §2.7), driver and device sides.
+ *
+ * Memory layout for a queue of `num` entries (§2.7, alignments 16/2/4):
+ *   descriptor table  num × 16 B   { le64 addr; le32 len; le16 flags; le16 next }
+ *   avail ring        6 + 2·num B  { le16 flags; le16 idx; le16 ring[num]; le16 used_event }
+ *   used ring         6 + 8·num B  { le16 flags; le16 idx; {le32 id; le32 len} ring[num]; le16 avail_event }
+ *
+ * The driver keeps its free list (`descNext`, QEMU SVQ's `desc_next`) and per-head state (token, number
+ * of descriptors, writable bytes) in private memory and never reads them back from the ring, so a device
+ * that scribbles on the descriptor table cannot corrupt the driver. The device validates everything it
+ * reads as Linux's vringh and QEMU's `virtqueue_pop` do and reports each violation as a `RingError`.
+ *
+ * Hot paths (add, kickNeeded, reap, pop, push, callNeeded) allocate nothing on success: they work on
+ * DataViews of the regions holding the ring areas, resolved once at construction.
+ */
+import type { AddressSpace } from '../memory/address-space.js';
+import { getU64, setU64 } from '../memory/address-space.js';
+import { resolveArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
+import {
+  ringError,
+  VRING_AVAIL_F_NO_INTERRUPT,
+  VRING_DESC_F_INDIRECT,
+  VRING_DESC_F_NEXT,
+  VRING_DESC_F_WRITE,
+  VRING_USED_F_NO_NOTIFY,
+  type Chain,
+  type RingBase,
+  type RingConfig,
+  type RingDevice,
+  type RingDriver,
+  type RingError,
+  type RingFactory,
+  type RingRule,
+  type Used,
+} from './types.js';
+
+const DESC_SIZE = 16;
+/** Indirect table entries per chain at most (a table's byte length must fit the descriptor's le32 len). */
+const MAX_INDIRECT = 0x0fffffff;
+/** Offsets inside the avail / used rings (§2.7.6, §2.7.8). */
+const RING_FLAGS = 0;
+const RING_IDX = 2;
+const RING_ENTRIES = 4;
+const USED_ELEM_SIZE = 8;
+
+/** Byte sizes and alignments of the three areas (§2.7: "Descriptor Table 16, Available Ring 2, Used Ring 4"). */
+export function splitLayoutOf(num: number) {
+  return {
+    desc: { size: DESC_SIZE * num, align: 16 },
+    driver: { size: 6 + 2 * num, align: 2 },
+    device: { size: 6 + USED_ELEM_SIZE * num, align: 4 },
+  };
+}
+
+const fail = (rule: RingRule, message: string, index?: number): RingError => ringError('split', rule, message, index);
+
+interface SplitAreas {
+  readonly desc: Area;
+  readonly avail: Area;
+  readonly used: Area;
+}
+
+/** Check size and alignment and resolve the three areas, or say which rule the configuration breaks. */
+function resolveAreas(space: AddressSpace, config: RingConfig): SplitAreas | RingError {
+  const n = config.size;
+  if (config.layout !== 'split' || !validQueueSize(n, true)) {
+    return fail('bad-queue-size', `split queue size ${n} is not a power of two in 1..32768`);
+  }
+  const lay = splitLayoutOf(n);
+  const { desc, driver, device } = config.addrs;
+  if (desc % lay.desc.align !== 0 || driver % lay.driver.align !== 0 || device % lay.device.align !== 0) {
+    return fail('ring-misaligned', `split ring areas desc 0x${desc.toString(16)} avail 0x${driver.toString(16)} used 0x${device.toString(16)} break alignment 16/2/4`);
+  }
+  const d = resolveArea(space, desc, lay.desc.size);
+  if (d === undefined) return fail('ring-unmapped', `descriptor table at 0x${desc.toString(16)} (+${lay.desc.size}) is not in ${space.name}`);
+  const a = resolveArea(space, driver, lay.driver.size);
+  if (a === undefined) return fail('ring-unmapped', `avail ring at 0x${driver.toString(16)} (+${lay.driver.size}) is not in ${space.name}`);
+  const u = resolveArea(space, device, lay.device.size);
+  if (u === undefined) return fail('ring-unmapped', `used ring at 0x${device.toString(16)} (+${lay.device.size}) is not in ${space.name}`);
+  return { desc: d, avail: a, used: u };
+}
+
+// ───────────────────────────────────────── driver ─────────────────────────────────────────
+
+export class SplitDriver implements RingDriver {
+  private readonly num: number;
+  private readonly mask: number;
+  private readonly eventIdx: boolean;
+  private readonly descView: DataView;
+  private readonly descOff: number;
+  private readonly availView: DataView;
+  private readonly availOff: number;
+  private readonly usedView: DataView;
+  private readonly usedOff: number;
+  /** Driver-private free list: `descNext[i]` is the descriptor after `i` (QEMU SVQ `desc_next`). */
+  private readonly descNext: Uint16Array;
+  /** Per head: the caller's token, descriptors taken on the ring (0 = not in flight), writable bytes. */
+  private readonly token: Float64Array;
+  private readonly ndescs: Uint16Array;
+  private readonly inLen: Uint32Array;
+  private freeHead = 0;
+  private free: number;
+  private flight = 0;
+  /** Our copy of avail->idx (`shadow_avail_idx`) and of the avail idx at the last kick decision. */
+  private availIdx = 0;
+  private kickedIdx = 0;
+  /** Next used entry to reap (`last_used_idx`). */
+  private lastUsed = 0;
+  private callsOn = true;
+  /** Indirect tables: one slot of `indCap` descriptors per head, at `indAddr + head·indCap·16`. */
+  private readonly indView: DataView | undefined;
+  private readonly indOff: number = 0;
+  private readonly indAddr: number = 0;
+  private readonly indCap: number = 0;
+
+  constructor(readonly config: RingConfig, areas: SplitAreas, ind: { area: Area; cap: number } | undefined) {
+    const n = config.size;
+    this.num = n;
+    this.mask = n - 1;
+    this.eventIdx = config.eventIdx;
+    this.descView = areas.desc.view;
+    this.descOff = areas.desc.off;
+    this.availView = areas.avail.view;
+    this.availOff = areas.avail.off;
+    this.usedView = areas.used.view;
+    this.usedOff = areas.used.off;
+    this.descNext = new Uint16Array(n);
+    for (let i = 0; i < n - 1; i++) this.descNext[i] = i + 1;
+    this.token = new Float64Array(n);
+    this.ndescs = new Uint16Array(n);
+    this.inLen = new Uint32Array(n);
+    this.free = n;
+    if (ind !== undefined) {
+      this.indView = ind.area.view;
+      this.indOff = ind.area.off;
+      this.indAddr = ind.area.addr;
+      this.indCap = ind.cap;
+    } else {
+      this.indView = undefined;
+    }
+    // The driver owns the ring memory and starts it clean (Linux vring_alloc_queue, QEMU SVQ memset).
+    new Uint8Array(this.descView.buffer, this.descView.byteOffset + this.descOff, DESC_SIZE * n).fill(0);
+    new Uint8Array(this.availView.buffer, this.availView.byteOffset + this.availOff, 6 + 2 * n).fill(0);
+    new Uint8Array(this.usedView.buffer, this.usedView.byteOffset + this.usedOff, 6 + USED_ELEM_SIZE * n).fill(0);
+  }
+
+  numFree(): number {
+    return this.free;
+  }
+
+  inFlight(): number {
+    return this.flight;
+  }
+
+  /** §2.7.13: write the chain's descriptors, then the head into avail->ring, then publish avail->idx. */
+  add(chain: Chain, token: number, useIndirect = false): number | RingError {
+    const count = chain.count;
+    if (count === 0) return fail('empty-chain', 'a chain needs at least one buffer');
+    if (chain.outBytes + chain.inBytes > 0xffffffff) return fail('length-overflow', `chain of ${chain.outBytes + chain.inBytes} bytes overflows u32`);
+    const indirect = useIndirect && this.indView !== undefined && count <= this.indCap;
+    const need = indirect ? 1 : count;
+    if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
+    const dv = this.descView;
+    const dOff = this.descOff;
+    const descNext = this.descNext;
+    const outCount = chain.outCount;
+    const addrs = chain.addr;
+    const lens = chain.len;
+    const head = this.freeHead;
+    if (indirect) {
+      // §2.7.5.3: the table holds the whole chain; its descriptors link by position in the table.
+      const tv = this.indView!;
+      const tOff = this.indOff + head * this.indCap * DESC_SIZE;
+      const last = count - 1;
+      for (let k = 0; k < count; k++) {
+        const o = tOff + k * DESC_SIZE;
+        setU64(tv, o, addrs[k]!);
+        tv.setUint32(o + 8, lens[k]!, true);
+        tv.setUint16(o + 12, (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0), true);
+        tv.setUint16(o + 14, k < last ? k + 1 : 0, true);
+      }
+      const o = dOff + head * DESC_SIZE;
+      setU64(dv, o, this.indAddr + head * this.indCap * DESC_SIZE);
+      dv.setUint32(o + 8, count * DESC_SIZE, true);
+      dv.setUint16(o + 12, VRING_DESC_F_INDIRECT, true);
+      dv.setUint16(o + 14, descNext[head]!, true);
+      this.freeHead = descNext[head]!;
+    } else {
+      // The chain takes free-list entries in order, so descNext already links it (QEMU SVQ).
+      let i = head;
+      const last = count - 1;
+      for (let k = 0; k < count; k++) {
+        const o = dOff + i * DESC_SIZE;
+        const next = descNext[i]!;
+        setU64(dv, o, addrs[k]!);
+        dv.setUint32(o + 8, lens[k]!, true);
+        dv.setUint16(o + 12, (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0), true);
+        dv.setUint16(o + 14, next, true);
+        i = next;
+      }
+      this.freeHead = i;
+    }
+    this.free -= need;
+    this.flight++;
+    this.token[head] = token;
+    this.ndescs[head] = need;
+    this.inLen[head] = chain.inBytes;
+    const av = this.availView;
+    const aOff = this.availOff;
+    const idx = this.availIdx;
+    av.setUint16(aOff + RING_ENTRIES + (idx & this.mask) * 2, head, true);
+    // (write barrier) then publish the new avail idx
+    const next = (idx + 1) & 0xffff;
+    av.setUint16(aOff + RING_IDX, next, true);
+    this.availIdx = next;
+    return head;
+  }
+
+  /** §2.7.10 / Linux virtqueue_kick_prepare_split: avail_event window, or the device's NO_NOTIFY flag. */
+  kickNeeded(): boolean {
+    const old = this.kickedIdx;
+    const now = this.availIdx;
+    if (old === now) return false;
+    this.kickedIdx = now;
+    const uv = this.usedView;
+    if (this.eventIdx) return vringNeedEvent(uv.getUint16(this.usedOff + RING_ENTRIES + this.num * USED_ELEM_SIZE, true), now, old);
+    return (uv.getUint16(this.usedOff + RING_FLAGS, true) & VRING_USED_F_NO_NOTIFY) === 0;
+  }
+
+  /** §2.7.14: take the next used element; reject ids out of range, heads not in flight, oversize lengths. */
+  reap(out: Used): boolean | RingError {
+    const uv = this.usedView;
+    const uOff = this.usedOff;
+    const last = this.lastUsed;
+    if (uv.getUint16(uOff + RING_IDX, true) === last) return false;
+    const e = uOff + RING_ENTRIES + (last & this.mask) * USED_ELEM_SIZE;
+    const id = uv.getUint32(e, true);
+    const len = uv.getUint32(e + 4, true);
+    if (id >= this.num) return fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
+    const nd = this.ndescs[id]!;
+    if (nd === 0) return fail('used-id-not-in-flight', `used id ${id} is not a head in flight`, id);
+    if (len > this.inLen[id]!) return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of head ${id}`, id);
+    // Return the chain to the free list through our own links (QEMU vhost_svq_last_desc_of_chain).
+    const descNext = this.descNext;
+    let tail = id;
+    for (let k = 1; k < nd; k++) tail = descNext[tail]!;
+    descNext[tail] = this.freeHead;
+    this.freeHead = id;
+    this.free += nd;
+    this.flight--;
+    this.ndescs[id] = 0;
+    out.id = id;
+    out.len = len;
+    out.token = this.token[id]!;
+    const next = (last + 1) & 0xffff;
+    this.lastUsed = next;
+    // With EVENT_IDX, ask for a call at the next entry (Linux virtqueue_get_buf_ctx_split); while calls
+    // are disabled keep used_event one behind so the device's window never crosses it.
+    if (this.eventIdx) {
+      this.availView.setUint16(this.availOff + RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
+    }
+    return true;
+  }
+
+  /** §2.7.7: VRING_AVAIL_F_NO_INTERRUPT, or (EVENT_IDX, flags must stay 0) used_event parked behind. */
+  disableCalls(): void {
+    this.callsOn = false;
+    if (this.eventIdx) this.availView.setUint16(this.availOff + RING_ENTRIES + this.num * 2, (this.lastUsed - 1) & 0xffff, true);
+    else this.availView.setUint16(this.availOff + RING_FLAGS, VRING_AVAIL_F_NO_INTERRUPT, true);
+  }
+
+  /** Ask for calls again; true when used entries are already waiting (re-check, Linux virtqueue_enable_cb). */
+  enableCalls(): boolean {
+    this.callsOn = true;
+    if (this.eventIdx) this.availView.setUint16(this.availOff + RING_ENTRIES + this.num * 2, this.lastUsed, true);
+    else this.availView.setUint16(this.availOff + RING_FLAGS, 0, true);
+    // (full barrier) then re-read used->idx
+    return this.usedView.getUint16(this.usedOff + RING_IDX, true) !== this.lastUsed;
+  }
+
+  inFlightTokens(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.num; i++) if (this.ndescs[i] !== 0) out.push(this.token[i]!);
+    return out;
+  }
+
+  base(): RingBase {
+    return { availIdx: this.availIdx, availWrap: false, usedIdx: this.lastUsed, usedWrap: false };
+  }
+}
+
+// ───────────────────────────────────────── device ─────────────────────────────────────────
+
+export class SplitDevice implements RingDevice {
+  private readonly num: number;
+  private readonly mask: number;
+  private readonly eventIdx: boolean;
+  private readonly indirectOk: boolean;
+  private readonly descView: DataView;
+  private readonly descOff: number;
+  private readonly availView: DataView;
+  private readonly availOff: number;
+  private readonly usedView: DataView;
+  private readonly usedOff: number;
+  private readonly usedAddr: number;
+  /** `last_avail_idx`: next avail entry to pop. */
+  private lastAvail = 0;
+  /** Our used idx (`last_used_idx` in vhost), and its value at the last call decision. */
+  private usedIdx: number;
+  private signalledUsed: number;
+  private kicksOn = true;
+
+  constructor(private readonly space: AddressSpace, readonly config: RingConfig, areas: SplitAreas) {
+    this.num = config.size;
+    this.mask = config.size - 1;
+    this.eventIdx = config.eventIdx;
+    this.indirectOk = config.indirect;
+    this.descView = areas.desc.view;
+    this.descOff = areas.desc.off;
+    this.availView = areas.avail.view;
+    this.availOff = areas.avail.off;
+    this.usedView = areas.used.view;
+    this.usedOff = areas.used.off;
+    this.usedAddr = areas.used.addr;
+    // vhost_vq_init_access: the used idx comes from the ring.
+    this.usedIdx = this.usedView.getUint16(this.usedOff + RING_IDX, true);
+    this.signalledUsed = this.usedIdx;
+  }
+
+  hasAvail(): boolean {
+    return this.availView.getUint16(this.availOff + RING_IDX, true) !== this.lastAvail;
+  }
+
+  /**
+   * §2.7.13 from the device's side (vringh_getdesc, virtqueue_split_pop): read avail->idx, take the head
+   * at last_avail_idx, flatten its chain (following one indirect table) into `out`. On a violated rule
+   * nothing is consumed and the error names the rule.
+   */
+  pop(out: Chain): boolean | RingError {
+    const av = this.availView;
+    const aOff = this.availOff;
+    const last = this.lastAvail;
+    const idx = av.getUint16(aOff + RING_IDX, true);
+    if (idx === last) return false;
+    const n = this.num;
+    if (((idx - last) & 0xffff) > n) return fail('avail-idx-ahead', `avail idx ${idx} is ${(idx - last) & 0xffff} ahead of last_avail_idx ${last} (num ${n})`, idx);
+    const head = av.getUint16(aOff + RING_ENTRIES + (last & this.mask) * 2, true);
+    if (head >= n) return fail('desc-index-out-of-range', `head ${head} >= queue size ${n}`, head);
+    out.reset();
+    out.id = head;
+    const space = this.space;
+    const dv = this.descView;
+    const dOff = this.descOff;
+    let i = head;
+    let ringDescs = 0;
+    for (;;) {
+      const o = dOff + i * DESC_SIZE;
+      const addr = getU64(dv, o);
+      const len = dv.getUint32(o + 8, true);
+      const flags = dv.getUint16(o + 12, true);
+      ringDescs++;
+      if ((flags & VRING_DESC_F_INDIRECT) !== 0) {
+        const r = this.indirectTable(out, i, addr, len, flags);
+        if (r !== undefined) return r;
+        break;
+      }
+      const rule = takeSegment(space, out, addr, len, flags);
+      if (rule !== undefined) return fail(rule, `descriptor ${i} of head ${head}: ${rule} (addr 0x${addr.toString(16)}, len ${len})`, i);
+      if ((flags & VRING_DESC_F_NEXT) === 0) break;
+      i = dv.getUint16(o + 14, true);
+      if (i >= n) return fail('desc-index-out-of-range', `next ${i} >= queue size ${n} in chain of head ${head}`, i);
+      // A chain has at most num descriptors (§2.7.5.3.2 / vringh "Looped descriptor").
+      if (ringDescs >= n) return fail('chain-loop', `chain of head ${head} is longer than the ring (${n})`, head);
+    }
+    out.ringDescs = ringDescs;
+    const next = (last + 1) & 0xffff;
+    this.lastAvail = next;
+    // QEMU virtqueue_pop: with EVENT_IDX and kicks wanted, ask for a kick at the next entry.
+    if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+    return true;
+  }
+
+  /** §2.7.5.3: one indirect table, the last descriptor of the ring chain. */
+  private indirectTable(out: Chain, i: number, addr: number, len: number, flags: number): RingError | undefined {
+    if (!this.indirectOk) return fail('indirect-not-negotiated', `descriptor ${i} is INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`, i);
+    if ((flags & VRING_DESC_F_NEXT) !== 0) return fail('indirect-next', `descriptor ${i} has both INDIRECT and NEXT`, i);
+    if (len === 0) return fail('zero-length', `indirect descriptor ${i} has an empty table`, i);
+    if (len % DESC_SIZE !== 0) return fail('indirect-len', `indirect table length ${len} of descriptor ${i} is not a multiple of 16`, i);
+    const r = addr < 0 ? undefined : this.space.find(addr, len);
+    if (r === undefined) return fail('buffer-unmapped', `indirect table of descriptor ${i} at 0x${addr.toString(16)} (+${len}) is unmapped`, i);
+    out.indirect = true;
+    const tv = r.view;
+    const tOff = addr - r.base;
+    const entries = len / DESC_SIZE;
+    const space = this.space;
+    let j = 0;
+    let seen = 0;
+    for (;;) {
+      const o = tOff + j * DESC_SIZE;
+      const a = getU64(tv, o);
+      const l = tv.getUint32(o + 8, true);
+      const f = tv.getUint16(o + 12, true);
+      seen++;
+      if ((f & VRING_DESC_F_INDIRECT) !== 0) return fail('indirect-nested', `entry ${j} of the indirect table of descriptor ${i} is INDIRECT`, j);
+      const rule = takeSegment(space, out, a, l, f);
+      if (rule !== undefined) return fail(rule, `indirect entry ${j} of descriptor ${i}: ${rule} (addr 0x${a.toString(16)}, len ${l})`, j);
+      if ((f & VRING_DESC_F_NEXT) === 0) return undefined;
+      j = tv.getUint16(o + 14, true);
+      if (j >= entries) return fail('desc-index-out-of-range', `indirect next ${j} >= table size ${entries}`, j);
+      if (seen >= entries) return fail('chain-loop', `indirect chain of descriptor ${i} is longer than its table (${entries})`, i);
+    }
+  }
+
+  /** §2.7.8: write the used element, then (write barrier) publish used->idx. Both writes go to the dirty log. */
+  push(id: number, _ringDescs: number, len: number): undefined | RingError {
+    if (!(id >= 0 && id < this.num)) return fail('desc-index-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
+    const uv = this.usedView;
+    const uOff = this.usedOff;
+    const idx = this.usedIdx;
+    const slot = (idx & this.mask) * USED_ELEM_SIZE + RING_ENTRIES;
+    uv.setUint32(uOff + slot, id, true);
+    uv.setUint32(uOff + slot + 4, len >>> 0, true);
+    const space = this.space;
+    space.noteWrite(this.usedAddr + slot, USED_ELEM_SIZE);
+    const next = (idx + 1) & 0xffff;
+    uv.setUint16(uOff + RING_IDX, next, true);
+    space.noteWrite(this.usedAddr + RING_IDX, 2);
+    this.usedIdx = next;
+    return undefined;
+  }
+
+  /** §2.7.10 / vhost_notify: used_event window with EVENT_IDX, else the driver's NO_INTERRUPT flag. */
+  callNeeded(): boolean {
+    const old = this.signalledUsed;
+    const now = this.usedIdx;
+    if (old === now) return false;
+    this.signalledUsed = now;
+    const av = this.availView;
+    if (this.eventIdx) return vringNeedEvent(av.getUint16(this.availOff + RING_ENTRIES + this.num * 2, true), now, old);
+    return (av.getUint16(this.availOff + RING_FLAGS, true) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+  }
+
+  /** §2.7.10: VRING_USED_F_NO_NOTIFY, or (EVENT_IDX) avail_event parked one behind last_avail_idx. */
+  disableKicks(): void {
+    this.kicksOn = false;
+    if (this.eventIdx) this.writeAvailEvent((this.lastAvail - 1) & 0xffff);
+    else this.writeUsedFlags(VRING_USED_F_NO_NOTIFY);
+  }
+
+  /** Ask for kicks again; true when chains are already available (vhost_enable_notify's re-check). */
+  enableKicks(): boolean {
+    this.kicksOn = true;
+    if (this.eventIdx) this.writeAvailEvent(this.lastAvail);
+    else this.writeUsedFlags(0);
+    // (full barrier) then re-read avail->idx
+    return this.hasAvail();
+  }
+
+  base(): RingBase {
+    return { availIdx: this.lastAvail, availWrap: false, usedIdx: this.usedIdx, usedWrap: false };
+  }
+
+  /** VHOST_SET_VRING_BASE: last_avail_idx from the base; the used idx is read from the ring (vhost). */
+  setBase(base: RingBase): void {
+    this.lastAvail = base.availIdx & 0xffff;
+    this.usedIdx = this.usedView.getUint16(this.usedOff + RING_IDX, true);
+    this.signalledUsed = this.usedIdx;
+  }
+
+  private writeAvailEvent(v: number): void {
+    const o = RING_ENTRIES + this.num * USED_ELEM_SIZE;
+    this.usedView.setUint16(this.usedOff + o, v, true);
+    this.space.noteWrite(this.usedAddr + o, 2);
+  }
+
+  private writeUsedFlags(v: number): void {
+    this.usedView.setUint16(this.usedOff + RING_FLAGS, v, true);
+    this.space.noteWrite(this.usedAddr + RING_FLAGS, 2);
+  }
+}
+
+// ───────────────────────────────────────── factory ─────────────────────────────────────────
+
+export const splitRing: RingFactory = {
+  driver(space, config, opts) {
+    const areas = resolveAreas(space, config);
+    if ('_tag' in areas) return areas;
+    let ind: { area: Area; cap: number } | undefined;
+    const ia = opts?.indirectArea;
+    if (ia !== undefined && config.indirect) {
+      if (ia.addr % 16 !== 0) return fail('ring-misaligned', `indirect area 0x${ia.addr.toString(16)} is not 16-byte aligned`);
+      const area = resolveArea(space, ia.addr, ia.size);
+      if (area === undefined) return fail('ring-unmapped', `indirect area 0x${ia.addr.toString(16)} (+${ia.size}) is not in ${space.name}`);
+      const cap = Math.floor(ia.size / (config.size * DESC_SIZE));
+      if (cap >= 1) ind = { area, cap: Math.min(cap, MAX_INDIRECT) };
+    }
+    return new SplitDriver(config, areas, ind);
+  },
+  device(space, config) {
+    const areas = resolveAreas(space, config);
+    if ('_tag' in areas) return areas;
+    return new SplitDevice(space, config, areas);
+  },
+  layoutOf: splitLayoutOf,
+};
