@@ -5,7 +5,7 @@
  * filter table with its overflow flags, the 4096-bit VLAN filter, current guest offloads, the RSS /
  * hash-report configuration, and (beyond QEMU) notification coalescing.
  */
-import type { Immutable } from 'immer';
+import { freeze, type Immutable } from 'immer';
 import { GUEST_OFFLOAD_FEATURES } from '../virtio/features.js';
 import { MAX_VLAN, QEMU_MAC_TABLE_ENTRIES, VIRTIO_NET_RSS_HASH_TYPE_ALL, VIRTIO_NET_RSS_KEY_SIZE, type MacString } from '../virtio/net.js';
 
@@ -107,7 +107,7 @@ const EMPTY_VLAN_FILTER: readonly number[] = Object.freeze(new Array<number>(VLA
  * (§5.1.6.5.6.1: "upon feature negotiation corresponding offload gets enabled").
  */
 export function resetNetState(mac: MacString, negotiated = 0n): NetDeviceState {
-  return {
+  return freeze({
     mac,
     queuePairs: 1,
     rxMode: RX_MODE_RESET,
@@ -117,7 +117,7 @@ export function resetNetState(mac: MacString, negotiated = 0n): NetDeviceState {
     rss: null,
     hashReport: null,
     coalescing: null,
-  };
+  }, true);
 }
 
 export const vlanIsSet = (filter: readonly number[], vid: number): boolean => ((filter[vid >> 5]! >>> (vid & 31)) & 1) === 1;
