@@ -1,0 +1,569 @@
+/**
+ * One shadow virtqueue (QEMU hw/virtio/vhost-shadow-virtqueue.c), for either layout on either side.
+ *
+ *   guest driver ──avail──▶ [guest ring, GPA]  ◀─RingDevice─  SVQ  ─RingDriver─▶ [shadow ring, IOVA] ──▶ device
+ *   guest driver ◀──used─── [guest ring, GPA]  ─────────────  SVQ  ◀──────────── [shadow ring, IOVA] ◀── device
+ *
+ * Guest side: SVQ is the *device* of the guest's ring. Shadow side: SVQ is the *driver* of the ring the
+ * device sees, whose descriptors carry IOVAs translated through the IOVA tree (the guest's buffers are
+ * mapped GPA→IOVA, the shadow ring itself HVA→IOVA). The shadow ring is addressed in the device's IOVA
+ * view (an AddressSpace whose regions alias the host memory at their IOVAs), so indirect tables written
+ * by the ring layer carry IOVAs too.
+ *
+ * Every popped guest chain is kept in an element slot (QEMU's `desc_state[].elem`): guest id, the
+ * descriptors it took on the guest ring, and its guest-physical segments, in preallocated typed arrays.
+ * The slot number is the token of the shadow chain, so a used entry leads back to the guest chain and to
+ * the in-buffers whose pages the device wrote (marked in the dirty log up to the used length).
+ *
+ * Notifications are injected: `kickDevice` (a VdpaDevice's kick(qi)) and `callGuest` (the guest's
+ * irqfd); no I/O here. Hot paths (`handleGuestKick`, `handleDeviceCall`) allocate nothing per buffer.
+ *
+ * Rules kept from QEMU:
+ *  - shadow ring full (`-ENOSPC`): the popped element is stashed, guest kicks are disabled and not read
+ *    until the device uses something; nothing is dropped (vhost_handle_guest_kick / vhost_svq_flush);
+ *  - used id / length checked against SVQ's own bookkeeping (the ring layer's driver); a bad entry puts the
+ *    queue in the failed state with a typed error, and the guest chains in flight stay accounted for;
+ *  - after each batch of used entries: signal the guest if its suppression allows, re-enable device
+ *    notifications and loop while the device raced us (vhost_svq_enable_notification).
+ */
+import type { AddressSpace } from '../memory/address-space.js';
+import { ringFactory } from '../ring/index.js';
+import { Chain, Used, isRingError, type RingBase, type RingConfig, type RingDevice, type RingDriver, type RingError, type RingLayout } from '../ring/types.js';
+import type { DirtyLog } from './dirty-log.js';
+import type { IovaTree, IovaTreeError, MapKind } from './iova-tree.js';
+
+export type SvqErrorKind =
+  | 'guest-ring' // the guest's ring broke a rule while SVQ popped from it or pushed to it
+  | 'device-ring' // the device returned a bad used entry (unknown id, length beyond writable bytes …)
+  | 'translate' // a guest buffer has no IOVA mapping (or lacks the permission)
+  | 'chain-too-long' // a guest chain can never fit the shadow ring
+  | 'setup' // the rings could not be set up
+  | 'resume'; // a hand-over does not fit this queue
+
+export interface SvqError {
+  readonly _tag: 'SvqError';
+  readonly kind: SvqErrorKind;
+  readonly queue: string;
+  readonly cause?: RingError | IovaTreeError;
+  readonly message: string;
+}
+
+export const svqError = (kind: SvqErrorKind, queue: string, message: string, cause?: RingError | IovaTreeError): SvqError =>
+  cause === undefined ? { _tag: 'SvqError', kind, queue, message: `${queue}: ${message}` } : { _tag: 'SvqError', kind, queue, cause, message: `${queue}: ${message}: ${cause.message}` };
+
+export const isSvqError = (x: unknown): x is SvqError => typeof x === 'object' && x !== null && (x as { _tag?: unknown })._tag === 'SvqError';
+
+/** A guest chain SVQ popped and has not returned: enough to forward it again after a hand-over. */
+export interface SvqElement {
+  /** Split: head index. Packed: buffer id. */
+  readonly id: number;
+  /** Descriptors it took on the guest ring (packed needs it to return the chain). */
+  readonly ringDescs: number;
+  readonly indirect: boolean;
+  readonly outCount: number;
+  /** Guest-physical segments, readable ones first. */
+  readonly addr: readonly number[];
+  readonly len: readonly number[];
+}
+
+/** What a stopped queue hands over (vhost's GET_VRING_BASE plus the in-flight set). */
+export interface SvqHandover {
+  readonly guestLayout: RingLayout;
+  readonly guestSize: number;
+  /** The guest ring position after every chain SVQ popped: resume SVQ (here or at the destination) from it. */
+  readonly guestBase: RingBase;
+  /** Guest chains popped and not used, in pop order: a resumed SVQ forwards them first. */
+  readonly inFlight: readonly SvqElement[];
+  /**
+   * Position for a device that resumes directly on the guest ring (SVQ switched off): the in-flight chains
+   * un-popped, as QEMU's `virtqueue_unpop`. Only exact when they are the chains popped last (the device
+   * completed everything before them); otherwise undefined and the queue must be drained first.
+   */
+  readonly passthroughBase: RingBase | undefined;
+}
+
+export interface SvqStats {
+  /** Guest chains added to the shadow ring. */
+  forwarded: number;
+  /** Guest chains returned used to the guest. */
+  returned: number;
+  /** Guest kicks handled / device calls handled. */
+  guestKicks: number;
+  deviceCalls: number;
+  /** Notifications SVQ sent: kicks to the device, calls to the guest. */
+  kicksSent: number;
+  callsSent: number;
+  /** Times the shadow ring was full and a guest element was stashed (-ENOSPC). */
+  stashes: number;
+  /** Chains forwarded through an indirect table on the shadow ring. */
+  indirectForwarded: number;
+  /** Guest in-buffer bytes the device wrote (sum of used lengths). */
+  usedBytes: number;
+}
+
+export interface ShadowVirtqueueOptions {
+  readonly name?: string;
+  /** The guest's ring in guest-physical memory; SVQ is its device. */
+  readonly guest: { readonly space: AddressSpace; readonly config: RingConfig };
+  /**
+   * SVQ's ring, addressed in the device's IOVA view (`space`); SVQ is its driver. `indirectArea` (IOVAs)
+   * holds the shadow indirect tables when the device negotiated INDIRECT_DESC.
+   */
+  readonly shadow: { readonly space: AddressSpace; readonly config: RingConfig; readonly indirectArea?: { addr: number; size: number } };
+  /** Translates the guest's buffer addresses to IOVAs. */
+  readonly iova: IovaTree;
+  /** Which map of the tree holds guest buffers: 'gpa' (default), or 'hva' when guest memory is mapped by HVA. */
+  readonly bufferMap?: MapKind;
+  /** Pages of in-buffers the device wrote are marked here (used-ring writes reach it through the space's write hook). */
+  readonly dirty?: DirtyLog;
+  readonly kickDevice: () => void;
+  readonly callGuest: () => void;
+  /** Longest flattened guest chain accepted (segments); default: the guest queue size. */
+  readonly maxChain?: number;
+  /** Resume from a hand-over: guest ring position and the in-flight chains to forward again. */
+  readonly resume?: SvqHandover;
+}
+
+/** Segments per element slot kept inline; longer chains keep theirs in a per-slot array grown once. */
+const INLINE_SEGS = 8;
+const SLOT_FREE = 0;
+const SLOT_SHADOW = 1;
+const SLOT_PENDING = 2;
+
+export type SvqState = 'running' | 'failed' | 'stopped';
+
+export class ShadowVirtqueue {
+  readonly name: string;
+  readonly guestRing: RingDevice;
+  readonly shadowRing: RingDriver;
+  private readonly iova: IovaTree;
+  private readonly bufferMap: MapKind;
+  private readonly dirty: DirtyLog | undefined;
+  private readonly kickDevice: () => void;
+  private readonly callGuest: () => void;
+  private readonly shadowSize: number;
+  private readonly shadowIndirect: boolean;
+  private readonly guestLayout: RingLayout;
+  private readonly guestSize: number;
+
+  // element slots (one per guest chain that can be in flight)
+  private readonly nSlots: number;
+  private readonly slotState: Uint8Array;
+  private readonly slotId: Uint32Array;
+  private readonly slotRingDescs: Uint32Array;
+  private readonly slotCount: Uint32Array;
+  private readonly slotOut: Uint32Array;
+  private readonly slotIndirect: Uint8Array;
+  private readonly slotSeq: Float64Array;
+  private readonly segAddr: Float64Array;
+  private readonly segLen: Uint32Array;
+  private readonly bigAddr: (Float64Array | undefined)[];
+  private readonly bigLen: (Uint32Array | undefined)[];
+  private readonly freeSlots: Uint32Array;
+  private freeTop: number;
+  /** Elements popped but not yet on the shadow ring, FIFO (the stash; several only after a resume). */
+  private readonly pending: Uint32Array;
+  private pendHead = 0;
+  private pendCount = 0;
+  private nextSeq = 0;
+
+  private readonly gchain: Chain;
+  private readonly schain: Chain;
+  private readonly used = new Used();
+
+  private st: SvqState = 'running';
+  private err: SvqError | undefined;
+  private readonly counters: SvqStats = { forwarded: 0, returned: 0, guestKicks: 0, deviceCalls: 0, kicksSent: 0, callsSent: 0, stashes: 0, indirectForwarded: 0, usedBytes: 0 };
+
+  private constructor(opts: ShadowVirtqueueOptions, guestRing: RingDevice, shadowRing: RingDriver) {
+    this.name = opts.name ?? 'svq';
+    this.guestRing = guestRing;
+    this.shadowRing = shadowRing;
+    this.iova = opts.iova;
+    this.bufferMap = opts.bufferMap ?? 'gpa';
+    this.dirty = opts.dirty;
+    this.kickDevice = opts.kickDevice;
+    this.callGuest = opts.callGuest;
+    this.shadowSize = opts.shadow.config.size;
+    this.shadowIndirect = opts.shadow.config.indirect && opts.shadow.indirectArea !== undefined;
+    this.guestLayout = opts.guest.config.layout;
+    this.guestSize = opts.guest.config.size;
+    const n = opts.guest.config.size;
+    this.nSlots = n;
+    this.slotState = new Uint8Array(n);
+    this.slotId = new Uint32Array(n);
+    this.slotRingDescs = new Uint32Array(n);
+    this.slotCount = new Uint32Array(n);
+    this.slotOut = new Uint32Array(n);
+    this.slotIndirect = new Uint8Array(n);
+    this.slotSeq = new Float64Array(n);
+    this.segAddr = new Float64Array(n * INLINE_SEGS);
+    this.segLen = new Uint32Array(n * INLINE_SEGS);
+    this.bigAddr = new Array<Float64Array | undefined>(n).fill(undefined);
+    this.bigLen = new Array<Uint32Array | undefined>(n).fill(undefined);
+    this.freeSlots = new Uint32Array(n);
+    for (let i = 0; i < n; i++) this.freeSlots[i] = n - 1 - i;
+    this.freeTop = n;
+    this.pending = new Uint32Array(n);
+    const maxChain = Math.max(1, opts.maxChain ?? n);
+    this.gchain = new Chain(maxChain);
+    // translation may split a guest buffer at mapping boundaries: room for twice the guest chain
+    this.schain = new Chain(Math.max(2 * maxChain, 16));
+  }
+
+  /** Build the two ring ends (and resume a hand-over) or say why not. */
+  static create(opts: ShadowVirtqueueOptions): ShadowVirtqueue | SvqError {
+    const name = opts.name ?? 'svq';
+    const g = ringFactory(opts.guest.config.layout).device(opts.guest.space, opts.guest.config);
+    if (isRingError(g)) return svqError('setup', name, 'guest ring', g);
+    const ia = opts.shadow.indirectArea;
+    const s = ringFactory(opts.shadow.config.layout).driver(opts.shadow.space, opts.shadow.config, ia === undefined ? undefined : { indirectArea: ia });
+    if (isRingError(s)) return svqError('setup', name, 'shadow ring', s);
+    const q = new ShadowVirtqueue(opts, g, s);
+    if (opts.resume !== undefined) {
+      const r = q.load(opts.resume);
+      if (r !== undefined) return r;
+    }
+    return q;
+  }
+
+  get state(): SvqState {
+    return this.st;
+  }
+
+  /** The error that failed the queue, if any. */
+  get failure(): SvqError | undefined {
+    return this.err;
+  }
+
+  stats(): SvqStats {
+    return { ...this.counters };
+  }
+
+  /** Guest chains SVQ holds (on the shadow ring or stashed). */
+  inFlight(): number {
+    return this.nSlots - this.freeTop;
+  }
+
+  /** Guest chains popped but not on the shadow ring (the -ENOSPC stash). */
+  stashed(): number {
+    return this.pendCount;
+  }
+
+  private fail(e: SvqError): void {
+    if (this.err === undefined) this.err = e;
+    this.st = 'failed';
+  }
+
+  // ─────────────────────────────── guest kick → shadow ring ───────────────────────────────
+
+  /** The guest kicked (its kick eventfd fired): forward every available chain. */
+  handleGuestKick(): void {
+    if (this.st !== 'running') return;
+    this.counters.guestKicks++;
+    this.forwardAvail();
+  }
+
+  /** vhost_handle_guest_kick: pop, translate, add; stash on -ENOSPC; loop on the enable-notification race. */
+  private forwardAvail(): void {
+    const guest = this.guestRing;
+    const gchain = this.gchain;
+    for (;;) {
+      guest.disableKicks();
+      // the stash first: its chains were popped before anything still on the guest ring
+      while (this.pendCount > 0) {
+        const slot = this.pending[this.pendHead]!;
+        if (!this.addToShadow(slot)) break;
+        this.pendHead = this.pendHead + 1 === this.nSlots ? 0 : this.pendHead + 1;
+        this.pendCount--;
+      }
+      if (this.pendCount === 0 && this.st === 'running') {
+        for (;;) {
+          const r = guest.pop(gchain);
+          if (r === false) break;
+          if (r !== true) {
+            this.fail(svqError('guest-ring', this.name, 'pop from the guest ring', r));
+            break;
+          }
+          if (this.freeTop === 0) {
+            // more chains in flight than the queue has entries: the guest reused a head/id in flight
+            this.fail(svqError('guest-ring', this.name, `guest made chain ${gchain.id} available with ${this.nSlots} chains already in flight`));
+            break;
+          }
+          const slot = this.storeElement(gchain);
+          if (!this.addToShadow(slot)) {
+            if (this.st === 'running') this.stash(slot);
+            break;
+          }
+        }
+      }
+      if (this.shadowRing.kickNeeded()) {
+        this.counters.kicksSent++;
+        this.kickDevice();
+      }
+      // stashed: leave guest kicks off until the device returns something (QEMU's -ENOSPC rule)
+      if (this.pendCount > 0 || this.st !== 'running') return;
+      if (!guest.enableKicks()) return;
+    }
+  }
+
+  private stash(slot: number): void {
+    this.slotState[slot] = SLOT_PENDING;
+    let t = this.pendHead + this.pendCount;
+    if (t >= this.nSlots) t -= this.nSlots;
+    this.pending[t] = slot;
+    this.pendCount++;
+    this.counters.stashes++;
+  }
+
+  /** Keep a popped guest chain in a free slot; returns the slot. */
+  private storeElement(c: Chain): number {
+    // a well-behaved guest never has more chains in flight than its queue size (§2.7.13.3 / §2.8)
+    const slot = this.freeSlots[--this.freeTop]!;
+    const count = c.count;
+    this.slotId[slot] = c.id;
+    this.slotRingDescs[slot] = c.ringDescs;
+    this.slotCount[slot] = count;
+    this.slotOut[slot] = c.outCount;
+    this.slotIndirect[slot] = c.indirect ? 1 : 0;
+    this.slotSeq[slot] = this.nextSeq++;
+    if (count <= INLINE_SEGS) {
+      const b = slot * INLINE_SEGS;
+      for (let k = 0; k < count; k++) {
+        this.segAddr[b + k] = c.addr[k]!;
+        this.segLen[b + k] = c.len[k]!;
+      }
+    } else {
+      let a = this.bigAddr[slot];
+      let l = this.bigLen[slot];
+      if (a === undefined || a.length < count) {
+        a = this.bigAddr[slot] = new Float64Array(c.capacity);
+        l = this.bigLen[slot] = new Uint32Array(c.capacity);
+      }
+      a.set(c.addr.subarray(0, count));
+      l!.set(c.len.subarray(0, count));
+    }
+    this.slotState[slot] = SLOT_PENDING;
+    return slot;
+  }
+
+  /**
+   * Translate slot's chain to IOVAs and add it to the shadow ring. False when it does not fit now
+   * (-ENOSPC) or on a failure (the queue is then failed).
+   */
+  private addToShadow(slot: number): boolean {
+    const count = this.slotCount[slot]!;
+    const outCount = this.slotOut[slot]!;
+    const big = count > INLINE_SEGS;
+    const ga = big ? this.bigAddr[slot]! : this.segAddr;
+    const gl = big ? this.bigLen[slot]! : this.segLen;
+    const b = big ? 0 : slot * INLINE_SEGS;
+    const sc = this.schain;
+    const sa = sc.addr;
+    const sl = sc.len;
+    const cap = sc.capacity;
+    const iova = this.iova;
+    const map = this.bufferMap;
+    let n = 0;
+    let so = 0;
+    let outBytes = 0;
+    let inBytes = 0;
+    for (let k = 0; k < count; k++) {
+      const len = gl[b + k]!;
+      const w = k >= outCount;
+      const r = iova.translate(map, ga[b + k]!, len, w, sa, sl, n, cap);
+      if (typeof r !== 'number') {
+        this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.slotId[slot]} segment ${k}`, r));
+        return false;
+      }
+      n += r;
+      if (w) inBytes += len;
+      else {
+        outBytes += len;
+        so = n;
+      }
+    }
+    sc.id = 0;
+    sc.ringDescs = 0;
+    sc.indirect = false;
+    sc.count = n;
+    sc.outCount = so;
+    sc.outBytes = outBytes;
+    sc.inBytes = inBytes;
+    const drv = this.shadowRing;
+    // indirect on the shadow ring when the guest used one, or when the chain would not fit directly
+    const useInd = this.shadowIndirect && n > 1 && (this.slotIndirect[slot] === 1 || n > drv.numFree());
+    const r = drv.add(sc, slot, useInd);
+    if (typeof r === 'number') {
+      this.slotState[slot] = SLOT_SHADOW;
+      this.counters.forwarded++;
+      if (useInd) this.counters.indirectForwarded++;
+      return true;
+    }
+    if (r.rule === 'no-space') {
+      // with nothing in flight the ring will never have more room: this chain can never be shadowed
+      if (drv.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.slotId[slot]} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
+      return false;
+    }
+    this.fail(svqError('setup', this.name, `add guest chain ${this.slotId[slot]} to the shadow ring`, r));
+    return false;
+  }
+
+  // ─────────────────────────────── device call → guest used ring ───────────────────────────────
+
+  /** The device called (its call eventfd fired): return used chains to the guest, then resume a stash. */
+  handleDeviceCall(): void {
+    if (this.st !== 'running') return;
+    this.counters.deviceCalls++;
+    this.flush();
+    if (this.pendCount > 0 && this.st === 'running') this.forwardAvail();
+  }
+
+  /** vhost_svq_flush: reap every used entry, push to the guest, signal, re-enable and re-check. */
+  private flush(): void {
+    const drv = this.shadowRing;
+    const guest = this.guestRing;
+    const used = this.used;
+    for (;;) {
+      drv.disableCalls();
+      let bad = false;
+      for (;;) {
+        const r = drv.reap(used);
+        if (r === false) break;
+        if (r !== true) {
+          this.fail(svqError('device-ring', this.name, 'used entry from the device', r));
+          bad = true;
+          break;
+        }
+        if (!this.returnToGuest(used.token, used.len)) {
+          bad = true;
+          break;
+        }
+      }
+      if (guest.callNeeded()) {
+        this.counters.callsSent++;
+        this.callGuest();
+      }
+      if (bad) return;
+      // re-enable calls; if the device used more meanwhile, go round again (the race QEMU re-checks)
+      if (!drv.enableCalls()) return;
+    }
+  }
+
+  private returnToGuest(slot: number, len: number): boolean {
+    const pr = this.guestRing.push(this.slotId[slot]!, this.slotRingDescs[slot]!, len);
+    if (pr !== undefined) {
+      this.fail(svqError('guest-ring', this.name, `push used id ${this.slotId[slot]}`, pr));
+      return false;
+    }
+    const d = this.dirty;
+    if (d !== undefined && len > 0) {
+      // the device wrote `len` bytes into the in-buffers, in order (§2.7.8.1)
+      const count = this.slotCount[slot]!;
+      const big = count > INLINE_SEGS;
+      const ga = big ? this.bigAddr[slot]! : this.segAddr;
+      const gl = big ? this.bigLen[slot]! : this.segLen;
+      const b = big ? 0 : slot * INLINE_SEGS;
+      let left = len;
+      for (let k = this.slotOut[slot]!; k < count && left > 0; k++) {
+        const l = gl[b + k]!;
+        const m = l < left ? l : left;
+        d.mark(ga[b + k]!, m);
+        left -= m;
+      }
+    }
+    this.counters.returned++;
+    this.counters.usedBytes += len;
+    this.slotState[slot] = SLOT_FREE;
+    this.freeSlots[this.freeTop++] = slot;
+    return true;
+  }
+
+  // ─────────────────────────────── stop and hand-over ───────────────────────────────
+
+  /**
+   * Stop the queue (the device is suspended or reset first): return every used entry the device already
+   * wrote, then hand over the guest ring position and the chains still in flight. Works on a failed queue
+   * too (its in-flight chains are reported). After stop the queue ignores kicks and calls.
+   */
+  stop(): SvqHandover {
+    if (this.st === 'running') this.flush();
+    this.st = this.st === 'failed' ? 'failed' : 'stopped';
+    const slots: number[] = [];
+    for (let i = 0; i < this.nSlots; i++) if (this.slotState[i] !== SLOT_FREE) slots.push(i);
+    slots.sort((a, b) => this.slotSeq[a]! - this.slotSeq[b]!);
+    const inFlight = slots.map((s) => this.element(s));
+    const base = this.guestRing.base();
+    // un-popping is exact only when the in-flight chains are the last ones popped
+    let tail = true;
+    for (let i = 0; i < slots.length; i++) if (this.slotSeq[slots[i]!] !== this.nextSeq - slots.length + i) tail = false;
+    let passthroughBase: RingBase | undefined;
+    if (tail) {
+      let idx = base.availIdx;
+      let wrap = base.availWrap;
+      if (this.guestLayout === 'split') idx = (idx - slots.length) & 0xffff;
+      else {
+        for (const e of inFlight) idx -= e.ringDescs;
+        if (idx < 0) {
+          idx += this.guestSize;
+          wrap = !wrap;
+        }
+      }
+      passthroughBase = { ...base, availIdx: idx, availWrap: wrap };
+    }
+    return { guestLayout: this.guestLayout, guestSize: this.guestSize, guestBase: base, inFlight, passthroughBase };
+  }
+
+  private element(slot: number): SvqElement {
+    const count = this.slotCount[slot]!;
+    const big = count > INLINE_SEGS;
+    const ga = big ? this.bigAddr[slot]! : this.segAddr;
+    const gl = big ? this.bigLen[slot]! : this.segLen;
+    const b = big ? 0 : slot * INLINE_SEGS;
+    return {
+      id: this.slotId[slot]!,
+      ringDescs: this.slotRingDescs[slot]!,
+      indirect: this.slotIndirect[slot] === 1,
+      outCount: this.slotOut[slot]!,
+      addr: Array.from(ga.subarray(b, b + count)),
+      len: Array.from(gl.subarray(b, b + count)),
+    };
+  }
+
+  /** Take over a hand-over: guest ring position, then the in-flight chains as stashed elements. */
+  private load(h: SvqHandover): SvqError | undefined {
+    if (h.guestLayout !== this.guestLayout || h.guestSize !== this.guestSize) {
+      return svqError('resume', this.name, `hand-over is for a ${h.guestLayout} ring of ${h.guestSize}, this guest ring is ${this.guestLayout} of ${this.guestSize}`);
+    }
+    if (h.inFlight.length > this.nSlots) return svqError('resume', this.name, `${h.inFlight.length} chains in flight exceed the queue size`);
+    this.guestRing.setBase(h.guestBase);
+    const c = this.gchain;
+    for (const e of h.inFlight) {
+      if (e.addr.length !== e.len.length || e.addr.length > c.capacity || e.outCount > e.addr.length) {
+        return svqError('resume', this.name, `in-flight chain ${e.id} has ${e.addr.length} segments (at most ${c.capacity})`);
+      }
+      c.reset();
+      for (let k = 0; k < e.addr.length; k++) c.push(e.addr[k]!, e.len[k]!, k >= e.outCount);
+      c.id = e.id;
+      c.ringDescs = e.ringDescs;
+      c.indirect = e.indirect;
+      const slot = this.storeElement(c);
+      let t = this.pendHead + this.pendCount;
+      if (t >= this.nSlots) t -= this.nSlots;
+      this.pending[t] = slot;
+      this.pendCount++;
+    }
+    return undefined;
+  }
+
+  /**
+   * Start forwarding: the chains carried over by a hand-over go to the shadow ring first, then whatever
+   * the guest made available while the queue was stopped (a resumed queue has missed those kicks).
+   */
+  start(): void {
+    if (this.st !== 'running') return;
+    this.forwardAvail();
+  }
+}
+
+export const isSvq = (x: ShadowVirtqueue | SvqError): x is ShadowVirtqueue => !isSvqError(x);

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Chain, type RingLayout } from '../../src/ring/types.js';
+import { Harness, type Shape } from './harness.js';
+
+const layouts: [RingLayout, RingLayout][] = [
+  ['split', 'split'],
+  ['packed', 'packed'],
+  ['split', 'packed'],
+  ['packed', 'split'],
+];
+
+const shapeArb: fc.Arbitrary<Shape> = fc.record({
+  out: fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 3 }),
+  in: fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 0, maxLength: 3 }),
+  indirect: fc.boolean(),
+});
+
+function side(layout: RingLayout, size: number, eventIdx: boolean, indirect: boolean) {
+  return { layout, size, eventIdx, indirect };
+}
+
+describe('ShadowVirtqueue forwarding', () => {
+  for (const [g, s] of layouts) {
+    for (const eventIdx of [false, true]) {
+      it(`forwards guest ${g} → shadow ${s}, EVENT_IDX ${eventIdx ? 'on' : 'off'}, every byte and length intact`, () => {
+        fc.assert(
+          fc.property(fc.array(fc.tuple(shapeArb, fc.integer({ min: 0, max: 6 })), { minLength: 1, maxLength: 40 }), (steps) => {
+            const h = new Harness({ guest: side(g, 16, eventIdx, true), shadow: side(s, 8, eventIdx, false) });
+            let added = 0;
+            for (const [shape, devN] of steps) {
+              if (h.add(shape)) added++;
+              h.kick();
+              h.runDevice(devN);
+              h.reap();
+              expect(h.svq.failure).toBeUndefined();
+            }
+            h.drain();
+            const st = h.svq.stats();
+            expect(h.returned).toBe(added);
+            expect(st.forwarded).toBe(added);
+            expect(st.returned).toBe(added);
+            expect(h.svq.inFlight()).toBe(0);
+            expect(st.kicksSent).toBe(h.deviceKicked);
+            expect(st.callsSent).toBe(h.guestCalled);
+          }),
+          { numRuns: 25 },
+        );
+      });
+    }
+  }
+
+  it('flattens indirect guest chains when the device lacks INDIRECT_DESC, forwards them indirect when it has it', () => {
+    for (const shadowInd of [false, true]) {
+      const h = new Harness({ guest: side('split', 16, false, true), shadow: side('packed', 16, false, shadowInd) });
+      for (let i = 0; i < 8; i++) expect(h.add({ out: [10, 20, 30], in: [40, 50], indirect: true })).toBe(true);
+      h.kick(true);
+      // flattened, 5 descriptors each: only 3 fit the 16-entry shadow ring at once
+      expect(h.svq.stats().forwarded).toBe(shadowInd ? 8 : 3);
+      h.drain();
+      expect(h.returned).toBe(8);
+      expect(h.svq.stats().indirectForwarded).toBe(shadowInd ? 8 : 0);
+    }
+  });
+
+  it('splits a guest buffer that crosses two IOVA mappings into two shadow descriptors', () => {
+    const h = new Harness({ guest: side('split', 8, false, false), shadow: side('split', 8, false, false), splitGuestMap: true });
+    expect(h.add({ out: [100], in: [200] }, { cross: true })).toBe(true);
+    h.kick(true);
+    // the device sees three segments: 64 + 36 readable (split at the middle of RAM), 200 writable
+    const seen: number[] = [];
+    const ring = h.device.ring;
+    const orig = ring.pop.bind(ring);
+    ring.pop = (c) => {
+      const r = orig(c);
+      if (r === true) for (let k = 0; k < c.count; k++) seen.push(c.len[k]!);
+      return r;
+    };
+    h.runDevice(1, true);
+    expect(seen).toEqual([64, 36, 200]);
+    expect(h.reap()).toBe(1);
+  });
+
+  it('stashes the popped element when the shadow ring is full and stops reading guest kicks until the device uses something (-ENOSPC)', () => {
+    for (const [g, s] of layouts) {
+      const h = new Harness({ guest: side(g, 16, false, false), shadow: side(s, 8, false, false) });
+      // two descriptors a chain: four fit the 8-entry shadow ring
+      for (let i = 0; i < 6; i++) expect(h.add({ out: [8], in: [8] })).toBe(true);
+      h.kick(true);
+      expect(h.svq.stats().forwarded).toBe(4);
+      expect(h.svq.stashed()).toBe(1);
+      expect(h.svq.inFlight()).toBe(5);
+      expect(h.svq.stats().stashes).toBe(1);
+      // more guest kicks change nothing while stashed
+      h.svq.handleGuestKick();
+      expect(h.svq.stats().forwarded).toBe(4);
+      // the device uses one chain: the stash takes its room, the next guest chain is stashed in turn
+      h.runDevice(1, true);
+      expect(h.svq.stats().forwarded).toBe(5);
+      expect(h.svq.stashed()).toBe(1);
+      expect(h.svq.stats().stashes).toBe(2);
+      h.runDevice(1, true);
+      expect(h.svq.stats().forwarded).toBe(6);
+      expect(h.svq.stashed()).toBe(0);
+      h.drain();
+      expect(h.returned).toBe(6);
+    }
+  });
+
+  for (const [g, s] of layouts) {
+    it(`fails the queue with a typed error on a bad used id or length (${g} → ${s}), keeping the guest chains accounted for`, () => {
+      for (const bad of ['id', 'len'] as const) {
+        const h = new Harness({ guest: side(g, 8, false, false), shadow: side(s, 8, false, false) });
+        for (let i = 0; i < 3; i++) h.add({ out: [16], in: [16] });
+        h.kick(true);
+        const ring = h.device.ring;
+        const chain = new Chain(64);
+        expect(ring.pop(chain)).toBe(true);
+        if (bad === 'id') ring.push(7, 1, 0);
+        else ring.push(chain.id, chain.ringDescs, 17);
+        h.svq.handleDeviceCall();
+        const f = h.svq.failure;
+        expect(f?.kind).toBe('device-ring');
+        expect(f?.cause && 'rule' in f.cause ? f.cause.rule : '').toBe(bad === 'id' ? 'used-id-not-in-flight' : 'used-len-too-large');
+        expect(h.svq.state).toBe('failed');
+        expect(h.svq.inFlight()).toBe(3);
+        const ho = h.svq.stop();
+        expect(ho.inFlight.map((e) => e.len)).toEqual([[16, 16], [16, 16], [16, 16]]);
+        // a failed queue ignores further kicks and calls
+        h.svq.handleGuestKick();
+        h.svq.handleDeviceCall();
+        expect(h.reap()).toBe(0);
+      }
+    });
+  }
+});
+
