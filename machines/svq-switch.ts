@@ -88,10 +88,6 @@ export const svqSwitchMachine = setup({
     markStep: assign({ progress: ({ context }, params: { step: SvqStep }) => [...context.progress, params.step] }),
     recordError: assign({ error: (_, params: { error: unknown }) => errorText(params.error) }),
   },
-  guards: {
-    /** The switch that failed was a disable: roll back to shadow mode. */
-    cameFromShadow: ({ context }) => context.mode === 'shadow',
-  },
 }).createMachine({
   id: 'svq-switch',
   context: ({ input }) => ({
@@ -113,14 +109,14 @@ export const svqSwitchMachine = setup({
       initial: 'suspending',
       states: {
         suspending: {
-          invoke: { src: 'suspendDevice', onDone: { target: 'readingBases', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'suspendDevice', onDone: { target: 'readingBases', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
         },
         readingBases: {
           invoke: {
             src: 'readVringBases',
             input: ({ context }) => ({ queues: context.queues }),
             onDone: { target: 'mapping', actions: [assign({ bases: ({ event }) => event.output.bases }), { type: 'markStep', params: { step: 'bases-read' } }] },
-            onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
           },
         },
         mapping: {
@@ -128,7 +124,7 @@ export const svqSwitchMachine = setup({
             src: 'mapShadowRings',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'pointing', actions: { type: 'markStep', params: { step: 'mapped' } } },
-            onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
           },
         },
         pointing: {
@@ -136,11 +132,23 @@ export const svqSwitchMachine = setup({
             src: 'pointToShadow',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'restarting', actions: { type: 'markStep', params: { step: 'pointed' } } },
-            onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
           },
         },
         restarting: {
-          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.shadow' }, onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.shadow' }, onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+        },
+        /** Undo what this switch did, back to passthrough mode. */
+        rollingBack: {
+          invoke: {
+            src: 'rollback',
+            input: ({ context }) => ({ queues: context.queues, to: 'passthrough' as const, progress: context.progress, bases: context.bases }),
+            onDone: { target: '#svq-switch.passthrough' },
+            onError: {
+              target: '#svq-switch.failed',
+              actions: assign({ error: ({ context, event }) => `${context.error ?? 'switch failed'}; rollback to passthrough failed: ${errorText(event.error)}` }),
+            },
+          },
         },
       },
     },
@@ -152,7 +160,7 @@ export const svqSwitchMachine = setup({
       initial: 'stopping',
       states: {
         stopping: {
-          invoke: { src: 'suspendDevice', onDone: { target: 'draining', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'suspendDevice', onDone: { target: 'draining', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
         },
         draining: {
           invoke: {
@@ -162,7 +170,7 @@ export const svqSwitchMachine = setup({
               target: 'writingBack',
               actions: [assign({ handedBack: ({ event }) => event.output.handedBack, bases: ({ event }) => event.output.bases }), { type: 'markStep', params: { step: 'drained' } }],
             },
-            onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
           },
         },
         writingBack: {
@@ -170,7 +178,7 @@ export const svqSwitchMachine = setup({
             src: 'writeBackIndexes',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'unmapping', actions: { type: 'markStep', params: { step: 'written-back' } } },
-            onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
           },
         },
         unmapping: {
@@ -178,7 +186,7 @@ export const svqSwitchMachine = setup({
             src: 'unmapShadowRings',
             input: ({ context }) => ({ queues: context.queues }),
             onDone: { target: 'pointing', actions: { type: 'markStep', params: { step: 'unmapped' } } },
-            onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
           },
         },
         pointing: {
@@ -186,23 +194,24 @@ export const svqSwitchMachine = setup({
             src: 'pointToGuest',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'restarting', actions: { type: 'markStep', params: { step: 'pointed' } } },
-            onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
           },
         },
         restarting: {
-          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.passthrough' }, onError: { target: '#svq-switch.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.passthrough' }, onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
         },
-      },
-    },
-    rollingBack: {
-      invoke: {
-        src: 'rollback',
-        input: ({ context }) => ({ queues: context.queues, to: context.mode, progress: context.progress, bases: context.bases }),
-        onDone: [
-          { guard: 'cameFromShadow', target: 'shadow' },
-          { target: 'passthrough' },
-        ],
-        onError: { target: 'failed', actions: assign({ error: ({ context, event }) => `${context.error ?? 'switch failed'}; rollback failed: ${errorText(event.error)}` }) },
+        /** Undo what this switch did, back to shadow mode. */
+        rollingBack: {
+          invoke: {
+            src: 'rollback',
+            input: ({ context }) => ({ queues: context.queues, to: 'shadow' as const, progress: context.progress, bases: context.bases }),
+            onDone: { target: '#svq-switch.shadow' },
+            onError: {
+              target: '#svq-switch.failed',
+              actions: assign({ error: ({ context, event }) => `${context.error ?? 'switch failed'}; rollback to shadow failed: ${errorText(event.error)}` }),
+            },
+          },
+        },
       },
     },
     /** Neither mode could be restored: the device needs a reset by its owner. */

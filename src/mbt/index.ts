@@ -1,0 +1,88 @@
+/**
+ * Model-based testing of the four machines: derive each model, generate its paths, run them through
+ * a harness, and report coverage of the real machine (states and transitions taken, not planned).
+ */
+import { deriveModel, checkModel, type MachineModel } from './model.js';
+import { generatePaths, type ModelPath } from './paths.js';
+import { edgeKey, runPath, type Harness, type StepFailure } from './runner.js';
+
+export interface MachineReport {
+  readonly id: string;
+  readonly states: { readonly covered: number; readonly total: number };
+  readonly transitions: { readonly covered: number; readonly total: number };
+  readonly paths: number;
+  readonly failures: number;
+  /** Paths the harness declared infeasible (context the model abstracts away). */
+  readonly skipped: number;
+  readonly uncoveredStates: readonly string[];
+  readonly uncoveredTransitions: readonly string[];
+  readonly failureDetails: readonly StepFailure[];
+  readonly simpleTotal: number;
+  readonly simpleTruncated: boolean;
+}
+
+export interface MbtOptions {
+  readonly simpleLimit?: number;
+  /** Called after each path (for progress bars). */
+  readonly onPath?: (machine: string, done: number, total: number) => void;
+}
+
+export interface PlannedMachine {
+  readonly model: MachineModel;
+  readonly harness: Harness;
+  readonly paths: readonly ModelPath[];
+  readonly simpleTotal: number;
+  readonly simpleTruncated: boolean;
+}
+
+export function planMbt(harnesses: readonly Harness[], opts: MbtOptions = {}): PlannedMachine[] {
+  return harnesses.map((harness) => {
+    const model = deriveModel(harness.machine);
+    const drift = checkModel(model);
+    if (drift.length) throw new Error(`model of ${model.id} drifted from the machine: ${drift.map((d) => d.message).join('; ')}`);
+    const set = generatePaths(model, opts.simpleLimit === undefined ? {} : { simpleLimit: opts.simpleLimit });
+    return { model, harness, paths: set.paths, simpleTotal: set.simpleTotal, simpleTruncated: set.simpleTruncated };
+  });
+}
+
+export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): Promise<MachineReport> {
+  const { model, harness, paths } = plan;
+  const states = new Set<string>();
+  const transitions = new Set<string>();
+  const failures: StepFailure[] = [];
+  let skipped = 0;
+  let done = 0;
+  for (const p of paths) {
+    const r = await runPath(model, harness, p);
+    if (r.skipped !== undefined) skipped++;
+    if (r.failure) failures.push(r.failure);
+    for (const s of r.states) states.add(s);
+    for (const t of r.transitions) transitions.add(t);
+    opts.onPath?.(model.id, ++done, paths.length);
+  }
+  const allTransitions = model.edges.map(edgeKey);
+  return {
+    id: model.id,
+    states: { covered: model.states.filter((s) => states.has(s)).length, total: model.states.length },
+    transitions: { covered: allTransitions.filter((t) => transitions.has(t)).length, total: allTransitions.length },
+    paths: paths.length - skipped,
+    failures: failures.length,
+    skipped,
+    uncoveredStates: model.states.filter((s) => !states.has(s)),
+    uncoveredTransitions: allTransitions.filter((t) => !transitions.has(t)),
+    failureDetails: failures,
+    simpleTotal: plan.simpleTotal,
+    simpleTruncated: plan.simpleTruncated,
+  };
+}
+
+export async function runMbt(harnesses: readonly Harness[], opts: MbtOptions = {}): Promise<MachineReport[]> {
+  const out: MachineReport[] = [];
+  for (const plan of planMbt(harnesses, opts)) out.push(await runMachine(plan, opts));
+  return out;
+}
+
+/** The `--json` document of `shadowvq mbt`. */
+export const mbtJson = (reports: readonly MachineReport[]) => ({
+  machines: reports.map((r) => ({ id: r.id, states: r.states, transitions: r.transitions, paths: r.paths, failures: r.failures })),
+});
