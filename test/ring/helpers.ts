@@ -47,3 +47,29 @@ export function hex(space: AddressSpace, addr: number, len: number): string {
   const b = unwrap(space.read(addr, len));
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 }
+
+/** Write one 16-byte split descriptor { le64 addr; le32 len; le16 flags; le16 next } by hand (§2.7.5). */
+export function splitDesc(space: AddressSpace, table: number, i: number, addr: number, len: number, flags: number, next = 0): void {
+  const o = table + i * 16;
+  unwrap(space.writeU64(o, addr));
+  unwrap(space.writeU32(o + 8, len));
+  unwrap(space.writeU16(o + 12, flags));
+  unwrap(space.writeU16(o + 14, next));
+}
+
+/** Put `head` in avail->ring[idx % num] and publish idx + 1 (§2.7.6). */
+export function splitPublish(space: AddressSpace, r: Rig, head: number): void {
+  const avail = r.config.addrs.driver;
+  const idx = unwrap(space.readU16(avail + 2));
+  unwrap(space.writeU16(avail + 4 + (idx % r.config.size) * 2, head));
+  unwrap(space.writeU16(avail + 2, (idx + 1) & 0xffff));
+}
+
+/** Write one 16-byte packed descriptor { le64 addr; le32 len; le16 id; le16 flags } by hand (§2.8.13). */
+export function packedDesc(space: AddressSpace, table: number, i: number, addr: number, len: number, id: number, flags: number): void {
+  const o = table + i * 16;
+  unwrap(space.writeU64(o, addr));
+  unwrap(space.writeU32(o + 8, len));
+  unwrap(space.writeU16(o + 12, id));
+  unwrap(space.writeU16(o + 14, flags));
+}
