@@ -839,7 +839,12 @@ export class SimVdpaDevice implements VdpaDevice {
         if (!q.kicked) continue;
         q.kicked = false;
         any = true;
-        if (!this.running() || q.ring === undefined) continue;
+        if (q.ring === undefined) continue;
+        if (this.suspended) {
+          this.pendingKick = true; // processed on resume, not lost
+          continue;
+        }
+        if (!this.running()) continue;
         this.clock.advanceTo(Math.max(this.clock.now, q.kickAt + this.kickToCallUs));
         const chains = this.processQueue(q);
         if (chains > 0) this.clock.advance(chains * this.perChainUs);
