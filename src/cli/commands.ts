@@ -1,8 +1,10 @@
 /** Subcommand registry: one `register(program)` per module, in help order. */
 import type { Command } from 'commander';
 import { registerPlan } from './plan.js';
+import { registerRingDemo } from './ring-demo.js';
 
 export type Register = (program: Command) => void;
 
 export const registry: Register[] = [];
 registry.push(registerPlan);
+registry.push(registerRingDemo);
