@@ -62,6 +62,8 @@ export interface BringUpOptions {
   /** Put the CVQ group in ASID 1 with its own mapping (as QEMU's SVQ with a CVQ-only shadow). */
   readonly cvqAsid1?: boolean;
   readonly backendFeatures?: bigint;
+  /** Bring up this (reset) device again instead of a new one. */
+  readonly dev?: SimVdpaDevice;
 }
 
 const IOVA0 = 0x10_0000;
@@ -70,8 +72,12 @@ const MEM = 1 << 20;
 
 /** Owner, features, IOTLB, rings, DRIVER_OK: a device ready to be kicked. */
 export function bringUp(o: BringUpOptions = {}): Harness {
-  const dev = new SimVdpaDevice(o.device ?? {});
-  right(dev.setOwner());
+  const dev = o.dev ?? new SimVdpaDevice(o.device ?? {});
+  if (o.dev === undefined) right(dev.setOwner());
+  else {
+    right(dev.setStatus(0));
+    right(dev.iotlbInvalidate(0, IOVA0, MEM));
+  }
   const offered = right(dev.getFeatures());
   let features = o.features ?? offered;
   const layout: RingLayout = o.layout ?? (hasFeature(features, 'RING_PACKED') ? 'packed' : 'split');
@@ -87,6 +93,7 @@ export function bringUp(o: BringUpOptions = {}): Harness {
   right(dev.iotlbUpdate(0, IOVA0, MEM, mem0.base, VHOST_ACCESS_RW));
   const next = [IOVA0, IOVA1];
   if (o.cvqAsid1) {
+    if (o.dev !== undefined) right(dev.iotlbInvalidate(1, IOVA1, MEM));
     const mem1 = right(dev.allocHost(MEM, 'asid1'));
     right(dev.iotlbUpdate(1, IOVA1, MEM, mem1.base, VHOST_ACCESS_RW));
     right(dev.setGroupAsid(1, 1));

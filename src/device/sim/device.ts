@@ -1005,9 +1005,9 @@ export class SimVdpaDevice implements VdpaDevice {
         const fire = (): void => {
           if (q.ring !== ring || !q.stalled) return; // reset or disabled meanwhile
           q.stalled = false;
-          finish();
-          this.raiseCall(q);
-          this.markKicked(q); // carry on with what queued up behind it
+          // answer, then carry on at once with what queued up behind it (raises the call)
+          if (finish()) this.processCvq(q);
+          else this.raiseCall(q);
         };
         if (this.suspended) this.afterResume.push(fire);
         else fire();
