@@ -2,9 +2,13 @@
 import type { Command } from 'commander';
 import { registerPlan } from './plan.js';
 import { registerRingDemo } from './ring-demo.js';
+import { registerMbt } from './mbt.js';
+import { registerDiagrams } from './diagrams.js';
 
 export type Register = (program: Command) => void;
 
 export const registry: Register[] = [];
 registry.push(registerPlan);
 registry.push(registerRingDemo);
+registry.push(registerMbt);
+registry.push(registerDiagrams);

@@ -6,7 +6,7 @@
  * snapshots stay JSON-serializable (`toHex` / `fromHex`).
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { F, featureNames, type FeatureName } from '../virtio/features.js';
+import { F, FEATURE_REQUIREMENTS, featureNames, type FeatureName } from '../virtio/features.js';
 
 /** Device status bits (virtio 1.2 §2.1; linux/virtio_config.h). */
 export const STATUS = {
@@ -97,44 +97,12 @@ export function nextInitStatus(current: number): number | undefined {
   return undefined;
 }
 
-/**
- * Feature dependencies a driver must honour (virtio 1.2 §5.1.3.1): a feature may be accepted only with
- * (one of) the features it requires. Each entry: feature → alternatives, every alternative a set that
- * must be fully present.
- */
-export const FEATURE_REQUIRES: Readonly<Partial<Record<FeatureName, readonly (readonly FeatureName[])[]>>> = {
-  GUEST_TSO4: [['GUEST_CSUM']],
-  GUEST_TSO6: [['GUEST_CSUM']],
-  GUEST_ECN: [['GUEST_TSO4'], ['GUEST_TSO6']],
-  GUEST_UFO: [['GUEST_CSUM']],
-  GUEST_USO4: [['GUEST_CSUM']],
-  GUEST_USO6: [['GUEST_CSUM']],
-  HOST_TSO4: [['CSUM']],
-  HOST_TSO6: [['CSUM']],
-  HOST_ECN: [['HOST_TSO4'], ['HOST_TSO6']],
-  HOST_UFO: [['CSUM']],
-  HOST_USO: [['CSUM']],
-  CTRL_RX: [['CTRL_VQ']],
-  CTRL_VLAN: [['CTRL_VQ']],
-  GUEST_ANNOUNCE: [['CTRL_VQ']],
-  MQ: [['CTRL_VQ']],
-  CTRL_MAC_ADDR: [['CTRL_VQ']],
-  CTRL_RX_EXTRA: [['CTRL_RX']],
-  NOTF_COAL: [['CTRL_VQ']],
-  VQ_NOTF_COAL: [['CTRL_VQ']],
-  RSS: [['CTRL_VQ']],
-  RSC_EXT: [['HOST_TSO4'], ['HOST_TSO6']],
-};
-
-const DEPS = Object.entries(FEATURE_REQUIRES).map(([name, alts]) => ({
-  name: name as FeatureName,
-  mask: F[name as FeatureName],
-  alts: alts!.map((alt) => alt.reduce((m, n) => m | F[n], 0n)),
-}));
+/** The §5.1.3.1 requirement table of src/virtio/features.ts, as masks: feature → any one of these. */
+const DEPS = FEATURE_REQUIREMENTS.map(([name, alts]) => ({ name, mask: F[name], alts: alts.map((n) => F[n]) }));
 
 /** Features of `features` whose §5.1.3.1 requirements are not met within `features`. */
 export function unmetDependencies(features: bigint): FeatureName[] {
-  return DEPS.filter((d) => (features & d.mask) !== 0n && !d.alts.some((a) => (features & a) === a)).map((d) => d.name);
+  return DEPS.filter((d) => (features & d.mask) !== 0n && !d.alts.some((a) => (features & a) !== 0n)).map((d) => d.name);
 }
 
 export type NegotiationRule = 'not-offered' | 'dependency' | 'version-1-missing' | 'required-missing';

@@ -1,0 +1,26 @@
+/**
+ * Which harness runs each machine's paths: `scripted` settles every actor from the path itself;
+ * `sim` binds the real effects (src/effects/) to a fresh simulated device per path, with faults
+ * injected where the path takes an error edge.
+ */
+import type { Harness } from './runner.js';
+import { cvqScript, lifecycleScript, migrationScript, svqScript } from './scripts.js';
+import { SIM_HARNESSES } from './sim.js';
+
+export type MbtDevice = 'scripted' | 'sim';
+export const MBT_DEVICES: readonly MbtDevice[] = ['sim', 'scripted'];
+
+export interface HarnessChoice {
+  readonly harness: Harness;
+  readonly effects: MbtDevice;
+}
+
+const SCRIPTED: readonly Harness[] = [lifecycleScript, svqScript, cvqScript, migrationScript];
+
+/** One harness per machine, in report order; `sim` uses the simulated-device binding where one exists. */
+export function harnessesFor(device: MbtDevice): HarnessChoice[] {
+  return SCRIPTED.map((h) => {
+    const sim = device === 'sim' ? SIM_HARNESSES.find((s) => s.machine.id === h.machine.id) : undefined;
+    return sim === undefined ? { harness: h, effects: 'scripted' } : { harness: sim, effects: 'sim' };
+  });
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { runMbtCli } from '../../src/cli/mbt.js';
+import { runDiagramsCli } from '../../src/cli/diagrams.js';
+
+describe('shadowvq mbt', () => {
+  it('--json prints exactly the documented shape, all covered, exit 0', async () => {
+    const out = await runMbtCli({ device: 'scripted', json: true, progress: false });
+    expect(out.code).toBe(0);
+    const doc = JSON.parse(out.stdout) as { machines: Record<string, unknown>[] };
+    expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
+    for (const m of doc.machines) {
+      expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures']);
+      const s = m.states as { covered: number; total: number };
+      const t = m.transitions as { covered: number; total: number };
+      expect(s.covered).toBe(s.total);
+      expect(t.covered).toBe(t.total);
+      expect(m.failures).toBe(0);
+      expect(m.paths as number).toBeGreaterThan(0);
+    }
+  });
+
+  it('text lists every machine; usage errors exit 2', async () => {
+    const out = await runMbtCli({ device: 'scripted', progress: false, simpleLimit: '0' });
+    expect(out.stdout).toMatch(/^device-lifecycle\s+states 21\/21\s+transitions 30\/30/);
+    expect(out.stdout).toContain('simple paths > limit, not run');
+    expect((await runMbtCli({ device: 'qemu' })).code).toBe(2);
+    expect((await runMbtCli({ simpleLimit: '-1' })).code).toBe(2);
+  });
+});
+
+describe('shadowvq diagrams', () => {
+  it('prints one machine in either format; unknown ones exit 2', () => {
+    expect(runDiagramsCli({ machine: 'svq-switch' }).stdout).toContain('stateDiagram-v2');
+    expect(runDiagramsCli({ machine: 'svq-switch', format: 'dot' }).stdout).toMatch(/^digraph "svq-switch"/);
+    expect(runDiagramsCli({ machine: 'nope' }).code).toBe(2);
+    expect(runDiagramsCli({ format: 'png' }).code).toBe(2);
+  });
+});
