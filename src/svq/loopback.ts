@@ -197,6 +197,30 @@ export class LoopbackDevice {
     return written;
   }
 
+  /** The device works with kicks off while it has work (vhost's handle_kick loop); true while busy. */
+  private busy = false;
+
+  /**
+   * One scheduling slice of a busy device: process up to `max` chains with kicks suppressed; when the ring
+   * runs dry, re-enable kicks and re-check the race (vhost_enable_notify). Returns whether it stays busy.
+   */
+  service(max: number): boolean | RingError {
+    const ring = this.ring;
+    if (!this.busy) ring.disableKicks();
+    this.busy = true;
+    const r = this.process(max);
+    if (typeof r !== 'number') return r;
+    if (!ring.hasAvail()) {
+      if (ring.enableKicks()) ring.disableKicks(); // raced with a new chain: stay busy, kicks off
+      else this.busy = false;
+    }
+    return this.busy;
+  }
+
+  get isBusy(): boolean {
+    return this.busy;
+  }
+
   callNeeded(): boolean {
     return this.ring.callNeeded();
   }

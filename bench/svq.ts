@@ -1,0 +1,340 @@
+/**
+ * SVQ forwarding benchmark: guest driver → SVQ → loopback device → SVQ → guest, against the raw ring
+ * round trip (guest driver → loopback device on the guest ring → guest) measured in the same run.
+ *
+ * Per configuration (guest layout → shadow layout, EVENT_IDX off/on, 1- or 4-descriptor chains):
+ * chains/s, ratio to the raw round trip of the same guest layout, heap bytes per forwarded chain in
+ * steady state, and notifications per 1000 chains (guest kicks SVQ handled, SVQ kicks to the device,
+ * device calls SVQ handled, SVQ calls to the guest).
+ *
+ * 1-descriptor chain: one 64-byte readable buffer (a TX packet). 4-descriptor chain: 12 + 64 bytes
+ * readable, 12 + 64 writable (the loopback device echoes 76 bytes).
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { ringFactory } from '../src/ring/index.js';
+import { Chain, Used, isRingError, type RingDriver, type RingLayout } from '../src/ring/types.js';
+import { LoopbackDevice, Testbed } from '../src/svq/loopback.js';
+import { isSvqError, type ShadowVirtqueue } from '../src/svq/shadow-virtqueue.js';
+
+export interface BenchRow {
+  name: string;
+  value: number;
+  unit: string;
+  ratio?: number;
+  baseline?: string;
+  note?: string;
+}
+export interface BenchSuite {
+  name: string;
+  run(opts: { quick: boolean }): Promise<BenchRow[]>;
+}
+
+const QUEUE = 256;
+const BATCH = 32;
+
+/** A V8 gc() for steady-state heap measurement (allowed flag flip, no CLI change needed). */
+const gc: (() => void) | undefined = (() => {
+  try {
+    v8.setFlagsFromString('--expose-gc');
+    return vm.runInNewContext('gc') as () => void;
+  } catch {
+    return undefined;
+  }
+})();
+
+interface Loop {
+  readonly drv: RingDriver;
+  /** Guest made chains available: notify if its ring says so. */
+  kick(): void;
+  /** Ping-pong: the device takes everything, then its call is delivered if wanted. */
+  device(): void;
+  /** Under load: one device slice, run only when kicked or still busy (kicks off while busy). */
+  deviceSlice(max: number): void;
+  /** Force every path once (a notification the loop believes lost). */
+  force(): void;
+  counters(): { guestKicks: number; deviceKicks: number; deviceCalls: number; guestCalls: number };
+}
+
+function makeChains(tb: Testbed, descs: 1 | 4): Chain[] {
+  const out: Chain[] = [];
+  for (let i = 0; i < 2 * BATCH; i++) {
+    const base = tb.bufBase + i * 512;
+    const c = new Chain(4);
+    if (descs === 1) c.push(base, 64, false);
+    else {
+      c.push(base, 12, false);
+      c.push(base + 16, 64, false);
+      c.push(base + 128, 12, true);
+      c.push(base + 144, 64, true);
+    }
+    for (let k = 0; k < 64; k++) tb.guestRegion.bytes[base + 16 + k] = k + 1;
+    out.push(c);
+  }
+  return out;
+}
+
+function rawLoop(tb: Testbed): Loop {
+  const dev = ringFactory(tb.guestConfig.layout).device(tb.gpa, tb.guestConfig);
+  if (isRingError(dev)) throw new Error(dev.message);
+  const lb = new LoopbackDevice(tb.gpa, dev);
+  let kicks = 0;
+  let calls = 0;
+  let kicked = false;
+  return {
+    drv: tb.guestDriver,
+    kick() {
+      if (tb.guestDriver.kickNeeded()) {
+        kicks++;
+        kicked = true;
+      }
+    },
+    device() {
+      lb.process(BATCH);
+      if (lb.callNeeded()) calls++;
+    },
+    deviceSlice(max) {
+      if (!kicked && !lb.isBusy) return;
+      kicked = false;
+      lb.service(max);
+      if (lb.callNeeded()) calls++;
+    },
+    force() {
+      lb.process(BATCH);
+    },
+    counters: () => ({ guestKicks: kicks, deviceKicks: 0, deviceCalls: 0, guestCalls: calls }),
+  };
+}
+
+function svqLoop(tb: Testbed): Loop {
+  let deviceKicks = 0;
+  let guestCalls = 0;
+  let kicked = false;
+  const c = tb.connect({
+    kickDevice: () => {
+      deviceKicks++;
+      kicked = true;
+    },
+    callGuest: () => guestCalls++,
+  });
+  if (isSvqError(c)) throw new Error(c.message);
+  const svq: ShadowVirtqueue = c.svq;
+  const lb = c.device;
+  svq.start();
+  return {
+    drv: tb.guestDriver,
+    kick() {
+      if (tb.guestDriver.kickNeeded()) svq.handleGuestKick();
+    },
+    device() {
+      lb.process(BATCH);
+      if (lb.callNeeded()) svq.handleDeviceCall();
+    },
+    deviceSlice(max) {
+      if (!kicked && !lb.isBusy) return;
+      kicked = false;
+      lb.service(max);
+      if (lb.callNeeded()) svq.handleDeviceCall();
+    },
+    force() {
+      svq.handleGuestKick();
+      lb.process(BATCH);
+      svq.handleDeviceCall();
+    },
+    counters: () => {
+      const s = svq.stats();
+      return { guestKicks: s.guestKicks, deviceKicks, deviceCalls: s.deviceCalls, guestCalls };
+    },
+  };
+}
+
+/** Ping-pong: add a batch, kick, the device takes it all, call, reap it all. Returns ms and forced polls. */
+function run(loop: Loop, chains: Chain[], rounds: number): { ms: number; forced: number } {
+  const drv = loop.drv;
+  const used = new Used();
+  let forced = 0;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < BATCH; i++) {
+      const x = drv.add(chains[i]!, i);
+      if (typeof x !== 'number') throw new Error(x.message);
+    }
+    loop.kick();
+    loop.device();
+    let got = 0;
+    for (let tries = 0; got < BATCH; tries++) {
+      const y = drv.reap(used);
+      if (y === true) got++;
+      else if (y === false) {
+        if (tries > 4 * BATCH) throw new Error('bench loop stalled');
+        forced++;
+        loop.force();
+      } else throw new Error(y.message);
+    }
+  }
+  return { ms: performance.now() - t0, forced };
+}
+
+/**
+ * Under load: the guest keeps up to 2·BATCH chains in flight, adds half a batch per step and polls for
+ * used chains with calls off (NAPI); the device runs in slices of BATCH/4 with kicks off while busy.
+ * Returns chains completed.
+ */
+function runLoaded(loop: Loop, chains: Chain[], steps: number, onSteady: (added: number) => void): number {
+  const drv = loop.drv;
+  const used = new Used();
+  const free: number[] = [];
+  for (let i = chains.length - 1; i >= 0; i--) free.push(i);
+  drv.disableCalls();
+  let done = 0;
+  let added = 0;
+  for (let s = 0; s < steps; s++) {
+    for (let i = 0; i < BATCH / 2 && free.length > 0; i++) {
+      added++;
+      const t = free.pop()!;
+      const x = drv.add(chains[t]!, t);
+      if (typeof x !== 'number') throw new Error(x.message);
+    }
+    loop.kick();
+    loop.deviceSlice(BATCH / 4);
+    for (;;) {
+      const y = drv.reap(used);
+      if (y === false) break;
+      if (y !== true) throw new Error(y.message);
+      free.push(used.token);
+      done++;
+    }
+  }
+  onSteady(added);
+  // finish: calls back on, everything returned
+  drv.enableCalls();
+  for (let i = 0; i < 1000 && free.length < chains.length; i++) {
+    loop.force();
+    for (;;) {
+      const y = drv.reap(used);
+      if (y !== true) break;
+      free.push(used.token);
+      done++;
+    }
+  }
+  if (free.length < chains.length) throw new Error('loaded loop did not drain');
+  return done;
+}
+
+interface Config {
+  guest: RingLayout;
+  shadow: RingLayout | 'raw';
+  eventIdx: boolean;
+  descs: 1 | 4;
+}
+
+type Per1000 = ReturnType<Loop['counters']>;
+
+function per1000(a: Per1000, b: Per1000, chains: number): Per1000 {
+  const k = chains / 1000;
+  return { guestKicks: (b.guestKicks - a.guestKicks) / k, deviceKicks: (b.deviceKicks - a.deviceKicks) / k, deviceCalls: (b.deviceCalls - a.deviceCalls) / k, guestCalls: (b.guestCalls - a.guestCalls) / k };
+}
+
+function measure(cfg: Config, rounds: number): { cps: number; heapPerChain: number | undefined; pingpong: Per1000; loaded: Per1000; forced: number } {
+  const tb = Testbed.create({
+    guest: { layout: cfg.guest, size: QUEUE, eventIdx: cfg.eventIdx, indirect: false },
+    shadow: { layout: cfg.shadow === 'raw' ? cfg.guest : cfg.shadow, size: QUEUE, eventIdx: cfg.eventIdx, indirect: false },
+    guestMem: 1 << 20,
+  });
+  if (isSvqError(tb)) throw new Error(tb.message);
+  const loop = cfg.shadow === 'raw' ? rawLoop(tb) : svqLoop(tb);
+  const chains = makeChains(tb, cfg.descs);
+  run(loop, chains, Math.max(500, rounds >> 2)); // warm-up (JIT)
+  const c0 = loop.counters();
+  const { ms, forced } = run(loop, chains, rounds);
+  const c1 = loop.counters();
+  // steady-state heap: a run between two heap readings after a full GC (the young generation is far
+  // larger than what the window could allocate, so no GC runs in between)
+  let heapPerChain: number | undefined;
+  const heapRounds = Math.min(rounds, 2000);
+  if (gc !== undefined) {
+    gc();
+    const h0 = v8.getHeapStatistics().used_heap_size;
+    run(loop, chains, heapRounds);
+    const h1 = v8.getHeapStatistics().used_heap_size;
+    heapPerChain = Math.max(0, (h1 - h0) / (heapRounds * BATCH));
+  }
+  const c2 = loop.counters();
+  let c3 = c2;
+  let done = 0;
+  const loadedSteps = rounds;
+  runLoaded(loop, chains, loadedSteps, (added) => {
+    c3 = loop.counters();
+    done = added;
+  });
+  return { cps: (rounds * BATCH) / (ms / 1000), heapPerChain, pingpong: per1000(c0, c1, rounds * BATCH), loaded: per1000(c2, c3, done), forced };
+}
+
+const f1 = (x: number): string => x.toFixed(1);
+
+function best<T extends { cps: number }>(f: () => T, reps: number): T {
+  let b = f();
+  for (let i = 1; i < reps; i++) {
+    const m = f();
+    if (m.cps > b.cps) b = m;
+  }
+  return b;
+}
+
+export const suite: BenchSuite = {
+  name: 'svq',
+  async run({ quick }) {
+    const rounds = quick ? 1500 : 10000;
+    // the machine is shared: take the best of a few runs of each configuration
+    const reps = quick ? 2 : 3;
+    const rows: BenchRow[] = [];
+    const raw = new Map<string, number>();
+    const pairs: [RingLayout, RingLayout][] = [
+      ['split', 'split'],
+      ['packed', 'packed'],
+      ['split', 'packed'],
+      ['packed', 'split'],
+    ];
+    for (const eventIdx of [false, true]) {
+      for (const descs of [1, 4] as const) {
+        for (const g of ['split', 'packed'] as const) {
+          const m = best(() => measure({ guest: g, shadow: 'raw', eventIdx, descs }, rounds), reps);
+          const key = `${g}/${eventIdx}/${descs}`;
+          raw.set(key, m.cps);
+          rows.push({
+            name: `raw ring round trip ${g}, ${descs}-desc, event_idx ${eventIdx ? 'on' : 'off'}`,
+            value: Math.round(m.cps),
+            unit: 'chains/s',
+            note: `loopback echo on the guest ring, no SVQ; per 1000 chains under load: guest kicks ${f1(m.loaded.guestKicks)}, guest calls ${f1(m.loaded.guestCalls)}`,
+          });
+        }
+        for (const [g, s] of pairs) {
+          const m = best(() => measure({ guest: g, shadow: s, eventIdx, descs }, rounds), reps);
+          const base = raw.get(`${g}/${eventIdx}/${descs}`)!;
+          const p = m.pingpong;
+          const l = m.loaded;
+          rows.push({
+            name: `svq ${g}→${s}, ${descs}-desc, event_idx ${eventIdx ? 'on' : 'off'}`,
+            value: Math.round(m.cps),
+            unit: 'chains/s',
+            ratio: m.cps / base,
+            baseline: `raw ${g} ${descs}-desc round trip`,
+            note:
+              `heap ${m.heapPerChain === undefined ? 'n/a' : f1(m.heapPerChain)} B/chain; per 1000 chains (guest kicks/device kicks/device calls/guest calls): ` +
+              `ping-pong ${f1(p.guestKicks)}/${f1(p.deviceKicks)}/${f1(p.deviceCalls)}/${f1(p.guestCalls)}, ` +
+              `under load ${f1(l.guestKicks)}/${f1(l.deviceKicks)}/${f1(l.deviceCalls)}/${f1(l.guestCalls)}` +
+              (m.forced > 0 ? `; ${m.forced} forced polls` : ''),
+          });
+        }
+      }
+    }
+    return rows;
+  },
+};
+
+/* Run alone: `npx tsx bench/svq.ts [--quick]`. */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  void suite.run({ quick: process.argv.includes('--quick') }).then((rows) => {
+    for (const r of rows) console.log(`${r.name.padEnd(52)} ${String(r.value).padStart(10)} ${r.unit}${r.ratio === undefined ? '' : `  ×${r.ratio.toFixed(2)}`}${r.note ? `  ${r.note}` : ''}`);
+  });
+}
