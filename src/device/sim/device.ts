@@ -1035,11 +1035,13 @@ export class SimVdpaDevice implements VdpaDevice {
     const rxChain = this.rxChain;
     let n = 0;
     let budget = this.profile.txBudget;
+    let rescheduled = false;
     if (full) tx.disableKicks();
     for (;;) {
       if (!this.running() || txq.ring !== tx || rxq.ring !== rx) break;
       if (budget-- <= 0) {
         this.markKicked(txq);
+        rescheduled = true;
         break;
       }
       if (this.profile.rxOverrun === 'backpressure' && !rx.hasAvail()) break; // an RX kick resumes us
@@ -1089,6 +1091,8 @@ export class SimVdpaDevice implements VdpaDevice {
       if (!this.complete(txq, txChain.id, txChain.ringDescs, 0, txLen, txIdOverride)) break;
       if (!this.complete(rxq, rxChain.id, rxChain.ringDescs, written, rxLen, rxId === undefined ? undefined : (rxId.id ?? rxq.num))) break;
     }
+    // Whatever stopped the pass (no RX buffer, an error), TX kicks are wanted again unless we come back anyway.
+    if (full && !rescheduled && txq.ring === tx) tx.enableKicks();
     this.raiseCall(txq);
     this.raiseCall(rxq);
     return n;
