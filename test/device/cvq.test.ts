@@ -9,6 +9,8 @@ import { DEFAULT_LIMITS, resetNetState, vlanList } from '../../src/state/net-sta
 import { planRestore } from '../../src/state/plan.js';
 import { viewThrough } from '../../src/state/view.js';
 import { SIM_FULL_FEATURES, VDPA_SIM_NET_FEATURES } from '../../src/device/sim/profiles.js';
+import { CVQ_MAX_COMMAND } from '../../src/device/sim/device.js';
+import { Chain } from '../../src/ring/types.js';
 import { arbState } from '../state/arbitraries.js';
 import { bringUp, consistent, hdr, queueCommands, right, runCvq, S, sendBatch, sendSerial } from './helpers.js';
 
@@ -63,6 +65,23 @@ describe.each(['split', 'packed'] as const)('full profile CVQ over a %s ring', (
     expect(acks).toEqual([VIRTIO_NET_ERR, VIRTIO_NET_ERR, VIRTIO_NET_ERR, VIRTIO_NET_ERR, VIRTIO_NET_ERR]);
     expect(h.dev.netState()).toBe(before);
     expect(h.dev.stats.acksErr).toBe(5);
+  });
+
+  it('refuses a command longer than CVQ_MAX_COMMAND without copying it whole', async () => {
+    const h = bringUp({ layout });
+    const q = h.queues.get(h.cvq)!;
+    const big = h.alloc(65536);
+    right(h.space.write(big, new Uint8Array([2, 0, 1, 0])));
+    const c = new Chain(32);
+    for (let i = 0; i < 17; i++) c.push(big, 65536, false); // 1.06 MiB of "command"
+    const ack = h.alloc(1);
+    c.push(ack, 1, true);
+    q.driver.add(c, 0, false);
+    right(h.dev.kick(h.cvq));
+    expect(right(await h.dev.waitCall(h.cvq, 1))).toBe(true);
+    expect(right(h.space.readU8(ack))).toBe(VIRTIO_NET_ERR);
+    expect(h.dev.cvqLog[0]!.reason).toContain('exceeds');
+    expect(h.dev.cvqLog[0]!.bytes.length).toBe(CVQ_MAX_COMMAND);
   });
 
   it('refuses a command whose feature was not negotiated', async () => {

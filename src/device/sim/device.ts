@@ -48,6 +48,12 @@ export const VIRTIO_CONFIG_S = {
 /** VIRTIO_ID_NET (virtio 1.2 §5). */
 export const VIRTIO_ID_NET = 1;
 
+/**
+ * Largest CVQ command the device reads: above the biggest valid one (an RSS config with a 32768-entry
+ * table, ≈ 64 KiB) with room to spare; longer chains are refused without being copied whole.
+ */
+export const CVQ_MAX_COMMAND = 1 << 20;
+
 /** Synthetic host addresses start here (a typical x86-64 mmap area). */
 const HOST_BASE = 0x7f00_0000_0000;
 
@@ -882,14 +888,15 @@ export class SimVdpaDevice implements VdpaDevice {
    */
   private complete(q: SimQueue, id: number, ringDescs: number, len: number, lenOverride: number | undefined, idOverride: number | undefined): boolean {
     const ring = q.ring!;
-    const before = ring.base();
+    const patch = lenOverride !== undefined || idOverride !== undefined;
+    const before = patch ? ring.base() : undefined; // allocation only when a fault rewrites the element
     const r = ring.push(id, ringDescs, len);
     if (r !== undefined) {
       this.deviceFault(q.index, `queue ${q.index}: ${r.message}`, r);
       return false;
     }
     this.stats.chains++;
-    if (lenOverride !== undefined || idOverride !== undefined) this.patchUsed(q, before, lenOverride, idOverride);
+    if (before !== undefined) this.patchUsed(q, before, lenOverride, idOverride);
     if (this.faults.chainDone(q.index)) this.needsReset(q.index, `injected after chains on queue ${q.index}`);
     return true;
   }
@@ -941,7 +948,10 @@ export class SimVdpaDevice implements VdpaDevice {
   /** One popped CVQ chain; false when the pass must stop. */
   private cvqCommand(q: SimQueue, chain: Chain): boolean {
     const space = this.iotlbs[this.queueAsid(q.index)]!.space;
-    const bytes = new Uint8Array(chain.outBytes);
+    // Copy the command before judging it (no time-of-check/time-of-use), at most CVQ_MAX_COMMAND bytes.
+    const outBytes = chain.outBytes;
+    const tooLong = outBytes > CVQ_MAX_COMMAND;
+    const bytes = new Uint8Array(tooLong ? CVQ_MAX_COMMAND : outBytes);
     if (!this.gather(space, chain, bytes, bytes.length)) {
       this.deviceFault(q.index, 'CVQ: command buffer not readable');
       return false;
@@ -981,7 +991,11 @@ export class SimVdpaDevice implements VdpaDevice {
     const badLen = this.faults.forCommand('wrong-used-len', cls, cmd);
     const badId = this.faults.forCommand('bad-used-id', cls, cmd);
     const finish = (): boolean => {
-      const out = nack ? { ack: VIRTIO_NET_ERR, reason: 'NACK (injected)' } : this.model.handle(bytes, this.driverFeatures);
+      const out = nack
+        ? { ack: VIRTIO_NET_ERR, reason: 'NACK (injected)' }
+        : tooLong && this.profile.cvq === 'model'
+          ? { ack: VIRTIO_NET_ERR, reason: `command of ${outBytes} bytes exceeds ${CVQ_MAX_COMMAND}` }
+          : this.model.handle(bytes, this.driverFeatures);
       const e: CvqLogEntry = { ...entry, ack: out.ack, reason: out.reason, ackedAt: this.clock.now };
       this.cvqLog.push(e);
       if (out.ack === VIRTIO_NET_OK) this.stats.acksOk++;
