@@ -1,7 +1,254 @@
 /**
- * Simulated-device harnesses: the machines with their real effects (src/effects/) bound to a fresh
- * `SimVdpaDevice` per path. Filled in machine by machine as the effects land.
+ * Simulated-device harnesses: the machines with their real effects (src/effects/) on a fresh
+ * `SimVdpaDevice` per path. Each invocation is gated: the effect runs only when the path takes the
+ * actor's done or error edge, so the real machine moves one model step at a time. Error edges are
+ * made real by arming a fault just before the effect runs — the simulator's own fault plan where it
+ * has one (suspend/resume refused, IOTLB map failure, CVQ NACK / wrong length / no answer), else a
+ * one-shot failure of the uAPI call the effect makes (`FaultyDevice`). Guarded done edges are steered
+ * the same way (a device that hides VERSION_1, one that refuses FEATURES_OK).
  */
-import type { Harness } from './runner.js';
+import * as E from 'fp-ts/lib/Either.js';
+import { createActor, fromPromise, type Actor, type AnyActorLogic, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import { SimVdpaDevice } from '../device/sim/device.js';
+import type { SimDeviceOptions } from '../device/sim/device.js';
+import { deviceError, type DeviceError, type VdpaDevice } from '../device/types.js';
+import { deviceLifecycleMachine, type LifecycleContext } from '../../machines/device-lifecycle.js';
+import { STATUS, formatStatus } from '../state/lifecycle.js';
+import { F } from '../virtio/features.js';
+import type { Effect, Effects } from '../effects/common.js';
+import { lifecycleEffects } from '../effects/lifecycle.js';
+import type { ModelEdge } from './model.js';
+import type { ModelPath } from './paths.js';
+import { settle, type Harness, type StepView } from './runner.js';
+import { lifecycleInvariants, SCRIPT_WANTED } from './scripts.js';
 
-export const SIM_HARNESSES: readonly Harness[] = [];
+// ---------------------------------------------------------------------------------------------------
+// A device wrapper for faults the simulator has no rule for.
+
+type DeviceOp = { [K in keyof VdpaDevice]: VdpaDevice[K] extends (...a: never[]) => unknown ? K : never }[keyof VdpaDevice];
+
+export interface FaultyDevice {
+  readonly device: VdpaDevice;
+  /** The next call of `op` fails with a DeviceError of kind "fault" (and does nothing). */
+  failNext(op: DeviceOp): void;
+  /** The next GET_FEATURES hides `mask`. */
+  hideFeaturesOnce(mask: bigint): void;
+  /** The next SET_STATUS that sets FEATURES_OK has it cleared, as a device refusing the features. */
+  refuseFeaturesOkOnce(): void;
+  /** Ops armed and not yet hit. */
+  armed(): string[];
+}
+
+export function faultyDevice(inner: VdpaDevice): FaultyDevice {
+  const failing = new Set<string>();
+  let hide = 0n;
+  let refuse = false;
+  const device = new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      const fn = (v as (...a: unknown[]) => unknown).bind(target);
+      const name = String(prop);
+      if (failing.has(name)) {
+        return (...args: unknown[]) => {
+          failing.delete(name);
+          const err: DeviceError = deviceError('fault', name, `${name} failed (injected by the model-based test)`);
+          return name === 'waitCall' ? Promise.resolve(E.left(err)) : (void args, E.left(err));
+        };
+      }
+      if (name === 'getFeatures' && hide !== 0n) {
+        return () => {
+          const m = hide;
+          hide = 0n;
+          return E.map((f: bigint) => f & ~m)(fn() as E.Either<DeviceError, bigint>);
+        };
+      }
+      if (name === 'setStatus' && refuse) {
+        return (status: number) => {
+          if ((status & STATUS.FEATURES_OK) === 0) return fn(status);
+          refuse = false;
+          return fn(status & ~STATUS.FEATURES_OK);
+        };
+      }
+      return fn;
+    },
+  });
+  return {
+    device,
+    failNext: (op) => void failing.add(op),
+    hideFeaturesOnce: (mask) => void (hide = mask),
+    refuseFeaturesOkOnce: () => void (refuse = true),
+    armed: () => [...failing, ...(hide ? ['getFeatures(hide)'] : []), ...(refuse ? ['setStatus(refuse FEATURES_OK)'] : [])],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Gated effects: an invocation waits until the runner releases it, then runs the real effect.
+
+interface Gate {
+  readonly input: unknown;
+  release(): Promise<void>;
+}
+
+export class GatedEffects {
+  private readonly gates = new Map<string, Gate>();
+
+  actorsFor(machine: AnyStateMachine, effects: Effects): Record<string, AnyActorLogic> {
+    const out: Record<string, AnyActorLogic> = {};
+    for (const src of Object.keys(machine.implementations.actors)) {
+      const fn = effects[src] as unknown as Effect<unknown, unknown> | undefined;
+      out[src] = fromPromise<unknown, unknown>(
+        ({ input, signal }) =>
+          new Promise((resolve, reject) => {
+            const gate: Gate = {
+              input,
+              release: async () => {
+                if (fn === undefined) return reject(new Error(`no effect bound for ${src}`));
+                try {
+                  resolve(await fn(input, signal));
+                } catch (e) {
+                  reject(e);
+                }
+              },
+            };
+            this.gates.set(src, gate);
+            signal.addEventListener('abort', () => {
+              if (this.gates.get(src) === gate) this.gates.delete(src);
+            });
+          }),
+      );
+    }
+    return out;
+  }
+
+  inputOf(src: string): unknown {
+    return this.gates.get(src)?.input;
+  }
+
+  /** Run the pending invocation of `src`; false when none is waiting. */
+  async release(src: string): Promise<boolean> {
+    const g = this.gates.get(src);
+    if (g === undefined) return false;
+    this.gates.delete(src);
+    await g.release();
+    return true;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// A harness over a binding.
+
+export interface SimEnv {
+  readonly sim: SimVdpaDevice;
+  readonly faulty: FaultyDevice;
+}
+
+export interface SimBinding<TEnv extends SimEnv> {
+  readonly machine: AnyStateMachine;
+  env(path: ModelPath): TEnv | Promise<TEnv>;
+  input(path: ModelPath, env: TEnv): unknown;
+  effects(env: TEnv): Effects;
+  /** Arrange the device one step before `edge` (its effect may run during the step before). */
+  ahead?(edge: ModelEdge, env: TEnv, view: StepView): void;
+  /** Arrange the device just before `edge`'s effect runs (error edges: arm the fault). */
+  arrange(edge: ModelEdge, env: TEnv, view: StepView): void;
+  /** The event to send for an event edge (may act on the device first, e.g. inject NEEDS_RESET). */
+  event?(edge: ModelEdge, env: TEnv, view: StepView): EventObject;
+  invariants(view: StepView, env: TEnv): string[] | Promise<string[]>;
+  infeasible?(path: ModelPath): string | undefined;
+  dispose?(env: TEnv): void;
+}
+
+export function simHarness<TEnv extends SimEnv>(b: SimBinding<TEnv>): Harness {
+  return {
+    machine: b.machine,
+    ...(b.infeasible ? { infeasible: (p: ModelPath) => b.infeasible!(p) } : {}),
+    async start(path) {
+      const env = await b.env(path);
+      const gates = new GatedEffects();
+      const machine = b.machine.provide({ actors: gates.actorsFor(b.machine, b.effects(env)) } as never);
+      const actor = createActor(machine, { input: b.input(path, env) as never }) as Actor<AnyStateMachine>;
+      actor.start();
+      return {
+        actor,
+        prepare(next, view) {
+          b.ahead?.(next, env, view);
+        },
+        async perform(edge, view) {
+          await settle();
+          b.arrange(edge, env, view);
+          if (edge.kind === 'event') actor.send(b.event?.(edge, env, view) ?? { type: edge.trigger });
+          else if (edge.kind === 'done' || edge.kind === 'error') {
+            if (!(await gates.release(edge.trigger))) throw new Error(`actor ${edge.trigger} is not running at step ${view.index}`);
+          } else throw new Error(`no simulated-device binding for ${edge.type}`);
+          await settle();
+        },
+        invariants: (view) => b.invariants(view, env),
+        dispose() {
+          b.dispose?.(env);
+          env.sim.close();
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// device-lifecycle on the simulator
+
+/** The uAPI call each lifecycle effect makes first (the one an error edge makes fail). */
+const LIFECYCLE_OPS: Readonly<Record<string, DeviceOp>> = {
+  resetDevice: 'setStatus',
+  writeStatus: 'setStatus',
+  readStatus: 'getStatus',
+  readFeatures: 'getFeatures',
+  writeFeatures: 'setFeatures',
+};
+
+const simDevice = (opts: SimDeviceOptions = {}): SimEnv => {
+  const sim = new SimVdpaDevice({ profile: 'full', ...opts });
+  const own = sim.setOwner();
+  if (E.isLeft(own)) throw new Error(own.left.message);
+  return { sim, faulty: faultyDevice(sim) };
+};
+
+export const lifecycleSim = simHarness<SimEnv>({
+  machine: deviceLifecycleMachine,
+  env: () => simDevice(),
+  input: () => ({ wanted: `0x${SCRIPT_WANTED.toString(16)}`, resetTimeoutMs: 100 }),
+  effects: (env) => lifecycleEffects(env.faulty.device),
+  ahead(edge, env) {
+    // the device refuses at SET_STATUS(FEATURES_OK), the step before the re-read
+    if (edge.trigger === 'readStatus' && edge.kind === 'done' && edge.guard === null) env.faulty.refuseFeaturesOkOnce();
+  },
+  arrange(edge, env) {
+    if (edge.trigger === 'readFeatures' && edge.kind === 'done' && edge.guard === null) env.faulty.hideFeaturesOnce(F.VERSION_1);
+    if (edge.kind !== 'error') return;
+    if (edge.trigger === 'suspendDevice') env.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
+    else if (edge.trigger === 'resumeDevice') env.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
+    else env.faulty.failNext(LIFECYCLE_OPS[edge.trigger]!);
+  },
+  event(edge, env) {
+    if (edge.trigger === 'DEVICE_ERROR') env.sim.injectNeedsReset('model-based test');
+    return { type: edge.trigger };
+  },
+  invariants(view, env) {
+    const s = view.snapshot as AnyMachineSnapshot;
+    const c = s.context as LifecycleContext;
+    const bad = lifecycleInvariants(s);
+    const dev = env.sim.getStatus();
+    if (E.isLeft(dev)) return [...bad, `GET_STATUS failed: ${dev.left.message}`];
+    // between SET_STATUS(FEATURES_OK) and its re-read the device may have refused it (§3.1.1 step 6)
+    const refusedSoFar = s.matches({ active: { featuresOk: 'reread' } } as never) && dev.right === (c.status & ~STATUS.FEATURES_OK);
+    if (dev.right !== c.status && !refusedSoFar) bad.push(`device status ${formatStatus(dev.right)} ≠ machine status ${formatStatus(c.status)}`);
+    const suspended = env.sim.isSuspended();
+    if (s.matches({ active: { driverOk: 'suspended' } } as never) && !suspended) bad.push('suspended, but the device runs');
+    if ((s.matches({ active: { driverOk: 'running' } } as never) || s.matches('reset' as never)) && suspended) bad.push(`device suspended in ${JSON.stringify(s.value)}`);
+    if (s.matches({ active: 'driverOk' } as never) && c.negotiated !== `0x${env.sim.negotiatedFeatures().toString(16)}`) {
+      bad.push(`device runs with 0x${env.sim.negotiatedFeatures().toString(16)}, the machine negotiated ${c.negotiated}`);
+    }
+    return bad;
+  },
+});
+
+export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim];
