@@ -1123,7 +1123,7 @@ export class SimVdpaDevice implements VdpaDevice {
       if (r === undefined) return false;
       const o = a - r.base;
       const src = r.bytes;
-      if (l <= 64) for (let k = 0; k < l; k++) dst[pos + k] = src[o + k]!;
+      if (l <= 256) for (let k = 0; k < l; k++) dst[pos + k] = src[o + k]!;
       else dst.set(src.subarray(o, o + l), pos);
       pos += l;
     }
@@ -1145,7 +1145,7 @@ export class SimVdpaDevice implements VdpaDevice {
       if (r === undefined || !writable(this.permOfRegion(r))) return -1;
       const o = a - r.base;
       const dst = r.bytes;
-      if (l <= 64) for (let k = 0; k < l; k++) dst[o + k] = src[pos + k]!;
+      if (l <= 256) for (let k = 0; k < l; k++) dst[o + k] = src[pos + k]!;
       else dst.set(src.subarray(pos, pos + l), o);
       space.noteWrite(a, l);
       pos += l;
