@@ -193,6 +193,20 @@ describe('latency model on the virtual clock', () => {
   });
 });
 
+describe('guest announce (virtio 1.2 §5.1.6.5.4)', () => {
+  it('sets VIRTIO_NET_S_ANNOUNCE until ANNOUNCE_ACK, which is refused when nothing is pending', async () => {
+    const h = bringUp();
+    const ack = enc({ kind: 'ANNOUNCE_ACK' });
+    expect(await sendSerial(h, [ack])).toEqual([VIRTIO_NET_ERR]);
+    expect(h.dev.announce()).toBe(true);
+    expect(right(h.dev.getConfig(6, 2))[0]).toBe(3); // LINK_UP | ANNOUNCE
+    expect(await sendSerial(h, [ack])).toEqual([VIRTIO_NET_OK]);
+    expect(right(h.dev.getConfig(6, 2))[0]).toBe(1);
+    const k = bringUp({ device: { profile: 'vdpa_sim_net' } });
+    expect(k.dev.announce()).toBe(false); // no GUEST_ANNOUNCE
+  });
+});
+
 describe('CVQ state across reset and FEATURES_OK', () => {
   it('starts from the reset state with guest offloads = the negotiated ones', () => {
     const h = bringUp();

@@ -25,7 +25,14 @@ import { decodeBase, encodeBase, ringFactory } from '../../ring/index.js';
 import { Chain, type RingAddrs, type RingBase, type RingDevice, type RingError, type RingLayout } from '../../ring/types.js';
 import type { NetDeviceState } from '../../state/net-state.js';
 import { checkFeatureDependencies, formatFeatures, hasFeature } from '../../virtio/features.js';
-import { QEMU_MAC_TABLE_ENTRIES, VIRTIO_NET_ERR, VIRTIO_NET_OK, VIRTIO_NET_S_LINK_UP, formatMac, isMacString, normaliseMac, type MacString } from '../../virtio/net.js';
+import {
+  QEMU_MAC_TABLE_ENTRIES,
+  VIRTIO_NET_CTRL_ANNOUNCE,
+  VIRTIO_NET_CTRL_ANNOUNCE_ACK,
+  VIRTIO_NET_ERR,
+  VIRTIO_NET_OK,
+  VIRTIO_NET_S_ANNOUNCE,
+  VIRTIO_NET_S_LINK_UP, formatMac, isMacString, normaliseMac, type MacString } from '../../virtio/net.js';
 import { deviceError, VHOST_ACCESS_WO, type DeviceError, type DeviceErrorKind, type IovaRange, type VdpaDevice } from '../types.js';
 import { VirtualClock } from './clock.js';
 import { ERRNO, type ErrnoName } from './errno.js';
@@ -212,6 +219,8 @@ export class SimVdpaDevice implements VdpaDevice {
   private pendingKick = false;
   private readonly afterResume: (() => void)[] = [];
   private inBatch = false;
+  /** VIRTIO_NET_S_ANNOUNCE is set in config status (§5.1.6.5.4). */
+  private announcePending = false;
   private nextHost = HOST_BASE;
   private drainScheduled = false;
   private readonly callListeners = new Map<number, Set<() => void>>();
@@ -298,6 +307,17 @@ export class SimVdpaDevice implements VdpaDevice {
   /** Set DEVICE_NEEDS_RESET now (§2.1.2), as a device that hit an internal error. */
   injectNeedsReset(reason = 'injected'): void {
     this.needsReset(-1, reason);
+  }
+
+  /**
+   * Ask the driver to announce itself (virtio 1.2 §5.1.6.5.4, after a migration): sets
+   * VIRTIO_NET_S_ANNOUNCE in config status until the driver's ANNOUNCE_ACK. False (nothing set) when
+   * GUEST_ANNOUNCE is not negotiated or the device is not running.
+   */
+  announce(): boolean {
+    if (!hasFeature(this.driverFeatures, 'GUEST_ANNOUNCE') || (this.status & VIRTIO_CONFIG_S.DRIVER_OK) === 0) return false;
+    this.announcePending = true;
+    return true;
   }
 
   /** Called (in a microtask) whenever the device signals queue `qi`; returns an unsubscribe function. */
@@ -694,6 +714,7 @@ export class SimVdpaDevice implements VdpaDevice {
 
   private reset(): void {
     this.status = 0;
+    this.announcePending = false;
     this.driverFeatures = 0n;
     this.suspended = false;
     this.pendingKick = false;
@@ -770,7 +791,7 @@ export class SimVdpaDevice implements VdpaDevice {
     const b = new Uint8Array(Math.max(24, p.configSize));
     const v = new DataView(b.buffer);
     b.set(this.model.configMac, 0);
-    v.setUint16(6, VIRTIO_NET_S_LINK_UP, true);
+    v.setUint16(6, VIRTIO_NET_S_LINK_UP | (this.announcePending ? VIRTIO_NET_S_ANNOUNCE : 0), true);
     v.setUint16(8, this.maxQueuePairs, true);
     v.setUint16(10, p.mtu, true);
     v.setUint32(12, p.speed >>> 0, true);
@@ -991,11 +1012,16 @@ export class SimVdpaDevice implements VdpaDevice {
     const badLen = this.faults.forCommand('wrong-used-len', cls, cmd);
     const badId = this.faults.forCommand('bad-used-id', cls, cmd);
     const finish = (): boolean => {
+      // QEMU virtio_net_handle_announce: ANNOUNCE_ACK is OK only while an announcement is pending
+      const announceAck = cls === VIRTIO_NET_CTRL_ANNOUNCE && cmd === VIRTIO_NET_CTRL_ANNOUNCE_ACK && this.profile.cvq === 'model';
       const out = nack
         ? { ack: VIRTIO_NET_ERR, reason: 'NACK (injected)' }
         : tooLong && this.profile.cvq === 'model'
           ? { ack: VIRTIO_NET_ERR, reason: `command of ${outBytes} bytes exceeds ${CVQ_MAX_COMMAND}` }
-          : this.model.handle(bytes, this.driverFeatures);
+          : announceAck && !this.announcePending
+            ? { ack: VIRTIO_NET_ERR, reason: 'ANNOUNCE_ACK with no announcement pending' }
+            : this.model.handle(bytes, this.driverFeatures);
+      if (announceAck && out.ack === VIRTIO_NET_OK) this.announcePending = false;
       const e: CvqLogEntry = { ...entry, ack: out.ack, reason: out.reason, ackedAt: this.clock.now };
       this.cvqLog.push(e);
       if (out.ack === VIRTIO_NET_OK) this.stats.acksOk++;
