@@ -92,7 +92,16 @@ export interface WriteBatchInput {
 export interface AwaitAcksInput {
   readonly first: number;
   readonly count: number;
+  /** The actor's own bound on the wait (the machine's `ackTimeout` delay is the backstop). */
+  readonly timeoutMs: number;
 }
+
+/** A ring never holds more chains than the largest queue (virtio 1.2 §2.7: 32768). */
+export const MAX_BATCH = 32768;
+
+/** Whether an actor failed by timing out (ETIMEDOUT), as opposed to a device or ring error. */
+export const isTimeout = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && ((e as { errno?: unknown }).errno === 'ETIMEDOUT' || (e as { kind?: unknown }).kind === 'timeout');
 
 /** The first command of a batch that did not ack OK with exactly one byte, or undefined. */
 export function firstBadAck(acks: readonly CvqAck[]): { at: number; kind: 'ack-err' | 'wrong-length' } | undefined {
@@ -123,6 +132,7 @@ export const cvqCommandMachine = setup({
   },
   guards: {
     hasPending: ({ context }) => context.cursor < context.commands.length,
+    ackTimedOut: (_, params: { error: unknown }) => isTimeout(params.error),
     wroteWrongLength: (_, params: { acks: readonly CvqAck[] }) => firstBadAck(params.acks)?.kind === 'wrong-length',
     ackedErr: (_, params: { acks: readonly CvqAck[] }) => firstBadAck(params.acks)?.kind === 'ack-err',
   },
@@ -191,7 +201,7 @@ export const cvqCommandMachine = setup({
     writing: {
       invoke: {
         src: 'writeBatch',
-        input: ({ context }) => ({ strategy: context.strategy, commands: context.commands.slice(context.cursor), first: context.cursor }),
+        input: ({ context }) => ({ strategy: context.strategy, commands: context.commands.slice(context.cursor, context.cursor + MAX_BATCH), first: context.cursor }),
         onDone: {
           target: 'inFlight',
           actions: assign(({ context, event }) => ({ cursor: context.cursor + event.output.written, inFlight: event.output.written })),
@@ -202,7 +212,7 @@ export const cvqCommandMachine = setup({
     inFlight: {
       invoke: {
         src: 'awaitAcks',
-        input: ({ context }) => ({ first: batchStart(context), count: context.inFlight }),
+        input: ({ context }) => ({ first: batchStart(context), count: context.inFlight, timeoutMs: context.ackTimeoutMs }),
         onDone: [
           { guard: { type: 'wroteWrongLength', params: ({ event }) => event.output }, target: 'wrongLength', actions: { type: 'checkAcks', params: ({ event }) => event.output } },
           { guard: { type: 'ackedErr', params: ({ event }) => event.output }, target: 'ackErr', actions: { type: 'checkAcks', params: ({ event }) => event.output } },
@@ -210,8 +220,12 @@ export const cvqCommandMachine = setup({
           { guard: 'hasPending', target: 'writing', actions: { type: 'checkAcks', params: ({ event }) => event.output } },
           { target: 'done', actions: { type: 'checkAcks', params: ({ event }) => event.output } },
         ],
-        onError: { target: 'deviceError', actions: { type: 'deviceFailed', params: ({ event }) => ({ error: event.error }) } },
+        onError: [
+          { guard: { type: 'ackTimedOut', params: ({ event }) => ({ error: event.error }) }, target: 'timedOut', actions: 'timedOut' },
+          { target: 'deviceError', actions: { type: 'deviceFailed', params: ({ event }) => ({ error: event.error }) } },
+        ],
       },
+      // backstop for an actor that never settles: the machine's own bound, from its input
       after: { ackTimeout: { target: 'timedOut', actions: 'timedOut' } },
     },
     done: { type: 'final' },

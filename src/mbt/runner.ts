@@ -158,6 +158,8 @@ export interface Script<TInput = unknown> {
   event?(edge: ModelEdge, view: StepView): EventObject;
   /** The output that makes a "done" edge's guards come out as the edge says. */
   output?(edge: ModelEdge, view: StepView, actorInput: unknown): unknown;
+  /** The error an "error" edge's actor fails with (default an Error naming the fault). */
+  error?(edge: ModelEdge, view: StepView): unknown;
   invariants?(view: StepView): string[];
   infeasible?(path: ModelPath): string | undefined;
 }
@@ -202,7 +204,7 @@ export function scriptedHarness<TInput>(script: Script<TInput>): ScriptedHarness
               break;
             }
             case 'error':
-              if (!actors.settle(edge.trigger, { error: new Error(`injected fault in ${edge.trigger}`) })) {
+              if (!actors.settle(edge.trigger, { error: script.error?.(edge, view) ?? new Error(`injected fault in ${edge.trigger}`) })) {
                 throw new Error(`actor ${edge.trigger} is not running at step ${view.index}`);
               }
               break;

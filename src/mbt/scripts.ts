@@ -180,6 +180,10 @@ export const cvqScript = scriptedHarness({
     }
     return undefined;
   },
+  error: (edge) =>
+    edge.guard === 'ackTimedOut'
+      ? { _tag: 'CvqError', kind: 'timeout', errno: 'ETIMEDOUT', message: 'ETIMEDOUT: 1 of 1 command(s) unanswered after 25 ms' }
+      : new Error(`injected fault in ${edge.trigger}`),
   invariants: (view) => cvqInvariants(view.snapshot),
   infeasible: cvqInfeasible,
 });

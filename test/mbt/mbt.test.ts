@@ -36,7 +36,8 @@ describe('effect-free models', () => {
       'done:awaitAcks[!wroteWrongLength,ackedErr]',
       'done:awaitAcks[!wroteWrongLength,!ackedErr,hasPending]',
       'done:awaitAcks[!wroteWrongLength,!ackedErr,!hasPending]',
-      'error:awaitAcks',
+      'error:awaitAcks[ackTimedOut]',
+      'error:awaitAcks[!ackTimedOut]',
       'after:ackTimeout',
     ]);
   });
