@@ -40,12 +40,15 @@ export interface CvqOut {
   readonly payload: Uint8Array;
   /** For messages; default `class/command`. */
   readonly name?: string;
+  /** The typed command, when known: messages then describe it fully (e.g. `VLAN_ADD vid=100`). */
+  readonly cmd?: NetCtrlCommand;
 }
 
 /** A command ready for the wire, from its typed form. */
-export const cvqOut = (cmd: NetCtrlCommand): CvqOut => ({ class: commandClass(cmd), command: commandCode(cmd), payload: encodePayload(cmd), name: describeCommand(cmd) });
+export const cvqOut = (cmd: NetCtrlCommand): CvqOut => ({ class: commandClass(cmd), command: commandCode(cmd), payload: encodePayload(cmd), cmd });
 
-const nameOf = (c: CvqOut): string => c.name ?? kindOf(c.class, c.command) ?? `class ${c.class} command ${c.command}`;
+const nameOf = (c: CvqOut): string =>
+  c.cmd !== undefined ? describeCommand(c.cmd) : (c.name ?? kindOf(c.class, c.command) ?? `class ${c.class} command ${c.command}`);
 
 /** What the device answered for one command. */
 export interface CvqAck {
