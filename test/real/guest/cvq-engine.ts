@@ -192,6 +192,17 @@ export class CvqEngine {
     return E.right(acks);
   }
 
+  /**
+   * After VHOST_VDPA_RESUME: kick again when chains are outstanding. vdpa_sim (6.12) loses a kick whose
+   * work item had not run when SUSPEND came: vdpasim_net_work returns on !running without recording a
+   * pending kick, and RESUME re-kicks only recorded ones. An extra kick is always harmless (§2.7.13).
+   */
+  resumed(): E.Either<DeviceError, void> {
+    if (this.driver.inFlight() === 0) return E.right(undefined);
+    this.kicks++;
+    return this.dev.kick(this.qi);
+  }
+
   /** One command, serially: write, kick, wait. */
   async send(cmd: CvqCommand, index: number, timeoutMs = 5000): Promise<E.Either<DeviceError, CvqAck>> {
     const w = this.writeBatch('serial', [cmd], index);

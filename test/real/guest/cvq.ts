@@ -59,6 +59,19 @@ function cvqStats(): { requests: number; successes: number; errors: number } {
   return { requests: get('requests'), successes: get('successes'), errors: get('errors') };
 }
 
+/**
+ * The counters once `n` more requests than `before` are in: vdpasim_handle_cvq adds to them after it
+ * completed (and signalled) the chains of its run, so a reader woken by the call can be early.
+ */
+async function cvqStatsAfter(before: { requests: number }, n: number): Promise<{ requests: number; successes: number; errors: number }> {
+  let s = cvqStats();
+  for (let t = 0; t < 100 && s.requests - before.requests < n; t++) {
+    await new Promise((r) => setTimeout(r, 10));
+    s = cvqStats();
+  }
+  return s;
+}
+
 /** A migrated state using features vdpa_sim_net lacks (RX modes, VLANs, MQ, offloads). */
 function richState(mac: string, negotiated: bigint): NetDeviceState {
   const base = resetNetState(mac, negotiated);
@@ -86,7 +99,7 @@ for (const strategy of ['serial', 'parallel'] as const) {
       ok(out.ok, `machine output ${JSON.stringify(out)}`);
       eq(out.applied, 1, 'applied');
       eq(configMac(dev), target, 'MAC via VHOST_VDPA_GET_CONFIG');
-      const after = cvqStats();
+      const after = await cvqStatsAfter(before, 1);
       eq(after.requests - before.requests, 1, 'device saw exactly one request');
     }),
   );
@@ -162,6 +175,7 @@ cvq.test('SUSPEND → GET_VRING_BASE → RESUME mid-restore: nothing lost, nothi
           const vringBase = right(dev.getVringBase(engine.qi), 'GET_VRING_BASE');
           seen.push({ vringBase, usedAtSuspend: engine.deviceUsedIdx() });
           right(dev.resume(), 'VHOST_VDPA_RESUME');
+          right(engine.resumed(), 're-kick after resume');
         }
         return { written: w.right };
       }),
@@ -176,7 +190,7 @@ cvq.test('SUSPEND → GET_VRING_BASE → RESUME mid-restore: nothing lost, nothi
     eq(s.usedAtSuspend, s.vringBase, 'every consumed chain was completed before the suspend returned');
     ctx.metric({ name: 'cvq chains consumed when SUSPEND returned (of 8 kicked)', value: s.vringBase, unit: 'chains' });
     eq(engine.reaped, N, 'N used entries reaped, once each');
-    const after = cvqStats();
+    const after = await cvqStatsAfter(before, N);
     eq(after.requests - before.requests, N, 'device processed each command exactly once');
     eq(after.successes - before.successes, N, 'all successes');
     eq(configMac(dev), macSeq(N - 1), 'final MAC is the last command’s');

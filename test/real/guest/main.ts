@@ -9,11 +9,12 @@ import { metricLine, type Suite } from '../framework.js';
 import { encodeRecord } from '../protocol.js';
 import { basics } from './basics.js';
 import { cvq } from './cvq.js';
+import { dataplane } from './dataplane.js';
 import { lifecycle } from './lifecycle.js';
 import { makeContext, parseMac, type GuestContext } from './context.js';
 
 /** Every suite, in run order. Later sessions add the SVQ dataplane and the machines' model paths here. */
-export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq];
+export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq, dataplane];
 
 const emit = (line: string): void => {
   process.stdout.write(`${line}\n`);
