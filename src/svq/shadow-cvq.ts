@@ -1,0 +1,412 @@
+/**
+ * The shadow control virtqueue (QEMU net/vhost-vdpa.c `vhost_vdpa_net_handle_ctrl_avail`).
+ *
+ * Guest commands never reach the device from guest memory: each popped guest chain's readable bytes
+ * are first *copied* into SVQ's own out buffer (host memory, mapped for the device), and only the copy is
+ * decoded, checked and forwarded — the guest cannot change a command between check and use (no TOCTOU).
+ * The device's ack lands in SVQ's own in buffer; SVQ checks it (one byte, VIRTIO_NET_OK), applies the
+ * command to the device model only then, copies the ack into the guest's in buffer and returns the chain.
+ *
+ * Emulated or refused without the device (as QEMU): an undecodable command or one the negotiated
+ * features do not allow is acked VIRTIO_NET_ERR at once; ANNOUNCE_ACK is handled by SVQ (the device has
+ * no announce state). The engine itself is one more driver of the shadow CVQ: `submit` injects its own
+ * commands (the restore at the destination) alongside forwarded guest commands.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import type { AddressSpace } from '../memory/address-space.js';
+import { ringFactory } from '../ring/index.js';
+import { Chain, Used, isRingError, type RingConfig, type RingDevice, type RingDriver } from '../ring/types.js';
+import { applyCommand, commandAllowed } from '../state/apply.js';
+import type { DeviceLimits, NetDeviceState } from '../state/net-state.js';
+import { decodeCommand, encodeCommandInto, encodedLength, type NetCtrlCommand } from '../virtio/cvq.js';
+import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../virtio/net.js';
+import { svqError, type SvqError } from './shadow-virtqueue.js';
+
+/** SVQ's command buffers, in the device's IOVA view: `slots` pairs of (out: slotBytes, in: 1 byte). */
+export interface CvqBuffers {
+  /** IOVA of the first out buffer; slot i's out buffer is at `out + i·slotBytes`. */
+  readonly out: number;
+  /** IOVA of the first ack byte; slot i's at `in + i`. */
+  readonly in: number;
+  readonly slotBytes: number;
+  readonly slots: number;
+}
+
+export interface ShadowCvqOptions {
+  readonly name?: string;
+  readonly guest: { readonly space: AddressSpace; readonly config: RingConfig };
+  readonly shadow: { readonly space: AddressSpace; readonly config: RingConfig };
+  readonly buffers: CvqBuffers;
+  /** Features the guest negotiated (commands they do not allow are acked ERR without the device). */
+  readonly negotiated: bigint;
+  readonly limits: DeviceLimits;
+  /** The device model (QEMU's VirtIONet state) commands are applied to once the device acks OK. */
+  readonly state: NetDeviceState;
+  readonly kickDevice: () => void;
+  readonly callGuest: () => void;
+}
+
+export interface ShadowCvqStats {
+  /** Guest commands forwarded to the device / acked OK by it / acked ERR (or a bad ack) by it. */
+  forwarded: number;
+  deviceOk: number;
+  deviceErr: number;
+  /** Guest commands answered without the device: undecodable, not negotiated, or emulated. */
+  refusedLocally: number;
+  emulated: number;
+  /** Commands the device acked OK but the model refused (the model keeps its state; counted, not hidden). */
+  modelRefused: number;
+  /** Engine-injected commands completed. */
+  ownCompleted: number;
+  kicksSent: number;
+  callsSent: number;
+  stashes: number;
+}
+
+export interface CvqEvent {
+  readonly source: 'guest' | 'engine';
+  readonly command: NetCtrlCommand | undefined;
+  readonly ack: number;
+  /** Why the command got ERR without reaching the device, or why the model did not take it. */
+  readonly note?: string;
+}
+
+const NO_GUEST = -1;
+
+/** A guest command as SVQ copied it out of guest memory, decoded once the copy is complete. */
+interface GuestCopy {
+  readonly id: number;
+  readonly ringDescs: number;
+  readonly bytes: Uint8Array;
+  readonly ackGpa: number;
+  cmd?: NetCtrlCommand;
+}
+
+export class ShadowCvq {
+  readonly name: string;
+  readonly guestRing: RingDevice;
+  readonly shadowRing: RingDriver;
+  private readonly guestSpace: AddressSpace;
+  private readonly view: AddressSpace;
+  private readonly buf: CvqBuffers;
+  private readonly negotiated: bigint;
+  private readonly limits: DeviceLimits;
+  private readonly kickDevice: () => void;
+  private readonly callGuest: () => void;
+  private model: NetDeviceState;
+  private readonly chain = new Chain(64);
+  private readonly schain = new Chain(2);
+  private readonly used = new Used();
+  /** Per command slot: the guest chain it answers (or NO_GUEST), its ack address, the decoded command. */
+  private readonly slotGuestId: Int32Array;
+  private readonly slotRingDescs: Uint32Array;
+  private readonly slotAckGpa: Float64Array;
+  private readonly slotCmd: (NetCtrlCommand | undefined)[];
+  private readonly slotDone: (((ack: number, e: CvqEvent) => void) | undefined)[];
+  private readonly freeSlots: number[] = [];
+  /** A guest chain popped while no slot or ring space was free (the -ENOSPC stash). */
+  private stashedCopy: GuestCopy | undefined;
+  /** Engine commands waiting for a slot. */
+  private readonly ownQueue: { cmd: NetCtrlCommand; done: (ack: number, e: CvqEvent) => void }[] = [];
+  private err: SvqError | undefined;
+  readonly events: CvqEvent[] = [];
+  private readonly counters: ShadowCvqStats = { forwarded: 0, deviceOk: 0, deviceErr: 0, refusedLocally: 0, emulated: 0, modelRefused: 0, ownCompleted: 0, kicksSent: 0, callsSent: 0, stashes: 0 };
+
+  private constructor(opts: ShadowCvqOptions, guestRing: RingDevice, shadowRing: RingDriver) {
+    this.name = opts.name ?? 'cvq';
+    this.guestRing = guestRing;
+    this.shadowRing = shadowRing;
+    this.guestSpace = opts.guest.space;
+    this.view = opts.shadow.space;
+    this.buf = opts.buffers;
+    this.negotiated = opts.negotiated;
+    this.limits = opts.limits;
+    this.kickDevice = opts.kickDevice;
+    this.callGuest = opts.callGuest;
+    this.model = opts.state;
+    const n = opts.buffers.slots;
+    this.slotGuestId = new Int32Array(n);
+    this.slotRingDescs = new Uint32Array(n);
+    this.slotAckGpa = new Float64Array(n);
+    this.slotCmd = new Array<NetCtrlCommand | undefined>(n).fill(undefined);
+    this.slotDone = new Array<((ack: number, e: CvqEvent) => void) | undefined>(n).fill(undefined);
+    for (let i = n - 1; i >= 0; i--) this.freeSlots.push(i);
+  }
+
+  static create(opts: ShadowCvqOptions): ShadowCvq | SvqError {
+    const name = opts.name ?? 'cvq';
+    const g = ringFactory(opts.guest.config.layout).device(opts.guest.space, opts.guest.config);
+    if (isRingError(g)) return svqError('setup', name, 'guest CVQ ring', g);
+    const s = ringFactory(opts.shadow.config.layout).driver(opts.shadow.space, opts.shadow.config);
+    if (isRingError(s)) return svqError('setup', name, 'shadow CVQ ring', s);
+    const b = opts.buffers;
+    if (b.slots < 1 || b.slotBytes < 2 || !opts.shadow.space.contains(b.out, b.slots * b.slotBytes) || !opts.shadow.space.contains(b.in, b.slots)) {
+      return svqError('setup', name, 'CVQ command buffers are not mapped in the IOVA view');
+    }
+    return new ShadowCvq(opts, g, s);
+  }
+
+  /** The device model: every command the device acked OK, applied in order. */
+  get state(): NetDeviceState {
+    return this.model;
+  }
+
+  get failure(): SvqError | undefined {
+    return this.err;
+  }
+
+  stats(): ShadowCvqStats {
+    return { ...this.counters };
+  }
+
+  /** Commands on the shadow ring (guest and engine). */
+  inFlight(): number {
+    return this.buf.slots - this.freeSlots.length;
+  }
+
+  // ───────────────────────────── guest kick ─────────────────────────────
+
+  handleGuestKick(): void {
+    if (this.err !== undefined) return;
+    const guest = this.guestRing;
+    let answered = false;
+    for (;;) {
+      guest.disableKicks();
+      if (this.stashedCopy !== undefined) {
+        if (!this.forwardCopy(this.stashedCopy)) break;
+        this.stashedCopy = undefined;
+      }
+      for (;;) {
+        const r = guest.pop(this.chain);
+        if (r === false) break;
+        if (r !== true) {
+          this.err = svqError('guest-ring', this.name, 'pop from the guest CVQ', r);
+          break;
+        }
+        const copy = this.copyIn(this.chain);
+        if (copy === undefined) {
+          answered = true;
+          continue;
+        }
+        const how = this.handleCopy(copy);
+        if (how === 'answered') answered = true;
+        else if (how === 'full') {
+          this.stashedCopy = copy;
+          this.counters.stashes++;
+          break;
+        }
+      }
+      this.notifyDevice();
+      if (this.stashedCopy !== undefined || this.err !== undefined) break;
+      if (!guest.enableKicks()) break;
+    }
+    if (answered) this.signalGuest();
+  }
+
+  /**
+   * Copy the chain's readable bytes out of guest memory (the only read of them SVQ makes). A chain
+   * without a 1-byte ack buffer, or larger than SVQ's buffer, is returned to the guest unanswerable.
+   */
+  private copyIn(c: Chain): GuestCopy | undefined {
+    const ackOk = c.count > c.outCount && c.len[c.outCount]! >= 1;
+    if (!ackOk || c.outBytes > this.buf.slotBytes) {
+      // QEMU: a command without room for the ack, or larger than the shadow buffer, is an error
+      if (ackOk) this.answerGuest(c.id, c.ringDescs, c.addr[c.outCount]!, VIRTIO_NET_ERR);
+      else this.pushGuest(c.id, c.ringDescs, 0);
+      this.counters.refusedLocally++;
+      this.events.push({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: ackOk ? `command of ${c.outBytes} bytes exceeds ${this.buf.slotBytes}` : 'no ack buffer' });
+      return undefined;
+    }
+    const bytes = new Uint8Array(c.outBytes);
+    let o = 0;
+    for (let k = 0; k < c.outCount; k++) {
+      const v = this.guestSpace.slice(c.addr[k]!, c.len[k]!);
+      if (E.isLeft(v)) {
+        this.pushGuest(c.id, c.ringDescs, 0);
+        this.counters.refusedLocally++;
+        return undefined;
+      }
+      bytes.set(v.right, o);
+      o += c.len[k]!;
+    }
+    return { id: c.id, ringDescs: c.ringDescs, bytes, ackGpa: c.addr[c.outCount]! };
+  }
+
+  /** Decode the copy and answer locally, or forward it; 'full' when it must wait for room (stash). */
+  private handleCopy(copy: GuestCopy): 'answered' | 'forwarded' | 'full' {
+    const d = decodeCommand([copy.bytes]);
+    if (E.isLeft(d)) {
+      this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, VIRTIO_NET_ERR);
+      this.counters.refusedLocally++;
+      this.events.push({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: d.left.message });
+      return 'answered';
+    }
+    const cmd = d.right;
+    if (!commandAllowed(cmd.kind, this.negotiated)) {
+      this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, VIRTIO_NET_ERR);
+      this.counters.refusedLocally++;
+      this.events.push({ source: 'guest', command: cmd, ack: VIRTIO_NET_ERR, note: 'not negotiated' });
+      return 'answered';
+    }
+    if (cmd.kind === 'ANNOUNCE_ACK') {
+      // emulated: the announce state lives in the model, the device knows nothing of it
+      const r = applyCommand(this.model, this.negotiated, this.limits, cmd);
+      const ack = E.isRight(r) ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+      if (E.isRight(r)) this.model = r.right;
+      this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, ack);
+      this.counters.emulated++;
+      this.events.push({ source: 'guest', command: cmd, ack, note: 'emulated' });
+      return 'answered';
+    }
+    copy.cmd = cmd;
+    return this.forwardCopy(copy) ? 'forwarded' : 'full';
+  }
+
+  private forwardCopy(copy: GuestCopy): boolean {
+    const slot = this.place(copy.bytes, copy.bytes.length);
+    if (slot < 0) return false;
+    this.slotGuestId[slot] = copy.id;
+    this.slotRingDescs[slot] = copy.ringDescs;
+    this.slotAckGpa[slot] = copy.ackGpa;
+    this.slotCmd[slot] = copy.cmd;
+    this.slotDone[slot] = undefined;
+    this.counters.forwarded++;
+    return true;
+  }
+
+  /** Write `len` command bytes into a free slot and add (out, ack) to the shadow CVQ; -1 if no room. */
+  private place(bytes: Uint8Array | undefined, len: number, cmd?: NetCtrlCommand): number {
+    if (this.freeSlots.length === 0 || this.shadowRing.numFree() < 2) return -1;
+    const slot = this.freeSlots.pop()!;
+    const outIova = this.buf.out + slot * this.buf.slotBytes;
+    const ackIova = this.buf.in + slot;
+    const out = this.view.slice(outIova, len);
+    if (E.isLeft(out)) return -1;
+    if (bytes !== undefined) out.right.set(bytes.subarray(0, len));
+    else encodeCommandInto(cmd!, out.right, 0);
+    this.view.writeU8(ackIova, 0xff); // not an ack value: a device that writes nothing is noticed
+    const c = this.schain;
+    c.reset();
+    c.push(outIova, len, false);
+    c.push(ackIova, 1, true);
+    const r = this.shadowRing.add(c, slot);
+    if (isRingError(r)) {
+      this.freeSlots.push(slot);
+      if (r.rule !== 'no-space') this.err = svqError('setup', this.name, 'add to the shadow CVQ', r);
+      return -1;
+    }
+    return slot;
+  }
+
+  /** Inject an engine command (restore): forwarded as soon as a slot is free; `done` gets the ack. */
+  submit(cmd: NetCtrlCommand, done: (ack: number, e: CvqEvent) => void): void {
+    this.ownQueue.push({ cmd, done });
+    this.pumpOwn();
+    this.notifyDevice();
+  }
+
+  private pumpOwn(): void {
+    while (this.ownQueue.length > 0 && this.err === undefined) {
+      const { cmd, done } = this.ownQueue[0]!;
+      const len = encodedLength(cmd);
+      if (len > this.buf.slotBytes) {
+        this.ownQueue.shift();
+        const e: CvqEvent = { source: 'engine', command: cmd, ack: VIRTIO_NET_ERR, note: `command of ${len} bytes exceeds ${this.buf.slotBytes}` };
+        this.events.push(e);
+        done(VIRTIO_NET_ERR, e);
+        continue;
+      }
+      const slot = this.place(undefined, len, cmd);
+      if (slot < 0) return;
+      this.ownQueue.shift();
+      this.slotGuestId[slot] = NO_GUEST;
+      this.slotCmd[slot] = cmd;
+      this.slotDone[slot] = done;
+    }
+  }
+
+  private notifyDevice(): void {
+    if (this.shadowRing.kickNeeded()) {
+      this.counters.kicksSent++;
+      this.kickDevice();
+    }
+  }
+
+  // ───────────────────────────── device call ─────────────────────────────
+
+  handleDeviceCall(): void {
+    if (this.err !== undefined) return;
+    const drv = this.shadowRing;
+    const u = this.used;
+    let answered = false;
+    for (;;) {
+      drv.disableCalls();
+      for (;;) {
+        const r = drv.reap(u);
+        if (r === false) break;
+        if (r !== true) {
+          this.err = svqError('device-ring', this.name, 'used entry from the device', r);
+          break;
+        }
+        if (this.complete(u.token, u.len)) answered = true;
+      }
+      if (this.err !== undefined || !drv.enableCalls()) break;
+    }
+    if (answered) this.signalGuest();
+    // room again: the stash first (it was popped before anything still on the guest ring), then ours
+    if (this.err === undefined && this.stashedCopy !== undefined) this.handleGuestKick();
+    this.pumpOwn();
+    this.notifyDevice();
+  }
+
+  /** One answered command: check the ack, apply on OK, answer the guest or the engine. */
+  private complete(slot: number, len: number): boolean {
+    const cmd = this.slotCmd[slot];
+    const ackR = this.view.readU8(this.buf.in + slot);
+    // QEMU: anything but one written byte holding VIRTIO_NET_OK is a failure (-EIO)
+    let ack = E.isRight(ackR) && len === 1 ? ackR.right : VIRTIO_NET_ERR;
+    if (ack !== VIRTIO_NET_OK) ack = VIRTIO_NET_ERR;
+    let note: string | undefined = len === 1 ? undefined : `device wrote ${len} bytes, not 1`;
+    if (ack === VIRTIO_NET_OK && cmd !== undefined) {
+      this.counters.deviceOk++;
+      const r = applyCommand(this.model, this.negotiated, this.limits, cmd);
+      if (E.isRight(r)) this.model = r.right;
+      else {
+        this.counters.modelRefused++;
+        note = `device acked OK, model refused: ${r.left.message}`;
+      }
+    } else this.counters.deviceErr++;
+    const gid = this.slotGuestId[slot]!;
+    const done = this.slotDone[slot];
+    this.slotCmd[slot] = undefined;
+    this.slotDone[slot] = undefined;
+    this.freeSlots.push(slot);
+    const e: CvqEvent = note === undefined ? { source: gid === NO_GUEST ? 'engine' : 'guest', command: cmd, ack } : { source: gid === NO_GUEST ? 'engine' : 'guest', command: cmd, ack, note };
+    this.events.push(e);
+    if (gid === NO_GUEST) {
+      this.counters.ownCompleted++;
+      done?.(ack, e);
+      return false;
+    }
+    this.answerGuest(gid, this.slotRingDescs[slot]!, this.slotAckGpa[slot]!, ack);
+    return true;
+  }
+
+  /** Write the ack into the guest's in buffer (marked dirty through the space's write hook) and return the chain. */
+  private answerGuest(id: number, ringDescs: number, ackGpa: number, ack: number): void {
+    const w = this.guestSpace.writeU8(ackGpa, ack);
+    this.pushGuest(id, ringDescs, E.isRight(w) ? 1 : 0);
+  }
+
+  private pushGuest(id: number, ringDescs: number, len: number): void {
+    const r = this.guestRing.push(id, ringDescs, len);
+    if (r !== undefined) this.err = svqError('guest-ring', this.name, `push used id ${id}`, r);
+  }
+
+  private signalGuest(): void {
+    if (this.guestRing.callNeeded()) {
+      this.counters.callsSent++;
+      this.callGuest();
+    }
+  }
+}

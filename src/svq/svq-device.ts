@@ -1,0 +1,399 @@
+/**
+ * A vDPA net device under SVQ: N queue pairs plus the CVQ, set up on a `VdpaDevice` in one of QEMU's two
+ * modes (net/vhost-vdpa.c):
+ *
+ *  - 'cvq': only the CVQ is shadowed. Data queues pass through — the device works on the guest's rings
+ *    with IOVA = GPA in ASID 0 — while the CVQ's virtqueue group is moved to ASID 1, where the IOVA tree
+ *    maps only SVQ's own memory (shadow CVQ ring and command buffers). Needs an isolated CVQ group and
+ *    two address spaces (QEMU's `cvq_isolated`); otherwise a typed error says so.
+ *  - 'all': every queue is shadowed (x-svq=on, or migration switching SVQ on): guest RAM is mapped
+ *    GPA → IOVA through the tree, shadow rings HVA → IOVA, everything in ASID 0.
+ *
+ * Set-up follows vhost_dev_start: features (filtered for SVQ), FEATURES_OK, IOTLB updates in one batch,
+ * per queue VRING_NUM / ADDR / BASE / ENABLE, then DRIVER_OK. Shadow ring memory comes from the device's
+ * `allocHost` and is mapped as QEMU maps it: descriptor and driver areas read-only for the device, the
+ * device area read-write (vhost_vdpa_svq_map_rings).
+ *
+ * Notifications are relayed, not waited for here: the embedder calls `guestKick(qi)` when the guest's
+ * kick eventfd fires and `deviceCall(qi)` when the device's call eventfd fires (or `poll()` after a
+ * device has run); SVQ calls the guest through `callGuest(qi)`.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { AddressSpace, PAGE_SIZE } from '../memory/address-space.js';
+import { encodeBase, decodeBase, placeRing } from '../ring/index.js';
+import type { RingBase, RingConfig, RingLayout } from '../ring/types.js';
+import { VHOST_ACCESS_RO, VHOST_ACCESS_RW, VHOST_BACKEND_F, type DeviceError, type VdpaDevice } from '../device/types.js';
+import { DEFAULT_LIMITS, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
+import { F } from '../virtio/features.js';
+import type { DirtyLog } from './dirty-log.js';
+import { checkShadowable, shadowFeatures, type SvqFeatureError } from './features.js';
+import { IovaTree, isIovaTreeError, type IovaTreeError } from './iova-tree.js';
+import { ShadowCvq, type CvqBuffers } from './shadow-cvq.js';
+import { ShadowVirtqueue, isSvqError, type SvqError, type SvqHandover } from './shadow-virtqueue.js';
+
+export type SvqMode = 'cvq' | 'all';
+
+/** One piece of guest RAM: where the guest sees it and where it lives in the device's host memory. */
+export interface GuestMemorySection {
+  readonly gpa: number;
+  readonly hva: number;
+  readonly size: number;
+}
+
+export interface GuestQueue {
+  /** vhost queue index: rx0 = 0, tx0 = 1, …, the CVQ after the data queues. */
+  readonly qi: number;
+  /** The guest's ring, addresses in guest-physical memory. */
+  readonly config: RingConfig;
+  /** Where the queue resumes (a running guest's vring base); default: a fresh ring. */
+  readonly base?: RingBase;
+}
+
+export interface SvqDeviceOptions {
+  readonly device: VdpaDevice;
+  readonly mode: SvqMode;
+  readonly guest: {
+    readonly space: AddressSpace;
+    readonly sections: readonly GuestMemorySection[];
+    /** Features the guest driver acked. */
+    readonly features: bigint;
+    readonly queues: readonly GuestQueue[];
+    /** Index of the CVQ among `queues` (by qi); none when CTRL_VQ is not negotiated. */
+    readonly cvq?: number;
+  };
+  /** Shadow ring choice in 'all' mode (layout, EVENT_IDX, INDIRECT_DESC, size); default as the guest's. */
+  readonly shadow?: { readonly layout?: RingLayout; readonly eventIdx?: boolean; readonly indirect?: boolean; readonly size?: number };
+  readonly callGuest: (qi: number) => void;
+  readonly dirty?: DirtyLog;
+  /** The device model the CVQ applies acked commands to. */
+  readonly state: NetDeviceState;
+  readonly limits?: DeviceLimits;
+}
+
+export type SvqDeviceErrorKind = 'device' | 'features' | 'iova' | 'cvq-not-isolated' | 'svq' | 'invalid';
+
+export interface SvqDeviceError {
+  readonly _tag: 'SvqDeviceError';
+  readonly kind: SvqDeviceErrorKind;
+  readonly message: string;
+  readonly cause?: DeviceError | SvqFeatureError | IovaTreeError | SvqError;
+}
+
+const devErr = (kind: SvqDeviceErrorKind, message: string, cause?: SvqDeviceError['cause']): SvqDeviceError =>
+  cause === undefined ? { _tag: 'SvqDeviceError', kind, message } : { _tag: 'SvqDeviceError', kind, message: `${message}: ${cause.message}`, cause };
+
+/** Device status bits (virtio 1.2 §2.1). */
+const S_ACKNOWLEDGE = 1;
+const S_DRIVER = 2;
+const S_DRIVER_OK = 4;
+const S_FEATURES_OK = 8;
+
+/** CVQ command slots and their buffer size (QEMU: one page each for out and in). */
+const CVQ_SLOTS = 16;
+const CVQ_SLOT_BYTES = PAGE_SIZE;
+
+const freshBase = (layout: RingLayout): RingBase => ({ availIdx: 0, availWrap: layout === 'packed', usedIdx: 0, usedWrap: layout === 'packed' });
+
+/** What `stop` hands back per queue: SVQ hand-overs for shadowed queues, the device's base for the others. */
+export interface SvqDeviceHandover {
+  readonly shadowed: ReadonlyMap<number, SvqHandover>;
+  readonly passthrough: ReadonlyMap<number, RingBase>;
+}
+
+class SetupError {
+  constructor(readonly e: SvqDeviceError) {}
+}
+
+export class SvqDevice {
+  readonly tree: IovaTree;
+  /** SVQ's view of the device's IOVA space (its own ASID): regions alias host memory at their IOVAs. */
+  readonly view = new AddressSpace('iova:svq');
+  readonly data = new Map<number, ShadowVirtqueue>();
+  cvq: ShadowCvq | undefined;
+  /** Queues the device works on directly (mode 'cvq'). */
+  readonly passthrough = new Map<number, RingConfig>();
+  readonly svqAsid: number;
+  /** Errors of notifications relayed to the device (kick failures), counted not hidden. */
+  readonly kickErrors: DeviceError[] = [];
+  readonly negotiated: bigint;
+  private readonly dev: VdpaDevice;
+  private readonly hostRegions: { base: number; size: number; asid: number; iovas: { iova: number; size: number }[] }[] = [];
+
+  private constructor(dev: VdpaDevice, tree: IovaTree, svqAsid: number, negotiated: bigint) {
+    this.dev = dev;
+    this.tree = tree;
+    this.svqAsid = svqAsid;
+    this.negotiated = negotiated;
+  }
+
+  /** Bring the device up under SVQ (reset → features → IOTLB → vrings → DRIVER_OK) and start forwarding. */
+  static start(o: SvqDeviceOptions): E.Either<SvqDeviceError, SvqDevice> {
+    try {
+      return E.right(SvqDevice.setup(o));
+    } catch (x) {
+      if (x instanceof SetupError) return E.left(x.e);
+      throw x;
+    }
+  }
+
+  private static setup(o: SvqDeviceOptions): SvqDevice {
+    const dev = o.device;
+    const must = <T>(r: E.Either<DeviceError, T>, what: string): T => {
+      if (E.isLeft(r)) throw new SetupError(devErr('device', what, r.left));
+      return r.right;
+    };
+    const offered = must(dev.getFeatures(), 'VHOST_GET_FEATURES');
+    const gq = o.guest.queues;
+    if (gq.length === 0) throw new SetupError(devErr('invalid', 'no queues'));
+    const gLayout = gq[0]!.config.layout;
+    if (gq.some((q) => q.config.layout !== gLayout)) throw new SetupError(devErr('invalid', 'guest queues mix ring layouts'));
+    // features: 'all' acks the shadow rings' own transport bits; 'cvq' acks exactly what the guest acked
+    let devFeatures: bigint;
+    let sLayout: RingLayout;
+    let sEvent: boolean;
+    let sIndirect: boolean;
+    if (o.mode === 'all') {
+      const sf = shadowFeatures(o.guest.features, offered, { layout: o.shadow?.layout ?? gLayout, eventIdx: o.shadow?.eventIdx ?? true, indirect: o.shadow?.indirect ?? true });
+      if (E.isLeft(sf)) throw new SetupError(devErr('features', 'SVQ cannot shadow these features', sf.left));
+      devFeatures = sf.right.device;
+      ({ layout: sLayout, eventIdx: sEvent, indirect: sIndirect } = sf.right.shadow);
+    } else {
+      const ok = checkShadowable(o.guest.features, offered);
+      if (E.isLeft(ok)) throw new SetupError(devErr('features', 'SVQ cannot shadow these features', ok.left));
+      devFeatures = o.guest.features;
+      sLayout = gLayout;
+      sEvent = (devFeatures & F.EVENT_IDX) !== 0n;
+      sIndirect = false;
+    }
+    // backend features: v2 IOTLB messages, batching, ASIDs (what the device offers of them)
+    const be = must(dev.getBackendFeatures(), 'VHOST_GET_BACKEND_FEATURES');
+    const want = (1n << BigInt(VHOST_BACKEND_F.IOTLB_MSG_V2)) | (1n << BigInt(VHOST_BACKEND_F.IOTLB_BATCH)) | (1n << BigInt(VHOST_BACKEND_F.IOTLB_ASID)) | (1n << BigInt(VHOST_BACKEND_F.SUSPEND)) | (1n << BigInt(VHOST_BACKEND_F.RESUME));
+    must(dev.setBackendFeatures(be & want), 'VHOST_SET_BACKEND_FEATURES');
+    const batch = (be & (1n << BigInt(VHOST_BACKEND_F.IOTLB_BATCH))) !== 0n;
+    must(dev.setStatus(0), 'reset');
+    must(dev.setStatus(S_ACKNOWLEDGE), 'ACKNOWLEDGE');
+    must(dev.setStatus(S_ACKNOWLEDGE | S_DRIVER), 'DRIVER');
+    must(dev.setFeatures(devFeatures), 'VHOST_SET_FEATURES');
+    must(dev.setStatus(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK), 'FEATURES_OK');
+    if ((must(dev.getStatus(), 'VHOST_VDPA_GET_STATUS') & S_FEATURES_OK) === 0) throw new SetupError(devErr('features', 'device refused the features (FEATURES_OK not kept)'));
+    // address spaces: in 'cvq' mode the CVQ's group must be alone and get its own ASID
+    const cvqQi = o.guest.cvq;
+    let svqAsid = 0;
+    if (o.mode === 'cvq') {
+      if (cvqQi === undefined) throw new SetupError(devErr('invalid', "mode 'cvq' needs a CVQ"));
+      const g = must(dev.getVringGroup(cvqQi), 'VHOST_VDPA_GET_VRING_GROUP');
+      for (const q of gq) {
+        if (q.qi !== cvqQi && must(dev.getVringGroup(q.qi), 'VHOST_VDPA_GET_VRING_GROUP') === g) {
+          throw new SetupError(devErr('cvq-not-isolated', `queue ${q.qi} shares the CVQ's virtqueue group ${g}: shadow everything instead`));
+        }
+      }
+      if (must(dev.getAsNum(), 'VHOST_VDPA_GET_AS_NUM') < 2) throw new SetupError(devErr('cvq-not-isolated', 'the device has one address space'));
+      must(dev.setGroupAsid(g, 1), 'VHOST_VDPA_SET_GROUP_ASID');
+      svqAsid = 1;
+    }
+    const range = must(dev.getIovaRange(), 'VHOST_VDPA_GET_IOVA_RANGE');
+    const sd = new SvqDevice(dev, new IovaTree(range), svqAsid, devFeatures);
+    const asids = o.mode === 'cvq' ? [0, 1] : [0];
+    if (batch) for (const a of asids) must(dev.iotlbBatchBegin(a), 'VHOST_IOTLB_BATCH_BEGIN');
+    // guest RAM: through the tree ('all'), or identity IOVA = GPA for the pass-through queues ('cvq')
+    for (const s of o.guest.sections) {
+      if (o.mode === 'all') {
+        const m = sd.tree.mapAlloc('gpa', { translatedAddr: s.gpa, size: s.size - 1, perm: VHOST_ACCESS_RW });
+        if (isIovaTreeError(m)) throw new SetupError(devErr('iova', `guest RAM at 0x${s.gpa.toString(16)}`, m));
+        must(dev.iotlbUpdate(0, m.iova, s.size, s.hva, VHOST_ACCESS_RW), 'VHOST_IOTLB_UPDATE');
+        sd.alias(m.iova, s.hva, s.size);
+      } else {
+        must(dev.iotlbUpdate(0, s.gpa, s.size, s.hva, VHOST_ACCESS_RW), 'VHOST_IOTLB_UPDATE');
+      }
+    }
+    const limits = o.limits ?? DEFAULT_LIMITS;
+    for (const q of gq) {
+      const isCvq = q.qi === cvqQi;
+      const qi = q.qi;
+      if (o.mode === 'cvq' && !isCvq) {
+        must(dev.setVringNum(qi, q.config.size), 'VHOST_SET_VRING_NUM');
+        must(dev.setVringAddr(qi, q.config.addrs), 'VHOST_SET_VRING_ADDR');
+        must(dev.setVringBase(qi, encodeBase(gLayout, q.base ?? freshBase(gLayout))), 'VHOST_SET_VRING_BASE');
+        sd.passthrough.set(qi, q.config);
+        continue;
+      }
+      const size = isCvq ? Math.min(q.config.size, 64) : (o.shadow?.size ?? q.config.size);
+      const indirect = !isCvq && sIndirect;
+      const ring = sd.shadowRing(sLayout, size, indirect, isCvq);
+      const config: RingConfig = { layout: sLayout, size, addrs: ring.addrs, eventIdx: sEvent, indirect };
+      const kickDevice = (): void => {
+        const r = dev.kick(qi);
+        if (E.isLeft(r)) sd.kickErrors.push(r.left);
+      };
+      const callGuest = (): void => o.callGuest(qi);
+      const resume: SvqHandover | undefined = q.base === undefined ? undefined : { guestLayout: gLayout, guestSize: q.config.size, guestBase: q.base, inFlight: [], passthroughBase: undefined };
+      if (isCvq) {
+        const c = ShadowCvq.create({
+          name: `cvq${qi}`,
+          guest: { space: o.guest.space, config: q.config },
+          shadow: { space: sd.view, config },
+          buffers: ring.cvq!,
+          negotiated: o.guest.features,
+          limits,
+          state: o.state,
+          kickDevice,
+          callGuest,
+        });
+        if (isSvqError(c)) throw new SetupError(devErr('svq', `CVQ ${qi}`, c));
+        if (q.base !== undefined) c.guestRing.setBase(q.base);
+        sd.cvq = c;
+      } else {
+        const v = ShadowVirtqueue.create({
+          name: `vq${qi}`,
+          guest: { space: o.guest.space, config: q.config },
+          shadow: { space: sd.view, config, ...(ring.indirectArea === undefined ? {} : { indirectArea: ring.indirectArea }) },
+          iova: sd.tree,
+          ...(o.dirty === undefined ? {} : { dirty: o.dirty }),
+          kickDevice,
+          callGuest,
+          ...(resume === undefined ? {} : { resume }),
+        });
+        if (isSvqError(v)) throw new SetupError(devErr('svq', `queue ${qi}`, v));
+        sd.data.set(qi, v);
+      }
+      must(dev.setVringNum(qi, size), 'VHOST_SET_VRING_NUM');
+      must(dev.setVringAddr(qi, config.addrs), 'VHOST_SET_VRING_ADDR');
+      must(dev.setVringBase(qi, encodeBase(sLayout, freshBase(sLayout))), 'VHOST_SET_VRING_BASE');
+    }
+    if (batch) for (const a of asids) must(dev.iotlbBatchEnd(a), 'VHOST_IOTLB_BATCH_END');
+    for (const q of gq) must(dev.setVringEnable(q.qi, true), 'VHOST_VDPA_SET_VRING_ENABLE');
+    must(dev.setStatus(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK), 'DRIVER_OK');
+    for (const v of sd.data.values()) v.start();
+    sd.cvq?.handleGuestKick();
+    return sd;
+  }
+
+  /** Alias host memory [hva, hva+size) into SVQ's IOVA view at `iova`. */
+  private alias(iova: number, hva: number, size: number): void {
+    const r = this.dev.host.find(hva, size);
+    if (r === undefined) throw new SetupError(devErr('invalid', `host range 0x${hva.toString(16)} (+${size}) is not in the device's host memory`));
+    const a = this.view.addRegion(iova, r.buffer, { offset: r.offset + (hva - r.base), size, name: `iova@0x${iova.toString(16)}` });
+    if (E.isLeft(a)) throw new SetupError(devErr('iova', a.left.message));
+  }
+
+  /** Map [hva, hva+size) for the device at a fresh IOVA with `perm`; returns the IOVA. */
+  private mapHost(hva: number, size: number, perm: number): number {
+    const m = this.tree.mapAlloc('hva', { translatedAddr: hva, size: size - 1, perm });
+    if (isIovaTreeError(m)) throw new SetupError(devErr('iova', `shadow memory at 0x${hva.toString(16)}`, m));
+    const r = this.dev.iotlbUpdate(this.svqAsid, m.iova, size, hva, perm);
+    if (E.isLeft(r)) throw new SetupError(devErr('device', 'VHOST_IOTLB_UPDATE', r.left));
+    this.alias(m.iova, hva, size);
+    this.hostRegions[this.hostRegions.length - 1]!.iovas.push({ iova: m.iova, size });
+    return m.iova;
+  }
+
+  /**
+   * Host memory for one shadow ring: descriptor + driver area (device: read-only), device area on its own
+   * page (read-write), the indirect tables (read-only), and for the CVQ the command buffers (out
+   * read-only, ack bytes read-write). Each part is its own IOVA mapping.
+   */
+  private shadowRing(layout: RingLayout, size: number, indirect: boolean, cvq: boolean): { addrs: RingConfig['addrs']; indirectArea?: { addr: number; size: number }; cvq?: CvqBuffers } {
+    const local = placeRing(layout, size, 0, { deviceAlign: PAGE_SIZE });
+    const pg = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
+    const drvBytes = local.addrs.device; // desc + driver area, page-rounded by deviceAlign
+    const devBytes = pg(local.end - local.addrs.device);
+    const indBytes = indirect ? pg(size * 16 * 16) : 0;
+    const outBytes = cvq ? CVQ_SLOTS * CVQ_SLOT_BYTES : 0;
+    const inBytes = cvq ? PAGE_SIZE : 0;
+    const total = drvBytes + devBytes + indBytes + outBytes + inBytes;
+    const region = this.dev.allocHost(total, `svq-${layout}-${size}`);
+    if (E.isLeft(region)) throw new SetupError(devErr('device', 'allocHost', region.left));
+    const hva = region.right.base;
+    this.hostRegions.push({ base: hva, size: total, asid: this.svqAsid, iovas: [] });
+    const drvIova = this.mapHost(hva, drvBytes, VHOST_ACCESS_RO);
+    const devIova = this.mapHost(hva + drvBytes, devBytes, VHOST_ACCESS_RW);
+    const addrs = { desc: drvIova + local.addrs.desc, driver: drvIova + local.addrs.driver, device: devIova };
+    let at = hva + drvBytes + devBytes;
+    const out: { addrs: RingConfig['addrs']; indirectArea?: { addr: number; size: number }; cvq?: CvqBuffers } = { addrs };
+    if (indirect) {
+      out.indirectArea = { addr: this.mapHost(at, indBytes, VHOST_ACCESS_RO), size: indBytes };
+      at += indBytes;
+    }
+    if (cvq) {
+      const o = this.mapHost(at, outBytes, VHOST_ACCESS_RO);
+      const i = this.mapHost(at + outBytes, inBytes, VHOST_ACCESS_RW);
+      out.cvq = { out: o, in: i, slotBytes: CVQ_SLOT_BYTES, slots: CVQ_SLOTS };
+    }
+    return out;
+  }
+
+  /** The guest kicked queue `qi`: SVQ forwards, a pass-through queue's kick goes to the device. */
+  guestKick(qi: number): void {
+    const v = this.data.get(qi);
+    if (v !== undefined) return v.handleGuestKick();
+    if (this.cvq !== undefined && this.cvqQi(qi)) return this.cvq.handleGuestKick();
+    if (this.passthrough.has(qi)) {
+      const r = this.dev.kick(qi);
+      if (E.isLeft(r)) this.kickErrors.push(r.left);
+    }
+  }
+
+  /** The device called queue `qi`. */
+  deviceCall(qi: number): void {
+    const v = this.data.get(qi);
+    if (v !== undefined) return v.handleDeviceCall();
+    if (this.cvq !== undefined && this.cvqQi(qi)) this.cvq.handleDeviceCall();
+  }
+
+  private cvqQi(qi: number): boolean {
+    return this.cvq !== undefined && this.cvq.name === `cvq${qi}`;
+  }
+
+  /** Handle every shadowed queue's used entries (after the device ran; a no-op where nothing was used). */
+  poll(): void {
+    for (const v of this.data.values()) v.handleDeviceCall();
+    this.cvq?.handleDeviceCall();
+  }
+
+  /** Wait (at most `timeoutMs`) for calls on the shadowed queues and handle them. */
+  async service(timeoutMs: number): Promise<void> {
+    const qis = [...this.data.keys()];
+    for (const qi of qis) {
+      const r = await this.dev.waitCall(qi, timeoutMs);
+      if (E.isRight(r) && r.right) this.deviceCall(qi);
+    }
+  }
+
+  /**
+   * Stop: suspend the device (when it can), hand over every shadowed queue (used entries flushed to the
+   * guest, in-flight chains reported), read pass-through queues' bases from the device.
+   */
+  stop(): E.Either<SvqDeviceError, SvqDeviceHandover> {
+    const s = this.dev.suspend();
+    if (E.isLeft(s) && s.left.kind !== 'unsupported') return E.left(devErr('device', 'VHOST_VDPA_SUSPEND', s.left));
+    this.poll();
+    const shadowed = new Map<number, SvqHandover>();
+    for (const [qi, v] of this.data) shadowed.set(qi, v.stop());
+    const passthrough = new Map<number, RingBase>();
+    for (const [qi, cfg] of this.passthrough) {
+      const b = this.dev.getVringBase(qi);
+      if (E.isLeft(b)) return E.left(devErr('device', 'VHOST_GET_VRING_BASE', b.left));
+      passthrough.set(qi, decodeBase(cfg.layout, b.right));
+    }
+    return E.right({ shadowed, passthrough });
+  }
+
+  /** Unmap and free SVQ's host memory (after a reset of the device). */
+  teardown(): E.Either<SvqDeviceError, void> {
+    for (const h of this.hostRegions) {
+      for (const m of h.iovas) {
+        const inv = this.dev.iotlbInvalidate(h.asid, m.iova, m.size);
+        if (E.isLeft(inv)) return E.left(devErr('device', 'VHOST_IOTLB_INVALIDATE', inv.left));
+        this.tree.remove(m.iova);
+        this.view.removeRegion(m.iova);
+      }
+      const r = this.dev.host.find(h.base, h.size);
+      if (r !== undefined) {
+        const f = this.dev.freeHost(r);
+        if (E.isLeft(f)) return E.left(devErr('device', 'freeHost', f.left));
+      }
+    }
+    this.hostRegions.length = 0;
+    return E.right(undefined);
+  }
+}

@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import * as E from 'fp-ts/lib/Either.js';
+import { AddressSpace } from '../../src/memory/address-space.js';
+import { placeRing, ringFactory } from '../../src/ring/index.js';
+import { Chain, Used, isRingError, type RingConfig, type RingDriver, type RingLayout } from '../../src/ring/types.js';
+import { SimVdpaDevice } from '../../src/device/sim/device.js';
+import { SIM_FULL_FEATURES, VDPA_SIM_NET_FEATURES } from '../../src/device/sim/profiles.js';
+import { resetNetState } from '../../src/state/net-state.js';
+import { encodeCommand } from '../../src/virtio/cvq.js';
+import { F } from '../../src/virtio/features.js';
+import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
+import { DirtyLog } from '../../src/svq/dirty-log.js';
+import { SvqDevice, type SvqMode } from '../../src/svq/svq-device.js';
+
+function right<T>(e: E.Either<unknown, T>): T {
+  if (E.isLeft(e)) throw new Error(JSON.stringify(e.left, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
+  return e.right;
+}
+
+const HDR = 12;
+const OURS = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+const MAC = '52:54:00:12:34:56';
+
+/** A guest: RAM in the device's host memory (as QEMU's guest RAM is), its rings and a bump allocator. */
+class Guest {
+  readonly gpa = new AddressSpace('gpa');
+  readonly ram;
+  readonly drivers = new Map<number, RingDriver>();
+  readonly configs = new Map<number, RingConfig>();
+  private next = 0x40000;
+  readonly dirty: DirtyLog;
+  calls = 0;
+
+  constructor(readonly dev: SimVdpaDevice, readonly layout: RingLayout, readonly features: bigint, qis: number[]) {
+    this.ram = right(dev.allocHost(1 << 20, 'guest-ram'));
+    right(this.gpa.addRegion(0, this.ram.buffer, { offset: this.ram.offset, size: this.ram.size, name: 'ram' }));
+    let at = 0x1000;
+    for (const qi of qis) {
+      const p = placeRing(layout, 64, at);
+      const config: RingConfig = { layout, size: 64, addrs: p.addrs, eventIdx: (features & F.EVENT_IDX) !== 0n, indirect: (features & F.INDIRECT_DESC) !== 0n };
+      const d = ringFactory(layout).driver(this.gpa, config);
+      if (isRingError(d)) throw new Error(d.message);
+      this.drivers.set(qi, d);
+      this.configs.set(qi, config);
+      at = Math.ceil(p.end / 4096) * 4096 + 4096;
+    }
+    this.dirty = DirtyLog.forSpace(this.gpa);
+    this.dirty.attach(this.gpa);
+  }
+
+  alloc(n: number): number {
+    const a = this.next;
+    this.next += Math.ceil(n / 64) * 64;
+    return a;
+  }
+
+  start(mode: SvqMode, cvq: number | undefined, shadow?: { layout?: RingLayout; eventIdx?: boolean }): SvqDevice {
+    right(this.dev.setOwner());
+    return right(
+      SvqDevice.start({
+        device: this.dev,
+        mode,
+        guest: {
+          space: this.gpa,
+          sections: [{ gpa: 0, hva: this.ram.base, size: this.ram.size }],
+          features: this.features,
+          queues: [...this.configs].map(([qi, config]) => ({ qi, config })),
+          ...(cvq === undefined ? {} : { cvq }),
+        },
+        ...(shadow === undefined ? {} : { shadow }),
+        callGuest: () => this.calls++,
+        dirty: this.dirty,
+        state: resetNetState(MAC, this.features),
+      }),
+    );
+  }
+
+  postRx(qi: number, len: number): number {
+    const a = this.alloc(len);
+    const c = new Chain(4);
+    c.push(a, len, true);
+    const r = this.drivers.get(qi)!.add(c, a);
+    if (isRingError(r)) throw new Error(r.message);
+    return a;
+  }
+
+  postTx(qi: number, bytes: Uint8Array): void {
+    const a = this.alloc(bytes.length);
+    right(this.gpa.write(a, bytes));
+    const c = new Chain(4);
+    c.push(a, HDR, false);
+    c.push(a + HDR, bytes.length - HDR, false);
+    const r = this.drivers.get(qi)!.add(c, a);
+    if (isRingError(r)) throw new Error(r.message);
+  }
+
+  /** Send a CVQ command: header+payload readable, 1 ack byte (preset 0xff) writable. Returns the ack address. */
+  command(qi: number, bytes: Uint8Array): { out: number; ack: number } {
+    const out = this.alloc(bytes.length);
+    right(this.gpa.write(out, bytes));
+    const ack = this.alloc(1);
+    right(this.gpa.writeU8(ack, 0xff));
+    const c = new Chain(4);
+    c.push(out, 2, false);
+    if (bytes.length > 2) c.push(out + 2, bytes.length - 2, false);
+    c.push(ack, 1, true);
+    const r = this.drivers.get(qi)!.add(c, ack);
+    if (isRingError(r)) throw new Error(r.message);
+    return { out, ack };
+  }
+
+  reap(qi: number): { token: number; len: number }[] {
+    const u = new Used();
+    const out: { token: number; len: number }[] = [];
+    for (;;) {
+      const r = this.drivers.get(qi)!.reap(u);
+      if (isRingError(r)) throw new Error(r.message);
+      if (!r) return out;
+      out.push({ token: u.token, len: u.len });
+    }
+  }
+}
+
+function frame(payload: number, seed: number): Uint8Array {
+  const f = new Uint8Array(HDR + 14 + payload);
+  f.set([...OURS, 0x02, 0, 0, 0, 0, 0x99, 0x08, 0x00], HDR);
+  for (let i = 0; i < payload; i++) f[HDR + 14 + i] = (i * 13 + seed) & 0xff;
+  return f;
+}
+
+describe('SvqDevice on the simulated vdpa_sim_net', () => {
+  for (const mode of ['all', 'cvq'] as const) {
+    it(`loops TX to RX through ${mode === 'all' ? 'shadowed' : 'pass-through'} data queues (mode '${mode}')`, () => {
+      const dev = new SimVdpaDevice({});
+      const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+      const sd = g.start(mode, 2);
+      expect(sd.svqAsid).toBe(mode === 'all' ? 0 : 1);
+      expect(dev.queueAsid(2)).toBe(mode === 'all' ? 0 : 1);
+      const rx = [g.postRx(0, 2048), g.postRx(0, 2048)];
+      const frames = [frame(100, 1), frame(300, 2)];
+      for (const f of frames) g.postTx(1, f);
+      g.dirty.collect();
+      sd.guestKick(0);
+      sd.guestKick(1);
+      dev.flush();
+      sd.poll();
+      const used = g.reap(0);
+      expect(used.map((u) => u.len)).toEqual(frames.map((f) => f.length));
+      // the frame arrives whole; the device fills num_buffers (le16 at 10) of virtio_net_hdr_v1
+      used.forEach((u, i) => {
+        const got = right(g.gpa.read(rx[i]!, u.len));
+        expect(got.subarray(HDR)).toEqual(frames[i]!.subarray(HDR));
+        expect(got.subarray(0, 10)).toEqual(frames[i]!.subarray(0, 10));
+      });
+      expect(g.reap(1).map((u) => u.len)).toEqual([0, 0]);
+      if (mode === 'all') {
+        expect(sd.data.get(0)!.stats().returned).toBe(2);
+        // SVQ wrote the RX buffers' pages and the used rings into guest memory: all logged
+        const dirty = g.dirty.collect();
+        expect(dirty).toContain(Math.floor(rx[0]! / 4096) * 4096);
+        expect(dirty).toContain(Math.floor((rx[1]! + frames[1]!.length - 1) / 4096) * 4096);
+        expect(dirty).toContain(Math.floor(g.configs.get(0)!.addrs.device / 4096) * 4096);
+      } else expect(sd.data.size).toBe(0);
+    });
+
+    it(`forwards guest CVQ commands copied before checking, applies them only on OK (mode '${mode}')`, () => {
+      const dev = new SimVdpaDevice({});
+      const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+      const sd = g.start(mode, 2);
+      const newMac = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+      const set = g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:aa:bb:cc:dd:ee' }));
+      const promisc = g.command(2, encodeCommand({ kind: 'RX_PROMISC', on: false })); // CTRL_RX not negotiated
+      const junk = g.command(2, new Uint8Array([0xee, 0x01, 0x00]));
+      sd.guestKick(2);
+      // the guest rewrites its command after the kick: SVQ already holds its own copy
+      right(g.gpa.write(set.out + 2, new Uint8Array([0x02, 0x11, 0x11, 0x11, 0x11, 0x11])));
+      dev.flush();
+      sd.poll();
+      expect(right(g.gpa.readU8(set.ack))).toBe(VIRTIO_NET_OK);
+      expect(right(g.gpa.readU8(promisc.ack))).toBe(VIRTIO_NET_ERR);
+      expect(right(g.gpa.readU8(junk.ack))).toBe(VIRTIO_NET_ERR);
+      expect(g.reap(2).map((u) => u.len)).toEqual([1, 1, 1].slice(0, 3));
+      const cvq = sd.cvq!;
+      expect(cvq.state.mac).toBe('02:aa:bb:cc:dd:ee');
+      expect([...right(dev.getConfig(0, 6))]).toEqual(newMac);
+      const st = cvq.stats();
+      expect(st.forwarded).toBe(1);
+      expect(st.deviceOk).toBe(1);
+      expect(st.refusedLocally).toBe(2);
+      expect(g.calls).toBeGreaterThan(0);
+    });
+  }
+
+  it('refuses a CVQ-only set-up without a CVQ and features SVQ cannot shadow, with typed errors', () => {
+    const dev = new SimVdpaDevice({});
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    right(dev.setOwner());
+    const r = SvqDevice.start({
+      device: dev,
+      mode: 'cvq',
+      guest: { space: g.gpa, sections: [{ gpa: 0, hva: g.ram.base, size: g.ram.size }], features: VDPA_SIM_NET_FEATURES, queues: [{ qi: 0, config: g.configs.get(0)! }, { qi: 1, config: g.configs.get(1)! }] },
+      callGuest: () => {},
+      state: resetNetState(MAC),
+    });
+    expect(r).toMatchObject(E.left({ _tag: 'SvqDeviceError', kind: 'invalid' }));
+    const bad = SvqDevice.start({
+      device: dev,
+      mode: 'all',
+      guest: { space: g.gpa, sections: [], features: VDPA_SIM_NET_FEATURES & ~F.VERSION_1, queues: [{ qi: 0, config: g.configs.get(0)! }] },
+      callGuest: () => {},
+      state: resetNetState(MAC),
+    });
+    expect(bad).toMatchObject(E.left({ kind: 'features', cause: { kind: 'missing-required', features: ['VERSION_1'] } }));
+  });
+
+  it('shadows a split guest on a packed EVENT_IDX device ring (full profile), and hands over on stop', () => {
+    const dev = new SimVdpaDevice({ profile: 'full' });
+    const feats = SIM_FULL_FEATURES & ~F.RING_PACKED & ~F.MQ & ~F.MRG_RXBUF;
+    const g = new Guest(dev, 'split', feats, [0, 1, 2]);
+    const sd = g.start('all', 2, { layout: 'packed', eventIdx: true });
+    const rx = [g.postRx(0, 2048), g.postRx(0, 2048), g.postRx(0, 2048)];
+    const f = frame(64, 9);
+    g.postTx(1, f);
+    sd.guestKick(0);
+    sd.guestKick(1);
+    dev.flush();
+    sd.poll();
+    const used = g.reap(0);
+    expect(used.length).toBe(1);
+    expect(right(g.gpa.read(rx[0]!, f.length)).subarray(HDR)).toEqual(f.subarray(HDR));
+    // two RX buffers still with the device: reported by the hand-over, in order
+    const ho = right(sd.stop());
+    const h0 = ho.shadowed.get(0)!;
+    expect(h0.inFlight.map((e) => e.addr[0])).toEqual([rx[1], rx[2]]);
+    expect(h0.passthroughBase).toEqual({ ...h0.guestBase, availIdx: h0.guestBase.availIdx - 2 });
+    expect(E.isRight(sd.teardown())).toBe(true);
+  });
+});
