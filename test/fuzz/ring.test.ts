@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { placeRing, ringFactory } from '../../src/ring/index.js';
+import { Chain } from '../../src/ring/types.js';
+import { chainProblem, checkDeviceSide, checkDriverSide, guardedRam, ringOutcomes, ringTargets, RAM0 } from '../../src/fuzz/ring.js';
+import { assertTarget } from './helpers.js';
+
+describe('fuzz: ring images', () => {
+  for (const t of ringTargets()) {
+    it(`${t.kind}: typed error or a valid in-memory chain, bounded work, no stray write`, async () => {
+      await assertTarget(t, 250);
+    });
+  }
+
+  it('the slice reaches the rules a hostile ring can break (the fuzzing is not blind)', () => {
+    const seen = [...ringOutcomes.keys()];
+    for (const want of [
+      'split pop: chain (indirect)', 'split pop: avail-idx-ahead', 'split pop: desc-index-out-of-range', 'split pop: buffer-unmapped',
+      'split pop: chain-too-long', 'split pop: chain-loop', 'packed pop: chain (indirect)', 'packed pop: packed-id-out-of-range',
+      'packed pop: buffer-unmapped', 'split reap: used-id-out-of-range', 'split reap: used-len-too-large',
+      'packed reap: used-id-out-of-range', 'packed reap: used-len-too-large',
+    ]) {
+      expect(seen, want).toContain(want);
+    }
+  });
+
+  it('an untouched driver-built ring pops back every chain it holds', () => {
+    // the checker accepts honest rings: no mutation, every chain valid
+    for (const layout of ['split', 'packed'] as const) {
+      const c = { layout, size: 8, eventIdx: true, indirect: true, capacity: 64, served: 3, order: 5, mutations: [],
+        chains: [{ out: [10, 20], in: [30], indirect: true }, { out: [1], in: [], indirect: false }, { out: [], in: [4, 4], indirect: false }] };
+      expect(checkDeviceSide(c)).toBeUndefined();
+      expect(checkDriverSide(c)).toBeUndefined();
+    }
+  });
+
+  it('the checker catches a chain escaping memory (it is not vacuous)', () => {
+    const mem = guardedRam();
+    const c = new Chain(4);
+    c.push(RAM0 + 0xfff0, 0x20, false); // crosses the end of ram0 into the hole
+    expect(chainProblem(mem.space, c, 8, 4)).toMatch(/not inside the address space/);
+    c.reset();
+    c.push(RAM0, 16, false);
+    expect(chainProblem(mem.space, c, 8, 4)).toBeUndefined();
+  });
+
+  // BUG (src/ring/packed.ts, PackedDevice.setBase): a vring base whose avail or used index is ≥ num is
+  // taken as is; pop/hasAvail/push then index the descriptor ring past its end: a RangeError escapes, or
+  // push writes a used descriptor into whatever follows the ring. Reachable from VHOST_SET_VRING_BASE on
+  // the simulated device (it checks only u32) and from an SVQ hand-over (load() → setBase).
+  // Reproducer: packed ring of 8; setBase({ availIdx: 0x7fff, availWrap: true, usedIdx: 9, usedWrap: true }); pop().
+  it.fails('packed setBase with an index ≥ num: pop refuses with a typed error instead of throwing', () => {
+    const mem = guardedRam();
+    const placed = placeRing('packed', 8, RAM0);
+    const dev = ringFactory('packed').device(mem.space, { layout: 'packed', size: 8, addrs: placed.addrs, eventIdx: false, indirect: false });
+    if ('_tag' in dev) throw new Error(dev.message);
+    dev.setBase({ availIdx: 0x7fff, availWrap: true, usedIdx: 9, usedWrap: true });
+    const r = dev.pop(new Chain(8));
+    expect(r === false || (typeof r === 'object' && r._tag === 'RingError')).toBe(true);
+  });
+
+  it.fails('packed setBase with used index ≥ num: push never writes past the descriptor ring', () => {
+    const mem = guardedRam();
+    const placed = placeRing('packed', 8, RAM0);
+    const dev = ringFactory('packed').device(mem.space, { layout: 'packed', size: 8, addrs: placed.addrs, eventIdx: false, indirect: false });
+    if ('_tag' in dev) throw new Error(dev.message);
+    dev.setBase({ availIdx: 0, availWrap: true, usedIdx: 9, usedWrap: true });
+    const before = mem.snapshot(placed.addrs.desc + 8 * 16, 64);
+    dev.push(0, 1, 0);
+    expect(mem.changedOutside(placed.addrs.desc + 8 * 16, before, [])).toBe(-1);
+  });
+});
