@@ -37,8 +37,10 @@ describe('fuzz: ring images', () => {
     const mem = guardedRam();
     const c = new Chain(4);
     c.push(RAM0 + 0xfff0, 0x20, false); // crosses the end of ram0 into the hole
+    c.ringDescs = 1;
     expect(chainProblem(mem.space, c, 8, 4)).toMatch(/not inside the address space/);
     c.reset();
+    c.ringDescs = 1;
     c.push(RAM0, 16, false);
     expect(chainProblem(mem.space, c, 8, 4)).toBeUndefined();
   });
