@@ -85,8 +85,8 @@ export interface CvqCommandOutput {
 
 export interface WriteBatchInput {
   readonly strategy: CvqStrategy;
+  /** The whole list (shared, not copied); commands[first …] are not sent yet. */
   readonly commands: readonly CvqCommand[];
-  /** Index of commands[0] in the whole list. */
   readonly first: number;
 }
 export interface AwaitAcksInput {
@@ -95,9 +95,6 @@ export interface AwaitAcksInput {
   /** The actor's own bound on the wait (the machine's `ackTimeout` delay is the backstop). */
   readonly timeoutMs: number;
 }
-
-/** A ring never holds more chains than the largest queue (virtio 1.2 §2.7: 32768). */
-export const MAX_BATCH = 32768;
 
 /** Whether an actor failed by timing out (ETIMEDOUT), as opposed to a device or ring error. */
 export const isTimeout = (e: unknown): boolean =>
@@ -125,7 +122,7 @@ export const cvqCommandMachine = setup({
     output: {} as CvqCommandOutput,
   },
   actors: {
-    /** Write as many of `commands` as the strategy and free space allow into the shadow CVQ; kick. */
+    /** Write as many of commands[first …] as the strategy and free space allow into the shadow CVQ; kick. */
     writeBatch: placeholder<{ written: number }, WriteBatchInput>('writeBatch'),
     /** Wait for the used entries of the kicked batch; acks in command order. */
     awaitAcks: placeholder<{ acks: CvqAck[] }, AwaitAcksInput>('awaitAcks'),
@@ -201,7 +198,7 @@ export const cvqCommandMachine = setup({
     writing: {
       invoke: {
         src: 'writeBatch',
-        input: ({ context }) => ({ strategy: context.strategy, commands: context.commands.slice(context.cursor, context.cursor + MAX_BATCH), first: context.cursor }),
+        input: ({ context }) => ({ strategy: context.strategy, commands: context.commands, first: context.cursor }),
         onDone: {
           target: 'inFlight',
           actions: assign(({ context, event }) => ({ cursor: context.cursor + event.output.written, inFlight: event.output.written })),

@@ -168,7 +168,8 @@ export const cvqScript = scriptedHarness({
   },
   output(edge, view, actorInput) {
     if (edge.trigger === 'writeBatch') {
-      const pending = (actorInput as { commands: readonly CvqCommand[] }).commands.length;
+      const { commands, first } = actorInput as { commands: readonly CvqCommand[]; first: number };
+      const pending = commands.length - first;
       return { written: nextAckWantsMore(view.path, view.index) ? Math.min(1, pending) : pending };
     }
     if (edge.trigger === 'awaitAcks') {

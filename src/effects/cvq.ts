@@ -1,0 +1,79 @@
+/**
+ * machines/cvq-command's effects: its two actors are the CVQ engine's primitives (src/cvq/engine.ts)
+ * — `writeBatch` fills the shadow CVQ as the strategy allows and kicks, `awaitAcks` waits for the
+ * batch's used entries and hands back every ack in command order for the machine to judge.
+ * `runCvqCommands` runs a command list through the machine, the way the migration destination sends
+ * its restore plan.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { createActor, toPromise } from 'xstate';
+import type { CvqEngine, CvqOut } from '../cvq/engine.js';
+import type { RestoreCommand } from '../state/plan.js';
+import { fromHex, toHex } from '../virtio/net.js';
+import {
+  cvqCommandMachine,
+  type AwaitAcksInput,
+  type CvqAck,
+  type CvqCommand,
+  type CvqCommandOutput,
+  type CvqStrategy,
+  type WriteBatchInput,
+} from '../../machines/cvq-command.js';
+import { toActors, type Effect } from './common.js';
+
+export interface CvqCommandEffects {
+  readonly [name: string]: Effect<never, unknown>;
+  writeBatch: Effect<WriteBatchInput, { written: number }>;
+  awaitAcks: Effect<AwaitAcksInput, { acks: CvqAck[] }>;
+}
+
+/** The JSON form the machine keeps in its context, from a planned command. */
+export const toCvqCommand = (c: RestoreCommand): CvqCommand => ({ name: c.name, class: c.class, cmd: c.command, payload: toHex(c.payload) });
+
+export interface CvqCommandFormatError {
+  readonly _tag: 'CvqCommandFormatError';
+  readonly index: number;
+  readonly message: string;
+}
+
+export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
+  // the machine's commands are JSON; decode each once, however many batches it is offered in
+  const wire = new WeakMap<CvqCommand, CvqOut>();
+  const toWire = (c: CvqCommand, index: number): CvqOut => {
+    let w = wire.get(c);
+    if (w === undefined) {
+      const payload = fromHex(c.payload);
+      if (payload === undefined) throw { _tag: 'CvqCommandFormatError', index, message: `command #${index} (${c.name}): payload is not hex` } satisfies CvqCommandFormatError;
+      w = { class: c.class, command: c.cmd, payload, name: c.name };
+      wire.set(c, w);
+    }
+    return w;
+  };
+  return {
+    async writeBatch({ strategy, commands, first }) {
+      // a batch never exceeds the ring: offer at most that many
+      const n = Math.min(commands.length - first, engine.cvq.size);
+      const outs = new Array<CvqOut>(n);
+      for (let i = 0; i < n; i++) outs[i] = toWire(commands[first + i]!, first + i);
+      const w = engine.writeBatch(outs, strategy, first);
+      if (E.isLeft(w)) throw w.left;
+      return { written: w.right };
+    },
+    async awaitAcks({ timeoutMs }) {
+      const r = await engine.awaitAcks(timeoutMs);
+      if (E.isLeft(r)) throw r.left;
+      return { acks: engine.acks() };
+    },
+  };
+}
+
+/** Send `commands` through machines/cvq-command bound to `engine`; resolves with the machine's output. */
+export async function runCvqCommands(engine: CvqEngine, commands: readonly CvqCommand[], opts: { strategy: CvqStrategy; ackTimeoutMs: number }): Promise<CvqCommandOutput> {
+  const actor = createActor(cvqCommandMachine.provide({ actors: toActors(cvqCommandEffects(engine)) as never }), {
+    input: { strategy: opts.strategy, commands, ackTimeoutMs: opts.ackTimeoutMs },
+  });
+  const done = toPromise(actor);
+  actor.start();
+  actor.send({ type: 'FLUSH' });
+  return done;
+}
