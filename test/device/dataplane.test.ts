@@ -109,14 +109,44 @@ describe.each(['split', 'packed'] as const)('loopback over %s rings (full profil
     expect(reapAll(h, 1)).toHaveLength(1);
   });
 
-  it('truncates a frame to the RX buffer and reports the bytes written', async () => {
-    const h = bringUp({ layout });
+  it('without MRG_RXBUF, truncates a frame to the RX buffer and reports the bytes written', async () => {
+    const h = bringUp({ layout, features: SIM_FULL_FEATURES & ~F.MRG_RXBUF });
     postRx(h, 0, [100]);
     postTx(h, 0, frame(BCAST, 500));
     await kickTx(h);
     expect(reapAll(h, 0)).toEqual([{ token: 0, len: 100 }]);
     expect(h.dev.stats.rxTruncated).toBe(1);
   });
+
+  it('with MRG_RXBUF, spreads a frame over as many RX buffers as it takes, num_buffers in the first header', async () => {
+    const h = bringUp({ layout, features: SIM_FULL_FEATURES & ~F.HASH_REPORT });
+    const f = frame(BCAST, 500); // 526 bytes
+    const a0 = postRx(h, 0, [200], 10);
+    postTx(h, 0, f, [HDR, 300], 4);
+    await kickTx(h);
+    // one 200-byte buffer is not enough: the device waits for more, completing nothing
+    expect(reapAll(h, 0)).toEqual([]);
+    expect(reapAll(h, 1)).toEqual([]);
+    const a1 = postRx(h, 0, [100, 100], 11);
+    const a2 = postRx(h, 0, [4096], 12);
+    right(h.dev.kick(0));
+    expect(right(await h.dev.waitCall(0, 1))).toBe(true);
+    expect(reapAll(h, 0)).toEqual([
+      { token: 10, len: 200 },
+      { token: 11, len: 200 },
+      { token: 12, len: 126 },
+    ]);
+    expect(reapAll(h, 1)).toEqual([{ token: 4, len: 0 }]);
+    const got = new Uint8Array(526);
+    got.set(right(h.space.read(a0[0]!, 200)), 0);
+    got.set(right(h.space.read(a1[0]!, 100)), 200);
+    got.set(right(h.space.read(a1[1]!, 100)), 300);
+    got.set(right(h.space.read(a2[0]!, 126)), 400);
+    const want = f.slice();
+    want[10] = 3; // num_buffers
+    expect(got).toEqual(want);
+  });
+
 });
 
 describe('receive filter', () => {

@@ -182,6 +182,37 @@ class SimQueue {
   }
 }
 
+/**
+ * One frame being delivered over several RX buffers (VIRTIO_NET_F_MRG_RXBUF, virtio 1.2 §5.1.6.4.2):
+ * its bytes, the TX chain it came from, and the RX chains filled so far. When RX buffers run out
+ * midway the assembly waits for the next RX kick; nothing is completed until the frame is whole.
+ */
+class RxAssembly {
+  active = false;
+  txId = 0;
+  txDescs = 0;
+  txLen: number | undefined;
+  txIdOverride: number | undefined;
+  len = 0;
+  pos = 0;
+  count = 0;
+  readonly ids: Uint16Array;
+  readonly descs: Uint16Array;
+  readonly lens: Uint32Array;
+  /** The first RX chain (its header gets num_buffers). */
+  readonly first: Chain;
+
+  constructor(
+    readonly frame: Uint8Array,
+    maxParts: number,
+  ) {
+    this.ids = new Uint16Array(maxParts);
+    this.descs = new Uint16Array(maxParts);
+    this.lens = new Uint32Array(maxParts);
+    this.first = new Chain(Math.max(1024, maxParts));
+  }
+}
+
 const errnoErr = (kind: DeviceErrorKind, op: string, name: ErrnoName, message: string): E.Either<DeviceError, never> =>
   E.left(deviceError(kind, op, message, ERRNO[name], name));
 
@@ -227,6 +258,8 @@ export class SimVdpaDevice implements VdpaDevice {
   /** Loopback scratch: one frame, reused (no allocation per packet). */
   private readonly frame: Uint8Array;
   private readonly rxChain: Chain;
+  /** Per pair, made on first use: mergeable-RX assemblies (each with its own frame buffer). */
+  private readonly assemblies = new Map<number, RxAssembly>();
 
   constructor(opts: SimDeviceOptions = {}) {
     const p = typeof opts.profile === 'object' ? opts.profile : PROFILES[opts.profile ?? 'full'];
@@ -722,6 +755,7 @@ export class SimVdpaDevice implements VdpaDevice {
     this.inBatch = false;
     this.clock.cancelAll();
     for (const q of this.queues) q.resetState(this.profile.vringNum);
+    for (const a of this.assemblies.values()) a.active = false;
     this.groupAsid.fill(0);
     // vhost-vdpa resets with VDPA_RESET_F_CLEAN_MAP unless the driver acked IOTLB_PERSIST.
     if ((this.backendAcked & (1n << 8n)) === 0n) for (const t of this.iotlbs) t.clear();
@@ -762,6 +796,8 @@ export class SimVdpaDevice implements VdpaDevice {
     q.ring = undefined;
     q.kicked = false;
     q.stalled = false;
+    const a = this.assemblies.get(q.index >> 1);
+    if (a !== undefined) a.active = false;
   }
 
   /** Queues that exist for the written features: the data queues plus the CVQ when CTRL_VQ is there. */
@@ -1070,7 +1106,8 @@ export class SimVdpaDevice implements VdpaDevice {
     const txSpace = this.iotlbs[this.queueAsid(txq.index)]!.space;
     const rxSpace = this.iotlbs[this.queueAsid(rxq.index)]!.space;
     const hdrLen = hdrLenOf(this.driverFeatures);
-    const frame = this.frame;
+    const asm = full && hasFeature(this.driverFeatures, 'MRG_RXBUF') ? this.assembly(pair) : undefined;
+    const frame = asm !== undefined ? asm.frame : this.frame;
     const txChain = txq.chain;
     const rxChain = this.rxChain;
     let n = 0;
@@ -1079,6 +1116,12 @@ export class SimVdpaDevice implements VdpaDevice {
     if (full) tx.disableKicks();
     for (;;) {
       if (!this.running() || txq.ring !== tx || rxq.ring !== rx) break;
+      if (asm !== undefined && asm.active) {
+        // finish the frame waiting for RX buffers before taking another
+        const st = this.deliverMerged(asm, txq, rxq, rxSpace, hdrLen);
+        if (st !== 'done') break;
+        continue;
+      }
       if (budget-- <= 0) {
         this.markKicked(txq);
         rescheduled = true;
@@ -1110,6 +1153,19 @@ export class SimVdpaDevice implements VdpaDevice {
         if (!this.complete(txq, txChain.id, txChain.ringDescs, 0, txLen, txIdOverride)) break;
         continue;
       }
+      if (asm !== undefined) {
+        asm.active = true;
+        asm.txId = txChain.id;
+        asm.txDescs = txChain.ringDescs;
+        asm.txLen = txLen;
+        asm.txIdOverride = txIdOverride;
+        asm.len = len;
+        asm.pos = 0;
+        asm.count = 0;
+        if (this.deliverMerged(asm, txq, rxq, rxSpace, hdrLen) !== 'done') break;
+        n++;
+        continue;
+      }
       const rr = rx.pop(rxChain);
       if (rr !== true) {
         if (rr !== false) this.deviceFault(rxq.index, `RX: ${rr.message}`, rr);
@@ -1118,7 +1174,8 @@ export class SimVdpaDevice implements VdpaDevice {
         break;
       }
       n++;
-      const written = this.scatter(rxSpace, rxChain, frame, len, hdrLen);
+      const written = this.scatter(rxSpace, rxChain, frame, 0, len);
+      if (this.profile.rxSetsNumBuffers && hdrLen >= 12 && written >= 12) this.setNumBuffers(rxSpace, rxChain, 1);
       if (written < 0) {
         this.deviceFault(rxq.index, 'RX buffer not writable');
         break;
@@ -1157,11 +1214,10 @@ export class SimVdpaDevice implements VdpaDevice {
   }
 
   /**
-   * Copy `len` bytes of `src` into the writable segments of `chain` (as many as fit), then with
-   * `rxSetsNumBuffers` set num_buffers (le16 at offset 10 of virtio_net_hdr_v1, §5.1.6.4) to 1.
+   * Copy `len` bytes of `src` from `srcOff` into the writable segments of `chain` (as many as fit).
    * Returns the bytes written, or -1 when a segment is not device-writable.
    */
-  private scatter(space: AddressSpace, chain: Chain, src: Uint8Array, len: number, hdrLen: number): number {
+  private scatter(space: AddressSpace, chain: Chain, src: Uint8Array, srcOff: number, len: number): number {
     let pos = 0;
     for (let i = chain.outCount; i < chain.count && pos < len; i++) {
       const a = chain.addr[i]!;
@@ -1171,16 +1227,72 @@ export class SimVdpaDevice implements VdpaDevice {
       if (r === undefined || !writable(this.permOfRegion(r))) return -1;
       const o = a - r.base;
       const dst = r.bytes;
-      if (l <= 256) for (let k = 0; k < l; k++) dst[o + k] = src[pos + k]!;
-      else dst.set(src.subarray(pos, pos + l), o);
+      const from = srcOff + pos;
+      if (l <= 256) for (let k = 0; k < l; k++) dst[o + k] = src[from + k]!;
+      else dst.set(src.subarray(from, from + l), o);
       space.noteWrite(a, l);
       pos += l;
     }
-    if (this.profile.rxSetsNumBuffers && hdrLen >= 12 && pos >= 12) {
-      this.putHeaderByte(space, chain, 10, 1);
-      this.putHeaderByte(space, chain, 11, 0);
-    }
     return pos;
+  }
+
+  /** num_buffers: le16 at offset 10 of virtio_net_hdr_v1 (§5.1.6.4), wherever the chain put it. */
+  private setNumBuffers(space: AddressSpace, chain: Chain, n: number): void {
+    this.putHeaderByte(space, chain, 10, n & 0xff);
+    this.putHeaderByte(space, chain, 11, n >>> 8);
+  }
+
+  private assembly(pair: number): RxAssembly {
+    let a = this.assemblies.get(pair);
+    if (a === undefined) this.assemblies.set(pair, (a = new RxAssembly(new Uint8Array(this.profile.txMaxBytes), this.profile.vringNum)));
+    return a;
+  }
+
+  /**
+   * Fill RX chains with the assembly's frame (§5.1.6.4.2: as many buffers as it takes, num_buffers in
+   * the first header), then complete the TX chain and every RX chain in order. 'wait' when the RX ring
+   * ran dry (an RX kick resumes), 'error' on a device error.
+   */
+  private deliverMerged(asm: RxAssembly, txq: SimQueue, rxq: SimQueue, space: AddressSpace, hdrLen: number): 'done' | 'wait' | 'error' {
+    const rx = rxq.ring!;
+    const rxChain = this.rxChain;
+    while (asm.pos < asm.len) {
+      if (asm.count >= asm.ids.length || asm.count >= 0xffff) {
+        this.deviceFault(rxq.index, `RX: a ${asm.len}-byte frame needs more than ${asm.count} buffers`);
+        asm.active = false;
+        return 'error';
+      }
+      const rr = rx.pop(rxChain);
+      if (rr === false) return 'wait';
+      if (rr !== true) {
+        this.deviceFault(rxq.index, `RX: ${rr.message}`, rr);
+        asm.active = false;
+        return 'error';
+      }
+      const w = rxChain.inBytes === 0 ? -1 : this.scatter(space, rxChain, asm.frame, asm.pos, asm.len - asm.pos);
+      if (w <= 0) {
+        this.deviceFault(rxq.index, 'RX buffer not writable');
+        asm.active = false;
+        return 'error';
+      }
+      if (asm.count === 0) asm.first.copyFrom(rxChain);
+      asm.ids[asm.count] = rxChain.id;
+      asm.descs[asm.count] = rxChain.ringDescs;
+      asm.lens[asm.count] = w;
+      asm.count++;
+      asm.pos += w;
+    }
+    asm.active = false;
+    if (hdrLen >= 12 && asm.lens[0]! >= 12) this.setNumBuffers(space, asm.first, asm.count);
+    this.stats.rxPackets++;
+    this.stats.rxBytes += asm.len;
+    if (!this.complete(txq, asm.txId, asm.txDescs, 0, asm.txLen, asm.txIdOverride)) return 'error';
+    for (let i = 0; i < asm.count; i++) {
+      const rxLen = this.faults.forQueue('wrong-used-len', rxq.index)?.len;
+      const rxId = this.faults.forQueue('bad-used-id', rxq.index);
+      if (!this.complete(rxq, asm.ids[i]!, asm.descs[i]!, asm.lens[i]!, rxLen, rxId === undefined ? undefined : (rxId.id ?? rxq.num))) return 'error';
+    }
+    return 'done';
   }
 
   /** Write byte `at` of the chain's writable part (it may sit in any segment). */
