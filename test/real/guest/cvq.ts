@@ -1,21 +1,28 @@
 /**
- * The CVQ on the real device: restore planning, machines/cvq-command in serial and parallel modes over
- * the project's split ring driver, refusals as EIO naming the command, vdpa_sim's stale-ack bug pinned,
- * SUSPEND → GET_VRING_BASE → RESUME in the middle of a restore, and µs per command serial vs parallel.
+ * The CVQ on the real device, through the project's own code: the shadow CVQ (src/cvq/shadow.ts) in its
+ * own ASID, the engine (src/cvq/engine.ts), the restore (src/cvq/restore.ts) and machines/cvq-command
+ * bound to the engine (src/effects/cvq.ts), in serial and parallel modes. Refusals come back as EIO
+ * naming the command, vdpa_sim's stale-ack bug is pinned, SUSPEND → GET_VRING_BASE → RESUME lands in
+ * the middle of a restore, and µs per command is measured serial vs parallel in the same run.
  */
 import { execFileSync } from 'node:child_process';
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, fromPromise, toPromise } from 'xstate';
-import { cvqCommandMachine, type CvqCommand, type CvqCommandOutput, type CvqStrategy, type WriteBatchInput } from '../../../machines/cvq-command.js';
+import { createActor, toPromise } from 'xstate';
+import { cvqCommandMachine, type CvqCommand, type CvqCommandOutput, type CvqStrategy } from '../../../machines/cvq-command.js';
+import { CvqEngine, cvqOut } from '../../../src/cvq/engine.js';
+import { restoreState } from '../../../src/cvq/restore.js';
+import { createShadowCvq, programShadowCvq, type ShadowCvq } from '../../../src/cvq/shadow.js';
 import type { VdpaDevice } from '../../../src/device/types.js';
-import { planCommands } from '../../../src/state/plan.js';
-import { resetNetState, vlanFilterOf, type NetDeviceState } from '../../../src/state/net-state.js';
+import { toActors } from '../../../src/effects/common.js';
+import { cvqCommandEffects, runCvqCommands, toCvqCommand } from '../../../src/effects/cvq.js';
+import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../../../src/state/net-state.js';
+import { planRestore, type RestoreCommand } from '../../../src/state/plan.js';
+import type { NetCtrlCommand } from '../../../src/virtio/cvq.js';
 import { maskOf } from '../../../src/virtio/features.js';
-import { formatMac, macBytes } from '../../../src/virtio/net.js';
-import { bytesEq, eq, ok, right, Suite } from '../framework.js';
-import { backendMask, negotiate, type Negotiated } from './bringup.js';
+import { formatMac } from '../../../src/virtio/net.js';
+import { describe, eq, ok, right, Suite } from '../framework.js';
+import { backendMask, negotiate, VIRTIO_CONFIG_S, type Negotiated } from './bringup.js';
 import type { GuestContext } from './context.js';
-import { CvqEngine, cvqActors, rawCommand, toCvqCommand } from './cvq-engine.js';
 
 export const cvq = new Suite<GuestContext>('cvq');
 
@@ -30,25 +37,42 @@ const BACKEND = backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH', 'IOTLB_ASID', 'SUSPE
 
 interface Started {
   readonly n: Negotiated;
+  readonly cvq: ShadowCvq;
   readonly engine: CvqEngine;
 }
 
+/**
+ * Negotiate, put the CVQ's group alone in ASID 1 (QEMU vhost_vdpa_net_cvq_start: only when no data
+ * queue shares the group), build and program the shadow CVQ, DRIVER_OK.
+ */
 function start(dev: VdpaDevice, size?: number): Started {
   const n = right(negotiate(dev, WANT, BACKEND), 'negotiate');
-  const engine = right(CvqEngine.start(dev, size === undefined ? {} : { size }), 'CVQ start');
-  return { n, engine };
+  const qi = right(dev.getVqsCount(), 'GET_VQS_COUNT') - 1;
+  const group = right(dev.getVringGroup(qi), 'GET_VRING_GROUP cvq');
+  let shared = false;
+  for (let q = 0; q < qi; q++) if (right(dev.getVringGroup(q), 'GET_VRING_GROUP') === group) shared = true;
+  const asid = !shared && right(dev.getAsNum(), 'GET_AS_NUM') > 1 ? 1 : 0;
+  if (asid !== 0) right(dev.setGroupAsid(group, asid), 'SET_GROUP_ASID');
+  const c = createShadowCvq(dev, { qi, negotiated: n.features, asid, outBytes: 64 * 1024, ...(size === undefined ? {} : { size }) });
+  if (E.isLeft(c)) throw new Error(`shadow CVQ: ${c.left.message}`);
+  right(programShadowCvq(dev, c.right), 'program shadow CVQ');
+  const S = VIRTIO_CONFIG_S;
+  right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK), 'DRIVER_OK');
+  return { n, cvq: c.right, engine: new CvqEngine(dev, c.right) };
 }
 
-async function runMachine(engine: CvqEngine, strategy: CvqStrategy, commands: readonly CvqCommand[], actors = cvqActors(engine, ACK_TIMEOUT_MS)): Promise<CvqCommandOutput> {
-  const actor = createActor(cvqCommandMachine.provide({ actors }), { input: { strategy, commands, ackTimeoutMs: ACK_TIMEOUT_MS } });
-  actor.start();
-  actor.send({ type: 'FLUSH' });
-  return toPromise(actor);
+/** A command in the planner's form, whatever the features (for sending refused ones on purpose). */
+function wire(cmd: NetCtrlCommand): RestoreCommand {
+  const o = cvqOut(cmd);
+  return { class: o.class, command: o.command, name: cmd.kind, payload: o.payload, cmd };
 }
+
+const machine = (engine: CvqEngine, strategy: CvqStrategy, commands: readonly CvqCommand[]): Promise<CvqCommandOutput> =>
+  runCvqCommands(engine, commands, { strategy, ackTimeoutMs: ACK_TIMEOUT_MS });
 
 const configMac = (dev: VdpaDevice): string => formatMac(right(dev.getConfig(0, 6), 'GET_CONFIG mac'));
 
-/** vdpa_sim_net's CVQ counters (`vdpa dev vstats show vdpa0 qidx 2`): requests / successes / errors. */
+/** vdpa_sim_net's CVQ counters (`vdpa dev vstats show vdpa0 qidx 2`). */
 function cvqStats(): { requests: number; successes: number; errors: number } {
   const out = execFileSync('vdpa', ['dev', 'vstats', 'show', 'vdpa0', 'qidx', '2'], { encoding: 'utf8' });
   const get = (name: string): number => {
@@ -85,49 +109,62 @@ function richState(mac: string, negotiated: bigint): NetDeviceState {
 }
 
 const macSeq = (i: number): string => formatMac(Uint8Array.from([0x02, 0x5e, 0x00, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff]));
+const macCmds = (n: number, offset: number): CvqCommand[] => Array.from({ length: n }, (_, i) => toCvqCommand(wire({ kind: 'MAC_ADDR_SET', mac: macSeq(offset + i) })));
 
 for (const strategy of ['serial', 'parallel'] as const) {
-  cvq.test(`restore through machines/cvq-command (${strategy}): planner sends MAC_ADDR_SET only, MAC read back`, (ctx) =>
+  cvq.test(`restore (${strategy}): the planner sends MAC_ADDR_SET only; engine and machines/cvq-command both land it, MAC read back`, (ctx) =>
     ctx.withDevice(async (dev) => {
-      const { n, engine } = start(dev);
-      eq(engine.asid, 1, 'CVQ in its own ASID (group 1 → ASID 1)');
+      const { n, cvq: shadow, engine } = start(dev);
+      eq(shadow.asid, 1, 'CVQ alone in ASID 1');
+      const provisioned = formatMac(ctx.mac);
+      // 1. src/cvq/restore: plan, send, apply the acked commands to the model, verify the MAC in config space
       const target = strategy === 'serial' ? '02:aa:bb:cc:dd:01' : '02:aa:bb:cc:dd:02';
-      const plan = planCommands(richState(target, n.features), n.features);
-      eq(plan.map((c) => c.kind).join(','), 'MAC_ADDR_SET', 'planned commands for the negotiated features');
       const before = cvqStats();
-      const out = await runMachine(engine, strategy, plan.map(toCvqCommand));
+      const r = await restoreState(dev, engine, richState(target, n.features), n.features, DEFAULT_LIMITS, resetNetState(provisioned, n.features), { strategy, timeoutMs: ACK_TIMEOUT_MS });
+      if (E.isLeft(r)) throw new Error(`restoreState: ${describe(r.left)}`);
+      eq(r.right.plan.map((c) => c.name).join(','), 'MAC_ADDR_SET', 'planned commands for the negotiated features');
+      eq(r.right.model.mac, target, 'model after the acked commands');
+      eq(configMac(dev), target, 'MAC via VHOST_VDPA_GET_CONFIG');
+      eq((await cvqStatsAfter(before, 1)).requests - before.requests, 1, 'device saw exactly one request');
+      // 2. the same plan through machines/cvq-command
+      const target2 = strategy === 'serial' ? '02:aa:bb:cc:dd:11' : '02:aa:bb:cc:dd:12';
+      const plan2 = planRestore(richState(target2, n.features), n.features);
+      const out = await machine(engine, strategy, plan2.map(toCvqCommand));
       ok(out.ok, `machine output ${JSON.stringify(out)}`);
       eq(out.applied, 1, 'applied');
-      eq(configMac(dev), target, 'MAC via VHOST_VDPA_GET_CONFIG');
-      const after = await cvqStatsAfter(before, 1);
-      eq(after.requests - before.requests, 1, 'device saw exactly one request');
+      eq(configMac(dev), target2, 'MAC via VHOST_VDPA_GET_CONFIG after the machine');
     }),
   );
 }
 
-cvq.test('commands for missing features, sent on purpose, are acked ERR → EIO naming the command', (ctx) =>
+cvq.test('commands for missing features: refused by the engine before sending (EOPNOTSUPP); sent on purpose, acked ERR → EIO naming the command', (ctx) =>
   ctx.withDevice(async (dev) => {
-    const { engine } = start(dev);
-    const cmds: CvqCommand[] = [
-      toCvqCommand({ kind: 'RX_PROMISC', on: false }),
-      toCvqCommand({ kind: 'MAC_TABLE_SET', unicast: [], multicast: [] }),
-      toCvqCommand({ kind: 'VLAN_ADD', vid: 100 }),
-      toCvqCommand({ kind: 'MQ_VQ_PAIRS_SET', pairs: 1 }),
-      toCvqCommand({ kind: 'GUEST_OFFLOADS_SET', offloads: 0n }),
-      toCvqCommand({ kind: 'ANNOUNCE_ACK' }),
-      rawCommand('MAC_ADDR_SET with a 4-byte payload', 1, 1, [2, 0, 0, 1]),
+    const { n, engine } = start(dev);
+    const refused: NetCtrlCommand[] = [
+      { kind: 'RX_PROMISC', on: false },
+      { kind: 'MAC_TABLE_SET', unicast: [], multicast: [] },
+      { kind: 'VLAN_ADD', vid: 100 },
+      { kind: 'MQ_VQ_PAIRS_SET', pairs: 1 },
+      { kind: 'GUEST_OFFLOADS_SET', offloads: 0n },
+      { kind: 'ANNOUNCE_ACK' },
     ];
-    for (const c of cmds) {
-      const out = await runMachine(engine, 'serial', [c]);
-      ok(!out.ok && out.failure !== null, `${c.name}: expected a failure, got ${JSON.stringify(out)}`);
-      eq(out.failure.kind, 'ack-err', `${c.name} failure kind`);
-      eq(out.failure.errno, 'EIO', `${c.name} errno`);
-      eq(out.failure.command, c.name, 'failure names the command');
-      ok(out.failure.message.includes(c.name), `message names the command: ${out.failure.message}`);
-      eq(out.applied, 0, `${c.name} not applied`);
+    const before = cvqStats();
+    for (const c of refused) {
+      const gated = await engine.run([cvqOut(c)], { strategy: 'serial', negotiated: n.features });
+      ok(E.isLeft(gated) && gated.left.kind === 'not-negotiated' && gated.left.errno === 'EOPNOTSUPP', `${c.kind} gated: ${JSON.stringify(E.isLeft(gated) ? gated.left.message : 'sent')}`);
     }
-    // a following good command still works
-    const good = await runMachine(engine, 'serial', [toCvqCommand({ kind: 'MAC_ADDR_SET', mac: '02:aa:bb:cc:dd:03' })]);
+    eq(cvqStats().requests, before.requests, 'nothing reached the device');
+    for (const c of refused) {
+      const cmd = toCvqCommand(wire(c));
+      const out = await machine(engine, 'serial', [cmd]);
+      ok(!out.ok && out.failure !== null, `${cmd.name}: expected a failure, got ${JSON.stringify(out)}`);
+      eq(out.failure.kind, 'ack-err', `${cmd.name} failure kind`);
+      eq(out.failure.errno, 'EIO', `${cmd.name} errno`);
+      eq(out.failure.command, cmd.name, 'failure names the command');
+      ok(out.failure.message.includes(cmd.name) && out.failure.message.startsWith('EIO'), `message: ${out.failure.message}`);
+      eq(out.applied, 0, `${cmd.name} not applied`);
+    }
+    const good = await machine(engine, 'serial', macCmds(1, 3));
     ok(good.ok, 'MAC_ADDR_SET after refusals');
   }),
 );
@@ -135,100 +172,109 @@ cvq.test('commands for missing features, sent on purpose, are acked ERR → EIO 
 cvq.test('KNOWN KERNEL BUG (vdpa_sim_net 6.12 stale ack): RX_PROMISC batched behind MAC_ADDR_SET in one kick is acked OK — fails once the kernel is fixed', (ctx) =>
   ctx.withDevice(async (dev) => {
     const { engine } = start(dev);
-    const mac = toCvqCommand({ kind: 'MAC_ADDR_SET', mac: '02:aa:bb:cc:dd:04' });
-    const promisc = toCvqCommand({ kind: 'RX_PROMISC', on: false });
-    // alone, RX_PROMISC is refused
-    const alone = await runMachine(engine, 'serial', [promisc]);
+    const mac = toCvqCommand(wire({ kind: 'MAC_ADDR_SET', mac: '02:aa:bb:cc:dd:04' }));
+    const promisc = toCvqCommand(wire({ kind: 'RX_PROMISC', on: false }));
+    const alone = await machine(engine, 'serial', [promisc]);
     eq(alone.failure?.kind, 'ack-err', 'RX_PROMISC alone');
     // batched behind an OK command, vdpasim_handle_cvq keeps the previous status for a non-MAC class
-    const out = await runMachine(engine, 'parallel', [mac, promisc]);
+    const out = await machine(engine, 'parallel', [mac, promisc]);
     eq(out.roundTrips, 1, 'both commands in one kick');
     ok(out.ok && out.applied === 2, `stale ack: expected both acked OK on this kernel, got ${JSON.stringify(out)} — vdpa_sim fixed? update the documented quirk`);
-    // a MAC-class command resets the status, so MAC_TABLE_SET behind MAC_ADDR_SET is still ERR
-    const table = toCvqCommand({ kind: 'MAC_TABLE_SET', unicast: [], multicast: [] });
-    const out2 = await runMachine(engine, 'parallel', [mac, table]);
+    // a MAC-class command resets the status: MAC_TABLE_SET behind MAC_ADDR_SET is still refused
+    const out2 = await machine(engine, 'parallel', [mac, toCvqCommand(wire({ kind: 'MAC_TABLE_SET', unicast: [], multicast: [] }))]);
     eq(out2.failure?.kind, 'ack-err', 'MAC_TABLE_SET behind MAC_ADDR_SET');
     eq(out2.applied, 1, 'only MAC_ADDR_SET applied');
     eq(out2.failure?.index, 1, 'the refused one is the second');
-    // the planner never sends RX_PROMISC here (no CTRL_RX): the restore cannot be fooled by this bug
+    // the planner never sends RX_PROMISC without CTRL_RX, so a restore cannot be fooled by this bug
     eq(configMac(dev), '02:aa:bb:cc:dd:04', 'MAC read back');
   }),
 );
 
-cvq.test('SUSPEND → GET_VRING_BASE → RESUME mid-restore: nothing lost, nothing applied twice', (ctx) =>
+cvq.test('SUSPEND → GET_VRING_BASE → RESUME mid-restore (machine, parallel): nothing lost, nothing applied twice', (ctx) =>
   ctx.withDevice(async (dev) => {
     // 8-entry ring: 4 commands per batch, 12 commands → 3 kicks; suspend right after the 2nd kick
-    const { engine } = start(dev, 8);
+    const { cvq: shadow, engine } = start(dev, 8);
     const N = 12;
-    const commands = Array.from({ length: N }, (_, i) => toCvqCommand({ kind: 'MAC_ADDR_SET', mac: macSeq(i) }));
-    const seen: { vringBase: number; usedAtSuspend: number }[] = [];
+    const commands = macCmds(N, 0x100);
+    const usedIdxOff = shadow.addrs.device - shadow.iova + 2; // used->idx (§2.7.8) in the shadow region
+    const seen: { vringBase: number; usedIdx: number }[] = [];
     let batches = 0;
-    const before = cvqStats();
-    // writeBatch wrapped: right after the second batch is kicked, suspend, read the vring base, resume
+    const fx = cvqCommandEffects(engine);
     const wrapped = {
-      ...cvqActors(engine, ACK_TIMEOUT_MS),
-      writeBatch: fromPromise<{ written: number }, WriteBatchInput>(async ({ input }) => {
-        const w = engine.writeBatch(input.strategy, input.commands, input.first);
-        if (E.isLeft(w)) throw w.left;
+      ...fx,
+      async writeBatch(input: Parameters<typeof fx.writeBatch>[0], signal: AbortSignal) {
+        const w = await fx.writeBatch(input, signal);
         if (++batches === 2) {
           right(dev.suspend(), 'VHOST_VDPA_SUSPEND');
-          const vringBase = right(dev.getVringBase(engine.qi), 'GET_VRING_BASE');
-          seen.push({ vringBase, usedAtSuspend: engine.deviceUsedIdx() });
+          const vringBase = right(dev.getVringBase(shadow.qi), 'GET_VRING_BASE');
+          seen.push({ vringBase, usedIdx: shadow.region.view.getUint16(usedIdxOff, true) });
           right(dev.resume(), 'VHOST_VDPA_RESUME');
-          right(engine.resumed(), 're-kick after resume');
+          // vdpa_sim (6.12) loses a kick whose work item had not run at SUSPEND (vdpasim_net_work returns
+          // on !running without recording a pending kick): kick again; an extra kick is harmless (§2.7.13)
+          if (shadow.driver.inFlight() > 0) right(dev.kick(shadow.qi), 're-kick after RESUME');
         }
-        return { written: w.right };
-      }),
+        return w;
+      },
     };
-    const out = await runMachine(engine, 'parallel', commands, wrapped);
+    const before = cvqStats();
+    const out = await runCvqCommandsWith(wrapped, commands, 'parallel');
     ok(out.ok, `machine ${JSON.stringify(out)}`);
     eq(out.applied, N, 'every command applied');
     eq(out.roundTrips, 3, 'three batches');
     eq(seen.length, 1, 'suspended once');
     const s = seen[0]!;
-    ok(s.vringBase === 4 || s.vringBase === 8, `vring base at suspend is a batch boundary (${s.vringBase})`);
-    eq(s.usedAtSuspend, s.vringBase, 'every consumed chain was completed before the suspend returned');
+    ok(s.vringBase === 4 || s.vringBase === 8, `vring base at SUSPEND is a batch boundary (${s.vringBase})`);
+    eq(s.usedIdx, s.vringBase, 'every chain the device consumed was completed before SUSPEND returned');
     ctx.metric({ name: 'cvq chains consumed when SUSPEND returned (of 8 kicked)', value: s.vringBase, unit: 'chains' });
-    eq(engine.reaped, N, 'N used entries reaped, once each');
     const after = await cvqStatsAfter(before, N);
     eq(after.requests - before.requests, N, 'device processed each command exactly once');
     eq(after.successes - before.successes, N, 'all successes');
-    eq(configMac(dev), macSeq(N - 1), 'final MAC is the last command’s');
-    eq(right(dev.getVringBase(engine.qi), 'GET_VRING_BASE at end'), N, 'vring base = commands consumed');
+    eq(configMac(dev), macSeq(0x100 + N - 1), 'final MAC is the last command’s');
+    eq(right(dev.getVringBase(shadow.qi), 'GET_VRING_BASE at end'), N, 'vring base = commands consumed');
   }),
 );
 
-cvq.test('µs per command, serial vs parallel, 256 MAC_ADDR_SET each (same run)', (ctx) =>
+/** runCvqCommands with some effects replaced. */
+async function runCvqCommandsWith(effects: ReturnType<typeof cvqCommandEffects>, commands: readonly CvqCommand[], strategy: CvqStrategy): Promise<CvqCommandOutput> {
+  const actor = createActor(cvqCommandMachine.provide({ actors: toActors(effects) as never }), { input: { strategy, commands, ackTimeoutMs: ACK_TIMEOUT_MS } });
+  const done = toPromise(actor);
+  actor.start();
+  actor.send({ type: 'FLUSH' });
+  return done;
+}
+
+cvq.test('µs per command, serial vs parallel, engine and machine, 256 MAC_ADDR_SET each (same run)', (ctx) =>
   ctx.withDevice(async (dev) => {
     const { engine } = start(dev);
     const N = 256;
-    const measure = async (strategy: CvqStrategy, offset: number): Promise<{ us: number; out: CvqCommandOutput }> => {
-      const commands = Array.from({ length: N }, (_, i) => toCvqCommand({ kind: 'MAC_ADDR_SET', mac: macSeq(offset + i) }));
-      const t = performance.now();
-      const out = await runMachine(engine, strategy, commands);
-      return { us: ((performance.now() - t) * 1000) / N, out };
-    };
-    const serial = await measure('serial', 0x1000);
-    ok(serial.out.ok && serial.out.applied === N, `serial ${JSON.stringify(serial.out)}`);
-    bytesEq(right(dev.getConfig(0, 6), 'mac'), macBytes(macSeq(0x1000 + N - 1)), 'serial final MAC');
-    const parallel = await measure('parallel', 0x2000);
-    ok(parallel.out.ok && parallel.out.applied === N, `parallel ${JSON.stringify(parallel.out)}`);
-    bytesEq(right(dev.getConfig(0, 6), 'mac'), macBytes(macSeq(0x2000 + N - 1)), 'parallel final MAC');
-    // the same serial path without the machine: what XState's bookkeeping costs per command
-    const tRaw = performance.now();
-    for (let i = 0; i < N; i++) {
-      const a = right(await engine.send(toCvqCommand({ kind: 'MAC_ADDR_SET', mac: macSeq(0x3000 + i) }), 100_000 + i), 'engine.send');
-      ok(a.ack === 0 && a.len === 1, `raw serial ack ${JSON.stringify(a)}`);
+    const results: Record<string, number> = {};
+    let offset = 0x1000;
+    for (const via of ['engine', 'machine'] as const) {
+      for (const strategy of ['serial', 'parallel'] as const) {
+        const cmds = macCmds(N, offset);
+        const outs = cmds.map((c) => ({ class: c.class, command: c.cmd, payload: Uint8Array.from(Buffer.from(c.payload, 'hex')) }));
+        const t = performance.now();
+        if (via === 'engine') {
+          const r = await engine.run(outs, { strategy, timeoutMs: ACK_TIMEOUT_MS });
+          ok(E.isRight(r) && r.right.acked.length === N, `engine ${strategy}: ${E.isLeft(r) ? r.left.message : 'ok'}`);
+        } else {
+          const out = await machine(engine, strategy, cmds);
+          ok(out.ok && out.applied === N, `machine ${strategy}: ${JSON.stringify(out)}`);
+        }
+        const us = ((performance.now() - t) * 1000) / N;
+        results[`${via} ${strategy}`] = us;
+        eq(configMac(dev), macSeq(offset + N - 1), `${via} ${strategy}: final MAC`);
+        ctx.metric({ name: `cvq ${via} ${strategy}`, value: round(us), unit: 'µs/cmd', note: `${N} cmds, ${Math.round(1e6 / us)} cmd/s` });
+        offset += N;
+      }
     }
-    const rawUs = ((performance.now() - tRaw) * 1000) / N;
-    ctx.metric({ name: 'cvq serial, engine alone (no machine)', value: round(rawUs), unit: 'µs/cmd', note: `${N} cmds` });
-    const ratio = serial.us / parallel.us;
-    ctx.metric({ name: 'cvq serial', value: round(serial.us), unit: 'µs/cmd', note: `${N} cmds, ${serial.out.roundTrips} kicks, ${Math.round(1e6 / serial.us)} cmd/s` });
-    ctx.metric({ name: 'cvq parallel', value: round(parallel.us), unit: 'µs/cmd', note: `${N} cmds, ${parallel.out.roundTrips} kicks, ${Math.round(1e6 / parallel.us)} cmd/s` });
-    ctx.metric({ name: 'cvq parallel speedup', value: round(ratio), unit: '×', note: 'serial µs / parallel µs, same run, TCG guest' });
-    ok(parallel.out.roundTrips < serial.out.roundTrips, 'parallel needs fewer round trips');
+    const eRatio = results['engine serial']! / results['engine parallel']!;
+    const mRatio = results['machine serial']! / results['machine parallel']!;
+    ctx.metric({ name: 'cvq parallel speedup (engine)', value: round(eRatio), unit: '×', note: 'serial µs / parallel µs, same run, TCG guest' });
+    ctx.metric({ name: 'cvq parallel speedup (machine)', value: round(mRatio), unit: '×', note: 'serial µs / parallel µs, same run, TCG guest' });
+    ok(eRatio > 1 && mRatio > 1, 'parallel is faster than serial');
   }),
-  { timeoutMs: 120_000 },
+  { timeoutMs: 180_000 },
 );
 
 const round = (x: number): number => Math.round(x * 100) / 100;

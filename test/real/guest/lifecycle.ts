@@ -1,11 +1,13 @@
 /**
- * machines/device-lifecycle on the real device: its effects bound to the vhost-vdpa uAPI, driven through
+ * machines/device-lifecycle on the real device, with the project's effects (src/effects/lifecycle.ts) on
+ * the vhost-vdpa backend, driven through
  * init → FEATURES_OK re-read → DRIVER_OK → SUSPEND/RESUME → RESET, and the refusal path to FAILED.
  */
-import * as E from 'fp-ts/lib/Either.js';
-import { createActor, fromPromise, waitFor } from 'xstate';
-import { deviceLifecycleMachine, type FeaturesOutput, type StatusOutput } from '../../../machines/device-lifecycle.js';
-import type { DeviceError, VdpaDevice } from '../../../src/device/types.js';
+import { createActor, waitFor } from 'xstate';
+import { deviceLifecycleMachine } from '../../../machines/device-lifecycle.js';
+import type { VdpaDevice } from '../../../src/device/types.js';
+import { toActors } from '../../../src/effects/common.js';
+import { lifecycleEffects } from '../../../src/effects/lifecycle.js';
 import { STATUS } from '../../../src/state/lifecycle.js';
 import { F, maskOf } from '../../../src/virtio/features.js';
 import { eq, ok, right, Suite } from '../framework.js';
@@ -14,40 +16,10 @@ import type { GuestContext } from './context.js';
 
 export const lifecycle = new Suite<GuestContext>('lifecycle');
 
-const unwrap = <T>(e: E.Either<DeviceError, T>): T => {
-  if (E.isLeft(e)) throw e.left;
-  return e.right;
-};
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
-/** The lifecycle machine's effects on a VdpaDevice (VHOST_VDPA_{GET,SET}_STATUS, VHOST_{GET,SET}_FEATURES, SUSPEND, RESUME). */
-export function lifecycleActors(dev: VdpaDevice) {
-  return {
-    resetDevice: fromPromise<StatusOutput, { timeoutMs: number }>(async ({ input }) => {
-      unwrap(dev.setStatus(0));
-      const deadline = performance.now() + input.timeoutMs;
-      // §2.4.2: the reset is complete when status reads back 0
-      for (;;) {
-        const st = unwrap(dev.getStatus());
-        if (st === 0) return { status: 0 };
-        if (performance.now() > deadline) throw new Error(`reset: status still 0x${st.toString(16)} after ${input.timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 1));
-      }
-    }),
-    writeStatus: fromPromise<StatusOutput, { status: number }>(async ({ input }) => {
-      unwrap(dev.setStatus(input.status));
-      return { status: input.status };
-    }),
-    readStatus: fromPromise<StatusOutput, void>(async () => ({ status: unwrap(dev.getStatus()) })),
-    readFeatures: fromPromise<FeaturesOutput, void>(async () => ({ features: hex(unwrap(dev.getFeatures())) })),
-    writeFeatures: fromPromise<FeaturesOutput, { features: string }>(async ({ input }) => {
-      unwrap(dev.setFeatures(BigInt(input.features)));
-      return { features: input.features };
-    }),
-    suspendDevice: fromPromise<void, void>(async () => unwrap(dev.suspend())),
-    resumeDevice: fromPromise<void, void>(async () => unwrap(dev.resume())),
-  };
-}
+/** The machine with the project's effects (src/effects/lifecycle.ts) bound to this device. */
+const machineOn = (dev: VdpaDevice) => deviceLifecycleMachine.provide({ actors: toActors(lifecycleEffects(dev)) as never });
 
 const WANT = maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS', 'MTU', 'CTRL_VQ', 'CTRL_MAC_ADDR', 'CTRL_RX', 'MQ', 'CTRL_VLAN']);
 
@@ -60,7 +32,7 @@ function own(dev: VdpaDevice): void {
 lifecycle.test('init → FEATURES_OK re-read → DRIVER_OK → SUSPEND → RESUME → RESET through machines/device-lifecycle', (ctx) =>
   ctx.withDevice(async (dev) => {
     own(dev);
-    const actor = createActor(deviceLifecycleMachine.provide({ actors: lifecycleActors(dev) }), { input: { wanted: hex(WANT) } });
+    const actor = createActor(machineOn(dev), { input: { wanted: hex(WANT) } });
     actor.start();
     actor.send({ type: 'RESET' });
     await waitFor(actor, (s) => s.matches('reset'), { timeout: 5000 });
@@ -89,7 +61,7 @@ lifecycle.test('a required feature the device lacks (MQ) ends in FAILED, written
   ctx.withDevice(async (dev) => {
     own(dev);
     right(dev.setStatus(0), 'reset');
-    const actor = createActor(deviceLifecycleMachine.provide({ actors: lifecycleActors(dev) }), {
+    const actor = createActor(machineOn(dev), {
       input: { wanted: hex(WANT), required: hex(F.VERSION_1 | F.MQ) },
     });
     actor.start();
