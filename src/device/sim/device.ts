@@ -1275,7 +1275,12 @@ export class SimVdpaDevice implements VdpaDevice {
         asm.active = false;
         return 'error';
       }
-      if (asm.count === 0) asm.first.copyFrom(rxChain);
+      if (asm.count === 0) {
+        // Chain.copyFrom takes subarray views; copy field by field to stay allocation-free
+        const f = asm.first;
+        f.reset();
+        for (let i = 0; i < rxChain.count; i++) f.push(rxChain.addr[i]!, rxChain.len[i]!, i >= rxChain.outCount);
+      }
       asm.ids[asm.count] = rxChain.id;
       asm.descs[asm.count] = rxChain.ringDescs;
       asm.lens[asm.count] = w;
