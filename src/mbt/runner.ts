@@ -165,7 +165,7 @@ export interface Script<TInput = unknown> {
 }
 
 /** Evaluate a named delay of the machine in the current context (ms). */
-function delayMs(machine: AnyStateMachine, name: string, snapshot: AnyMachineSnapshot): number {
+export function delayMs(machine: AnyStateMachine, name: string, snapshot: AnyMachineSnapshot): number {
   const d = (machine.implementations.delays as Record<string, unknown>)[name];
   if (typeof d === 'number') return d;
   if (typeof d === 'function') return Number((d as (a: { context: unknown; event: unknown }) => unknown)({ context: snapshot.context, event: { type: 'xstate.after' } }));

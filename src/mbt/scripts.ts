@@ -106,7 +106,9 @@ export const svqScript = scriptedHarness({
 // ---------------------------------------------------------------------------------------------------
 // cvq-command
 
-const cmd = (i: number): CvqCommand => ({ name: `VLAN_ADD vid=${i}`, class: 2, cmd: 0, payload: (i & 0xff).toString(16).padStart(2, '0') + (i >> 8).toString(16).padStart(2, '0') });
+/** VIRTIO_NET_CTRL_VLAN_ADD (class 2, command 0) with its le16 vid (virtio 1.2 §5.1.6.5.3). */
+export const vlanAdd = (vid: number): CvqCommand => ({ name: `VLAN_ADD vid=${vid}`, class: 2, cmd: 0, payload: (vid & 0xff).toString(16).padStart(2, '0') + (vid >> 8).toString(16).padStart(2, '0') });
+const cmd = vlanAdd;
 export const ENQUEUE_BATCH = 3;
 
 /** Whether the next awaitAcks of the path after step `from` wants more commands pending. */
@@ -120,7 +122,7 @@ const nextAckWantsMore = (path: ModelPath, from: number): boolean => {
 };
 
 /** Commands the input queues up front: a batch when the path flushes with commands before any ENQUEUE. */
-function cvqInitialCommands(path: ModelPath): number {
+export function cvqInitialCommands(path: ModelPath): number {
   for (const { edge } of path.steps) {
     if (edge.type === 'ENQUEUE') return 0;
     if (edge.trigger === 'FLUSH') return edge.guard === 'hasPending' ? ENQUEUE_BATCH : 0;

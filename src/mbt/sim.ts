@@ -8,7 +8,7 @@
  * the same way (a device that hides VERSION_1, one that refuses FEATURES_OK).
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, fromPromise, type Actor, type AnyActorLogic, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
+import { createActor, fromPromise, SimulatedClock, type Actor, type AnyActorLogic, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import type { SimDeviceOptions } from '../device/sim/device.js';
 import { deviceError, type DeviceError, type VdpaDevice } from '../device/types.js';
@@ -19,8 +19,12 @@ import type { Effect, Effects } from '../effects/common.js';
 import { lifecycleEffects } from '../effects/lifecycle.js';
 import type { ModelEdge } from './model.js';
 import type { ModelPath } from './paths.js';
-import { settle, type Harness, type StepView } from './runner.js';
-import { lifecycleInvariants, SCRIPT_WANTED } from './scripts.js';
+import { delayMs, settle, type Harness, type StepView } from './runner.js';
+import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, SCRIPT_WANTED, vlanAdd } from './scripts.js';
+import { cvqCommandMachine, VIRTIO_NET_OK, type CvqCommandContext } from '../../machines/cvq-command.js';
+import { CvqEngine } from '../cvq/engine.js';
+import { createShadowCvq, programShadowCvq } from '../cvq/shadow.js';
+import { cvqCommandEffects } from '../effects/cvq.js';
 
 // ---------------------------------------------------------------------------------------------------
 // A device wrapper for faults the simulator has no rule for.
@@ -166,8 +170,9 @@ export function simHarness<TEnv extends SimEnv>(b: SimBinding<TEnv>): Harness {
     async start(path) {
       const env = await b.env(path);
       const gates = new GatedEffects();
+      const clock = new SimulatedClock();
       const machine = b.machine.provide({ actors: gates.actorsFor(b.machine, b.effects(env)) } as never);
-      const actor = createActor(machine, { input: b.input(path, env) as never }) as Actor<AnyStateMachine>;
+      const actor = createActor(machine, { input: b.input(path, env) as never, clock }) as Actor<AnyStateMachine>;
       actor.start();
       return {
         actor,
@@ -180,7 +185,7 @@ export function simHarness<TEnv extends SimEnv>(b: SimBinding<TEnv>): Harness {
           if (edge.kind === 'event') actor.send(b.event?.(edge, env, view) ?? { type: edge.trigger });
           else if (edge.kind === 'done' || edge.kind === 'error') {
             if (!(await gates.release(edge.trigger))) throw new Error(`actor ${edge.trigger} is not running at step ${view.index}`);
-          } else throw new Error(`no simulated-device binding for ${edge.type}`);
+          } else clock.increment(delayMs(b.machine, edge.trigger, view.snapshot));
           await settle();
         },
         invariants: (view) => b.invariants(view, env),
@@ -251,4 +256,77 @@ export const lifecycleSim = simHarness<SimEnv>({
   },
 });
 
-export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim];
+// ---------------------------------------------------------------------------------------------------
+// cvq-command on the simulator: a device at DRIVER_OK with the shadow CVQ alone in ASID 1 (as QEMU)
+
+export interface CvqEnv extends SimEnv {
+  readonly engine: CvqEngine;
+  readonly negotiated: bigint;
+}
+
+function right<T>(e: E.Either<{ message: string }, T>): T {
+  if (E.isLeft(e)) throw new Error(e.left.message);
+  return e.right;
+}
+
+/** Owner, features (split ring), the shadow CVQ in ASID 1, DRIVER_OK; the engine over it. */
+export function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_PACKED): CvqEnv {
+  const { sim, faulty } = simDevice(opts);
+  const negotiated = right(sim.getFeatures()) & mask;
+  right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
+  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
+  right(sim.setFeatures(negotiated));
+  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
+  const qi = sim.cvqIndex();
+  right(sim.setGroupAsid(right(sim.getVringGroup(qi)), 1));
+  const cvq = right(createShadowCvq(faulty.device, { qi, negotiated, asid: 1 }));
+  right(programShadowCvq(sim, cvq));
+  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
+  return { sim, faulty, negotiated, engine: new CvqEngine(faulty.device, cvq) };
+}
+
+const wantsMoreBatches = (path: ModelPath) => path.steps.some((s) => s.edge.trigger === 'awaitAcks' && s.edge.guard === 'hasPending');
+
+export const cvqSim = simHarness<CvqEnv>({
+  machine: cvqCommandMachine,
+  env: () => bringUpCvq(),
+  // several batches need one command per batch: serial
+  input: (path) => ({
+    strategy: wantsMoreBatches(path) ? 'serial' : 'parallel',
+    commands: Array.from({ length: cvqInitialCommands(path) }, (_, i) => vlanAdd(i + 1)),
+    ackTimeoutMs: 25,
+  }),
+  effects: (env) => cvqCommandEffects(env.engine),
+  infeasible: (path) => cvqScript.infeasible!(path),
+  // the device answers when it processes the kick, during writeBatch's step: arm the answer then
+  ahead(edge, env) {
+    if (edge.trigger !== 'awaitAcks') return;
+    if (edge.guard === 'wroteWrongLength') env.sim.setFaults([{ kind: 'wrong-used-len', len: 0, times: 1 }]);
+    else if (edge.guard === 'ackedErr') env.sim.setFaults([{ kind: 'nack', times: 1 }]);
+    else if (edge.kind === 'error' && edge.guard === 'ackTimedOut') env.sim.setFaults([{ kind: 'no-answer', times: 1 }]);
+    else if (edge.kind === 'error') env.sim.setFaults([{ kind: 'bad-used-id', times: 1 }]);
+    else if (edge.kind === 'after') env.sim.setFaults([{ kind: 'no-answer', times: 1 }]);
+  },
+  arrange(edge, env) {
+    if (edge.type === 'error:writeBatch') env.faulty.failNext('kick');
+  },
+  event(edge, _env, view) {
+    if (edge.trigger !== 'ENQUEUE') return { type: edge.trigger };
+    const n = (view.snapshot.context as CvqCommandContext).commands.length;
+    return { type: 'ENQUEUE', commands: Array.from({ length: ENQUEUE_BATCH }, (_, i) => vlanAdd(n + i + 1)) };
+  },
+  invariants(view, env) {
+    const s = view.snapshot as AnyMachineSnapshot;
+    const c = s.context as CvqCommandContext;
+    const bad = cvqInvariants(s);
+    // never counted as applied unless the device acked it OK
+    for (let i = 0; i < c.applied; i++) {
+      const seen = env.sim.cvqLog[i];
+      if (seen === undefined || seen.ack !== VIRTIO_NET_OK || seen.name !== 'VLAN_ADD') bad.push(`command #${i} counted as applied, device log: ${seen ? `${seen.name} ack ${seen.ack}` : 'nothing'}`);
+    }
+    if (s.matches('done' as never) && env.sim.cvqLog.length !== c.commands.length) bad.push(`done, but the device saw ${env.sim.cvqLog.length}/${c.commands.length} commands`);
+    return bad;
+  },
+});
+
+export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim, cvqSim];
