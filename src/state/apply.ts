@@ -106,7 +106,12 @@ export function applyCommand(state: NetDeviceState, negotiated: bigint, limits: 
       const word = state.vlanFilter[w]!;
       const next = (cmd.kind === 'VLAN_ADD' ? word | bit : word & ~bit) >>> 0;
       if (next === word) return E.right(state);
-      return E.right(produce(state, (d) => void (d.vlanFilter[w] = next)));
+      // The restore's bulk (one VLAN_ADD per vid): structural sharing by hand, as immer would produce
+      // it (a new frozen filter and top-level object, every other field shared) at a fraction of the cost.
+      // (Spread, not slice: V8 copies a frozen array far faster this way.)
+      const filter = [...state.vlanFilter];
+      filter[w] = next;
+      return E.right(Object.freeze({ ...state, vlanFilter: Object.freeze(filter) }));
     }
     case 'ANNOUNCE_ACK':
       // Clears VIRTIO_NET_S_ANNOUNCE in config space (§5.1.6.5.4), which this state does not hold.
