@@ -235,4 +235,56 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(h0.passthroughBase).toEqual({ ...h0.guestBase, availIdx: h0.guestBase.availIdx - 2 });
     expect(E.isRight(sd.teardown())).toBe(true);
   });
+
+  it('keeps the model unchanged when the device nacks or answers with a wrong length; engine commands share the CVQ', () => {
+    const dev = new SimVdpaDevice({ faults: [{ kind: 'nack', times: 1 }] });
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    const sd = g.start('cvq', 2);
+    const a = g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:00:00:00:00:01' }));
+    sd.guestKick(2);
+    dev.flush();
+    sd.poll();
+    dev.setFaults([{ kind: 'wrong-used-len', len: 0, times: 1 }]);
+    const b = g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:00:00:00:00:02' }));
+    sd.guestKick(2);
+    dev.flush();
+    sd.poll();
+    expect(right(g.gpa.readU8(a.ack))).toBe(VIRTIO_NET_ERR);
+    expect(right(g.gpa.readU8(b.ack))).toBe(VIRTIO_NET_ERR);
+    const cvq = sd.cvq!;
+    expect(cvq.state.mac).toBe(MAC);
+    expect(cvq.stats().deviceErr).toBe(2);
+    expect(cvq.events.map((e) => e.note)).toEqual([undefined, 'device wrote 0 bytes, not 1']);
+    // the engine's own command (a restore step) goes through the same shadow CVQ
+    const acks: number[] = [];
+    cvq.submit({ kind: 'MAC_ADDR_SET', mac: '02:00:00:00:00:03' }, (ack) => acks.push(ack));
+    dev.flush();
+    sd.poll();
+    expect(acks).toEqual([VIRTIO_NET_OK]);
+    expect(cvq.state.mac).toBe('02:00:00:00:00:03');
+    expect(cvq.stats().ownCompleted).toBe(1);
+    expect(g.reap(2).length).toBe(2);
+  });
+
+  it('fails a data queue whose device returns an unknown used id, keeping the guest buffers accounted for', () => {
+    const dev = new SimVdpaDevice({ faults: [{ kind: 'bad-used-id', queue: 0, id: 40, times: 1 }] });
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    const sd = g.start('all', 2);
+    g.postRx(0, 2048);
+    g.postRx(0, 2048);
+    g.postTx(1, frame(64, 3));
+    sd.guestKick(0);
+    sd.guestKick(1);
+    dev.flush();
+    sd.poll();
+    const q = sd.data.get(0)!;
+    expect(q.state).toBe('failed');
+    expect(q.failure).toMatchObject({ kind: 'device-ring', cause: { rule: 'used-id-not-in-flight', index: 40 } });
+    expect(q.inFlight()).toBe(2);
+    expect(g.reap(0)).toEqual([]);
+    const ho = right(sd.stop());
+    expect(ho.shadowed.get(0)!.inFlight.length).toBe(2);
+    // the TX queue was not affected
+    expect(sd.data.get(1)!.state).toBe('stopped');
+  });
 });
