@@ -133,5 +133,39 @@ describe('ShadowVirtqueue forwarding', () => {
       }
     });
   }
-});
 
+  for (const [g, s] of layouts) {
+    for (const eventIdx of [false, true]) {
+      it(`relays suppression: no device kick while the device is busy, no guest call while the guest polls (${g} → ${s}, EVENT_IDX ${eventIdx ? 'on' : 'off'})`, () => {
+        const h = new Harness({ guest: side(g, 16, eventIdx, false), shadow: side(s, 16, eventIdx, false) });
+        // the device is busy (kicks off: NO_NOTIFY / avail_event parked / packed DISABLE)
+        h.device.ring.disableKicks();
+        h.add({ out: [8], in: [8] });
+        h.kick(true);
+        expect(h.svq.stats().forwarded).toBe(1);
+        expect(h.deviceKicked).toBe(0);
+        // the device goes idle and asks for kicks again: the next chain kicks it
+        expect(h.device.ring.enableKicks()).toBe(true); // the race: a chain is already there
+        h.runDevice(8);
+        h.add({ out: [8], in: [8] });
+        h.kick(true);
+        expect(h.deviceKicked).toBe(1);
+        // the guest polls (NO_INTERRUPT / used_event parked / packed DISABLE): SVQ returns without calling
+        h.tb.guestDriver.disableCalls();
+        const before = h.guestCalled;
+        h.runDevice(8, true);
+        expect(h.svq.stats().returned).toBe(2);
+        expect(h.guestCalled).toBe(before);
+        expect(h.reap()).toBe(2);
+        // calls back on: the next used chain is signalled
+        h.tb.guestDriver.enableCalls();
+        h.add({ out: [8], in: [8] });
+        h.kick(true);
+        h.runDevice(8, true);
+        expect(h.guestCalled).toBe(before + 1);
+        expect(h.reap()).toBe(1);
+        expect(h.svq.stats().kicksSent).toBe(h.deviceKicked);
+      });
+    }
+  }
+});
