@@ -39,7 +39,8 @@ export function openDevice(spec: string, simOptions: SimDeviceOptions = {}): E.E
   const s = spec.trim();
   if (s.startsWith(VDPA_SPEC_PREFIX)) return openVdpaSpec(s);
   if (s === 'sim' || s.startsWith('sim:')) {
-    return E.map((o: SimDeviceOptions): VdpaDevice => new SimVdpaDevice({ ...simOptions, ...o }))(parseSimSpec(s));
+    const o = parseSimSpec(s);
+    return E.isLeft(o) ? o : SimVdpaDevice.create({ ...simOptions, ...o.right });
   }
   return invalid(spec, 'expected sim, sim:<profile> or vdpa:/dev/vhost-vdpa-N');
 }

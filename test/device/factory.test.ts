@@ -19,6 +19,15 @@ describe('openDevice', () => {
     expect(Array.from(right(d.getConfig(0, 6)))).toEqual([2, 0, 0, 0, 0, 1]);
   });
 
+  it('refuses bad simulator options as error values', () => {
+    expect(left(openDevice('sim', { mac: '52:54:00:12:34' })).message).toContain('is not xx:xx');
+    expect(left(openDevice('sim', { maxQueuePairs: 0 })).message).toContain('1..32768');
+    expect(left(openDevice('sim:vdpa_sim_net', { maxQueuePairs: 2 })).message).toContain('no VIRTIO_NET_F_MQ');
+    expect(left(openDevice('sim', { latency: { kickToCallUs: -1 } })).message).toContain('non-negative');
+    expect(left(openDevice('sim:full', { staleAck: true })).message).toContain('staleAck');
+    expect(right(openDevice('sim', { maxQueuePairs: 2 })).getVqsCount()).toEqual(E.right(5));
+  });
+
   it('names what is wrong with a spec', () => {
     expect(left(openDevice('sim:nope')).message).toContain('unknown profile "nope"');
     expect(left(openDevice('sim:full+stale')).message).toContain('only vdpa_sim_net');

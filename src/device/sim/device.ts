@@ -261,13 +261,22 @@ export class SimVdpaDevice implements VdpaDevice {
   /** Per pair, made on first use: mergeable-RX assemblies (each with its own frame buffer). */
   private readonly assemblies = new Map<number, RxAssembly>();
 
+  /** A device from options that may come from a user (CLI, state file): bad ones are an error value. */
+  static create(opts: SimDeviceOptions = {}): E.Either<DeviceError, SimVdpaDevice> {
+    const bad = checkSimOptions(opts);
+    return bad === undefined ? E.right(new SimVdpaDevice(opts)) : E.left(deviceError('invalid', 'open', bad));
+  }
+
+  /** Options are the caller's contract (see `create` for unchecked input); invalid ones throw a TypeError. */
   constructor(opts: SimDeviceOptions = {}) {
+    const bad = checkSimOptions(opts);
+    if (bad !== undefined) throw new TypeError(`SimVdpaDevice: ${bad}`);
     const p = typeof opts.profile === 'object' ? opts.profile : PROFILES[opts.profile ?? 'full'];
     this.profile = p;
     this.name = opts.name ?? `sim-${p.name}`;
     this.host = new AddressSpace(`hva:${this.name}`);
-    this.maxQueuePairs = Math.max(1, Math.min(opts.maxQueuePairs ?? p.maxQueuePairs, 0x8000));
-    this.provisionedMac = normaliseMac(opts.mac !== undefined && isMacString(opts.mac) ? opts.mac : '52:54:00:12:34:56');
+    this.maxQueuePairs = opts.maxQueuePairs ?? p.maxQueuePairs;
+    this.provisionedMac = normaliseMac(opts.mac ?? '52:54:00:12:34:56');
     this.kickToCallUs = opts.latency?.kickToCallUs ?? 50;
     this.perChainUs = opts.latency?.perChainUs ?? 0.5;
     const nvqs = 2 * this.maxQueuePairs + 1;
@@ -1331,6 +1340,22 @@ export class SimVdpaDevice implements VdpaDevice {
     }
     return 0;
   }
+}
+
+/** Why options are unusable, or undefined. */
+export function checkSimOptions(opts: SimDeviceOptions): string | undefined {
+  const p = typeof opts.profile === 'object' ? opts.profile : opts.profile === undefined ? PROFILES.full : PROFILES[opts.profile];
+  if (p === undefined) return `unknown profile "${String(opts.profile)}"`;
+  if (opts.mac !== undefined && !isMacString(opts.mac)) return `MAC "${opts.mac}" is not xx:xx:xx:xx:xx:xx`;
+  const m = opts.maxQueuePairs;
+  if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > 0x8000)) return `max_virtqueue_pairs ${m} is not in 1..32768 (virtio 1.2 §5.1.4)`;
+  if (m !== undefined && m > 1 && (p.deviceFeatures & (1n << 22n)) === 0n) return `profile ${p.name} has no VIRTIO_NET_F_MQ: max_virtqueue_pairs must be 1`;
+  const l = opts.latency;
+  for (const [k, v] of [['kickToCallUs', l?.kickToCallUs], ['perChainUs', l?.perChainUs]] as const) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) return `latency.${k} ${v} is not a non-negative number of µs`;
+  }
+  if (opts.staleAck === true && p.cvq !== 'vdpa_sim_net') return `staleAck reproduces vdpa_sim_net's bug; profile ${p.name} has no such CVQ`;
+  return undefined;
 }
 
 /** A region the device may write: mapped WO or RW (0 = not an IOTLB region, e.g. a test's own space). */
