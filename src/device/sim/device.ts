@@ -33,7 +33,7 @@ import {
   VIRTIO_NET_OK,
   VIRTIO_NET_S_ANNOUNCE,
   VIRTIO_NET_S_LINK_UP, formatMac, isMacString, normaliseMac, type MacString } from '../../virtio/net.js';
-import { deviceError, VHOST_ACCESS_WO, type DeviceError, type DeviceErrorKind, type IovaRange, type VdpaDevice } from '../types.js';
+import { deviceError, VHOST_ACCESS_WO, VHOST_BACKEND_F, type DeviceError, type DeviceErrorKind, type IovaRange, type VdpaDevice } from '../types.js';
 import { VirtualClock } from './clock.js';
 import { ERRNO, type ErrnoName } from './errno.js';
 import { cvqCommandName, FaultState, type FaultPlan } from './faults.js';
@@ -767,7 +767,7 @@ export class SimVdpaDevice implements VdpaDevice {
     for (const a of this.assemblies.values()) a.active = false;
     this.groupAsid.fill(0);
     // vhost-vdpa resets with VDPA_RESET_F_CLEAN_MAP unless the driver acked IOTLB_PERSIST.
-    if ((this.backendAcked & (1n << 8n)) === 0n) for (const t of this.iotlbs) t.clear();
+    if (!this.backendHas(VHOST_BACKEND_F.IOTLB_PERSIST)) for (const t of this.iotlbs) t.clear();
     this.model.reset(this.profile.macSurvivesReset ? formatMac(this.model.configMac) : this.provisionedMac, 0n);
   }
 
@@ -856,9 +856,13 @@ export class SimVdpaDevice implements VdpaDevice {
   private iotlbOr(op: string, asid: number): E.Either<DeviceError, Iotlb> {
     if (this.closed) return this.closedErr(op);
     if (!this.owned) return errnoErr('ioctl', op, 'EPERM', 'VHOST_SET_OWNER first');
-    if (asid !== 0 && (this.backendAcked & (1n << 3n)) === 0n) return errnoErr('invalid', op, 'EINVAL', `ASID ${asid} without VHOST_BACKEND_F_IOTLB_ASID`);
+    if (asid !== 0 && !this.backendHas(VHOST_BACKEND_F.IOTLB_ASID)) return errnoErr('invalid', op, 'EINVAL', `ASID ${asid} without VHOST_BACKEND_F_IOTLB_ASID`);
     const t = Number.isInteger(asid) && asid >= 0 ? this.iotlbs[asid] : undefined;
     return t === undefined ? errnoErr('invalid', op, 'EINVAL', `ASID ${asid} (the device has ${this.iotlbs.length})`) : E.right(t);
+  }
+
+  private backendHas(bit: number): boolean {
+    return (this.backendAcked & (1n << BigInt(bit))) !== 0n;
   }
 
   private closedErr(op: string): E.Either<DeviceError, never> {
@@ -1349,7 +1353,7 @@ export function checkSimOptions(opts: SimDeviceOptions): string | undefined {
   if (opts.mac !== undefined && !isMacString(opts.mac)) return `MAC "${opts.mac}" is not xx:xx:xx:xx:xx:xx`;
   const m = opts.maxQueuePairs;
   if (m !== undefined && (!Number.isInteger(m) || m < 1 || m > 0x8000)) return `max_virtqueue_pairs ${m} is not in 1..32768 (virtio 1.2 §5.1.4)`;
-  if (m !== undefined && m > 1 && (p.deviceFeatures & (1n << 22n)) === 0n) return `profile ${p.name} has no VIRTIO_NET_F_MQ: max_virtqueue_pairs must be 1`;
+  if (m !== undefined && m > 1 && !hasFeature(p.deviceFeatures, 'MQ')) return `profile ${p.name} has no VIRTIO_NET_F_MQ: max_virtqueue_pairs must be 1`;
   const l = opts.latency;
   for (const [k, v] of [['kickToCallUs', l?.kickToCallUs], ['perChainUs', l?.perChainUs]] as const) {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) return `latency.${k} ${v} is not a non-negative number of µs`;
