@@ -349,6 +349,87 @@ class SegmentReader {
   }
 }
 
+/** Why a body did not decode (allocated only on failure). */
+interface BodyFail {
+  readonly reason: CvqDecodeReason;
+  readonly what: string;
+}
+const decodeFail = (reason: CvqDecodeReason, what: string): BodyFail => ({ reason, what });
+const shortPayload = (what: string): BodyFail => decodeFail('short-payload', `payload ends inside ${what}`);
+const isFail = (x: NetCtrlCommand | BodyFail): x is BodyFail => (x as BodyFail).reason !== undefined;
+
+/** The command-specific data of `kind`, read from `r`. */
+function decodeBody(r: SegmentReader, kind: CommandKind): NetCtrlCommand | BodyFail {
+  switch (kind) {
+    case 'MAC_TABLE_SET': {
+      const blocks: MacString[][] = [];
+      for (const which of ['unicast', 'multicast']) {
+        if (r.remaining < 4) return shortPayload(`the ${which} entries count`);
+        const entries = r.u32();
+        if (r.remaining < entries * ETH_ALEN) {
+          return shortPayload(`the ${which} MACs (${entries} entries need ${entries * ETH_ALEN} bytes, ${r.remaining} left)`);
+        }
+        const macs: MacString[] = [];
+        for (let i = 0; i < entries; i++) macs.push(r.mac());
+        blocks.push(macs);
+      }
+      return { kind, unicast: blocks[0]!, multicast: blocks[1]! };
+    }
+    case 'MAC_ADDR_SET':
+      if (r.remaining < ETH_ALEN) return shortPayload('the 6-byte MAC');
+      return { kind, mac: r.mac() };
+    case 'VLAN_ADD':
+    case 'VLAN_DEL':
+      if (r.remaining < 2) return shortPayload('the le16 vid');
+      return { kind, vid: r.u16() };
+    case 'ANNOUNCE_ACK':
+      return { kind };
+    case 'MQ_VQ_PAIRS_SET':
+      if (r.remaining < 2) return shortPayload('the le16 virtqueue_pairs');
+      return { kind, pairs: r.u16() };
+    case 'MQ_RSS_CONFIG': {
+      if (r.remaining < 8) return shortPayload('hash_types / indirection_table_mask / unclassified_queue');
+      const hashTypes = r.u32();
+      const mask = r.u16();
+      const unclassifiedQueue = r.u16();
+      const len = mask + 1;
+      if (r.remaining < 2 * len + 3) return shortPayload(`the ${len}-entry indirection table, max_tx_vq and hash_key_length`);
+      const indirectionTable: number[] = new Array<number>(len);
+      for (let i = 0; i < len; i++) indirectionTable[i] = r.u16();
+      const maxTxVq = r.u16();
+      const keyLen = r.u8();
+      if (r.remaining < keyLen) return shortPayload(`the ${keyLen}-byte hash key`);
+      return { kind, hashTypes, indirectionTable, unclassifiedQueue, maxTxVq, key: r.bytes(keyLen) };
+    }
+    case 'MQ_HASH_CONFIG': {
+      if (r.remaining < 13) return shortPayload('hash_types / reserved / hash_key_length');
+      const hashTypes = r.u32();
+      let reserved = 0;
+      for (let i = 0; i < 4; i++) reserved |= r.u16();
+      if (reserved !== 0) return decodeFail('reserved-nonzero', 'reserved[4] must be zero (§5.1.6.5.7.3)');
+      const keyLen = r.u8();
+      if (r.remaining < keyLen) return shortPayload(`the ${keyLen}-byte hash key`);
+      return { kind, hashTypes, key: r.bytes(keyLen) };
+    }
+    case 'GUEST_OFFLOADS_SET': {
+      if (r.remaining < 8) return shortPayload('the le64 offloads');
+      const lo = r.u32();
+      const hi = r.u32();
+      return { kind, offloads: (BigInt(hi) << 32n) | BigInt(lo) };
+    }
+    case 'NOTF_COAL_TX_SET':
+    case 'NOTF_COAL_RX_SET':
+      if (r.remaining < 8) return shortPayload('max_packets / max_usecs');
+      return { kind, maxPackets: r.u32(), maxUsecs: r.u32() };
+    default: {
+      if (r.remaining < 1) return shortPayload('the u8 on/off');
+      const v = r.u8();
+      if (v > 1) return decodeFail('bad-value', `on/off byte is ${v}, not 0 or 1 (§5.1.6.5.1)`);
+      return { kind, on: v === 1 };
+    }
+  }
+}
+
 /**
  * Decode the device-readable bytes of a CVQ chain (header + payload, split across any number of
  * pieces) into a command.
@@ -362,91 +443,10 @@ export function decodeCommand(segments: readonly Uint8Array[]): E.Either<CvqDeco
   if (kind === undefined) {
     return E.left(decodeError('unknown-command', `unknown CVQ command class ${cls} command ${code}`, cls, code));
   }
-  const fail = (reason: CvqDecodeReason, what: string): E.Either<CvqDecodeError, NetCtrlCommand> =>
-    E.left(decodeError(reason, `${kind}: ${what}`, cls, code, kind));
-  const need = (n: number): boolean => r.remaining >= n;
-  const short = (what: string) => fail('short-payload', `payload ends inside ${what}`);
-
-  let cmd: NetCtrlCommand;
-  switch (kind) {
-    case 'MAC_TABLE_SET': {
-      const blocks: MacString[][] = [];
-      for (const which of ['unicast', 'multicast']) {
-        if (!need(4)) return short(`the ${which} entries count`);
-        const entries = r.u32();
-        if (r.remaining < entries * ETH_ALEN) {
-          return short(`the ${which} MACs (${entries} entries need ${entries * ETH_ALEN} bytes, ${r.remaining} left)`);
-        }
-        const macs: MacString[] = [];
-        for (let i = 0; i < entries; i++) macs.push(r.mac());
-        blocks.push(macs);
-      }
-      cmd = { kind, unicast: blocks[0]!, multicast: blocks[1]! };
-      break;
-    }
-    case 'MAC_ADDR_SET':
-      if (!need(ETH_ALEN)) return short('the 6-byte MAC');
-      cmd = { kind, mac: r.mac() };
-      break;
-    case 'VLAN_ADD':
-    case 'VLAN_DEL':
-      if (!need(2)) return short('the le16 vid');
-      cmd = { kind, vid: r.u16() };
-      break;
-    case 'ANNOUNCE_ACK':
-      cmd = { kind };
-      break;
-    case 'MQ_VQ_PAIRS_SET':
-      if (!need(2)) return short('the le16 virtqueue_pairs');
-      cmd = { kind, pairs: r.u16() };
-      break;
-    case 'MQ_RSS_CONFIG': {
-      if (!need(8)) return short('hash_types / indirection_table_mask / unclassified_queue');
-      const hashTypes = r.u32();
-      const mask = r.u16();
-      const unclassifiedQueue = r.u16();
-      const len = mask + 1;
-      if (!need(2 * len + 3)) return short(`the ${len}-entry indirection table, max_tx_vq and hash_key_length`);
-      const indirectionTable: number[] = new Array<number>(len);
-      for (let i = 0; i < len; i++) indirectionTable[i] = r.u16();
-      const maxTxVq = r.u16();
-      const keyLen = r.u8();
-      if (!need(keyLen)) return short(`the ${keyLen}-byte hash key`);
-      cmd = { kind, hashTypes, indirectionTable, unclassifiedQueue, maxTxVq, key: r.bytes(keyLen) };
-      break;
-    }
-    case 'MQ_HASH_CONFIG': {
-      if (!need(13)) return short('hash_types / reserved / hash_key_length');
-      const hashTypes = r.u32();
-      let reserved = 0;
-      for (let i = 0; i < 4; i++) reserved |= r.u16();
-      if (reserved !== 0) return fail('reserved-nonzero', 'reserved[4] must be zero (§5.1.6.5.7.3)');
-      const keyLen = r.u8();
-      if (!need(keyLen)) return short(`the ${keyLen}-byte hash key`);
-      cmd = { kind, hashTypes, key: r.bytes(keyLen) };
-      break;
-    }
-    case 'GUEST_OFFLOADS_SET': {
-      if (!need(8)) return short('the le64 offloads');
-      const lo = r.u32();
-      const hi = r.u32();
-      cmd = { kind, offloads: (BigInt(hi) << 32n) | BigInt(lo) };
-      break;
-    }
-    case 'NOTF_COAL_TX_SET':
-    case 'NOTF_COAL_RX_SET':
-      if (!need(8)) return short('max_packets / max_usecs');
-      cmd = { kind, maxPackets: r.u32(), maxUsecs: r.u32() };
-      break;
-    default: {
-      if (!need(1)) return short('the u8 on/off');
-      const v = r.u8();
-      if (v > 1) return fail('bad-value', `on/off byte is ${v}, not 0 or 1 (§5.1.6.5.1)`);
-      cmd = { kind, on: v === 1 };
-    }
-  }
-  if (r.remaining !== 0) return fail('long-payload', `${r.remaining} byte(s) after the command data`);
-  return E.right(cmd);
+  const body = decodeBody(r, kind);
+  if (isFail(body)) return E.left(decodeError(body.reason, `${kind}: ${body.what}`, cls, code, kind));
+  if (r.remaining !== 0) return E.left(decodeError('long-payload', `${kind}: ${r.remaining} byte(s) after the command data`, cls, code, kind));
+  return E.right(body);
 }
 
 /** A one-line human form of a command, e.g. `VLAN_ADD vid=100`. */
