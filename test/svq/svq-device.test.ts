@@ -213,28 +213,39 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(bad).toMatchObject(E.left({ kind: 'features', cause: { kind: 'missing-required', features: ['VERSION_1'] } }));
   });
 
-  it('shadows a split guest on a packed EVENT_IDX device ring (full profile), and hands over on stop', () => {
-    const dev = new SimVdpaDevice({ profile: 'full' });
-    const feats = SIM_FULL_FEATURES & ~F.RING_PACKED & ~F.MQ & ~F.MRG_RXBUF;
-    const g = new Guest(dev, 'split', feats, [0, 1, 2]);
-    const sd = g.start('all', 2, { layout: 'packed', eventIdx: true });
-    const rx = [g.postRx(0, 2048), g.postRx(0, 2048), g.postRx(0, 2048)];
-    const f = frame(64, 9);
-    g.postTx(1, f);
-    sd.guestKick(0);
-    sd.guestKick(1);
-    dev.flush();
-    sd.poll();
-    const used = g.reap(0);
-    expect(used.length).toBe(1);
-    expect(right(g.gpa.read(rx[0]!, f.length)).subarray(HDR)).toEqual(f.subarray(HDR));
-    // two RX buffers still with the device: reported by the hand-over, in order
-    const ho = right(sd.stop());
-    const h0 = ho.shadowed.get(0)!;
-    expect(h0.inFlight.map((e) => e.addr[0])).toEqual([rx[1], rx[2]]);
-    expect(h0.passthroughBase).toEqual({ ...h0.guestBase, availIdx: h0.guestBase.availIdx - 2 });
-    expect(E.isRight(sd.teardown())).toBe(true);
-  });
+  for (const [gl, sl] of [['split', 'packed'], ['packed', 'split']] as const) {
+    it(`shadows a ${gl} guest on a ${sl} EVENT_IDX device ring (full profile), and hands over on stop`, () => {
+      const dev = new SimVdpaDevice({ profile: 'full' });
+      const feats = (SIM_FULL_FEATURES & ~F.RING_PACKED & ~F.MQ & ~F.MRG_RXBUF) | (gl === 'packed' ? F.RING_PACKED : 0n);
+      const g = new Guest(dev, gl, feats, [0, 1, 2]);
+      const sd = g.start('all', 2, { layout: sl, eventIdx: true });
+      const rx = [g.postRx(0, 2048), g.postRx(0, 2048), g.postRx(0, 2048)];
+      const f = frame(64, 9);
+      g.postTx(1, f);
+      sd.guestKick(0);
+      sd.guestKick(1);
+      dev.flush();
+      sd.poll();
+      const used = g.reap(0);
+      expect(used.length).toBe(1);
+      expect(right(g.gpa.read(rx[0]!, f.length)).subarray(HDR)).toEqual(f.subarray(HDR));
+      // a CVQ command on the same layouts
+      const set = g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:aa:bb:cc:dd:ee' }));
+      sd.guestKick(2);
+      dev.flush();
+      sd.poll();
+      expect(right(g.gpa.readU8(set.ack))).toBe(VIRTIO_NET_OK);
+      expect(sd.cvq!.state.mac).toBe('02:aa:bb:cc:dd:ee');
+      // two RX buffers still with the device: reported by the hand-over, in order
+      const ho = right(sd.stop());
+      const h0 = ho.shadowed.get(0)!;
+      expect(h0.inFlight.map((e) => e.addr[0])).toEqual([rx[1], rx[2]]);
+      // one descriptor per RX chain: both layouts un-pop two positions
+      expect(h0.passthroughBase?.availIdx).toBe(h0.guestBase.availIdx - 2);
+      expect(E.isRight(sd.teardown())).toBe(true);
+      expect(sd.tree.maps().every((m) => m.kind === 'gpa')).toBe(true);
+    });
+  }
 
   it('keeps the model unchanged when the device nacks or answers with a wrong length; engine commands share the CVQ', () => {
     const dev = new SimVdpaDevice({ faults: [{ kind: 'nack', times: 1 }] });
