@@ -95,22 +95,25 @@ function packedNeedEvent(offWrap: number, pos: number, wrap: boolean, moved: num
 // ───────────────────────────────────────── driver ─────────────────────────────────────────
 
 export class PackedDriver implements RingDriver {
-  private readonly num: number;
-  private readonly eventIdx: boolean;
-  private readonly descView: DataView;
-  private readonly descOff: number;
-  private readonly drvView: DataView;
-  private readonly drvOff: number;
-  private readonly devView: DataView;
-  private readonly devOff: number;
+  // Fields set in the constructor are `declare`d so none is first defined as undefined: V8 then keeps
+  // numbers unboxed and views typed in the hot paths.
+  declare readonly config: RingConfig;
+  declare private readonly num: number;
+  declare private readonly eventIdx: boolean;
+  declare private readonly descView: DataView;
+  declare private readonly descOff: number;
+  declare private readonly drvView: DataView;
+  declare private readonly drvOff: number;
+  declare private readonly devView: DataView;
+  declare private readonly devOff: number;
   /** Driver-private free list of buffer ids. */
-  private readonly idNext: Uint16Array;
+  declare private readonly idNext: Uint16Array;
   /** Per buffer id: the caller's token, ring slots taken (0 = not in flight), writable bytes. */
-  private readonly token: Float64Array;
-  private readonly ndescs: Uint16Array;
-  private readonly inLen: Uint32Array;
+  declare private readonly token: Float64Array;
+  declare private readonly ndescs: Uint16Array;
+  declare private readonly inLen: Uint32Array;
   private freeId = 0;
-  private free: number;
+  declare private free: number;
   private flight = 0;
   private nextAvail = 0;
   private availWrap = true;
@@ -120,12 +123,13 @@ export class PackedDriver implements RingDriver {
   private addedSince = 0;
   /** What we last wrote into the driver area's flags (Linux `event_flags_shadow`). */
   private eventFlags = VRING_PACKED_EVENT_FLAG_ENABLE;
-  private readonly indView: DataView | undefined;
+  declare private readonly indView: DataView | undefined;
   private readonly indOff: number = 0;
   private readonly indAddr: number = 0;
   private readonly indCap: number = 0;
 
-  constructor(readonly config: RingConfig, areas: PackedAreas, ind: { area: Area; cap: number } | undefined) {
+  constructor(config: RingConfig, areas: PackedAreas, ind: { area: Area; cap: number } | undefined) {
+    this.config = config;
     const n = config.size;
     this.num = n;
     this.eventIdx = config.eventIdx;
@@ -315,17 +319,19 @@ export class PackedDriver implements RingDriver {
 // ───────────────────────────────────────── device ─────────────────────────────────────────
 
 export class PackedDevice implements RingDevice {
-  private readonly num: number;
-  private readonly eventIdx: boolean;
-  private readonly indirectOk: boolean;
-  private readonly descView: DataView;
-  private readonly descOff: number;
-  private readonly descAddr: number;
-  private readonly drvView: DataView;
-  private readonly drvOff: number;
-  private readonly devView: DataView;
-  private readonly devOff: number;
-  private readonly devAddr: number;
+  declare readonly config: RingConfig;
+  declare private readonly space: AddressSpace;
+  declare private readonly num: number;
+  declare private readonly eventIdx: boolean;
+  declare private readonly indirectOk: boolean;
+  declare private readonly descView: DataView;
+  declare private readonly descOff: number;
+  declare private readonly descAddr: number;
+  declare private readonly drvView: DataView;
+  declare private readonly drvOff: number;
+  declare private readonly devView: DataView;
+  declare private readonly devOff: number;
+  declare private readonly devAddr: number;
   private nextAvail = 0;
   private availWrap = true;
   private nextUsed = 0;
@@ -335,7 +341,9 @@ export class PackedDevice implements RingDevice {
   /** What we last wrote into the device area's flags. */
   private eventFlags = VRING_PACKED_EVENT_FLAG_ENABLE;
 
-  constructor(private readonly space: AddressSpace, readonly config: RingConfig, areas: PackedAreas) {
+  constructor(space: AddressSpace, config: RingConfig, areas: PackedAreas) {
+    this.space = space;
+    this.config = config;
     this.num = config.size;
     this.eventIdx = config.eventIdx;
     this.indirectOk = config.indirect;

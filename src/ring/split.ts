@@ -84,23 +84,26 @@ function resolveAreas(space: AddressSpace, config: RingConfig): SplitAreas | Rin
 // ───────────────────────────────────────── driver ─────────────────────────────────────────
 
 export class SplitDriver implements RingDriver {
-  private readonly num: number;
-  private readonly mask: number;
-  private readonly eventIdx: boolean;
-  private readonly descView: DataView;
-  private readonly descOff: number;
-  private readonly availView: DataView;
-  private readonly availOff: number;
-  private readonly usedView: DataView;
-  private readonly usedOff: number;
+  // Fields set in the constructor are `declare`d so none is first defined as undefined: V8 then keeps
+  // numbers unboxed and views typed in the hot paths.
+  declare readonly config: RingConfig;
+  declare private readonly num: number;
+  declare private readonly mask: number;
+  declare private readonly eventIdx: boolean;
+  declare private readonly descView: DataView;
+  declare private readonly descOff: number;
+  declare private readonly availView: DataView;
+  declare private readonly availOff: number;
+  declare private readonly usedView: DataView;
+  declare private readonly usedOff: number;
   /** Driver-private free list: `descNext[i]` is the descriptor after `i` (QEMU SVQ `desc_next`). */
-  private readonly descNext: Uint16Array;
+  declare private readonly descNext: Uint16Array;
   /** Per head: the caller's token, descriptors taken on the ring (0 = not in flight), writable bytes. */
-  private readonly token: Float64Array;
-  private readonly ndescs: Uint16Array;
-  private readonly inLen: Uint32Array;
+  declare private readonly token: Float64Array;
+  declare private readonly ndescs: Uint16Array;
+  declare private readonly inLen: Uint32Array;
   private freeHead = 0;
-  private free: number;
+  declare private free: number;
   private flight = 0;
   /** Our copy of avail->idx (`shadow_avail_idx`) and of the avail idx at the last kick decision. */
   private availIdx = 0;
@@ -109,12 +112,13 @@ export class SplitDriver implements RingDriver {
   private lastUsed = 0;
   private callsOn = true;
   /** Indirect tables: one slot of `indCap` descriptors per head, at `indAddr + head·indCap·16`. */
-  private readonly indView: DataView | undefined;
+  declare private readonly indView: DataView | undefined;
   private readonly indOff: number = 0;
   private readonly indAddr: number = 0;
   private readonly indCap: number = 0;
 
-  constructor(readonly config: RingConfig, areas: SplitAreas, ind: { area: Area; cap: number } | undefined) {
+  constructor(config: RingConfig, areas: SplitAreas, ind: { area: Area; cap: number } | undefined) {
+    this.config = config;
     const n = config.size;
     this.num = n;
     this.mask = n - 1;
@@ -293,25 +297,29 @@ export class SplitDriver implements RingDriver {
 // ───────────────────────────────────────── device ─────────────────────────────────────────
 
 export class SplitDevice implements RingDevice {
-  private readonly num: number;
-  private readonly mask: number;
-  private readonly eventIdx: boolean;
-  private readonly indirectOk: boolean;
-  private readonly descView: DataView;
-  private readonly descOff: number;
-  private readonly availView: DataView;
-  private readonly availOff: number;
-  private readonly usedView: DataView;
-  private readonly usedOff: number;
-  private readonly usedAddr: number;
+  declare readonly config: RingConfig;
+  declare private readonly space: AddressSpace;
+  declare private readonly num: number;
+  declare private readonly mask: number;
+  declare private readonly eventIdx: boolean;
+  declare private readonly indirectOk: boolean;
+  declare private readonly descView: DataView;
+  declare private readonly descOff: number;
+  declare private readonly availView: DataView;
+  declare private readonly availOff: number;
+  declare private readonly usedView: DataView;
+  declare private readonly usedOff: number;
+  declare private readonly usedAddr: number;
   /** `last_avail_idx`: next avail entry to pop. */
   private lastAvail = 0;
   /** Our used idx (`last_used_idx` in vhost), and its value at the last call decision. */
-  private usedIdx: number;
-  private signalledUsed: number;
+  declare private usedIdx: number;
+  declare private signalledUsed: number;
   private kicksOn = true;
 
-  constructor(private readonly space: AddressSpace, readonly config: RingConfig, areas: SplitAreas) {
+  constructor(space: AddressSpace, config: RingConfig, areas: SplitAreas) {
+    this.space = space;
+    this.config = config;
     this.num = config.size;
     this.mask = config.size - 1;
     this.eventIdx = config.eventIdx;

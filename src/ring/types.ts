@@ -88,10 +88,12 @@ export class Chain {
   /** Sum of device-readable / device-writable lengths. */
   outBytes = 0;
   inBytes = 0;
-  readonly addr: Float64Array;
-  readonly len: Uint32Array;
+  declare readonly addr: Float64Array;
+  declare readonly len: Uint32Array;
+  declare readonly capacity: number;
 
-  constructor(readonly capacity: number = 1024) {
+  constructor(capacity = 1024) {
+    this.capacity = capacity;
     this.addr = new Float64Array(capacity);
     this.len = new Uint32Array(capacity);
   }

@@ -1,0 +1,133 @@
+/**
+ * Ring round trip: add → pop → push → reap of one-descriptor chains (one 4 KiB device-writable
+ * buffer), batches of 128 outstanding on a 256-entry ring, split and packed, through the ring layer
+ * (`src/ring`) — chains per second with the ratio to the plain-JS baseline (bench/baseline.ts) of the
+ * same layout measured in the same run, and heap bytes allocated per chain in steady state.
+ *
+ * Every variant runs in its own node process (as the reference measurements do), so every call
+ * site stays monomorphic and one variant's JIT feedback cannot slow another.
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { AddressSpace } from '../src/memory/address-space.js';
+import { Chain, isRingError, placeRing, ringFactory, Used, type RingLayout } from '../src/ring/index.js';
+import { BATCH, BUF_BASE, BUF_LEN, makeBaseline, QSZ, type BaselineVariant } from './baseline.js';
+import { heapBytesPerOp, opsPerSecond, type BenchRow, type BenchSuite } from './harness.js';
+
+type Variant = BaselineVariant | 'ring-split' | 'ring-packed';
+
+interface ChildResult {
+  variant: Variant;
+  chainsPerSec: number;
+  heapBytesPerChain: number;
+}
+
+/** The ring layer's round trip: the same work as the baseline, through RingDriver / RingDevice. */
+function ringLoop(layout: RingLayout): { step(): void; check(): void } {
+  const space = new AddressSpace('gpa');
+  const place = placeRing(layout, QSZ, 0, { deviceAlign: 4096 });
+  space.addRegion(0, Math.ceil(place.end / 4096) * 4096, { name: 'ring' });
+  space.addRegion(BUF_BASE, QSZ * BUF_LEN, { name: 'buffers' });
+  const f = ringFactory(layout);
+  const config = { layout, size: QSZ, addrs: place.addrs, eventIdx: false, indirect: false };
+  const drv = f.driver(space, config);
+  const dev = f.device(space, config);
+  if (isRingError(drv) || isRingError(dev)) throw new Error('ring set-up failed');
+  const chain = new Chain(4);
+  const popped = new Chain(4);
+  const used = new Used();
+  let slot = 0;
+  // Byte totals outgrow small integers: keep them in a typed array (a let captured by the closure
+  // would box a fresh heap number on every update, and that would be the bench's allocation, not ours).
+  const tot = new Float64Array(2); // [reaped, seen]
+  return {
+    step() {
+      for (let k = 0; k < BATCH; k++) {
+        chain.reset();
+        chain.push(BUF_BASE + slot * BUF_LEN, BUF_LEN, true);
+        slot = (slot + 1) & (QSZ - 1);
+        const r = drv.add(chain, k);
+        if (typeof r !== 'number') throw new Error(r.message);
+      }
+      for (;;) {
+        const r = dev.pop(popped);
+        if (r !== true) {
+          if (r === false) break;
+          throw new Error(r.message);
+        }
+        const e = dev.push(popped.id, popped.ringDescs, popped.inBytes);
+        if (e !== undefined) throw new Error(e.message);
+        tot[1] += popped.inBytes;
+      }
+      for (;;) {
+        const r = drv.reap(used);
+        if (r !== true) {
+          if (r === false) break;
+          throw new Error(r.message);
+        }
+        tot[0] += used.len;
+      }
+    },
+    check() {
+      if (tot[0] !== tot[1] || drv.inFlight() !== 0) throw new Error(`ring: reaped ${tot[0]} != written ${tot[1]}`);
+    },
+  };
+}
+
+function measure(variant: Variant, quick: boolean): ChildResult {
+  const t = quick ? { warmupMs: 150, sampleMs: 100, samples: 3 } : { warmupMs: 400, sampleMs: 300, samples: 5 };
+  let step: () => void;
+  let check: () => void;
+  if (variant === 'ring-split' || variant === 'ring-packed') {
+    const l = ringLoop(variant === 'ring-split' ? 'split' : 'packed');
+    step = l.step;
+    check = l.check;
+  } else {
+    const b = makeBaseline(variant);
+    step = b.step;
+    check = () => {
+      if (b.reapedLen() !== b.deviceLen()) throw new Error(`${variant}: lengths disagree`);
+    };
+  }
+  const chainsPerSec = opsPerSecond(step, BATCH, t);
+  const heapBytesPerChain = heapBytesPerOp(step, quick ? 2000 : 10000, BATCH);
+  check();
+  return { variant, chainsPerSec, heapBytesPerChain };
+}
+
+const self = fileURLToPath(import.meta.url);
+
+function runChild(variant: Variant, quick: boolean): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [...process.execArgv, self, '--child', variant, quick ? 'quick' : 'full'], { maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`bench ring ${variant}: ${stderr || err.message}`));
+      else resolve(JSON.parse(stdout) as ChildResult);
+    });
+  });
+}
+
+export const suite: BenchSuite = {
+  name: 'ring',
+  async run({ quick }) {
+    if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('typed-array baselines assume a little-endian host');
+    const variants: Variant[] = ['split-dv', 'split-ta', 'ring-split', 'packed-dv', 'packed-ta', 'ring-packed'];
+    const res = new Map<Variant, ChildResult>();
+    for (const v of variants) res.set(v, await runChild(v, quick)); // one at a time: no contention between them
+    const rows: BenchRow[] = [];
+    for (const layout of ['split', 'packed'] as const) {
+      const dv = res.get(`${layout}-dv`)!;
+      const ta = res.get(`${layout}-ta`)!;
+      const ring = res.get(`ring-${layout}`)!;
+      rows.push({ name: `baseline-${layout}-dataview`, value: dv.chainsPerSec, unit: 'chains/s', note: 'plain JS, DataView LE' });
+      rows.push({ name: `baseline-${layout}-typed`, value: ta.chainsPerSec, unit: 'chains/s', note: 'plain JS, Uint16/Uint32 views' });
+      rows.push({ name: `${layout}-roundtrip`, value: ring.chainsPerSec, unit: 'chains/s', ratio: ring.chainsPerSec / dv.chainsPerSec, baseline: `baseline-${layout}-dataview`, note: `${(ring.chainsPerSec / ta.chainsPerSec).toFixed(2)}× typed; ${(1e9 / ring.chainsPerSec).toFixed(1)} ns/chain` });
+      rows.push({ name: `${layout}-heap`, value: Math.round(ring.heapBytesPerChain * 100) / 100, unit: 'B/chain', note: 'steady state, target 0' });
+    }
+    return rows;
+  },
+};
+
+// Child mode: `node … bench/ring.ts --child <variant> quick|full` prints one JSON result.
+if (process.argv[1] === self && process.argv[2] === '--child') {
+  process.stdout.write(JSON.stringify(measure(process.argv[3] as Variant, process.argv[4] === 'quick')));
+}
