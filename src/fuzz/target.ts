@@ -17,6 +17,10 @@ export interface FuzzTarget<T> {
   readonly weight?: number;
 }
 
+/** A target of any input type, for lists of targets. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyFuzzTarget = FuzzTarget<any>;
+
 /** Run `check`, turning an escaping exception into a verdict (with the first frames of its stack). */
 export async function judge<T>(t: FuzzTarget<T>, input: T): Promise<Verdict> {
   try {

@@ -1,0 +1,176 @@
+/**
+ * Shared arbitraries and mutators: CVQ commands over their whole encoding range, device states within
+ * limits, feature sets, byte mutations (bit flips, byte writes, truncation, extension, splices) and
+ * segment cuts (a chain's bytes split across buffers at any boundary).
+ */
+import fc from 'fast-check';
+import { RX_KINDS, type NetCtrlCommand } from '../virtio/cvq.js';
+import { FULL_PROFILE_FEATURES, GUEST_OFFLOAD_FEATURES, maskOf } from '../virtio/features.js';
+import { VIRTIO_NET_RSS_HASH_TYPE_ALL, formatMac, toHex } from '../virtio/net.js';
+import { DEFAULT_LIMITS, vlanFilterOf, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
+
+export const arbMac = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => formatMac(b));
+const u16 = fc.integer({ min: 0, max: 0xffff });
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+
+/** A random subset of the set bits of `mask`. */
+export function subsetOf(mask: bigint): fc.Arbitrary<bigint> {
+  const bits: bigint[] = [];
+  for (let b = 0n; b < 64n; b++) if ((mask >> b) & 1n) bits.push(1n << b);
+  return fc.subarray(bits).map((s) => s.reduce((a, b) => a | b, 0n));
+}
+
+/** Every command kind, values near the device's limits and over the whole field width. */
+export const arbCommand: fc.Arbitrary<NetCtrlCommand> = fc.oneof(
+  fc.record({ kind: fc.constantFrom(...RX_KINDS), on: fc.boolean() }),
+  fc.record({ kind: fc.constant('MAC_TABLE_SET' as const), unicast: fc.array(arbMac, { maxLength: 40 }), multicast: fc.array(arbMac, { maxLength: 40 }) }),
+  fc.record({ kind: fc.constant('MAC_ADDR_SET' as const), mac: arbMac }),
+  fc.record({ kind: fc.constantFrom('VLAN_ADD' as const, 'VLAN_DEL' as const), vid: fc.oneof(fc.integer({ min: 0, max: 4095 }), fc.constantFrom(4096, 0xffff), u16) }),
+  fc.constant({ kind: 'ANNOUNCE_ACK' as const }),
+  fc.record({ kind: fc.constant('MQ_VQ_PAIRS_SET' as const), pairs: fc.oneof(fc.integer({ min: 0, max: 10 }), fc.constantFrom(0x8000, 0x8001, 0xffff)) }),
+  fc.integer({ min: 0, max: 8 }).chain((lg) =>
+    fc.record({
+      kind: fc.constant('MQ_RSS_CONFIG' as const),
+      hashTypes: fc.oneof(fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }), u32),
+      indirectionTable: fc.array(fc.oneof(fc.integer({ min: 0, max: 9 }), u16), { minLength: 1 << lg, maxLength: 1 << lg }),
+      unclassifiedQueue: fc.oneof(fc.integer({ min: 0, max: 9 }), u16),
+      maxTxVq: fc.oneof(fc.integer({ min: 0, max: 10 }), u16),
+      key: fc.uint8Array({ maxLength: 60 }),
+    }),
+  ),
+  fc.record({ kind: fc.constant('MQ_HASH_CONFIG' as const), hashTypes: fc.oneof(fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }), u32), key: fc.uint8Array({ maxLength: 60 }) }),
+  fc.record({ kind: fc.constant('GUEST_OFFLOADS_SET' as const), offloads: fc.oneof(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), subsetOf(GUEST_OFFLOAD_FEATURES)) }),
+  fc.record({ kind: fc.constantFrom('NOTF_COAL_TX_SET' as const, 'NOTF_COAL_RX_SET' as const), maxPackets: u32, maxUsecs: u32 }),
+);
+
+/** Feature sets from the full profile; CTRL_VQ present most of the time. */
+export const arbNegotiated: fc.Arbitrary<bigint> = fc
+  .tuple(subsetOf(FULL_PROFILE_FEATURES), fc.integer({ min: 0, max: 9 }))
+  .map(([f, r]) => (r === 0 ? f & ~maskOf(['CTRL_VQ']) : f | maskOf(['CTRL_VQ'])));
+
+export const arbLimits: fc.Arbitrary<DeviceLimits> = fc.oneof(
+  fc.constant(DEFAULT_LIMITS),
+  fc.record({
+    maxQueuePairs: fc.integer({ min: 1, max: 16 }),
+    rssMaxIndirectionTableLength: fc.integer({ min: 0, max: 8 }).map((lg) => 1 << lg),
+    rssMaxKeySize: fc.integer({ min: 0, max: 64 }),
+    supportedHashTypes: fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }),
+    macTableEntries: fc.integer({ min: 0, max: 64 }),
+  }),
+);
+
+/** A device state that fits `limits` (what a source device can be in). */
+export function arbState(limits: DeviceLimits): fc.Arbitrary<NetDeviceState> {
+  return fc.integer({ min: 1, max: limits.maxQueuePairs }).chain((queuePairs) =>
+    fc.integer({ min: 0, max: limits.macTableEntries }).chain((nUni) => {
+      const queue = fc.integer({ min: 0, max: queuePairs - 1 });
+      const hash = fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }).map((h) => h & limits.supportedHashTypes);
+      const key = fc.uint8Array({ maxLength: limits.rssMaxKeySize }).map((b) => toHex(b));
+      const tableLen = fc.integer({ min: 0, max: Math.log2(limits.rssMaxIndirectionTableLength) }).map((lg) => 1 << lg);
+      return fc.record({
+        mac: arbMac,
+        queuePairs: fc.constant(queuePairs),
+        rxMode: fc.record({ promisc: fc.boolean(), allmulti: fc.boolean(), alluni: fc.boolean(), nomulti: fc.boolean(), nouni: fc.boolean(), nobcast: fc.boolean() }),
+        macTable: fc.record({
+          unicast: fc.array(arbMac, { minLength: nUni, maxLength: nUni }),
+          multicast: fc.array(arbMac, { maxLength: limits.macTableEntries - nUni }),
+          unicastOverflow: fc.boolean(),
+          multicastOverflow: fc.boolean(),
+        }),
+        vlanFilter: fc.uniqueArray(fc.integer({ min: 0, max: 4095 }), { maxLength: 20 }).map((v) => vlanFilterOf(v)),
+        guestOffloads: subsetOf(GUEST_OFFLOAD_FEATURES),
+        rss: fc.option(
+          tableLen.chain((n) => fc.record({ hashTypes: hash, indirectionTable: fc.array(queue, { minLength: n, maxLength: n }), unclassifiedQueue: queue, key })),
+          { nil: null },
+        ),
+        hashReport: fc.option(fc.record({ hashTypes: hash, key }), { nil: null }),
+        coalescing: fc.option(fc.record({ tx: fc.record({ maxPackets: u32, maxUsecs: u32 }), rx: fc.record({ maxPackets: u32, maxUsecs: u32 }) }), { nil: null }),
+      });
+    }),
+  ) as fc.Arbitrary<NetDeviceState>;
+}
+
+// ───────────────────────────── byte mutators ─────────────────────────────
+
+export type ByteMutation =
+  | { readonly op: 'flip'; readonly at: number; readonly bit: number }
+  | { readonly op: 'set'; readonly at: number; readonly value: number }
+  | { readonly op: 'truncate'; readonly at: number }
+  | { readonly op: 'extend'; readonly bytes: Uint8Array }
+  | { readonly op: 'splice'; readonly at: number; readonly bytes: Uint8Array }
+  | { readonly op: 'delete'; readonly at: number; readonly n: number };
+
+export const byteMutationArb: fc.Arbitrary<ByteMutation> = fc.oneof(
+  fc.record({ op: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ op: fc.constant('set' as const), at: fc.nat(), value: fc.oneof(fc.constantFrom(0, 1, 2, 0x7f, 0x80, 0xff), fc.integer({ min: 0, max: 255 })) }),
+  fc.record({ op: fc.constant('truncate' as const), at: fc.nat() }),
+  fc.record({ op: fc.constant('extend' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+  fc.record({ op: fc.constant('splice' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 4 }) }),
+  fc.record({ op: fc.constant('delete' as const), at: fc.nat(), n: fc.integer({ min: 1, max: 4 }) }),
+);
+
+export function mutateBytes(b: Uint8Array, ms: readonly ByteMutation[]): Uint8Array {
+  let x = Uint8Array.from(b);
+  for (const m of ms) {
+    const n = x.length;
+    switch (m.op) {
+      case 'flip':
+        if (n > 0) x[m.at % n] = x[m.at % n]! ^ (1 << m.bit);
+        break;
+      case 'set':
+        if (n > 0) x[m.at % n] = m.value;
+        break;
+      case 'truncate':
+        x = x.slice(0, m.at % (n + 1));
+        break;
+      case 'extend': {
+        const y = new Uint8Array(n + m.bytes.length);
+        y.set(x);
+        y.set(m.bytes, n);
+        x = y;
+        break;
+      }
+      case 'splice': {
+        const at = m.at % (n + 1);
+        const y = new Uint8Array(n + m.bytes.length);
+        y.set(x.subarray(0, at));
+        y.set(m.bytes, at);
+        y.set(x.subarray(at), at + m.bytes.length);
+        x = y;
+        break;
+      }
+      case 'delete': {
+        const at = n === 0 ? 0 : m.at % n;
+        x = Uint8Array.from([...x.subarray(0, at), ...x.subarray(at + m.n)]);
+        break;
+      }
+    }
+  }
+  return x;
+}
+
+/** Cut points (as fractions of the length) that split bytes into buffers: empty pieces dropped. */
+export const cutsArb = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 });
+
+export function splitAt(b: Uint8Array, cuts: readonly number[]): Uint8Array[] {
+  const at = [...new Set(cuts.map((c) => Math.floor(c * b.length)))].filter((c) => c > 0 && c < b.length).sort((x, y) => x - y);
+  const out: Uint8Array[] = [];
+  let p = 0;
+  for (const c of [...at, b.length]) {
+    if (c > p) out.push(b.subarray(p, c));
+    p = c;
+  }
+  return out;
+}
+
+export const concat = (segs: readonly Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(segs.reduce((s, x) => s + x.length, 0));
+  let o = 0;
+  for (const s of segs) {
+    out.set(s, o);
+    o += s.length;
+  }
+  return out;
+};
+
+export const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
