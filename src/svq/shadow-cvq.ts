@@ -15,7 +15,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { AddressSpace } from '../memory/address-space.js';
 import { ringFactory } from '../ring/index.js';
-import { Chain, Used, isRingError, type RingConfig, type RingDevice, type RingDriver } from '../ring/types.js';
+import { Chain, Used, isRingError, type RingBase, type RingConfig, type RingDevice, type RingDriver } from '../ring/types.js';
 import { applyCommand, commandAllowed } from '../state/apply.js';
 import type { DeviceLimits, NetDeviceState } from '../state/net-state.js';
 import { decodeCommand, encodeCommandInto, encodedLength, type NetCtrlCommand } from '../virtio/cvq.js';
@@ -72,6 +72,7 @@ export interface CvqEvent {
 }
 
 const NO_GUEST = -1;
+const EVENT_LOG_MAX = 8192;
 
 /** A guest command as SVQ copied it out of guest memory, decoded once the copy is complete. */
 interface GuestCopy {
@@ -109,7 +110,9 @@ export class ShadowCvq {
   /** Engine commands waiting for a slot. */
   private readonly ownQueue: { cmd: NetCtrlCommand; done: (ack: number, e: CvqEvent) => void }[] = [];
   private err: SvqError | undefined;
+  /** The latest commands and their outcome (bounded: the oldest half is dropped past EVENT_LOG_MAX). */
   readonly events: CvqEvent[] = [];
+  private stopped = false;
   private readonly counters: ShadowCvqStats = { forwarded: 0, deviceOk: 0, deviceErr: 0, refusedLocally: 0, emulated: 0, modelRefused: 0, ownCompleted: 0, kicksSent: 0, callsSent: 0, stashes: 0 };
 
   private constructor(opts: ShadowCvqOptions, guestRing: RingDevice, shadowRing: RingDriver) {
@@ -164,10 +167,28 @@ export class ShadowCvq {
     return this.buf.slots - this.freeSlots.length;
   }
 
+  private log(e: CvqEvent): void {
+    if (this.events.length >= EVENT_LOG_MAX) this.events.splice(0, EVENT_LOG_MAX / 2);
+    this.events.push(e);
+  }
+
+  /**
+   * Stop: take every answer the device already gave, then stop reading kicks and calls. Returns the guest
+   * ring position and the guest commands still unanswered (ids, in pop order), to be resent or failed.
+   */
+  stop(): { guestBase: RingBase; unanswered: number[]; engineQueued: number } {
+    if (this.err === undefined && !this.stopped) this.handleDeviceCall();
+    this.stopped = true;
+    const unanswered: number[] = [];
+    for (let i = 0; i < this.buf.slots; i++) if (this.slotCmd[i] !== undefined && this.slotGuestId[i] !== NO_GUEST) unanswered.push(this.slotGuestId[i]!);
+    if (this.stashedCopy !== undefined) unanswered.push(this.stashedCopy.id);
+    return { guestBase: this.guestRing.base(), unanswered, engineQueued: this.ownQueue.length };
+  }
+
   // ───────────────────────────── guest kick ─────────────────────────────
 
   handleGuestKick(): void {
-    if (this.err !== undefined) return;
+    if (this.err !== undefined || this.stopped) return;
     const guest = this.guestRing;
     let answered = false;
     for (;;) {
@@ -214,7 +235,7 @@ export class ShadowCvq {
       if (ackOk) this.answerGuest(c.id, c.ringDescs, c.addr[c.outCount]!, VIRTIO_NET_ERR);
       else this.pushGuest(c.id, c.ringDescs, 0);
       this.counters.refusedLocally++;
-      this.events.push({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: ackOk ? `command of ${c.outBytes} bytes exceeds ${this.buf.slotBytes}` : 'no ack buffer' });
+      this.log({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: ackOk ? `command of ${c.outBytes} bytes exceeds ${this.buf.slotBytes}` : 'no ack buffer' });
       return undefined;
     }
     const bytes = new Uint8Array(c.outBytes);
@@ -238,14 +259,14 @@ export class ShadowCvq {
     if (E.isLeft(d)) {
       this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, VIRTIO_NET_ERR);
       this.counters.refusedLocally++;
-      this.events.push({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: d.left.message });
+      this.log({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: d.left.message });
       return 'answered';
     }
     const cmd = d.right;
     if (!commandAllowed(cmd.kind, this.negotiated)) {
       this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, VIRTIO_NET_ERR);
       this.counters.refusedLocally++;
-      this.events.push({ source: 'guest', command: cmd, ack: VIRTIO_NET_ERR, note: 'not negotiated' });
+      this.log({ source: 'guest', command: cmd, ack: VIRTIO_NET_ERR, note: 'not negotiated' });
       return 'answered';
     }
     if (cmd.kind === 'ANNOUNCE_ACK') {
@@ -255,7 +276,7 @@ export class ShadowCvq {
       if (E.isRight(r)) this.model = r.right;
       this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, ack);
       this.counters.emulated++;
-      this.events.push({ source: 'guest', command: cmd, ack, note: 'emulated' });
+      this.log({ source: 'guest', command: cmd, ack, note: 'emulated' });
       return 'answered';
     }
     copy.cmd = cmd;
@@ -300,6 +321,12 @@ export class ShadowCvq {
 
   /** Inject an engine command (restore): forwarded as soon as a slot is free; `done` gets the ack. */
   submit(cmd: NetCtrlCommand, done: (ack: number, e: CvqEvent) => void): void {
+    if (this.err !== undefined || this.stopped) {
+      const e: CvqEvent = { source: 'engine', command: cmd, ack: VIRTIO_NET_ERR, note: this.err?.message ?? 'CVQ stopped' };
+      this.log(e);
+      done(VIRTIO_NET_ERR, e);
+      return;
+    }
     this.ownQueue.push({ cmd, done });
     this.pumpOwn();
     this.notifyDevice();
@@ -312,7 +339,7 @@ export class ShadowCvq {
       if (len > this.buf.slotBytes) {
         this.ownQueue.shift();
         const e: CvqEvent = { source: 'engine', command: cmd, ack: VIRTIO_NET_ERR, note: `command of ${len} bytes exceeds ${this.buf.slotBytes}` };
-        this.events.push(e);
+        this.log(e);
         done(VIRTIO_NET_ERR, e);
         continue;
       }
@@ -335,7 +362,7 @@ export class ShadowCvq {
   // ───────────────────────────── device call ─────────────────────────────
 
   handleDeviceCall(): void {
-    if (this.err !== undefined) return;
+    if (this.err !== undefined || this.stopped) return;
     const drv = this.shadowRing;
     const u = this.used;
     let answered = false;
@@ -382,7 +409,7 @@ export class ShadowCvq {
     this.slotDone[slot] = undefined;
     this.freeSlots.push(slot);
     const e: CvqEvent = note === undefined ? { source: gid === NO_GUEST ? 'engine' : 'guest', command: cmd, ack } : { source: gid === NO_GUEST ? 'engine' : 'guest', command: cmd, ack, note };
-    this.events.push(e);
+    this.log(e);
     if (gid === NO_GUEST) {
       this.counters.ownCompleted++;
       done?.(ack, e);

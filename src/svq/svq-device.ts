@@ -98,6 +98,8 @@ const freshBase = (layout: RingLayout): RingBase => ({ availIdx: 0, availWrap: l
 export interface SvqDeviceHandover {
   readonly shadowed: ReadonlyMap<number, SvqHandover>;
   readonly passthrough: ReadonlyMap<number, RingBase>;
+  /** The CVQ's guest ring position and the guest commands it had not answered. */
+  readonly cvq?: { readonly guestBase: RingBase; readonly unanswered: readonly number[] };
 }
 
 class SetupError {
@@ -375,7 +377,9 @@ export class SvqDevice {
       if (E.isLeft(b)) return E.left(devErr('device', 'VHOST_GET_VRING_BASE', b.left));
       passthrough.set(qi, decodeBase(cfg.layout, b.right));
     }
-    return E.right({ shadowed, passthrough });
+    if (this.cvq === undefined) return E.right({ shadowed, passthrough });
+    const c = this.cvq.stop();
+    return E.right({ shadowed, passthrough, cvq: { guestBase: c.guestBase, unanswered: c.unanswered } });
   }
 
   /** Unmap and free SVQ's host memory (after a reset of the device). */

@@ -242,6 +242,7 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
       expect(h0.inFlight.map((e) => e.addr[0])).toEqual([rx[1], rx[2]]);
       // one descriptor per RX chain: both layouts un-pop two positions
       expect(h0.passthroughBase?.availIdx).toBe(h0.guestBase.availIdx - 2);
+      expect(ho.cvq?.unanswered).toEqual([]);
       expect(E.isRight(sd.teardown())).toBe(true);
       expect(sd.tree.maps().every((m) => m.kind === 'gpa')).toBe(true);
     });
@@ -297,5 +298,30 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(ho.shadowed.get(0)!.inFlight.length).toBe(2);
     // the TX queue was not affected
     expect(sd.data.get(1)!.state).toBe('stopped');
+  });
+
+  it('stashes guest CVQ commands beyond its command slots and answers every one, in order', () => {
+    const dev = new SimVdpaDevice({});
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    const sd = g.start('cvq', 2);
+    const macs = Array.from({ length: 20 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`);
+    const sent = macs.map((mac) => g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac })));
+    sd.guestKick(2);
+    expect(sd.cvq!.stats().forwarded).toBe(16);
+    expect(sd.cvq!.stats().stashes).toBe(1);
+    for (let i = 0; i < 10 && sd.cvq!.stats().deviceOk < 20; i++) {
+      dev.flush();
+      sd.poll();
+    }
+    expect(g.reap(2).length).toBe(20);
+    for (const c of sent) expect(right(g.gpa.readU8(c.ack))).toBe(VIRTIO_NET_OK);
+    expect(sd.cvq!.events.map((e) => (e.command?.kind === 'MAC_ADDR_SET' ? e.command.mac : ''))).toEqual(macs);
+    expect(sd.cvq!.state.mac).toBe(macs[19]);
+    const ho = right(sd.stop());
+    expect(ho.cvq?.unanswered).toEqual([]);
+    // a stopped CVQ refuses engine commands at once instead of queueing them forever
+    const acks: number[] = [];
+    sd.cvq!.submit({ kind: 'MAC_ADDR_SET', mac: MAC }, (a) => acks.push(a));
+    expect(acks).toEqual([VIRTIO_NET_ERR]);
   });
 });
