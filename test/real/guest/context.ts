@@ -13,6 +13,8 @@ export interface GuestContext {
   readonly spec: string;
   /** MAC the harness created vdpa0 with, as 6 bytes. */
   readonly mac: Uint8Array;
+  /** Open the device (the caller closes it); throws when it cannot be opened. */
+  openSync(): VdpaDevice;
   /** Open the device, run `fn`, always close it. */
   withDevice<T>(fn: (dev: VdpaDevice) => T | Promise<T>): Promise<T>;
   metric(m: MetricRecord): void;
@@ -22,6 +24,11 @@ export function makeContext(spec: string, mac: Uint8Array, emit: (line: string) 
   return {
     spec,
     mac,
+    openSync() {
+      const opened = openVdpaSpec(spec);
+      if (E.isLeft(opened)) throw new AssertionFailed(`open ${spec}: ${describe(opened.left)}`);
+      return opened.right;
+    },
     async withDevice(fn) {
       const opened = openVdpaSpec(spec);
       if (E.isLeft(opened)) throw new AssertionFailed(`open ${spec}: ${describe(opened.left)}`);

@@ -11,10 +11,11 @@ import { basics } from './basics.js';
 import { cvq } from './cvq.js';
 import { dataplane } from './dataplane.js';
 import { lifecycle } from './lifecycle.js';
+import { mbt } from './mbt.js';
 import { makeContext, parseMac, type GuestContext } from './context.js';
 
 /** Every suite, in run order. Later sessions add the SVQ dataplane and the machines' model paths here. */
-export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq, dataplane];
+export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq, dataplane, mbt];
 
 const emit = (line: string): void => {
   process.stdout.write(`${line}\n`);
