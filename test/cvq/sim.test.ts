@@ -81,6 +81,16 @@ describe('CVQ restore engine on the simulated device', () => {
     expect(E.isLeft(w) && w.left).toMatchObject({ kind: 'wrong-length', errno: 'EIO', index: 0 });
   });
 
+  it('a delayed ack within the timeout is waited for; beyond it, ETIMEDOUT', async () => {
+    const cmds = [cvqOut({ kind: 'VLAN_ADD', vid: 1 }), cvqOut({ kind: 'VLAN_ADD', vid: 2 })];
+    const slow = bringUp({ profile: 'full', faults: [{ kind: 'delay-ack', us: 20_000, match: { commands: ['VLAN_ADD'] }, times: 1 }] });
+    const ok = await slow.engine.run(cmds, { strategy: 'parallel', timeoutMs: 50 });
+    expect(E.isRight(ok) && ok.right.outcomes).toEqual(['ok', 'ok']);
+    const slower = bringUp({ profile: 'full', faults: [{ kind: 'delay-ack', us: 80_000, match: { commands: ['VLAN_ADD'] }, times: 1 }] });
+    const late = await slower.engine.run(cmds, { strategy: 'parallel', timeoutMs: 50 });
+    expect(E.isLeft(late) && late.left).toMatchObject({ kind: 'timeout', errno: 'ETIMEDOUT', index: 0 });
+  });
+
   it('vdpa_sim_net: MAC_ADDR_SET restores and reads back; everything else is refused', async () => {
     const { dev, negotiated, engine } = bringUp({ profile: 'vdpa_sim_net' });
     const r = await restoreState(dev, engine, state, negotiated, DEFAULT_LIMITS, resetNetState('52:54:00:00:00:01', negotiated), { strategy: 'parallel' });

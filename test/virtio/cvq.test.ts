@@ -120,6 +120,18 @@ describe('CVQ command codec (virtio 1.2 §5.1.6.5)', () => {
     );
   });
 
+  it('decoding does not depend on how the bytes are split, errors included', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 30 }).chain((b) => fc.tuple(fc.constant(b), arbSplit(b))),
+        ([bytes, pieces]) => {
+          expect(decodeCommand(pieces)).toEqual(decodeCommand([bytes]));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it('names each malformed input', () => {
     expect(reasonOf(decodeCommand([]))).toBe('short-header');
     expect(reasonOf(decodeCommand([hex('01'), new Uint8Array(0)]))).toBe('short-header');
