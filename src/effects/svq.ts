@@ -1,0 +1,311 @@
+/**
+ * machines/svq-switch's effects on a vhost-vdpa device: switching a data path (src/effects/datapath.ts)
+ * between passthrough and shadow virtqueues, as QEMU does (hw/virtio/vhost-shadow-virtqueue.c,
+ * hw/virtio/vhost-vdpa.c `vhost_vdpa_svq_setup` / `_svq_map_rings` / `_svq_unmap_rings`):
+ *
+ *  - guest RAM is recorded in the IOVA tree at IOVA = GPA (it is already in the IOTLB);
+ *  - each shadow ring is host memory from the device, given an IOVA by the tree (first fit) and mapped
+ *    into the IOTLB; SVQ writes it through an IOVA view aliasing the same bytes;
+ *  - pointing the device at a ring = disable the queue, VHOST_SET_VRING_ADDR / _BASE, enable it again
+ *    (the device runs them after DRIVER_OK: VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK), all while suspended;
+ *  - in shadow mode a pump relays device calls to SVQ and the guest's notifications go to SVQ.
+ * Every step that fails undoes its own partial work before rejecting, so the machine's `progress`
+ * lists exactly what `rollback` has to undo.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { AddressSpace, type Region } from '../memory/address-space.js';
+import { decodeBase, encodeBase, placeRing, ringFactory } from '../ring/index.js';
+import type { RingAddrs, RingConfig } from '../ring/types.js';
+import { deviceError, VHOST_ACCESS_RW, type DeviceError } from '../device/types.js';
+import { IovaTree, isIovaTreeError, type DMAMap } from '../svq/iova-tree.js';
+import { isSvqError, ShadowVirtqueue, type SvqHandover } from '../svq/shadow-virtqueue.js';
+import type { DirtyLog } from '../svq/dirty-log.js';
+import type { BasesInput, QueuesInput, RollbackInput, SvqMode } from '../../machines/svq-switch.js';
+import { GUEST_RAM_GPA, type DataPath, type GuestQueue } from './datapath.js';
+import { orReject, type Effect } from './common.js';
+
+export interface SvqSwitchEffects {
+  readonly [name: string]: Effect<never, unknown>;
+  suspendDevice: Effect<void, void>;
+  readVringBases: Effect<QueuesInput, { bases: number[] }>;
+  mapShadowRings: Effect<BasesInput, void>;
+  pointToShadow: Effect<BasesInput, void>;
+  resumeDevice: Effect<void, void>;
+  drainShadow: Effect<QueuesInput, { handedBack: number; bases: number[] }>;
+  writeBackIndexes: Effect<BasesInput, void>;
+  unmapShadowRings: Effect<QueuesInput, void>;
+  pointToGuest: Effect<BasesInput, void>;
+  rollback: Effect<RollbackInput, void>;
+}
+
+interface Shadow {
+  readonly region: Region;
+  readonly map: DMAMap;
+  readonly config: RingConfig;
+  svq: ShadowVirtqueue;
+}
+
+/** The switchable data path: where the guest's notifications go, and the shadow state when shadowed. */
+export class SvqBackend {
+  readonly tree: IovaTree;
+  /** The device's IOVA view: guest RAM at IOVA = GPA and the shadow rings at their IOVAs. */
+  readonly view = new AddressSpace('iova');
+  readonly shadows = new Map<number, Shadow>();
+  readonly handovers = new Map<number, SvqHandover>();
+  /** Where the device's queues point now. */
+  mode: SvqMode = 'passthrough';
+  private pumping = false;
+
+  constructor(
+    readonly path: DataPath,
+    readonly opts: { dirty?: DirtyLog; pumpWaitMs?: number } = {},
+  ) {
+    const range = path.dev.getIovaRange();
+    this.tree = new IovaTree(E.isRight(range) ? range.right : { first: 0, last: 2 ** 48 - 1 });
+    const r = path.ram;
+    const m = this.tree.insert('gpa', GUEST_RAM_GPA, { translatedAddr: GUEST_RAM_GPA, size: r.size - 1, perm: VHOST_ACCESS_RW });
+    if (isIovaTreeError(m)) throw new Error(`guest RAM in the IOVA tree: ${m.message}`);
+    const v = this.view.addRegion(GUEST_RAM_GPA, r.buffer, { offset: r.offset, size: r.size, name: 'guest-ram' });
+    if (E.isLeft(v)) throw new Error(v.left.message);
+  }
+
+  queue(qi: number): GuestQueue {
+    const q = this.path.queues.find((x) => x.qi === qi);
+    if (q === undefined) throw deviceError('invalid', 'svq', `queue ${qi} is not a data queue of this path`);
+    return q;
+  }
+
+  /** The guest notified queue `qi` (its kick): to the device in passthrough, to SVQ when shadowed. */
+  notify(qi: number): E.Either<DeviceError, void> {
+    const s = this.shadows.get(qi);
+    if (s !== undefined && s.svq.state === 'running') {
+      s.svq.handleGuestKick();
+      return E.right(undefined);
+    }
+    return this.path.dev.kick(qi);
+  }
+
+  /** Relay device calls to the shadow queues until shadow mode ends (the device's call eventfds). */
+  startPump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    const dev = this.path.dev;
+    const wait = this.opts.pumpWaitMs ?? 10;
+    const loop = async () => {
+      while (this.pumping && this.shadows.size > 0) {
+        let called = false;
+        for (const [qi, s] of this.shadows) {
+          const r = await dev.waitCall(qi, wait);
+          if (!this.pumping) return;
+          if (E.isRight(r) && r.right && s.svq.state === 'running') {
+            s.svq.handleDeviceCall();
+            called = true;
+          }
+        }
+        // a device whose wait answers at once (the simulator's virtual clock) must not starve the loop
+        if (!called) await new Promise((r) => setImmediate(r));
+      }
+      this.pumping = false;
+    };
+    void loop();
+  }
+
+  stopPump(): void {
+    this.pumping = false;
+  }
+
+  /** Disable, re-address and re-enable queue `qi` while the device is suspended. */
+  point(qi: number, addrs: RingAddrs, base: number): E.Either<DeviceError, void> {
+    const dev = this.path.dev;
+    const steps = [() => dev.setVringEnable(qi, false), () => dev.setVringAddr(qi, addrs), () => dev.setVringBase(qi, base), () => dev.setVringEnable(qi, true)];
+    for (const s of steps) {
+      const r = s();
+      if (E.isLeft(r)) return r;
+    }
+    return E.right(undefined);
+  }
+
+  /** Allocate, map and build the shadow ring of `qi`, resuming the guest ring at `base`. */
+  mapOne(qi: number, base: number): E.Either<DeviceError, Shadow> {
+    const dev = this.path.dev;
+    const g = this.queue(qi);
+    const layout = g.config.layout;
+    const l = ringFactory(layout).layoutOf(g.config.size);
+    const bytes = l.desc.size + l.driver.size + l.device.size + 3 * 4096;
+    const region = dev.allocHost(bytes, `svq-${qi}`);
+    if (E.isLeft(region)) return region;
+    const undoAlloc = () => void dev.freeHost(region.right);
+    const map = this.tree.mapAlloc('hva', { translatedAddr: region.right.base, size: region.right.size - 1, perm: VHOST_ACCESS_RW });
+    if (isIovaTreeError(map)) {
+      undoAlloc();
+      return E.left(deviceError('iotlb', 'svq map', map.message));
+    }
+    const undoTree = () => void this.tree.remove(map.iova);
+    const up = dev.iotlbUpdate(this.path.asid, map.iova, region.right.size, region.right.base, VHOST_ACCESS_RW);
+    if (E.isLeft(up)) {
+      undoTree();
+      undoAlloc();
+      return up;
+    }
+    const undoIotlb = () => void dev.iotlbInvalidate(this.path.asid, map.iova, region.right.size);
+    const v = this.view.addRegion(map.iova, region.right.buffer, { offset: region.right.offset, size: region.right.size, name: `svq-${qi}` });
+    const config: RingConfig = { ...g.config, addrs: placeRing(layout, g.config.size, map.iova).addrs };
+    const svq = E.isLeft(v)
+      ? undefined
+      : ShadowVirtqueue.create({
+          name: `svq-${qi}`,
+          guest: { space: this.path.gpa, config: g.config },
+          shadow: { space: this.view, config },
+          iova: this.tree,
+          ...(this.opts.dirty === undefined ? {} : { dirty: this.opts.dirty }),
+          kickDevice: () => void dev.kick(qi),
+          callGuest: () => {},
+          resume: { guestLayout: layout, guestSize: g.config.size, guestBase: decodeBase(layout, base), inFlight: [], passthroughBase: undefined },
+        });
+    if (svq === undefined || isSvqError(svq)) {
+      if (E.isRight(v)) this.view.removeRegion(map.iova);
+      undoIotlb();
+      undoTree();
+      undoAlloc();
+      return E.left(deviceError('invalid', 'svq setup', svq === undefined ? (v as E.Left<{ message: string }>).left.message : svq.message));
+    }
+    const s: Shadow = { region: region.right, map, config, svq };
+    this.shadows.set(qi, s);
+    return E.right(s);
+  }
+
+  /** Unmap and free the shadow ring of `qi` (after the device stopped using it). */
+  unmapOne(qi: number): E.Either<DeviceError, void> {
+    const s = this.shadows.get(qi);
+    if (s === undefined) return E.right(undefined);
+    const dev = this.path.dev;
+    const inv = dev.iotlbInvalidate(this.path.asid, s.map.iova, s.region.size);
+    if (E.isLeft(inv)) return inv;
+    this.tree.remove(s.map.iova);
+    this.view.removeRegion(s.map.iova);
+    this.shadows.delete(qi);
+    return dev.freeHost(s.region);
+  }
+
+  /** Guest chains the data path holds: in the guest rings' drivers (made available, not yet reaped). */
+  guestInFlight(): number {
+    return this.path.queues.reduce((n, q) => n + q.driver.inFlight(), 0);
+  }
+}
+
+const all = <T>(xs: readonly T[], f: (x: T, i: number) => E.Either<DeviceError, unknown>): E.Either<DeviceError, void> => {
+  for (let i = 0; i < xs.length; i++) {
+    const r = f(xs[i]!, i);
+    if (E.isLeft(r)) return E.left(r.left);
+  }
+  return E.right(undefined);
+};
+
+export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
+  const dev = b.path.dev;
+  const layout = b.path.layout;
+  return {
+    suspendDevice: async () => orReject(dev.suspend()),
+    resumeDevice: async () => orReject(dev.resume()),
+    async readVringBases({ queues }) {
+      const bases: number[] = [];
+      for (const qi of queues) bases.push(await orReject(dev.getVringBase(qi)));
+      return { bases };
+    },
+    async mapShadowRings({ queues, bases }) {
+      const done: number[] = [];
+      const r = all(queues, (qi, i) => E.map(() => done.push(qi))(b.mapOne(qi, bases[i]!)));
+      if (E.isLeft(r)) {
+        for (const qi of done) b.unmapOne(qi);
+        throw r.left;
+      }
+    },
+    async pointToShadow({ queues }) {
+      const done: number[] = [];
+      const r = all(queues, (qi) => {
+        const s = b.shadows.get(qi)!;
+        return E.map(() => done.push(qi))(b.point(qi, s.config.addrs, encodeBase(layout, s.svq.shadowRing.base())));
+      });
+      if (E.isLeft(r)) {
+        for (const qi of done) b.point(qi, b.queue(qi).config.addrs, encodeBase(layout, b.queue(qi).driver.base()));
+        throw r.left;
+      }
+      b.mode = 'shadow';
+      for (const qi of queues) b.shadows.get(qi)!.svq.start();
+      b.startPump();
+    },
+    async drainShadow({ queues }) {
+      b.stopPump();
+      let handedBack = 0;
+      const bases: number[] = [];
+      for (const qi of queues) {
+        const s = b.shadows.get(qi);
+        if (s === undefined) throw deviceError('state', 'svq drain', `queue ${qi} is not shadowed`);
+        if (s.svq.state === 'running') s.svq.handleDeviceCall();
+        const h = s.svq.stop();
+        b.handovers.set(qi, h);
+        if (h.passthroughBase === undefined) {
+          throw deviceError('state', 'svq drain', `queue ${qi}: ${h.inFlight.length} in-flight chain(s) completed out of order cannot be handed back to the guest ring`);
+        }
+        handedBack += h.inFlight.length;
+        bases.push(encodeBase(layout, h.passthroughBase));
+      }
+      return { handedBack, bases };
+    },
+    async writeBackIndexes({ queues, bases }) {
+      // the guest's used ring already holds every chain SVQ returned; the device resumes at the base
+      await orReject(all(queues, (qi, i) => dev.setVringBase(qi, bases[i]!)));
+    },
+    async unmapShadowRings({ queues }) {
+      await orReject(all(queues, (qi) => b.unmapOne(qi)));
+    },
+    async pointToGuest({ queues, bases }) {
+      await orReject(all(queues, (qi, i) => b.point(qi, b.queue(qi).config.addrs, bases[i]!)));
+      b.mode = 'passthrough';
+      b.handovers.clear();
+    },
+    async rollback({ queues, to, progress, bases }) {
+      const did = new Set(progress);
+      const errs: string[] = [];
+      const note = (r: E.Either<DeviceError, unknown>) => E.isLeft(r) && errs.push(r.left.message);
+      if (to === 'passthrough') {
+        // enable failed: back to the guest rings at the bases read at suspend, shadow rings gone
+        b.stopPump();
+        if (did.has('pointed') || b.mode === 'shadow') for (let i = 0; i < queues.length; i++) note(b.point(queues[i]!, b.queue(queues[i]!).config.addrs, bases[i]!));
+        b.mode = 'passthrough';
+        for (const qi of queues) if (b.shadows.has(qi)) note(b.unmapOne(qi));
+      } else {
+        // disable failed: shadow rings again, forwarding resumed from the hand-over
+        if (did.has('unmapped')) {
+          for (let i = 0; i < queues.length; i++) note(b.mapOne(queues[i]!, bases[i]!));
+        }
+        for (const qi of queues) {
+          const s = b.shadows.get(qi);
+          const h = b.handovers.get(qi);
+          if (s === undefined) continue;
+          if (s.svq.state !== 'running' && h !== undefined) {
+            const fresh = ShadowVirtqueue.create({
+              name: `svq-${qi}`,
+              guest: { space: b.path.gpa, config: b.queue(qi).config },
+              shadow: { space: b.view, config: s.config },
+              iova: b.tree,
+              ...(b.opts.dirty === undefined ? {} : { dirty: b.opts.dirty }),
+              kickDevice: () => void dev.kick(qi),
+              callGuest: () => {},
+              resume: h,
+            });
+            if (isSvqError(fresh)) errs.push(fresh.message);
+            else s.svq = fresh;
+          }
+          note(b.point(qi, s.config.addrs, encodeBase(layout, s.svq.shadowRing.base())));
+        }
+        b.mode = 'shadow';
+        b.handovers.clear();
+        for (const s of b.shadows.values()) s.svq.start();
+        b.startPump();
+      }
+      if (did.has('suspended')) note(dev.resume());
+      if (errs.length) throw deviceError('state', 'svq rollback', errs.join('; '));
+    },
+  };
+}
