@@ -13,11 +13,13 @@ export function vringNeedEvent(event: number, newIdx: number, old: number): bool
   return ((newIdx - event - 1) & 0xffff) < ((newIdx - old) & 0xffff);
 }
 
-/** A ring area resolved once to the region that holds all of it: accesses go through `view` at `off`. */
+/**
+ * A ring area resolved once to the region that holds all of it, as a DataView of exactly the area:
+ * offsets in the hot paths then start at 0 and stay small integers, whatever the area's address
+ * (an offset inside a region at 4 GiB would otherwise turn every index computation into doubles).
+ */
 export interface Area {
   readonly view: DataView;
-  /** Offset of the area's first byte inside `view`. */
-  readonly off: number;
   /** Address of the area in its space (for `noteWrite`). */
   readonly addr: number;
 }
@@ -25,7 +27,7 @@ export interface Area {
 export function resolveArea(space: AddressSpace, addr: number, size: number): Area | undefined {
   if (!Number.isSafeInteger(addr) || addr < 0) return undefined;
   const r = space.find(addr, size);
-  return r === undefined ? undefined : { view: r.view, off: addr - r.base, addr };
+  return r === undefined ? undefined : { view: new DataView(r.buffer, r.offset + (addr - r.base), size), addr };
 }
 
 export const isPowerOfTwo = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;

@@ -101,11 +101,8 @@ export class PackedDriver implements RingDriver {
   declare private readonly num: number;
   declare private readonly eventIdx: boolean;
   declare private readonly descView: DataView;
-  declare private readonly descOff: number;
   declare private readonly drvView: DataView;
-  declare private readonly drvOff: number;
   declare private readonly devView: DataView;
-  declare private readonly devOff: number;
   /** Driver-private free list of buffer ids. */
   declare private readonly idNext: Uint16Array;
   /** Per buffer id: the caller's token, ring slots taken (0 = not in flight), writable bytes. */
@@ -124,7 +121,6 @@ export class PackedDriver implements RingDriver {
   /** What we last wrote into the driver area's flags (Linux `event_flags_shadow`). */
   private eventFlags = VRING_PACKED_EVENT_FLAG_ENABLE;
   declare private readonly indView: DataView | undefined;
-  private readonly indOff: number = 0;
   private readonly indAddr: number = 0;
   private readonly indCap: number = 0;
 
@@ -134,11 +130,8 @@ export class PackedDriver implements RingDriver {
     this.num = n;
     this.eventIdx = config.eventIdx;
     this.descView = areas.desc.view;
-    this.descOff = areas.desc.off;
     this.drvView = areas.driver.view;
-    this.drvOff = areas.driver.off;
     this.devView = areas.device.view;
-    this.devOff = areas.device.off;
     this.idNext = new Uint16Array(n);
     for (let i = 0; i < n - 1; i++) this.idNext[i] = i + 1;
     this.token = new Float64Array(n);
@@ -147,16 +140,15 @@ export class PackedDriver implements RingDriver {
     this.free = n;
     if (ind !== undefined) {
       this.indView = ind.area.view;
-      this.indOff = ind.area.off;
       this.indAddr = ind.area.addr;
       this.indCap = ind.cap;
     } else {
       this.indView = undefined;
     }
     // The driver owns the ring and starts it clean: no descriptor available or used, events enabled.
-    new Uint8Array(this.descView.buffer, this.descView.byteOffset + this.descOff, DESC_SIZE * n).fill(0);
-    this.drvView.setUint32(this.drvOff, 0, true);
-    this.devView.setUint32(this.devOff, 0, true);
+    new Uint8Array(this.descView.buffer, this.descView.byteOffset, this.descView.byteLength).fill(0);
+    this.drvView.setUint32(0, 0, true);
+    this.devView.setUint32(0, 0, true);
   }
 
   numFree(): number {
@@ -180,7 +172,6 @@ export class PackedDriver implements RingDriver {
     if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
     const n = this.num;
     const dv = this.descView;
-    const dOff = this.descOff;
     const id = this.freeId;
     const head = this.nextAvail;
     const wrap = this.availWrap;
@@ -191,7 +182,7 @@ export class PackedDriver implements RingDriver {
     if (indirect) {
       // §2.8.20: table entries in sequence; WRITE is their only meaningful flag, their id is ignored.
       const tv = this.indView!;
-      const tOff = this.indOff + id * this.indCap * DESC_SIZE;
+      const tOff = id * this.indCap * DESC_SIZE;
       for (let k = 0; k < count; k++) {
         const o = tOff + k * DESC_SIZE;
         setU64(tv, o, addrs[k]!);
@@ -199,7 +190,7 @@ export class PackedDriver implements RingDriver {
         tv.setUint16(o + D_ID, 0, true);
         tv.setUint16(o + D_FLAGS, k >= outCount ? VRING_DESC_F_WRITE : 0, true);
       }
-      const o = dOff + head * DESC_SIZE;
+      const o = head * DESC_SIZE;
       setU64(dv, o, this.indAddr + id * this.indCap * DESC_SIZE);
       dv.setUint32(o + D_LEN, count * DESC_SIZE, true);
       dv.setUint16(o + D_ID, id, true);
@@ -213,7 +204,7 @@ export class PackedDriver implements RingDriver {
           s -= n;
           w = !w;
         }
-        const o = dOff + s * DESC_SIZE;
+        const o = s * DESC_SIZE;
         setU64(dv, o, addrs[k]!);
         dv.setUint32(o + D_LEN, lens[k]!, true);
         dv.setUint16(o + D_ID, id, true);
@@ -223,7 +214,7 @@ export class PackedDriver implements RingDriver {
       }
     }
     // (write barrier) then publish the head
-    dv.setUint16(dOff + head * DESC_SIZE + D_FLAGS, headFlags, true);
+    dv.setUint16(head * DESC_SIZE + D_FLAGS, headFlags, true);
     let s = head + need;
     if (s >= n) {
       s -= n;
@@ -245,9 +236,9 @@ export class PackedDriver implements RingDriver {
     const moved = this.addedSince;
     if (moved === 0) return false;
     this.addedSince = 0;
-    const flags = this.devView.getUint16(this.devOff + EV_FLAGS, true);
+    const flags = this.devView.getUint16(EV_FLAGS, true);
     if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
-      return packedNeedEvent(this.devView.getUint16(this.devOff + EV_OFF_WRAP, true), this.nextAvail, this.availWrap, moved, this.num);
+      return packedNeedEvent(this.devView.getUint16(EV_OFF_WRAP, true), this.nextAvail, this.availWrap, moved, this.num);
     }
     return flags !== VRING_PACKED_EVENT_FLAG_DISABLE;
   }
@@ -255,7 +246,7 @@ export class PackedDriver implements RingDriver {
   /** §2.8.7: the slot at our used position holds a used descriptor when AVAIL = USED = our used wrap. */
   reap(out: Used): boolean | RingError {
     const dv = this.descView;
-    const o = this.descOff + this.nextUsed * DESC_SIZE;
+    const o = this.nextUsed * DESC_SIZE;
     const flags = dv.getUint16(o + D_FLAGS, true);
     const fl = flags & AVAIL_USED;
     if (fl !== (this.usedWrap ? AVAIL_USED : 0)) return false;
@@ -281,27 +272,27 @@ export class PackedDriver implements RingDriver {
     out.token = this.token[id]!;
     // Linux virtqueue_get_buf_ctx_packed: in DESC mode ask for a call at the next used slot.
     if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) {
-      this.drvView.setUint16(this.drvOff + EV_OFF_WRAP, s | (this.usedWrap ? WRAP_BIT : 0), true);
+      this.drvView.setUint16(EV_OFF_WRAP, s | (this.usedWrap ? WRAP_BIT : 0), true);
     }
     return true;
   }
 
   disableCalls(): void {
     this.eventFlags = VRING_PACKED_EVENT_FLAG_DISABLE;
-    this.drvView.setUint16(this.drvOff + EV_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE, true);
+    this.drvView.setUint16(EV_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE, true);
   }
 
   /** Linux virtqueue_enable_cb_prepare_packed + virtqueue_poll: DESC at our used position, or ENABLE. */
   enableCalls(): boolean {
     if (this.eventIdx) {
-      this.drvView.setUint16(this.drvOff + EV_OFF_WRAP, this.nextUsed | (this.usedWrap ? WRAP_BIT : 0), true);
+      this.drvView.setUint16(EV_OFF_WRAP, this.nextUsed | (this.usedWrap ? WRAP_BIT : 0), true);
       this.eventFlags = VRING_PACKED_EVENT_FLAG_DESC;
     } else {
       this.eventFlags = VRING_PACKED_EVENT_FLAG_ENABLE;
     }
     // (write barrier) flags after off_wrap, (full barrier) then re-check the used slot
-    this.drvView.setUint16(this.drvOff + EV_FLAGS, this.eventFlags, true);
-    const flags = this.descView.getUint16(this.descOff + this.nextUsed * DESC_SIZE + D_FLAGS, true);
+    this.drvView.setUint16(EV_FLAGS, this.eventFlags, true);
+    const flags = this.descView.getUint16(this.nextUsed * DESC_SIZE + D_FLAGS, true);
     return (flags & AVAIL_USED) === (this.usedWrap ? AVAIL_USED : 0);
   }
 
@@ -325,12 +316,9 @@ export class PackedDevice implements RingDevice {
   declare private readonly eventIdx: boolean;
   declare private readonly indirectOk: boolean;
   declare private readonly descView: DataView;
-  declare private readonly descOff: number;
   declare private readonly descAddr: number;
   declare private readonly drvView: DataView;
-  declare private readonly drvOff: number;
   declare private readonly devView: DataView;
-  declare private readonly devOff: number;
   declare private readonly devAddr: number;
   private nextAvail = 0;
   private availWrap = true;
@@ -348,17 +336,14 @@ export class PackedDevice implements RingDevice {
     this.eventIdx = config.eventIdx;
     this.indirectOk = config.indirect;
     this.descView = areas.desc.view;
-    this.descOff = areas.desc.off;
     this.descAddr = areas.desc.addr;
     this.drvView = areas.driver.view;
-    this.drvOff = areas.driver.off;
     this.devView = areas.device.view;
-    this.devOff = areas.device.off;
     this.devAddr = areas.device.addr;
   }
 
   hasAvail(): boolean {
-    const f = this.descView.getUint16(this.descOff + this.nextAvail * DESC_SIZE + D_FLAGS, true) & AVAIL_USED;
+    const f = this.descView.getUint16(this.nextAvail * DESC_SIZE + D_FLAGS, true) & AVAIL_USED;
     return f === (this.availWrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED);
   }
 
@@ -370,9 +355,8 @@ export class PackedDevice implements RingDevice {
   pop(out: Chain): boolean | RingError {
     const n = this.num;
     const dv = this.descView;
-    const dOff = this.descOff;
     const head = this.nextAvail;
-    let o = dOff + head * DESC_SIZE;
+    let o = head * DESC_SIZE;
     let flags = dv.getUint16(o + D_FLAGS, true);
     if ((flags & AVAIL_USED) !== (this.availWrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED)) return false;
     out.reset();
@@ -395,7 +379,7 @@ export class PackedDevice implements RingDevice {
       if ((flags & VRING_DESC_F_NEXT) === 0) break;
       if (cnt >= n) return fail('packed-chain-unterminated', `chain at slot ${head} runs past ${n} descriptors`, head);
       if (++s === n) s = 0;
-      o = dOff + s * DESC_SIZE;
+      o = s * DESC_SIZE;
       flags = dv.getUint16(o + D_FLAGS, true);
     }
     if (id >= n) return fail('packed-id-out-of-range', `buffer id ${id} >= queue size ${n}`, id);
@@ -446,7 +430,7 @@ export class PackedDevice implements RingDevice {
     if (!(ringDescs >= 1 && ringDescs <= n)) return fail('desc-index-out-of-range', `chain of ${ringDescs} descriptors does not fit a ring of ${n}`, ringDescs);
     const dv = this.descView;
     const slot = this.nextUsed;
-    const o = this.descOff + slot * DESC_SIZE;
+    const o = slot * DESC_SIZE;
     dv.setUint32(o + D_LEN, len >>> 0, true);
     dv.setUint16(o + D_ID, id, true);
     // (write barrier) then the flags publish it
@@ -467,9 +451,9 @@ export class PackedDevice implements RingDevice {
     const moved = this.pushedSince;
     if (moved === 0) return false;
     this.pushedSince = 0;
-    const flags = this.drvView.getUint16(this.drvOff + EV_FLAGS, true);
+    const flags = this.drvView.getUint16(EV_FLAGS, true);
     if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
-      return packedNeedEvent(this.drvView.getUint16(this.drvOff + EV_OFF_WRAP, true), this.nextUsed, this.usedWrap, moved, this.num);
+      return packedNeedEvent(this.drvView.getUint16(EV_OFF_WRAP, true), this.nextUsed, this.usedWrap, moved, this.num);
     }
     return flags !== VRING_PACKED_EVENT_FLAG_DISABLE;
   }
@@ -502,11 +486,11 @@ export class PackedDevice implements RingDevice {
   private writeEvent(offWrap: number, flags: number): void {
     const v = this.devView;
     if (offWrap >= 0) {
-      v.setUint16(this.devOff + EV_OFF_WRAP, offWrap, true);
+      v.setUint16(EV_OFF_WRAP, offWrap, true);
       this.space.noteWrite(this.devAddr + EV_OFF_WRAP, 2);
     }
     if (flags >= 0) {
-      v.setUint16(this.devOff + EV_FLAGS, flags, true);
+      v.setUint16(EV_FLAGS, flags, true);
       this.space.noteWrite(this.devAddr + EV_FLAGS, 2);
     }
   }

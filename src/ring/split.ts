@@ -91,11 +91,8 @@ export class SplitDriver implements RingDriver {
   declare private readonly mask: number;
   declare private readonly eventIdx: boolean;
   declare private readonly descView: DataView;
-  declare private readonly descOff: number;
   declare private readonly availView: DataView;
-  declare private readonly availOff: number;
   declare private readonly usedView: DataView;
-  declare private readonly usedOff: number;
   /** Driver-private free list: `descNext[i]` is the descriptor after `i` (QEMU SVQ `desc_next`). */
   declare private readonly descNext: Uint16Array;
   /** Per head: the caller's token, descriptors taken on the ring (0 = not in flight), writable bytes. */
@@ -113,7 +110,6 @@ export class SplitDriver implements RingDriver {
   private callsOn = true;
   /** Indirect tables: one slot of `indCap` descriptors per head, at `indAddr + head·indCap·16`. */
   declare private readonly indView: DataView | undefined;
-  private readonly indOff: number = 0;
   private readonly indAddr: number = 0;
   private readonly indCap: number = 0;
 
@@ -124,11 +120,8 @@ export class SplitDriver implements RingDriver {
     this.mask = n - 1;
     this.eventIdx = config.eventIdx;
     this.descView = areas.desc.view;
-    this.descOff = areas.desc.off;
     this.availView = areas.avail.view;
-    this.availOff = areas.avail.off;
     this.usedView = areas.used.view;
-    this.usedOff = areas.used.off;
     this.descNext = new Uint16Array(n);
     for (let i = 0; i < n - 1; i++) this.descNext[i] = i + 1;
     this.token = new Float64Array(n);
@@ -137,16 +130,15 @@ export class SplitDriver implements RingDriver {
     this.free = n;
     if (ind !== undefined) {
       this.indView = ind.area.view;
-      this.indOff = ind.area.off;
       this.indAddr = ind.area.addr;
       this.indCap = ind.cap;
     } else {
       this.indView = undefined;
     }
     // The driver owns the ring memory and starts it clean (Linux vring_alloc_queue, QEMU SVQ memset).
-    new Uint8Array(this.descView.buffer, this.descView.byteOffset + this.descOff, DESC_SIZE * n).fill(0);
-    new Uint8Array(this.availView.buffer, this.availView.byteOffset + this.availOff, 6 + 2 * n).fill(0);
-    new Uint8Array(this.usedView.buffer, this.usedView.byteOffset + this.usedOff, 6 + USED_ELEM_SIZE * n).fill(0);
+    new Uint8Array(this.descView.buffer, this.descView.byteOffset, this.descView.byteLength).fill(0);
+    new Uint8Array(this.availView.buffer, this.availView.byteOffset, this.availView.byteLength).fill(0);
+    new Uint8Array(this.usedView.buffer, this.usedView.byteOffset, this.usedView.byteLength).fill(0);
   }
 
   numFree(): number {
@@ -166,7 +158,6 @@ export class SplitDriver implements RingDriver {
     const need = indirect ? 1 : count;
     if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
     const dv = this.descView;
-    const dOff = this.descOff;
     const descNext = this.descNext;
     const outCount = chain.outCount;
     const addrs = chain.addr;
@@ -175,7 +166,7 @@ export class SplitDriver implements RingDriver {
     if (indirect) {
       // §2.7.5.3: the table holds the whole chain; its descriptors link by position in the table.
       const tv = this.indView!;
-      const tOff = this.indOff + head * this.indCap * DESC_SIZE;
+      const tOff = head * this.indCap * DESC_SIZE;
       const last = count - 1;
       for (let k = 0; k < count; k++) {
         const o = tOff + k * DESC_SIZE;
@@ -184,7 +175,7 @@ export class SplitDriver implements RingDriver {
         tv.setUint16(o + 12, (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0), true);
         tv.setUint16(o + 14, k < last ? k + 1 : 0, true);
       }
-      const o = dOff + head * DESC_SIZE;
+      const o = head * DESC_SIZE;
       setU64(dv, o, this.indAddr + head * this.indCap * DESC_SIZE);
       dv.setUint32(o + 8, count * DESC_SIZE, true);
       dv.setUint16(o + 12, VRING_DESC_F_INDIRECT, true);
@@ -195,7 +186,7 @@ export class SplitDriver implements RingDriver {
       let i = head;
       const last = count - 1;
       for (let k = 0; k < count; k++) {
-        const o = dOff + i * DESC_SIZE;
+        const o = i * DESC_SIZE;
         const next = descNext[i]!;
         setU64(dv, o, addrs[k]!);
         dv.setUint32(o + 8, lens[k]!, true);
@@ -211,12 +202,11 @@ export class SplitDriver implements RingDriver {
     this.ndescs[head] = need;
     this.inLen[head] = chain.inBytes;
     const av = this.availView;
-    const aOff = this.availOff;
     const idx = this.availIdx;
-    av.setUint16(aOff + RING_ENTRIES + (idx & this.mask) * 2, head, true);
+    av.setUint16(RING_ENTRIES + (idx & this.mask) * 2, head, true);
     // (write barrier) then publish the new avail idx
     const next = (idx + 1) & 0xffff;
-    av.setUint16(aOff + RING_IDX, next, true);
+    av.setUint16(RING_IDX, next, true);
     this.availIdx = next;
     return head;
   }
@@ -228,17 +218,16 @@ export class SplitDriver implements RingDriver {
     if (old === now) return false;
     this.kickedIdx = now;
     const uv = this.usedView;
-    if (this.eventIdx) return vringNeedEvent(uv.getUint16(this.usedOff + RING_ENTRIES + this.num * USED_ELEM_SIZE, true), now, old);
-    return (uv.getUint16(this.usedOff + RING_FLAGS, true) & VRING_USED_F_NO_NOTIFY) === 0;
+    if (this.eventIdx) return vringNeedEvent(uv.getUint16(RING_ENTRIES + this.num * USED_ELEM_SIZE, true), now, old);
+    return (uv.getUint16(RING_FLAGS, true) & VRING_USED_F_NO_NOTIFY) === 0;
   }
 
   /** §2.7.14: take the next used element; reject ids out of range, heads not in flight, oversize lengths. */
   reap(out: Used): boolean | RingError {
     const uv = this.usedView;
-    const uOff = this.usedOff;
     const last = this.lastUsed;
-    if (uv.getUint16(uOff + RING_IDX, true) === last) return false;
-    const e = uOff + RING_ENTRIES + (last & this.mask) * USED_ELEM_SIZE;
+    if (uv.getUint16(RING_IDX, true) === last) return false;
+    const e = RING_ENTRIES + (last & this.mask) * USED_ELEM_SIZE;
     const id = uv.getUint32(e, true);
     const len = uv.getUint32(e + 4, true);
     if (id >= this.num) return fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
@@ -262,7 +251,7 @@ export class SplitDriver implements RingDriver {
     // With EVENT_IDX, ask for a call at the next entry (Linux virtqueue_get_buf_ctx_split); while calls
     // are disabled keep used_event one behind so the device's window never crosses it.
     if (this.eventIdx) {
-      this.availView.setUint16(this.availOff + RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
+      this.availView.setUint16(RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
     }
     return true;
   }
@@ -270,17 +259,17 @@ export class SplitDriver implements RingDriver {
   /** §2.7.7: VRING_AVAIL_F_NO_INTERRUPT, or (EVENT_IDX, flags must stay 0) used_event parked behind. */
   disableCalls(): void {
     this.callsOn = false;
-    if (this.eventIdx) this.availView.setUint16(this.availOff + RING_ENTRIES + this.num * 2, (this.lastUsed - 1) & 0xffff, true);
-    else this.availView.setUint16(this.availOff + RING_FLAGS, VRING_AVAIL_F_NO_INTERRUPT, true);
+    if (this.eventIdx) this.availView.setUint16(RING_ENTRIES + this.num * 2, (this.lastUsed - 1) & 0xffff, true);
+    else this.availView.setUint16(RING_FLAGS, VRING_AVAIL_F_NO_INTERRUPT, true);
   }
 
   /** Ask for calls again; true when used entries are already waiting (re-check, Linux virtqueue_enable_cb). */
   enableCalls(): boolean {
     this.callsOn = true;
-    if (this.eventIdx) this.availView.setUint16(this.availOff + RING_ENTRIES + this.num * 2, this.lastUsed, true);
-    else this.availView.setUint16(this.availOff + RING_FLAGS, 0, true);
+    if (this.eventIdx) this.availView.setUint16(RING_ENTRIES + this.num * 2, this.lastUsed, true);
+    else this.availView.setUint16(RING_FLAGS, 0, true);
     // (full barrier) then re-read used->idx
-    return this.usedView.getUint16(this.usedOff + RING_IDX, true) !== this.lastUsed;
+    return this.usedView.getUint16(RING_IDX, true) !== this.lastUsed;
   }
 
   inFlightTokens(): number[] {
@@ -304,11 +293,8 @@ export class SplitDevice implements RingDevice {
   declare private readonly eventIdx: boolean;
   declare private readonly indirectOk: boolean;
   declare private readonly descView: DataView;
-  declare private readonly descOff: number;
   declare private readonly availView: DataView;
-  declare private readonly availOff: number;
   declare private readonly usedView: DataView;
-  declare private readonly usedOff: number;
   declare private readonly usedAddr: number;
   /** `last_avail_idx`: next avail entry to pop. */
   private lastAvail = 0;
@@ -325,19 +311,16 @@ export class SplitDevice implements RingDevice {
     this.eventIdx = config.eventIdx;
     this.indirectOk = config.indirect;
     this.descView = areas.desc.view;
-    this.descOff = areas.desc.off;
     this.availView = areas.avail.view;
-    this.availOff = areas.avail.off;
     this.usedView = areas.used.view;
-    this.usedOff = areas.used.off;
     this.usedAddr = areas.used.addr;
     // vhost_vq_init_access: the used idx comes from the ring.
-    this.usedIdx = this.usedView.getUint16(this.usedOff + RING_IDX, true);
+    this.usedIdx = this.usedView.getUint16(RING_IDX, true);
     this.signalledUsed = this.usedIdx;
   }
 
   hasAvail(): boolean {
-    return this.availView.getUint16(this.availOff + RING_IDX, true) !== this.lastAvail;
+    return this.availView.getUint16(RING_IDX, true) !== this.lastAvail;
   }
 
   /**
@@ -347,23 +330,21 @@ export class SplitDevice implements RingDevice {
    */
   pop(out: Chain): boolean | RingError {
     const av = this.availView;
-    const aOff = this.availOff;
     const last = this.lastAvail;
-    const idx = av.getUint16(aOff + RING_IDX, true);
+    const idx = av.getUint16(RING_IDX, true);
     if (idx === last) return false;
     const n = this.num;
     if (((idx - last) & 0xffff) > n) return fail('avail-idx-ahead', `avail idx ${idx} is ${(idx - last) & 0xffff} ahead of last_avail_idx ${last} (num ${n})`, idx);
-    const head = av.getUint16(aOff + RING_ENTRIES + (last & this.mask) * 2, true);
+    const head = av.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
     if (head >= n) return fail('desc-index-out-of-range', `head ${head} >= queue size ${n}`, head);
     out.reset();
     out.id = head;
     const space = this.space;
     const dv = this.descView;
-    const dOff = this.descOff;
     let i = head;
     let ringDescs = 0;
     for (;;) {
-      const o = dOff + i * DESC_SIZE;
+      const o = i * DESC_SIZE;
       const addr = getU64(dv, o);
       const len = dv.getUint32(o + 8, true);
       const flags = dv.getUint16(o + 12, true);
@@ -424,15 +405,14 @@ export class SplitDevice implements RingDevice {
   push(id: number, _ringDescs: number, len: number): undefined | RingError {
     if (!(id >= 0 && id < this.num)) return fail('desc-index-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
     const uv = this.usedView;
-    const uOff = this.usedOff;
     const idx = this.usedIdx;
     const slot = (idx & this.mask) * USED_ELEM_SIZE + RING_ENTRIES;
-    uv.setUint32(uOff + slot, id, true);
-    uv.setUint32(uOff + slot + 4, len >>> 0, true);
+    uv.setUint32(slot, id, true);
+    uv.setUint32(slot + 4, len >>> 0, true);
     const space = this.space;
     space.noteWrite(this.usedAddr + slot, USED_ELEM_SIZE);
     const next = (idx + 1) & 0xffff;
-    uv.setUint16(uOff + RING_IDX, next, true);
+    uv.setUint16(RING_IDX, next, true);
     space.noteWrite(this.usedAddr + RING_IDX, 2);
     this.usedIdx = next;
     return undefined;
@@ -445,8 +425,8 @@ export class SplitDevice implements RingDevice {
     if (old === now) return false;
     this.signalledUsed = now;
     const av = this.availView;
-    if (this.eventIdx) return vringNeedEvent(av.getUint16(this.availOff + RING_ENTRIES + this.num * 2, true), now, old);
-    return (av.getUint16(this.availOff + RING_FLAGS, true) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
+    if (this.eventIdx) return vringNeedEvent(av.getUint16(RING_ENTRIES + this.num * 2, true), now, old);
+    return (av.getUint16(RING_FLAGS, true) & VRING_AVAIL_F_NO_INTERRUPT) === 0;
   }
 
   /** §2.7.10: VRING_USED_F_NO_NOTIFY, or (EVENT_IDX) avail_event parked one behind last_avail_idx. */
@@ -472,18 +452,18 @@ export class SplitDevice implements RingDevice {
   /** VHOST_SET_VRING_BASE: last_avail_idx from the base; the used idx is read from the ring (vhost). */
   setBase(base: RingBase): void {
     this.lastAvail = base.availIdx & 0xffff;
-    this.usedIdx = this.usedView.getUint16(this.usedOff + RING_IDX, true);
+    this.usedIdx = this.usedView.getUint16(RING_IDX, true);
     this.signalledUsed = this.usedIdx;
   }
 
   private writeAvailEvent(v: number): void {
     const o = RING_ENTRIES + this.num * USED_ELEM_SIZE;
-    this.usedView.setUint16(this.usedOff + o, v, true);
+    this.usedView.setUint16(o, v, true);
     this.space.noteWrite(this.usedAddr + o, 2);
   }
 
   private writeUsedFlags(v: number): void {
-    this.usedView.setUint16(this.usedOff + RING_FLAGS, v, true);
+    this.usedView.setUint16(RING_FLAGS, v, true);
     this.space.noteWrite(this.usedAddr + RING_FLAGS, 2);
   }
 }
