@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { runPlan } from '../../src/cli/plan.js';
+import { SIM_FULL_FEATURES } from '../../src/device/sim/index.js';
+import { FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
 
 const KEY = '6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa';
 const STATE = {
@@ -41,6 +43,11 @@ describe('shadowvq plan', () => {
       ['2', '0', 'VLAN_ADD', '6400'],
       ['6', '1', 'NOTF_COAL_RX_SET', '1000000008000000'],
     ]);
+  });
+
+  it('defaults to exactly the simulated device\'s full profile', () => {
+    expect(FULL_PROFILE_FEATURES).toBe(SIM_FULL_FEATURES);
+    expect(runPlan({ state: 'state.json', features: `0x${SIM_FULL_FEATURES.toString(16)}` }, read)).toEqual(runPlan({ state: 'state.json' }, read));
   });
 
   it('--json prints the documented array; --features takes names or a hex mask', () => {
