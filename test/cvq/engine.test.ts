@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { CVQ_STRATEGIES, CvqEngine, cvqOut, type CvqStrategy } from '../../src/cvq/engine.js';
 import { restoreState } from '../../src/cvq/restore.js';
-import { createShadowCvq, programShadowCvq } from '../../src/cvq/shadow.js';
+import { createShadowCvq, destroyShadowCvq, programShadowCvq } from '../../src/cvq/shadow.js';
 import { applyCommand } from '../../src/state/apply.js';
 import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../../src/state/net-state.js';
 import { planRestore } from '../../src/state/plan.js';
@@ -185,5 +185,30 @@ describe('CVQ restore engine against a ring-device loop', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('lays the shadow CVQ out page by page with the permissions QEMU maps, and unmaps it', () => {
+    const device = new LoopDevice(SPLIT);
+    const cvq = createShadowCvq(device, { qi: 16, negotiated: SPLIT, size: 256, iova: 0x10000 });
+    if (E.isLeft(cvq)) throw new Error(cvq.left.message);
+    const c = cvq.right;
+    expect([c.layout, c.size, c.indirect, c.iova]).toEqual(['split', 256, true, 0x10000]);
+    // desc 4096 + avail 518 on one page; used ring on its own page; 8 KiB of indirect tables; out; in
+    expect(c.addrs).toEqual({ desc: 0x10000, driver: 0x11000, device: 0x12000 });
+    expect([c.outIova, c.out.length, c.inIova, c.in.length]).toEqual([0x15000, 4096, 0x16000, 4096]);
+    expect(device.iova.regions().map((r) => [r.base, r.size])).toEqual([
+      [0x10000, 0x2000], [0x12000, 0x1000], [0x13000, 0x2000], [0x15000, 0x1000], [0x16000, 0x1000],
+    ]);
+    expect(E.isRight(destroyShadowCvq(device, c))).toBe(true);
+    expect(device.iova.regions()).toHaveLength(0);
+    expect(device.host.regions()).toHaveLength(0);
+  });
+
+  it('refuses a ring larger than the device allows and IOVAs outside its range', () => {
+    const device = new LoopDevice(SPLIT);
+    expect(createShadowCvq(device, { qi: 16, negotiated: SPLIT, size: 2048 })).toMatchObject(E.left({ _tag: 'ShadowCvqSetupError' }));
+    expect(createShadowCvq(device, { qi: 16, negotiated: SPLIT, iova: 0x10001 })).toMatchObject(E.left({ message: 'IOVA 0x10001 is not page-aligned' }));
+    expect(E.isLeft(createShadowCvq(device, { qi: 16, negotiated: SPLIT, iova: 2 ** 48 - 0x1000 }))).toBe(true);
+    expect(device.host.regions()).toHaveLength(0);
   });
 });
