@@ -10,6 +10,8 @@
  * 1-descriptor chain: one 64-byte readable buffer (a TX packet). 4-descriptor chain: 12 + 64 bytes
  * readable, 12 + 64 writable (the loopback device echoes 76 bytes).
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ringFactory } from '../src/ring/index.js';
@@ -223,7 +225,7 @@ function runLoaded(loop: Loop, chains: Chain[], steps: number, onSteady: (added:
 
 interface Config {
   guest: RingLayout;
-  shadow: RingLayout | 'raw';
+  shadow: RingLayout;
   eventIdx: boolean;
   descs: 1 | 4;
 }
@@ -235,60 +237,119 @@ function per1000(a: Per1000, b: Per1000, chains: number): Per1000 {
   return { guestKicks: (b.guestKicks - a.guestKicks) / k, deviceKicks: (b.deviceKicks - a.deviceKicks) / k, deviceCalls: (b.deviceCalls - a.deviceCalls) / k, guestCalls: (b.guestCalls - a.guestCalls) / k };
 }
 
-function measure(cfg: Config, rounds: number): { cps: number; heapPerChain: number | undefined; pingpong: Per1000; loaded: Per1000; forced: number } {
+const median = (xs: number[]): number => {
+  const v = [...xs].sort((x, y) => x - y);
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+};
+
+function testbed(cfg: Config): Testbed {
   const tb = Testbed.create({
     guest: { layout: cfg.guest, size: QUEUE, eventIdx: cfg.eventIdx, indirect: false },
-    shadow: { layout: cfg.shadow === 'raw' ? cfg.guest : cfg.shadow, size: QUEUE, eventIdx: cfg.eventIdx, indirect: false },
+    shadow: { layout: cfg.shadow, size: QUEUE, eventIdx: cfg.eventIdx, indirect: false },
     guestMem: 1 << 20,
   });
   if (isSvqError(tb)) throw new Error(tb.message);
-  const loop = cfg.shadow === 'raw' ? rawLoop(tb) : svqLoop(tb);
-  const chains = makeChains(tb, cfg.descs);
-  run(loop, chains, Math.max(500, rounds >> 2)); // warm-up (JIT)
-  const c0 = loop.counters();
-  const { ms, forced } = run(loop, chains, rounds);
-  const c1 = loop.counters();
+  return tb;
+}
+
+interface Measured {
+  rawCps: number;
+  svqCps: number;
+  /** Median over samples of svq/raw, each pair of samples taken back to back. */
+  ratio: number;
+  heapPerChain: number | undefined;
+  pingpong: Per1000;
+  loaded: Per1000;
+  rawLoaded: Per1000;
+  forced: number;
+}
+
+/**
+ * Raw ring round trip and SVQ forwarding for one configuration, sampled alternately (raw, svq, raw, …)
+ * so that load from other processes on a shared machine hits both alike; medians are reported.
+ */
+function measure(cfg: Config, rounds: number, samples: number): Measured {
+  const rawTb = testbed(cfg);
+  const svqTb = testbed(cfg);
+  const raw = rawLoop(rawTb);
+  const svq = svqLoop(svqTb);
+  const rawChains = makeChains(rawTb, cfg.descs);
+  const svqChains = makeChains(svqTb, cfg.descs);
+  run(raw, rawChains, Math.max(500, rounds >> 2)); // warm-up (JIT)
+  run(svq, svqChains, Math.max(500, rounds >> 2));
+  const per = Math.max(50, Math.floor(rounds / samples));
+  const rawS: number[] = [];
+  const svqS: number[] = [];
+  const ratios: number[] = [];
+  const c0 = svq.counters();
+  let forced = 0;
+  for (let i = 0; i < samples; i++) {
+    const r = run(raw, rawChains, per);
+    const v = run(svq, svqChains, per);
+    forced += v.forced;
+    const rc = (per * BATCH) / (r.ms / 1000);
+    const vc = (per * BATCH) / (v.ms / 1000);
+    rawS.push(rc);
+    svqS.push(vc);
+    ratios.push(vc / rc);
+  }
+  const c1 = svq.counters();
   // steady-state heap: a run between two heap readings after a full GC (the young generation is far
   // larger than what the window could allocate, so no GC runs in between)
   let heapPerChain: number | undefined;
-  const heapRounds = Math.min(rounds, 2000);
+  const heapRounds = Math.min(rounds, 8000);
   if (gc !== undefined) {
     gc();
     const h0 = v8.getHeapStatistics().used_heap_size;
-    run(loop, chains, heapRounds);
+    run(svq, svqChains, heapRounds);
     const h1 = v8.getHeapStatistics().used_heap_size;
     heapPerChain = Math.max(0, (h1 - h0) / (heapRounds * BATCH));
   }
-  const c2 = loop.counters();
-  let c3 = c2;
-  let done = 0;
-  const loadedSteps = rounds;
-  runLoaded(loop, chains, loadedSteps, (added) => {
-    c3 = loop.counters();
-    done = added;
-  });
-  return { cps: (rounds * BATCH) / (ms / 1000), heapPerChain, pingpong: per1000(c0, c1, rounds * BATCH), loaded: per1000(c2, c3, done), forced };
+  const loadedOf = (loop: Loop, chains: Chain[]): Per1000 => {
+    const a = loop.counters();
+    let b = a;
+    let done = 0;
+    runLoaded(loop, chains, Math.min(rounds, 4000), (added) => {
+      b = loop.counters();
+      done = added;
+    });
+    return per1000(a, b, done);
+  };
+  return {
+    rawCps: median(rawS),
+    svqCps: median(svqS),
+    ratio: median(ratios),
+    heapPerChain,
+    pingpong: per1000(c0, c1, samples * per * BATCH),
+    loaded: loadedOf(svq, svqChains),
+    rawLoaded: loadedOf(raw, rawChains),
+    forced,
+  };
 }
 
 const f1 = (x: number): string => x.toFixed(1);
 
-function best<T extends { cps: number }>(f: () => T, reps: number): T {
-  let b = f();
-  for (let i = 1; i < reps; i++) {
-    const m = f();
-    if (m.cps > b.cps) b = m;
-  }
-  return b;
+/**
+ * Each configuration runs in a fresh process: V8's type feedback from one configuration (split vs packed
+ * ring classes at the same call sites) would otherwise slow the ones measured after it. Falls back to
+ * this process when a child cannot be started.
+ */
+function measureIsolated(cfg: Config, rounds: number, samples: number): Measured {
+  const self = fileURLToPath(import.meta.url);
+  const r = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', self, '--one', JSON.stringify({ cfg, rounds, samples })], { encoding: 'utf8', timeout: 300_000 });
+  const line = r.status === 0 ? r.stdout.split('\n').find((l) => l.startsWith('{')) : undefined;
+  if (line === undefined) return measure(cfg, rounds, samples);
+  return JSON.parse(line) as Measured;
 }
 
 export const suite: BenchSuite = {
   name: 'svq',
   async run({ quick }) {
-    const rounds = quick ? 1500 : 10000;
-    // the machine is shared: take the best of a few runs of each configuration
-    const reps = quick ? 2 : 3;
+    // samples long enough (tens of ms) to average out preemption on a shared machine
+    const rounds = quick ? 6000 : 30000;
+    const samples = quick ? 5 : 11;
     const rows: BenchRow[] = [];
-    const raw = new Map<string, number>();
     const pairs: [RingLayout, RingLayout][] = [
       ['split', 'split'],
       ['packed', 'packed'],
@@ -297,28 +358,25 @@ export const suite: BenchSuite = {
     ];
     for (const eventIdx of [false, true]) {
       for (const descs of [1, 4] as const) {
-        for (const g of ['split', 'packed'] as const) {
-          const m = best(() => measure({ guest: g, shadow: 'raw', eventIdx, descs }, rounds), reps);
-          const key = `${g}/${eventIdx}/${descs}`;
-          raw.set(key, m.cps);
-          rows.push({
-            name: `raw ring round trip ${g}, ${descs}-desc, event_idx ${eventIdx ? 'on' : 'off'}`,
-            value: Math.round(m.cps),
-            unit: 'chains/s',
-            note: `loopback echo on the guest ring, no SVQ; per 1000 chains under load: guest kicks ${f1(m.loaded.guestKicks)}, guest calls ${f1(m.loaded.guestCalls)}`,
-          });
-        }
         for (const [g, s] of pairs) {
-          const m = best(() => measure({ guest: g, shadow: s, eventIdx, descs }, rounds), reps);
-          const base = raw.get(`${g}/${eventIdx}/${descs}`)!;
+          const m = measureIsolated({ guest: g, shadow: s, eventIdx, descs }, rounds, samples);
+          const ev = `event_idx ${eventIdx ? 'on' : 'off'}`;
+          if (g === s) {
+            rows.push({
+              name: `raw ${g} ring round trip, ${descs}-desc, ${ev}`,
+              value: Math.round(m.rawCps),
+              unit: 'chains/s',
+              note: `guest driver ↔ loopback on the guest ring; per 1000 chains under load: guest kicks ${f1(m.rawLoaded.guestKicks)}, guest calls ${f1(m.rawLoaded.guestCalls)}`,
+            });
+          }
           const p = m.pingpong;
           const l = m.loaded;
           rows.push({
-            name: `svq ${g}→${s}, ${descs}-desc, event_idx ${eventIdx ? 'on' : 'off'}`,
-            value: Math.round(m.cps),
+            name: `svq ${g}→${s}, ${descs}-desc, ${ev}`,
+            value: Math.round(m.svqCps),
             unit: 'chains/s',
-            ratio: m.cps / base,
-            baseline: `raw ${g} ${descs}-desc round trip`,
+            ratio: m.ratio,
+            baseline: `raw ${g} ring round trip (${Math.round(m.rawCps)} chains/s in the same samples)`,
             note:
               `heap ${m.heapPerChain === undefined ? 'n/a' : f1(m.heapPerChain)} B/chain; per 1000 chains (guest kicks/device kicks/device calls/guest calls): ` +
               `ping-pong ${f1(p.guestKicks)}/${f1(p.deviceKicks)}/${f1(p.deviceCalls)}/${f1(p.guestCalls)}, ` +
@@ -332,9 +390,15 @@ export const suite: BenchSuite = {
   },
 };
 
-/* Run alone: `npx tsx bench/svq.ts [--quick]`. */
+/* Run alone: `npx tsx bench/svq.ts [--quick]`; `--one <json>` measures one configuration (child mode). */
 if (import.meta.url === `file://${process.argv[1]}`) {
-  void suite.run({ quick: process.argv.includes('--quick') }).then((rows) => {
-    for (const r of rows) console.log(`${r.name.padEnd(52)} ${String(r.value).padStart(10)} ${r.unit}${r.ratio === undefined ? '' : `  ×${r.ratio.toFixed(2)}`}${r.note ? `  ${r.note}` : ''}`);
-  });
+  const one = process.argv.indexOf('--one');
+  if (one > 0) {
+    const { cfg, rounds, samples } = JSON.parse(process.argv[one + 1]!) as { cfg: Config; rounds: number; samples: number };
+    process.stdout.write(JSON.stringify(measure(cfg, rounds, samples)) + '\n');
+  } else {
+    void suite.run({ quick: process.argv.includes('--quick') }).then((rows) => {
+      for (const r of rows) console.log(`${r.name.padEnd(44)} ${String(r.value).padStart(10)} ${r.unit}${r.ratio === undefined ? '' : `  ×${r.ratio.toFixed(2)}`}${r.note ? `  ${r.note}` : ''}`);
+    });
+  }
 }
