@@ -170,6 +170,13 @@ export class PackedDriver implements RingDriver {
     const indirect = useIndirect && this.indView !== undefined && count <= this.indCap;
     const need = indirect ? 1 : count;
     if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
+    // Flag values as local literals (VRING_DESC_F_*, VRING_PACKED_DESC_F_*): V8 inlines a DataView
+    // store only when its value needs no module-binding load, and these are the driver's hottest stores.
+    const NEXT = 1;
+    const WRITE = 2;
+    const INDIRECT = 4;
+    const AVAIL = 0x80;
+    const USED = 0x8000;
     const n = this.num;
     const dv = this.descView;
     const id = this.freeId;
@@ -188,13 +195,13 @@ export class PackedDriver implements RingDriver {
         setU64(tv, o, addrs[k]!);
         tv.setUint32(o + D_LEN, lens[k]!, true);
         tv.setUint16(o + D_ID, 0, true);
-        tv.setUint16(o + D_FLAGS, k >= outCount ? VRING_DESC_F_WRITE : 0, true);
+        tv.setUint16(o + D_FLAGS, k >= outCount ? WRITE : 0, true);
       }
       const o = head * DESC_SIZE;
       setU64(dv, o, this.indAddr + id * this.indCap * DESC_SIZE);
       dv.setUint32(o + D_LEN, count * DESC_SIZE, true);
       dv.setUint16(o + D_ID, id, true);
-      headFlags = VRING_DESC_F_INDIRECT | (wrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED);
+      headFlags = INDIRECT | (wrap ? AVAIL : USED);
     } else {
       const last = count - 1;
       for (let k = last; k >= 0; k--) {
@@ -208,7 +215,7 @@ export class PackedDriver implements RingDriver {
         setU64(dv, o, addrs[k]!);
         dv.setUint32(o + D_LEN, lens[k]!, true);
         dv.setUint16(o + D_ID, id, true);
-        const f = (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0) | (w ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED);
+        const f = (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0) | (w ? AVAIL : USED);
         if (k === 0) headFlags = f;
         else dv.setUint16(o + D_FLAGS, f, true);
       }
@@ -434,7 +441,7 @@ export class PackedDevice implements RingDevice {
     dv.setUint32(o + D_LEN, len >>> 0, true);
     dv.setUint16(o + D_ID, id, true);
     // (write barrier) then the flags publish it
-    dv.setUint16(o + D_FLAGS, this.usedWrap ? AVAIL_USED : 0, true);
+    dv.setUint16(o + D_FLAGS, this.usedWrap ? 0x8080 /* AVAIL | USED */ : 0, true);
     this.space.noteWrite(this.descAddr + slot * DESC_SIZE + D_LEN, DESC_SIZE - D_LEN);
     let next = slot + ringDescs;
     if (next >= n) {

@@ -22,7 +22,6 @@ import {
   VRING_AVAIL_F_NO_INTERRUPT,
   VRING_DESC_F_INDIRECT,
   VRING_DESC_F_NEXT,
-  VRING_DESC_F_WRITE,
   VRING_USED_F_NO_NOTIFY,
   type Chain,
   type RingBase,
@@ -157,6 +156,11 @@ export class SplitDriver implements RingDriver {
     const indirect = useIndirect && this.indView !== undefined && count <= this.indCap;
     const need = indirect ? 1 : count;
     if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
+    // VRING_DESC_F_* as local literals: V8 inlines a DataView store only when its value needs no
+    // module-binding load, and these are the driver's hottest stores.
+    const NEXT = 1;
+    const WRITE = 2;
+    const INDIRECT = 4;
     const dv = this.descView;
     const descNext = this.descNext;
     const outCount = chain.outCount;
@@ -172,13 +176,13 @@ export class SplitDriver implements RingDriver {
         const o = tOff + k * DESC_SIZE;
         setU64(tv, o, addrs[k]!);
         tv.setUint32(o + 8, lens[k]!, true);
-        tv.setUint16(o + 12, (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0), true);
+        tv.setUint16(o + 12, (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0), true);
         tv.setUint16(o + 14, k < last ? k + 1 : 0, true);
       }
       const o = head * DESC_SIZE;
       setU64(dv, o, this.indAddr + head * this.indCap * DESC_SIZE);
       dv.setUint32(o + 8, count * DESC_SIZE, true);
-      dv.setUint16(o + 12, VRING_DESC_F_INDIRECT, true);
+      dv.setUint16(o + 12, INDIRECT, true);
       dv.setUint16(o + 14, descNext[head]!, true);
       this.freeHead = descNext[head]!;
     } else {
@@ -190,7 +194,7 @@ export class SplitDriver implements RingDriver {
         const next = descNext[i]!;
         setU64(dv, o, addrs[k]!);
         dv.setUint32(o + 8, lens[k]!, true);
-        dv.setUint16(o + 12, (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0), true);
+        dv.setUint16(o + 12, (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0), true);
         dv.setUint16(o + 14, next, true);
         i = next;
       }
