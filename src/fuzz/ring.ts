@@ -404,3 +404,57 @@ export const ringTargets = (): FuzzTarget<RingCase>[] => [
   { kind: 'ring/split reap', arbitrary: ringCaseArb('split'), check: checkDriverSide },
   { kind: 'ring/packed reap', arbitrary: ringCaseArb('packed'), check: checkDriverSide },
 ];
+
+// ───────────────────────────── hostile vring base ─────────────────────────────
+
+export interface BaseCase {
+  readonly layout: RingLayout;
+  readonly size: number;
+  readonly availIdx: number;
+  readonly availWrap: boolean;
+  readonly usedIdx: number;
+  readonly usedWrap: boolean;
+  readonly chains: number;
+}
+
+/** A vring base from an untrusted source (VHOST_SET_VRING_BASE from a migration record, an SVQ hand-over). */
+export const baseCaseArb = (layout: RingLayout): fc.Arbitrary<BaseCase> =>
+  fc.constantFrom(...(layout === 'split' ? [1, 8, 64] : [1, 5, 8, 64])).chain((size) => {
+    const idx = fc.oneof(fc.integer({ min: 0, max: size - 1 }), fc.constantFrom(size, size + 1, 0x7fff, 0x8000, 0xffff), fc.integer({ min: 0, max: 0xffff }));
+    return fc.record({ layout: fc.constant(layout), size: fc.constant(size), availIdx: idx, availWrap: fc.boolean(), usedIdx: idx, usedWrap: fc.boolean(), chains: fc.nat({ max: 4 }) });
+  });
+
+/** After any setBase, pop / hasAvail / push return values (typed errors included), never throw or write outside the ring. */
+export function checkBaseCase(c: BaseCase): Verdict {
+  const v = new Violations();
+  const b = build({ layout: c.layout, size: c.size, eventIdx: false, indirect: false, capacity: 64, served: 0, order: 0, mutations: [], chains: Array.from({ length: c.chains }, () => ({ out: [8], in: [8], indirect: false })) });
+  if (typeof b === 'string') return b;
+  const mem = b.mem;
+  const dev = ringFactory(c.layout).device(mem.space, b.config);
+  if (isRingError(dev)) return dev.message;
+  dev.setBase({ availIdx: c.availIdx, availWrap: c.availWrap, usedIdx: c.usedIdx, usedWrap: c.usedWrap });
+  const outside = mem.snapshot(b.ringEnd, IND_AT - b.ringEnd);
+  const chain = new Chain(64);
+  for (let i = 0; i < c.chains + 1; i++) {
+    dev.hasAvail();
+    const r = dev.pop(chain);
+    if (r === true) dev.push(chain.id, chain.ringDescs, 0);
+    else if (r !== false) {
+      v.expect(ruleKnown(r), () => `pop returned ${JSON.stringify(r)}`);
+      break;
+    } else break;
+  }
+  dev.push(0, 1, 0); // a typed error or a used entry inside the ring; never a throw
+  const w = mem.changedOutside(b.ringEnd, outside, []);
+  v.expect(w < 0, () => `a ring at base ${JSON.stringify({ availIdx: c.availIdx, usedIdx: c.usedIdx })} wrote 0x${w.toString(16)}, past its areas`);
+  return v.verdict;
+}
+
+/**
+ * Hostile vring bases. Not in the `npm test` slice: the packed side fails (PackedDevice.setBase keeps an
+ * index ≥ num, pinned in test/fuzz/ring.test.ts); `npm run fuzz` counts it.
+ */
+export const ringBaseTargets = (): FuzzTarget<BaseCase>[] => [
+  { kind: 'ring/split set-base (hostile)', arbitrary: baseCaseArb('split'), check: checkBaseCase },
+  { kind: 'ring/packed set-base (hostile)', arbitrary: baseCaseArb('packed'), check: checkBaseCase },
+];

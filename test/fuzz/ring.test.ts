@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { placeRing, ringFactory } from '../../src/ring/index.js';
 import { Chain } from '../../src/ring/types.js';
-import { chainProblem, checkDeviceSide, checkDriverSide, guardedRam, ringOutcomes, ringTargets, RAM0 } from '../../src/fuzz/ring.js';
+import { ringBaseTargets, chainProblem, checkDeviceSide, checkDriverSide, guardedRam, ringOutcomes, ringTargets, RAM0 } from '../../src/fuzz/ring.js';
 import { assertTarget } from './helpers.js';
 
 describe('fuzz: ring images', () => {
@@ -43,6 +43,10 @@ describe('fuzz: ring images', () => {
     c.ringDescs = 1;
     c.push(RAM0, 16, false);
     expect(chainProblem(mem.space, c, 8, 4)).toBeUndefined();
+  });
+
+  it('hostile vring bases on a split ring: typed results only (split indexes wrap modulo num)', async () => {
+    await assertTarget(ringBaseTargets()[0]!, 150);
   });
 
   // BUG (src/ring/packed.ts, PackedDevice.setBase): a vring base whose avail or used index is ≥ num is
