@@ -11,8 +11,9 @@
  *
  * Set-up follows vhost_dev_start: features (filtered for SVQ), FEATURES_OK, IOTLB updates in one batch,
  * per queue VRING_NUM / ADDR / BASE / ENABLE, then DRIVER_OK. Shadow ring memory comes from the device's
- * `allocHost` and is mapped as QEMU maps it: descriptor and driver areas read-only for the device, the
- * device area read-write (vhost_vdpa_svq_map_rings).
+ * `allocHost` and is mapped as QEMU maps it (vhost_vdpa_svq_map_rings): descriptor and driver areas
+ * read-only for the device, the device area read-write — except a packed descriptor ring, which the
+ * device writes used descriptors into.
  *
  * Notifications are relayed, not waited for here: the embedder calls `guestKick(qi)` when the guest's
  * kick eventfd fires and `deviceCall(qi)` when the device's call eventfd fires (or `poll()` after a
@@ -47,6 +48,11 @@ export interface GuestQueue {
   readonly config: RingConfig;
   /** Where the queue resumes (a running guest's vring base); default: a fresh ring. */
   readonly base?: RingBase;
+  /**
+   * A shadowed queue's hand-over from a previous SVQ (after a device reset, or at the destination): its
+   * guest position and the chains that were in flight, forwarded again first. Overrides `base`.
+   */
+  readonly handover?: SvqHandover;
 }
 
 export interface SvqDeviceOptions {
@@ -119,7 +125,9 @@ export class SvqDevice {
   readonly kickErrors: DeviceError[] = [];
   readonly negotiated: bigint;
   private readonly dev: VdpaDevice;
-  private readonly hostRegions: { base: number; size: number; asid: number; iovas: { iova: number; size: number }[] }[] = [];
+  /** SVQ's host allocations, and every IOTLB mapping made (guest RAM and SVQ memory), for teardown. */
+  private readonly hostRegions: { base: number; size: number }[] = [];
+  private readonly mappings: { asid: number; iova: number; size: number; inTree: boolean }[] = [];
 
   private constructor(dev: VdpaDevice, tree: IovaTree, svqAsid: number, negotiated: bigint) {
     this.dev = dev;
@@ -203,9 +211,11 @@ export class SvqDevice {
         const m = sd.tree.mapAlloc('gpa', { translatedAddr: s.gpa, size: s.size - 1, perm: VHOST_ACCESS_RW });
         if (isIovaTreeError(m)) throw new SetupError(devErr('iova', `guest RAM at 0x${s.gpa.toString(16)}`, m));
         must(dev.iotlbUpdate(0, m.iova, s.size, s.hva, VHOST_ACCESS_RW), 'VHOST_IOTLB_UPDATE');
+        sd.mappings.push({ asid: 0, iova: m.iova, size: s.size, inTree: true });
         sd.alias(m.iova, s.hva, s.size);
       } else {
         must(dev.iotlbUpdate(0, s.gpa, s.size, s.hva, VHOST_ACCESS_RW), 'VHOST_IOTLB_UPDATE');
+        sd.mappings.push({ asid: 0, iova: s.gpa, size: s.size, inTree: false });
       }
     }
     const limits = o.limits ?? DEFAULT_LIMITS;
@@ -228,7 +238,8 @@ export class SvqDevice {
         if (E.isLeft(r)) sd.kickErrors.push(r.left);
       };
       const callGuest = (): void => o.callGuest(qi);
-      const resume: SvqHandover | undefined = q.base === undefined ? undefined : { guestLayout: gLayout, guestSize: q.config.size, guestBase: q.base, inFlight: [], passthroughBase: undefined };
+      const resume: SvqHandover | undefined =
+        q.handover ?? (q.base === undefined ? undefined : { guestLayout: gLayout, guestSize: q.config.size, guestBase: q.base, inFlight: [], passthroughBase: undefined });
       if (isCvq) {
         const c = ShadowCvq.create({
           name: `cvq${qi}`,
@@ -285,14 +296,14 @@ export class SvqDevice {
     const r = this.dev.iotlbUpdate(this.svqAsid, m.iova, size, hva, perm);
     if (E.isLeft(r)) throw new SetupError(devErr('device', 'VHOST_IOTLB_UPDATE', r.left));
     this.alias(m.iova, hva, size);
-    this.hostRegions[this.hostRegions.length - 1]!.iovas.push({ iova: m.iova, size });
+    this.mappings.push({ asid: this.svqAsid, iova: m.iova, size, inTree: true });
     return m.iova;
   }
 
   /**
-   * Host memory for one shadow ring: descriptor + driver area (device: read-only), device area on its own
-   * page (read-write), the indirect tables (read-only), and for the CVQ the command buffers (out
-   * read-only, ack bytes read-write). Each part is its own IOVA mapping.
+   * Host memory for one shadow ring: descriptor + driver area (device: read-only for split, read-write for
+   * packed), device area on its own page (read-write), the indirect tables (read-only), and for the CVQ
+   * the command buffers (out read-only, ack bytes read-write). Each part is its own IOVA mapping.
    */
   private shadowRing(layout: RingLayout, size: number, indirect: boolean, cvq: boolean): { addrs: RingConfig['addrs']; indirectArea?: { addr: number; size: number }; cvq?: CvqBuffers } {
     const local = placeRing(layout, size, 0, { deviceAlign: PAGE_SIZE });
@@ -306,8 +317,10 @@ export class SvqDevice {
     const region = this.dev.allocHost(total, `svq-${layout}-${size}`);
     if (E.isLeft(region)) throw new SetupError(devErr('device', 'allocHost', region.left));
     const hva = region.right.base;
-    this.hostRegions.push({ base: hva, size: total, asid: this.svqAsid, iovas: [] });
-    const drvIova = this.mapHost(hva, drvBytes, VHOST_ACCESS_RO);
+    this.hostRegions.push({ base: hva, size: total });
+    // split: the device only reads the descriptor table and avail ring; packed: it writes used
+    // descriptors back into the descriptor ring (virtio 1.2 §2.8.7), so that part is read-write
+    const drvIova = this.mapHost(hva, drvBytes, layout === 'packed' ? VHOST_ACCESS_RW : VHOST_ACCESS_RO);
     const devIova = this.mapHost(hva + drvBytes, devBytes, VHOST_ACCESS_RW);
     const addrs = { desc: drvIova + local.addrs.desc, driver: drvIova + local.addrs.driver, device: devIova };
     let at = hva + drvBytes + devBytes;
@@ -382,15 +395,18 @@ export class SvqDevice {
     return E.right({ shadowed, passthrough, cvq: { guestBase: c.guestBase, unanswered: c.unanswered } });
   }
 
-  /** Unmap and free SVQ's host memory (after a reset of the device). */
+  /** Remove every IOTLB mapping SVQ made (guest RAM and its own) and free its host memory. */
   teardown(): E.Either<SvqDeviceError, void> {
-    for (const h of this.hostRegions) {
-      for (const m of h.iovas) {
-        const inv = this.dev.iotlbInvalidate(h.asid, m.iova, m.size);
-        if (E.isLeft(inv)) return E.left(devErr('device', 'VHOST_IOTLB_INVALIDATE', inv.left));
+    for (const m of this.mappings) {
+      const inv = this.dev.iotlbInvalidate(m.asid, m.iova, m.size);
+      if (E.isLeft(inv)) return E.left(devErr('device', 'VHOST_IOTLB_INVALIDATE', inv.left));
+      if (m.inTree) {
         this.tree.remove(m.iova);
         this.view.removeRegion(m.iova);
       }
+    }
+    this.mappings.length = 0;
+    for (const h of this.hostRegions) {
       const r = this.dev.host.find(h.base, h.size);
       if (r !== undefined) {
         const f = this.dev.freeHost(r);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { placeRing, ringFactory } from '../../src/ring/index.js';
-import { Chain, Used, isRingError, type RingConfig, type RingDriver, type RingLayout } from '../../src/ring/types.js';
+import { Chain, Used, isRingError, type RingBase, type RingConfig, type RingDriver, type RingLayout } from '../../src/ring/types.js';
 import { SimVdpaDevice } from '../../src/device/sim/device.js';
 import { SIM_FULL_FEATURES, VDPA_SIM_NET_FEATURES } from '../../src/device/sim/profiles.js';
 import { resetNetState } from '../../src/state/net-state.js';
@@ -11,6 +11,7 @@ import { F } from '../../src/virtio/features.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { DirtyLog } from '../../src/svq/dirty-log.js';
 import { SvqDevice, type SvqMode } from '../../src/svq/svq-device.js';
+import type { SvqHandover } from '../../src/svq/shadow-virtqueue.js';
 
 function right<T>(e: E.Either<unknown, T>): T {
   if (E.isLeft(e)) throw new Error(JSON.stringify(e.left, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
@@ -54,8 +55,11 @@ class Guest {
     return a;
   }
 
-  start(mode: SvqMode, cvq: number | undefined, shadow?: { layout?: RingLayout; eventIdx?: boolean }): SvqDevice {
-    right(this.dev.setOwner());
+  private owned = false;
+
+  start(mode: SvqMode, cvq: number | undefined, shadow?: { layout?: RingLayout; eventIdx?: boolean }, resume?: Map<number, { base?: RingBase; handover?: SvqHandover }>): SvqDevice {
+    if (!this.owned) right(this.dev.setOwner());
+    this.owned = true;
     return right(
       SvqDevice.start({
         device: this.dev,
@@ -64,7 +68,7 @@ class Guest {
           space: this.gpa,
           sections: [{ gpa: 0, hva: this.ram.base, size: this.ram.size }],
           features: this.features,
-          queues: [...this.configs].map(([qi, config]) => ({ qi, config })),
+          queues: [...this.configs].map(([qi, config]) => ({ qi, config, ...(resume?.get(qi) ?? {}) })),
           ...(cvq === undefined ? {} : { cvq }),
         },
         ...(shadow === undefined ? {} : { shadow }),
@@ -244,7 +248,7 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
       expect(h0.passthroughBase?.availIdx).toBe(h0.guestBase.availIdx - 2);
       expect(ho.cvq?.unanswered).toEqual([]);
       expect(E.isRight(sd.teardown())).toBe(true);
-      expect(sd.tree.maps().every((m) => m.kind === 'gpa')).toBe(true);
+      expect(sd.tree.maps()).toEqual([]);
     });
   }
 
@@ -323,5 +327,63 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     const acks: number[] = [];
     sd.cvq!.submit({ kind: 'MAC_ADDR_SET', mac: MAC }, (a) => acks.push(a));
     expect(acks).toEqual([VIRTIO_NET_ERR]);
+  });
+
+  it('resumes after a device reset with the in-flight RX buffers forwarded again (SVQ restart / destination)', () => {
+    const dev = new SimVdpaDevice({});
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    let sd = g.start('all', 2);
+    const rx = [g.postRx(0, 2048), g.postRx(0, 2048)];
+    sd.guestKick(0);
+    dev.flush();
+    sd.poll();
+    const ho = right(sd.stop());
+    expect(ho.shadowed.get(0)!.inFlight.length).toBe(2);
+    expect(E.isRight(sd.teardown())).toBe(true);
+    // a new SVQ on the reset device: the two RX buffers go to the new shadow ring first
+    const resume = new Map<number, { handover: SvqHandover }>([...ho.shadowed].map(([qi, h]) => [qi, { handover: h }]));
+    sd = g.start('all', 2, undefined, resume);
+    const frames = [frame(200, 4), frame(100, 5)];
+    for (const f of frames) g.postTx(1, f);
+    sd.guestKick(1);
+    dev.flush();
+    sd.poll();
+    const used = g.reap(0);
+    expect(used.map((u) => u.token)).toEqual(rx);
+    used.forEach((u, i) => expect(right(g.gpa.read(rx[i]!, u.len)).subarray(HDR)).toEqual(frames[i]!.subarray(HDR)));
+    expect(g.reap(1).length).toBe(2);
+  });
+
+  it('switches SVQ off: the device takes the guest rings over at the hand-over position (pass-through)', () => {
+    const dev = new SimVdpaDevice({});
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    let sd = g.start('all', 2);
+    // some traffic under SVQ, then two RX buffers left in flight
+    g.postRx(0, 2048);
+    g.postTx(1, frame(60, 1));
+    sd.guestKick(0);
+    sd.guestKick(1);
+    dev.flush();
+    sd.poll();
+    expect(g.reap(0).length).toBe(1);
+    expect(g.reap(1).length).toBe(1);
+    const rx = [g.postRx(0, 2048), g.postRx(0, 2048)];
+    sd.guestKick(0);
+    dev.flush();
+    sd.poll();
+    const ho = right(sd.stop());
+    expect(E.isRight(sd.teardown())).toBe(true);
+    const bases = new Map<number, { base: RingBase }>();
+    for (const [qi, h] of ho.shadowed) bases.set(qi, { base: h.passthroughBase! });
+    // CVQ-only shadowing: data queues pass through from the un-popped positions
+    sd = g.start('cvq', 2, undefined, bases);
+    expect(sd.data.size).toBe(0);
+    const frames = [frame(300, 7), frame(40, 8)];
+    for (const f of frames) g.postTx(1, f);
+    sd.guestKick(1);
+    dev.flush();
+    const used = g.reap(0);
+    expect(used.map((u) => u.token)).toEqual(rx);
+    used.forEach((u, i) => expect(right(g.gpa.read(rx[i]!, u.len)).subarray(HDR)).toEqual(frames[i]!.subarray(HDR)));
   });
 });
