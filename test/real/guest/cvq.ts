@@ -243,38 +243,76 @@ async function runCvqCommandsWith(effects: ReturnType<typeof cvqCommandEffects>,
   return done;
 }
 
-cvq.test('µs per command, serial vs parallel, engine and machine, 256 MAC_ADDR_SET each (same run)', (ctx) =>
+cvq.test('µs per command, serial vs parallel, engine and machine, 256 MAC_ADDR_SET per run, median of rounds (same run)', (ctx) =>
   ctx.withDevice(async (dev) => {
     const { engine } = start(dev);
     const N = 256;
-    const results: Record<string, number> = {};
+    // TCG on a shared host is noisy: alternate the variants and keep each one's median. The machine's
+    // serial mode is slow (one XState promise-actor round per command) and runs once.
+    const plan: { via: 'engine' | 'machine'; strategy: CvqStrategy; rounds: number }[] = [
+      { via: 'engine', strategy: 'serial', rounds: 3 },
+      { via: 'engine', strategy: 'parallel', rounds: 3 },
+      { via: 'machine', strategy: 'parallel', rounds: 3 },
+      { via: 'machine', strategy: 'serial', rounds: 1 },
+    ];
+    const samples = new Map<string, number[]>();
     let offset = 0x1000;
-    for (const via of ['engine', 'machine'] as const) {
-      for (const strategy of ['serial', 'parallel'] as const) {
+    for (let round = 0; round < 3; round++) {
+      for (const v of plan) {
+        if (round >= v.rounds) continue;
         const cmds = macCmds(N, offset);
-        const outs = cmds.map((c) => ({ class: c.class, command: c.cmd, payload: Uint8Array.from(Buffer.from(c.payload, 'hex')) }));
         const t = performance.now();
-        if (via === 'engine') {
-          const r = await engine.run(outs, { strategy, timeoutMs: ACK_TIMEOUT_MS });
-          ok(E.isRight(r) && r.right.acked.length === N, `engine ${strategy}: ${E.isLeft(r) ? r.left.message : 'ok'}`);
+        if (v.via === 'engine') {
+          const outs = cmds.map((c) => ({ class: c.class, command: c.cmd, payload: Uint8Array.from(Buffer.from(c.payload, 'hex')) }));
+          const t1 = performance.now();
+          const r = await engine.run(outs, { strategy: v.strategy, timeoutMs: ACK_TIMEOUT_MS });
+          ok(E.isRight(r) && r.right.acked.length === N, `engine ${v.strategy}: ${E.isLeft(r) ? r.left.message : 'ok'}`);
+          push(samples, `engine ${v.strategy}`, ((performance.now() - t1) * 1000) / N);
         } else {
-          const out = await machine(engine, strategy, cmds);
-          ok(out.ok && out.applied === N, `machine ${strategy}: ${JSON.stringify(out)}`);
+          const out = await machine(engine, v.strategy, cmds);
+          ok(out.ok && out.applied === N, `machine ${v.strategy}: ${JSON.stringify(out)}`);
+          push(samples, `machine ${v.strategy}`, ((performance.now() - t) * 1000) / N);
         }
-        const us = ((performance.now() - t) * 1000) / N;
-        results[`${via} ${strategy}`] = us;
-        eq(configMac(dev), macSeq(offset + N - 1), `${via} ${strategy}: final MAC`);
-        ctx.metric({ name: `cvq ${via} ${strategy}`, value: round(us), unit: 'µs/cmd', note: `${N} cmds, ${Math.round(1e6 / us)} cmd/s` });
+        eq(configMac(dev), macSeq(offset + N - 1), `${v.via} ${v.strategy}: final MAC`);
         offset += N;
       }
     }
-    const eRatio = results['engine serial']! / results['engine parallel']!;
-    const mRatio = results['machine serial']! / results['machine parallel']!;
-    ctx.metric({ name: 'cvq parallel speedup (engine)', value: round(eRatio), unit: '×', note: 'serial µs / parallel µs, same run, TCG guest' });
-    ctx.metric({ name: 'cvq parallel speedup (machine)', value: round(mRatio), unit: '×', note: 'serial µs / parallel µs, same run, TCG guest' });
+    // the machine alone, effects answering at once: what XState costs per command on this guest
+    const noop: ReturnType<typeof cvqCommandEffects> = {
+      writeBatch: async (input) => ({ written: input.strategy === 'serial' ? 1 : Math.min(input.commands.length - input.first, 128) }),
+      awaitAcks: async (input) => ({ acks: Array.from({ length: input.count }, () => ({ len: 1, ack: 0 })) }),
+    };
+    for (const strategy of ['serial', 'parallel'] as const) {
+      const t = performance.now();
+      const out = await runCvqCommandsWith(noop, macCmds(N, 0), strategy);
+      ok(out.ok && out.applied === N, `no-op machine ${strategy}: ${JSON.stringify(out)}`);
+      push(samples, `machine ${strategy}, no-op effects (no device)`, ((performance.now() - t) * 1000) / N);
+    }
+    const med = (k: string): number => median(samples.get(k)!);
+    for (const [k, xs] of samples) {
+      const us = median(xs);
+      ctx.metric({ name: `cvq ${k}`, value: round(us), unit: 'µs/cmd', note: `median of ${xs.length} × ${N} cmds, ${Math.round(1e6 / us)} cmd/s` });
+    }
+    const eRatio = med('engine serial') / med('engine parallel');
+    const mRatio = med('machine serial') / med('machine parallel');
+    ctx.metric({ name: 'cvq parallel speedup (engine)', value: round(eRatio), unit: '×', note: 'serial / parallel µs per command, same run, TCG guest' });
+    ctx.metric({ name: 'cvq parallel speedup (machine)', value: round(mRatio), unit: '×', note: 'serial / parallel µs per command, same run, TCG guest' });
+    ctx.metric({ name: 'cvq machine overhead, serial', value: round(med('machine serial') - med('engine serial')), unit: 'µs/cmd', note: 'machine serial − engine serial' });
     ok(eRatio > 1 && mRatio > 1, 'parallel is faster than serial');
   }),
-  { timeoutMs: 180_000 },
+  { timeoutMs: 240_000 },
 );
+
+function push(m: Map<string, number[]>, k: string, v: number): void {
+  const xs = m.get(k);
+  if (xs === undefined) m.set(k, [v]);
+  else xs.push(v);
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
 const round = (x: number): number => Math.round(x * 100) / 100;
