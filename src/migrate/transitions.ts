@@ -1,0 +1,66 @@
+/**
+ * Machine transitions as a stream of plain records (what `shadowvq migrate --events` prints as JSON
+ * lines): one per macrostep of a root actor, with the state before and after, the event that caused
+ * it and the time since the run began. Built on XState's inspection API, so it sees every actor the
+ * controller starts (migration, svq-switch, cvq-command) without the machines knowing.
+ */
+import type { InspectionEvent, StateValue } from 'xstate';
+
+export interface TransitionRecord {
+  readonly machine: string;
+  /** Which end of the migration the actor belongs to. */
+  readonly end: 'source' | 'destination';
+  /** Phase names (the innermost meaningful state: "precopy", "stopAndCopy", "restoringCvq" …). */
+  readonly from: string;
+  readonly to: string;
+  /** Full dotted state paths. */
+  readonly fromState: string;
+  readonly toState: string;
+  readonly event: string;
+  /** Wall-clock ms since the run began. */
+  readonly t: number;
+}
+
+/** Dotted path of the (first) active leaf of a state value. */
+export function statePath(v: StateValue): string {
+  if (typeof v === 'string') return v;
+  const keys = Object.keys(v);
+  if (keys.length === 0) return '';
+  const k = keys[0]!;
+  const inner = statePath(v[k] as StateValue);
+  return inner === '' ? k : `${k}.${inner}`;
+}
+
+/** States that only group others: the phase is the state below them. */
+const GROUPS = new Set(['source', 'destination', 'active', 'enabling', 'disabling', 'negotiation', 'featuresOk', 'driverOk']);
+
+/**
+ * The phase of a state path: the first segment that is not a grouping state
+ * ("source.active.precopy.round" → "precopy", "destination.rollingBack" → "rollingBack").
+ */
+export function phaseOf(path: string): string {
+  const parts = path.split('.');
+  for (const p of parts) if (!GROUPS.has(p)) return p;
+  return parts[parts.length - 1] ?? path;
+}
+
+/**
+ * An inspect callback for `createActor(…, { inspect })` that reports each transition of the root actor
+ * `machine` names. `t0` is the run's start (performance.now()).
+ */
+export function transitionInspector(machine: string, end: 'source' | 'destination', t0: number, emit: (r: TransitionRecord) => void): (e: InspectionEvent) => void {
+  let prev = '';
+  return (e) => {
+    if (e.type !== '@xstate.snapshot' || e.actorRef.sessionId !== e.rootId) return;
+    const snap = e.snapshot as { value?: StateValue };
+    if (snap.value === undefined) return;
+    const next = statePath(snap.value);
+    if (e.event.type === 'xstate.stop') return;
+    if (e.event.type === 'xstate.init') {
+      prev = next;
+      return;
+    }
+    emit({ machine, end, from: phaseOf(prev), to: phaseOf(next), fromState: prev, toState: next, event: e.event.type, t: Math.round((performance.now() - t0) * 1000) / 1000 });
+    prev = next;
+  };
+}
