@@ -9,19 +9,26 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, SimulatedClock, type Actor, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import { cvqCommandMachine, type CvqCommand, type CvqCommandContext } from '../../../machines/cvq-command.js';
 import { deviceLifecycleMachine, type LifecycleContext } from '../../../machines/device-lifecycle.js';
+import { CvqEngine, cvqOut } from '../../../src/cvq/engine.js';
+import { createShadowCvq, programShadowCvq } from '../../../src/cvq/shadow.js';
 import { SimVdpaDevice } from '../../../src/device/sim/device.js';
 import type { VdpaDevice } from '../../../src/device/types.js';
+import { cvqCommandEffects, toCvqCommand } from '../../../src/effects/cvq.js';
 import { lifecycleEffects } from '../../../src/effects/lifecycle.js';
-import { deriveModel, type ModelEdge } from '../../../src/mbt/model.js';
+import { deriveModel, type MachineModel, type ModelEdge } from '../../../src/mbt/model.js';
 import { generatePaths, type ModelPath } from '../../../src/mbt/paths.js';
 import { delayMs, runPath, settle, type Harness } from '../../../src/mbt/runner.js';
-import { lifecycleInvariants, SCRIPT_WANTED } from '../../../src/mbt/scripts.js';
+import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, SCRIPT_WANTED } from '../../../src/mbt/scripts.js';
 import { faultyDevice, GatedEffects, type FaultyDevice } from '../../../src/mbt/sim.js';
 import { formatStatus, STATUS } from '../../../src/state/lifecycle.js';
-import { F } from '../../../src/virtio/features.js';
+import type { RestoreCommand } from '../../../src/state/plan.js';
+import type { NetCtrlCommand } from '../../../src/virtio/cvq.js';
+import { F, maskOf } from '../../../src/virtio/features.js';
+import { formatMac } from '../../../src/virtio/net.js';
 import { eq, ok, right, Suite } from '../framework.js';
-import { backendMask } from './bringup.js';
+import { backendMask, negotiate } from './bringup.js';
 import type { GuestContext } from './context.js';
 
 export const mbt = new Suite<GuestContext>('mbt');
@@ -121,6 +128,46 @@ function lifecycleHarness(open: () => VdpaDevice, trace: Map<string, StepRecord[
   };
 }
 
+interface Comparison {
+  readonly failures: string[];
+  readonly diffs: StepDiff[];
+  readonly covered: Set<string>;
+  steps: number;
+  readonly skipped: string[];
+}
+
+/** Run every path on both harnesses and compare what each step left behind. */
+async function compare(model: MachineModel, paths: readonly ModelPath[], real: Harness, sim: Harness, realTrace: Map<string, StepRecord[]>, simTrace: Map<string, StepRecord[]>): Promise<Comparison> {
+  const out: Comparison = { failures: [], diffs: [], covered: new Set(), steps: 0, skipped: [] };
+  for (const p of paths) {
+    const r = await runPath(model, real, p);
+    if (r.skipped !== undefined) {
+      out.skipped.push(`${p.description}: ${r.skipped}`);
+      continue;
+    }
+    const s = await runPath(model, sim, p);
+    if (!r.ok) out.failures.push(`real: ${r.failure?.path} step ${r.failure?.step}: ${r.failure?.message}`);
+    if (!s.ok) out.failures.push(`sim: ${s.failure?.path} step ${s.failure?.step}: ${s.failure?.message}`);
+    for (const t of r.transitions) out.covered.add(t);
+    const a = realTrace.get(p.description) ?? [];
+    const b = simTrace.get(p.description) ?? [];
+    if (a.length !== p.steps.length + 1) out.failures.push(`real: ${p.description}: ${a.length} records for ${p.steps.length} steps`);
+    out.steps += a.length;
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      const x = a[i];
+      const y = b[i];
+      if (JSON.stringify(x) !== JSON.stringify(y)) {
+        const d: StepDiff = { path: p.description, step: x?.step ?? y?.step ?? i, real: x, sim: y };
+        if (!DOCUMENTED_QUIRKS.some((q) => q.matches(d))) out.diffs.push(d);
+      }
+    }
+  }
+  return out;
+}
+
+const diffText = (diffs: readonly StepDiff[]): string =>
+  diffs.slice(0, 3).map((d) => `${d.path} step ${d.step}\n  real ${JSON.stringify(d.real)}\n  sim  ${JSON.stringify(d.sim)}`).join('\n');
+
 mbt.test('device-lifecycle model paths: real vdpa_sim_net ≡ simulated vdpa_sim_net profile, step by step', (ctx) => {
   const model = deriveModel(deviceLifecycleMachine);
   const paths = generatePaths(model).paths;
@@ -130,33 +177,12 @@ mbt.test('device-lifecycle model paths: real vdpa_sim_net ≡ simulated vdpa_sim
   const real = lifecycleHarness(() => ctx.openSync(), realTrace);
   const sim = lifecycleHarness(() => new SimVdpaDevice({ profile: 'vdpa_sim_net' }), simTrace);
   return (async () => {
-    const failures: string[] = [];
-    const diffs: StepDiff[] = [];
-    const covered = new Set<string>();
-    let steps = 0;
-    for (const p of paths) {
-      const r = await runPath(model, real, p);
-      const s = await runPath(model, sim, p);
-      if (!r.ok) failures.push(`real: ${r.failure?.path} step ${r.failure?.step}: ${r.failure?.message}`);
-      if (!s.ok) failures.push(`sim: ${s.failure?.path} step ${s.failure?.step}: ${s.failure?.message}`);
-      for (const t of r.transitions) covered.add(t);
-      const a = realTrace.get(p.description) ?? [];
-      const b = simTrace.get(p.description) ?? [];
-      if (a.length !== p.steps.length + 1) failures.push(`real: ${p.description}: ${a.length} records for ${p.steps.length} steps`);
-      steps += a.length;
-      for (let i = 0; i < Math.max(a.length, b.length); i++) {
-        const x = a[i];
-        const y = b[i];
-        if (JSON.stringify(x) !== JSON.stringify(y)) {
-          const d: StepDiff = { path: p.description, step: x?.step ?? y?.step ?? i, real: x, sim: y };
-          if (!DOCUMENTED_QUIRKS.some((q) => q.matches(d))) diffs.push(d);
-        }
-      }
-    }
-    ctx.metric({ name: 'mbt device-lifecycle paths on the real device', value: paths.length, unit: 'paths', note: `${steps} steps compared with the sim, ${covered.size}/${model.edges.length} transitions` });
-    eq(failures.length, 0, `path failures:\n${failures.slice(0, 5).join('\n')}`);
-    eq(diffs.length, 0, `real ≠ sim:\n${diffs.slice(0, 3).map((d) => `${d.path} step ${d.step}\n  real ${JSON.stringify(d.real)}\n  sim  ${JSON.stringify(d.sim)}`).join('\n')}`);
-    eq(covered.size, model.edges.length, 'every transition taken on the real device');
+    const c = await compare(model, paths, real, sim, realTrace, simTrace);
+    ctx.metric({ name: 'mbt device-lifecycle paths on the real device', value: paths.length, unit: 'paths', note: `${c.steps} steps compared with the sim, ${c.covered.size}/${model.edges.length} transitions` });
+    eq(c.failures.length, 0, `path failures:\n${c.failures.slice(0, 5).join('\n')}`);
+    eq(c.diffs.length, 0, `real ≠ sim:\n${diffText(c.diffs)}`);
+    eq(c.skipped.length, 0, 'no path skipped');
+    eq(c.covered.size, model.edges.length, 'every transition taken on the real device');
   })();
 }, { timeoutMs: 300_000 });
 
@@ -179,3 +205,135 @@ mbt.test('the comparison is not vacuous: the simulated full profile differs from
     eq(differing, paths.length, 'every path through negotiation differs (offered / negotiated features)');
   })();
 });
+
+// ---------------------------------------------------------------------------------------------------
+// cvq-command: the real CVQ (shadow CVQ alone in ASID 1, the engine, src/effects/cvq.ts) on both devices
+
+const CVQ_WANT = maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS', 'MTU', 'CTRL_VQ', 'CTRL_MAC_ADDR']);
+/** The machine's own ack timeout; the simulated clock drives its `after` delay, so only the effects' wait uses it. */
+const CVQ_ACK_TIMEOUT_MS = 10_000;
+
+/** Edges no real device can be made to take on demand. */
+function cvqRealInfeasible(path: ModelPath): string | undefined {
+  for (const { edge } of path.steps) {
+    if (edge.guard === 'wroteWrongLength') return 'vdpa_sim_net always writes exactly the ack byte';
+    if (edge.kind === 'error' && edge.trigger === 'awaitAcks') return 'vdpa_sim_net answers every chain and keeps the ring rules (no timeout / bad used entry on demand)';
+    if (edge.kind === 'after') return 'vdpa_sim_net answers within the ack timeout';
+  }
+  return cvqScript.infeasible?.(path);
+}
+
+const wantsMoreBatches = (path: ModelPath): boolean => path.steps.some((s) => s.edge.trigger === 'awaitAcks' && s.edge.guard === 'hasPending');
+
+/**
+ * Index of the command that must be refused for the path's `ackedErr` edge (the last one of that batch),
+ * replaying the cursor as the real effects move it: serial one command per batch, parallel all pending.
+ */
+function refusedIndex(path: ModelPath, serial: boolean): number {
+  let commands = cvqInitialCommands(path);
+  let cursor = 0;
+  for (const { edge } of path.steps) {
+    if (edge.type === 'ENQUEUE') commands += ENQUEUE_BATCH;
+    else if (edge.type === 'done:writeBatch') cursor = serial ? cursor + 1 : commands;
+    else if (edge.trigger === 'awaitAcks' && edge.guard === 'ackedErr') return cursor - 1;
+  }
+  return -1;
+}
+
+/**
+ * `startMac`: the real device keeps its MAC across opens (MAC_ADDR_SET survives a reset); the harness
+ * on the real device writes the MAC each path starts from there, the simulated one starts from it.
+ */
+function cvqHarness(open: () => VdpaDevice, trace: Map<string, StepRecord[]>, startMac?: { value: string }): Harness {
+  return {
+    machine: cvqCommandMachine,
+    infeasible: cvqRealInfeasible,
+    async start(path: ModelPath) {
+      const dev = open();
+      if (startMac !== undefined) startMac.value = formatMac(right(dev.getConfig(0, 6), 'GET_CONFIG mac'));
+      right(negotiate(dev, CVQ_WANT, BACKEND), 'negotiate');
+      const faulty = faultyDevice(dev);
+      const qi = right(dev.getVqsCount(), 'GET_VQS_COUNT') - 1;
+      right(dev.setGroupAsid(right(dev.getVringGroup(qi), 'GET_VRING_GROUP'), 1), 'SET_GROUP_ASID');
+      const shadow = createShadowCvq(faulty.device, { qi, negotiated: CVQ_WANT & right(dev.getFeatures(), 'GET_FEATURES'), asid: 1 });
+      if (E.isLeft(shadow)) throw new Error(shadow.left.message);
+      right(programShadowCvq(dev, shadow.right), 'program shadow CVQ');
+      right(dev.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK), 'DRIVER_OK');
+      const engine = new CvqEngine(faulty.device, shadow.right);
+      const serial = wantsMoreBatches(path);
+      const refused = refusedIndex(path, serial);
+      // MAC_ADDR_SET is the one command vdpa_sim_net applies; MAC_TABLE_SET (same class, so not hidden
+      // by the stale-ack bug even when batched) is refused
+      const command = (i: number): CvqCommand =>
+        toCvqCommand(
+          i === refused
+            ? rc({ kind: 'MAC_TABLE_SET', unicast: [], multicast: [] })
+            : rc({ kind: 'MAC_ADDR_SET', mac: `02:5e:00:00:01:${(i & 0xff).toString(16).padStart(2, '0')}` }),
+        );
+      const gates = new GatedEffects();
+      const clock = new SimulatedClock();
+      const machine = cvqCommandMachine.provide({ actors: gates.actorsFor(cvqCommandMachine, cvqCommandEffects(engine)) } as never);
+      const input = { strategy: serial ? 'serial' : 'parallel', commands: Array.from({ length: cvqInitialCommands(path) }, (_, i) => command(i)), ackTimeoutMs: CVQ_ACK_TIMEOUT_MS };
+      const actor = createActor(machine, { input: input as never, clock }) as unknown as Actor<AnyStateMachine>;
+      const records: StepRecord[] = [];
+      trace.set(path.description, records);
+      actor.start();
+      return {
+        actor,
+        async perform(edge: ModelEdge, view) {
+          await settle();
+          if (edge.type === 'error:writeBatch') faulty.failNext('kick');
+          if (edge.kind === 'event') {
+            if (edge.trigger === 'ENQUEUE') {
+              const n = (view.snapshot.context as CvqCommandContext).commands.length;
+              actor.send({ type: 'ENQUEUE', commands: Array.from({ length: ENQUEUE_BATCH }, (_, i) => command(n + i)) });
+            } else actor.send({ type: edge.trigger });
+          } else if (edge.kind === 'done' || edge.kind === 'error') {
+            if (!(await gates.release(edge.trigger))) throw new Error(`actor ${edge.trigger} is not running at step ${view.index}`);
+          } else clock.increment(delayMs(cvqCommandMachine, edge.trigger, view.snapshot));
+          await settle();
+        },
+        invariants(view) {
+          const s = view.snapshot as AnyMachineSnapshot;
+          const mac = dev.getConfig(0, 6);
+          records.push({
+            step: view.index,
+            value: JSON.stringify(s.value),
+            context: JSON.stringify(s.context),
+            // what the device applied: its MAC
+            deviceStatus: E.isRight(mac) ? formatMac(mac.right) : mac.left.message,
+          });
+          return cvqInvariants(s);
+        },
+        dispose() {
+          dev.close();
+        },
+      };
+    },
+  };
+}
+
+/** A command in the planner's form, whatever the negotiated features. */
+function rc(cmd: NetCtrlCommand): RestoreCommand {
+  const o = cvqOut(cmd);
+  return { class: o.class, command: o.command, name: cmd.kind, payload: o.payload, cmd };
+}
+
+mbt.test('cvq-command model paths on the real CVQ ≡ simulated vdpa_sim_net profile (MAC read back every step)', (ctx) => {
+  const model = deriveModel(cvqCommandMachine);
+  const paths = generatePaths(model).paths;
+  const realTrace = new Map<string, StepRecord[]>();
+  const simTrace = new Map<string, StepRecord[]>();
+  // each path starts both devices from the MAC the real one has then, so the read-back compares
+  const startMac = { value: '' };
+  const real = cvqHarness(() => ctx.openSync(), realTrace, startMac);
+  const sim = cvqHarness(() => new SimVdpaDevice({ profile: 'vdpa_sim_net', mac: startMac.value }), simTrace);
+  return (async () => {
+    const c = await compare(model, paths, real, sim, realTrace, simTrace);
+    ctx.metric({ name: 'mbt cvq-command paths on the real device', value: paths.length - c.skipped.length, unit: 'paths', note: `${c.steps} steps compared, ${c.covered.size}/${model.edges.length} transitions, ${c.skipped.length} infeasible on a real device` });
+    eq(c.failures.length, 0, `path failures:\n${c.failures.slice(0, 5).join('\n')}`);
+    eq(c.diffs.length, 0, `real ≠ sim:\n${diffText(c.diffs)}`);
+    ok(paths.length - c.skipped.length >= 8, `feasible paths ${paths.length - c.skipped.length}; skipped:\n${c.skipped.join('\n')}`);
+  })();
+}, { timeoutMs: 300_000 });
+
