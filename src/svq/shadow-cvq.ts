@@ -7,6 +7,9 @@
  * The device's ack lands in SVQ's own in buffer; SVQ checks it (one byte, VIRTIO_NET_OK), applies the
  * command to the device model only then, copies the ack into the guest's in buffer and returns the chain.
  *
+ * Guest commands are answered strictly in the order the guest made them available, and applied to the
+ * model in that order, whether the device or SVQ answered them (QEMU handles them one at a time).
+ *
  * Emulated or refused without the device (as QEMU): an undecodable command or one the negotiated
  * features do not allow is acked VIRTIO_NET_ERR at once; ANNOUNCE_ACK is handled by SVQ (the device has
  * no announce state). The engine itself is one more driver of the shadow CVQ: `submit` injects its own
@@ -71,17 +74,29 @@ export interface CvqEvent {
   readonly note?: string;
 }
 
-const NO_GUEST = -1;
-const EVENT_LOG_MAX = 8192;
+/** A guest command in the order the guest made it available: answered locally or by the device. */
+interface GuestEntry {
+  readonly id: number;
+  readonly ringDescs: number;
+  /** Guest address of the ack byte; -1 when the chain has no writable byte (returned with len 0). */
+  readonly ackGpa: number;
+  readonly cmd: NetCtrlCommand | undefined;
+  /** 'device': forwarded, `ack` set on completion; 'local': ERR decided at pop; 'emulate': SVQ applies it. */
+  readonly how: 'device' | 'local' | 'emulate';
+  ack: number | undefined;
+  note: string | undefined;
+}
 
-/** A guest command as SVQ copied it out of guest memory, decoded once the copy is complete. */
+/** A guest command as SVQ copied it out of guest memory. */
 interface GuestCopy {
   readonly id: number;
   readonly ringDescs: number;
   readonly bytes: Uint8Array;
   readonly ackGpa: number;
-  cmd?: NetCtrlCommand;
+  readonly cmd: NetCtrlCommand;
 }
+
+const EVENT_LOG_MAX = 8192;
 
 export class ShadowCvq {
   readonly name: string;
@@ -98,14 +113,13 @@ export class ShadowCvq {
   private readonly chain = new Chain(64);
   private readonly schain = new Chain(2);
   private readonly used = new Used();
-  /** Per command slot: the guest chain it answers (or NO_GUEST), its ack address, the decoded command. */
-  private readonly slotGuestId: Int32Array;
-  private readonly slotRingDescs: Uint32Array;
-  private readonly slotAckGpa: Float64Array;
-  private readonly slotCmd: (NetCtrlCommand | undefined)[];
-  private readonly slotDone: (((ack: number, e: CvqEvent) => void) | undefined)[];
+  /** Per command slot: the guest entry it answers, or the engine's command and callback. */
+  private readonly slotEntry: (GuestEntry | undefined)[];
+  private readonly slotOwn: ({ cmd: NetCtrlCommand; done: (ack: number, e: CvqEvent) => void } | undefined)[];
   private readonly freeSlots: number[] = [];
-  /** A guest chain popped while no slot or ring space was free (the -ENOSPC stash). */
+  /** Guest commands in pop order, answered to the guest strictly in that order (QEMU handles one at a time). */
+  private readonly order: GuestEntry[] = [];
+  /** A guest command popped while no slot or ring space was free (the -ENOSPC stash). */
   private stashedCopy: GuestCopy | undefined;
   /** Engine commands waiting for a slot. */
   private readonly ownQueue: { cmd: NetCtrlCommand; done: (ack: number, e: CvqEvent) => void }[] = [];
@@ -128,11 +142,8 @@ export class ShadowCvq {
     this.callGuest = opts.callGuest;
     this.model = opts.state;
     const n = opts.buffers.slots;
-    this.slotGuestId = new Int32Array(n);
-    this.slotRingDescs = new Uint32Array(n);
-    this.slotAckGpa = new Float64Array(n);
-    this.slotCmd = new Array<NetCtrlCommand | undefined>(n).fill(undefined);
-    this.slotDone = new Array<((ack: number, e: CvqEvent) => void) | undefined>(n).fill(undefined);
+    this.slotEntry = new Array<GuestEntry | undefined>(n).fill(undefined);
+    this.slotOwn = new Array<{ cmd: NetCtrlCommand; done: (ack: number, e: CvqEvent) => void } | undefined>(n).fill(undefined);
     for (let i = n - 1; i >= 0; i--) this.freeSlots.push(i);
   }
 
@@ -149,7 +160,7 @@ export class ShadowCvq {
     return new ShadowCvq(opts, g, s);
   }
 
-  /** The device model: every command the device acked OK, applied in order. */
+  /** The device model: every command the device acked OK (and every emulated one), applied in order. */
   get state(): NetDeviceState {
     return this.model;
   }
@@ -179,8 +190,7 @@ export class ShadowCvq {
   stop(): { guestBase: RingBase; unanswered: number[]; engineQueued: number } {
     if (this.err === undefined && !this.stopped) this.handleDeviceCall();
     this.stopped = true;
-    const unanswered: number[] = [];
-    for (let i = 0; i < this.buf.slots; i++) if (this.slotCmd[i] !== undefined && this.slotGuestId[i] !== NO_GUEST) unanswered.push(this.slotGuestId[i]!);
+    const unanswered = this.order.map((e) => e.id);
     if (this.stashedCopy !== undefined) unanswered.push(this.stashedCopy.id);
     return { guestBase: this.guestRing.base(), unanswered, engineQueued: this.ownQueue.length };
   }
@@ -190,11 +200,10 @@ export class ShadowCvq {
   handleGuestKick(): void {
     if (this.err !== undefined || this.stopped) return;
     const guest = this.guestRing;
-    let answered = false;
     for (;;) {
       guest.disableKicks();
       if (this.stashedCopy !== undefined) {
-        if (!this.forwardCopy(this.stashedCopy)) break;
+        if (!this.forward(this.stashedCopy)) break;
         this.stashedCopy = undefined;
       }
       for (;;) {
@@ -204,14 +213,8 @@ export class ShadowCvq {
           this.err = svqError('guest-ring', this.name, 'pop from the guest CVQ', r);
           break;
         }
-        const copy = this.copyIn(this.chain);
-        if (copy === undefined) {
-          answered = true;
-          continue;
-        }
-        const how = this.handleCopy(copy);
-        if (how === 'answered') answered = true;
-        else if (how === 'full') {
+        const copy = this.take(this.chain);
+        if (copy !== undefined && !this.forward(copy)) {
           this.stashedCopy = copy;
           this.counters.stashes++;
           break;
@@ -221,76 +224,49 @@ export class ShadowCvq {
       if (this.stashedCopy !== undefined || this.err !== undefined) break;
       if (!guest.enableKicks()) break;
     }
-    if (answered) this.signalGuest();
+    this.answerInOrder();
   }
 
   /**
-   * Copy the chain's readable bytes out of guest memory (the only read of them SVQ makes). A chain
-   * without a 1-byte ack buffer, or larger than SVQ's buffer, is returned to the guest unanswerable.
+   * Copy the chain's readable bytes out of guest memory (the only read of them SVQ makes), then decode and
+   * check the copy. Commands answered without the device join the order as they are; a command for the
+   * device is returned for forwarding.
    */
-  private copyIn(c: Chain): GuestCopy | undefined {
-    const ackOk = c.count > c.outCount && c.len[c.outCount]! >= 1;
-    if (!ackOk || c.outBytes > this.buf.slotBytes) {
-      // QEMU: a command without room for the ack, or larger than the shadow buffer, is an error
-      if (ackOk) this.answerGuest(c.id, c.ringDescs, c.addr[c.outCount]!, VIRTIO_NET_ERR);
-      else this.pushGuest(c.id, c.ringDescs, 0);
-      this.counters.refusedLocally++;
-      this.log({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: ackOk ? `command of ${c.outBytes} bytes exceeds ${this.buf.slotBytes}` : 'no ack buffer' });
+  private take(c: Chain): GuestCopy | undefined {
+    const ackGpa = c.count > c.outCount && c.len[c.outCount]! >= 1 ? c.addr[c.outCount]! : -1;
+    const local = (how: 'local' | 'emulate', cmd: NetCtrlCommand | undefined, note: string | undefined): undefined => {
+      this.order.push({ id: c.id, ringDescs: c.ringDescs, ackGpa, cmd, how, ack: how === 'local' ? VIRTIO_NET_ERR : undefined, note });
+      if (how === 'local') this.counters.refusedLocally++;
+      else this.counters.emulated++;
       return undefined;
-    }
+    };
+    // QEMU: a command without room for the ack, or larger than the shadow buffer, is an error
+    if (ackGpa < 0) return local('local', undefined, 'no ack buffer');
+    if (c.outBytes > this.buf.slotBytes) return local('local', undefined, `command of ${c.outBytes} bytes exceeds ${this.buf.slotBytes}`);
     const bytes = new Uint8Array(c.outBytes);
     let o = 0;
     for (let k = 0; k < c.outCount; k++) {
       const v = this.guestSpace.slice(c.addr[k]!, c.len[k]!);
-      if (E.isLeft(v)) {
-        this.pushGuest(c.id, c.ringDescs, 0);
-        this.counters.refusedLocally++;
-        return undefined;
-      }
+      if (E.isLeft(v)) return local('local', undefined, v.left.message);
       bytes.set(v.right, o);
       o += c.len[k]!;
     }
-    return { id: c.id, ringDescs: c.ringDescs, bytes, ackGpa: c.addr[c.outCount]! };
-  }
-
-  /** Decode the copy and answer locally, or forward it; 'full' when it must wait for room (stash). */
-  private handleCopy(copy: GuestCopy): 'answered' | 'forwarded' | 'full' {
-    const d = decodeCommand([copy.bytes]);
-    if (E.isLeft(d)) {
-      this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, VIRTIO_NET_ERR);
-      this.counters.refusedLocally++;
-      this.log({ source: 'guest', command: undefined, ack: VIRTIO_NET_ERR, note: d.left.message });
-      return 'answered';
-    }
+    const d = decodeCommand([bytes]);
+    if (E.isLeft(d)) return local('local', undefined, d.left.message);
     const cmd = d.right;
-    if (!commandAllowed(cmd.kind, this.negotiated)) {
-      this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, VIRTIO_NET_ERR);
-      this.counters.refusedLocally++;
-      this.log({ source: 'guest', command: cmd, ack: VIRTIO_NET_ERR, note: 'not negotiated' });
-      return 'answered';
-    }
-    if (cmd.kind === 'ANNOUNCE_ACK') {
-      // emulated: the announce state lives in the model, the device knows nothing of it
-      const r = applyCommand(this.model, this.negotiated, this.limits, cmd);
-      const ack = E.isRight(r) ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
-      if (E.isRight(r)) this.model = r.right;
-      this.answerGuest(copy.id, copy.ringDescs, copy.ackGpa, ack);
-      this.counters.emulated++;
-      this.log({ source: 'guest', command: cmd, ack, note: 'emulated' });
-      return 'answered';
-    }
-    copy.cmd = cmd;
-    return this.forwardCopy(copy) ? 'forwarded' : 'full';
+    if (!commandAllowed(cmd.kind, this.negotiated)) return local('local', cmd, 'not negotiated');
+    // emulated: the announce state lives in the model, the device knows nothing of it
+    if (cmd.kind === 'ANNOUNCE_ACK') return local('emulate', cmd, 'emulated');
+    return { id: c.id, ringDescs: c.ringDescs, bytes, ackGpa, cmd };
   }
 
-  private forwardCopy(copy: GuestCopy): boolean {
+  /** Put a copied guest command on the shadow CVQ; false when there is no room (stash it). */
+  private forward(copy: GuestCopy): boolean {
     const slot = this.place(copy.bytes, copy.bytes.length);
     if (slot < 0) return false;
-    this.slotGuestId[slot] = copy.id;
-    this.slotRingDescs[slot] = copy.ringDescs;
-    this.slotAckGpa[slot] = copy.ackGpa;
-    this.slotCmd[slot] = copy.cmd;
-    this.slotDone[slot] = undefined;
+    const e: GuestEntry = { id: copy.id, ringDescs: copy.ringDescs, ackGpa: copy.ackGpa, cmd: copy.cmd, how: 'device', ack: undefined, note: undefined };
+    this.order.push(e);
+    this.slotEntry[slot] = e;
     this.counters.forwarded++;
     return true;
   }
@@ -302,7 +278,11 @@ export class ShadowCvq {
     const outIova = this.buf.out + slot * this.buf.slotBytes;
     const ackIova = this.buf.in + slot;
     const out = this.view.slice(outIova, len);
-    if (E.isLeft(out)) return -1;
+    if (E.isLeft(out)) {
+      this.freeSlots.push(slot);
+      this.err = svqError('setup', this.name, `command buffer of slot ${slot} is not mapped`);
+      return -1;
+    }
     if (bytes !== undefined) out.right.set(bytes.subarray(0, len));
     else encodeCommandInto(cmd!, out.right, 0);
     this.view.writeU8(ackIova, 0xff); // not an ack value: a device that writes nothing is noticed
@@ -334,21 +314,19 @@ export class ShadowCvq {
 
   private pumpOwn(): void {
     while (this.ownQueue.length > 0 && this.err === undefined) {
-      const { cmd, done } = this.ownQueue[0]!;
-      const len = encodedLength(cmd);
+      const own = this.ownQueue[0]!;
+      const len = encodedLength(own.cmd);
       if (len > this.buf.slotBytes) {
         this.ownQueue.shift();
-        const e: CvqEvent = { source: 'engine', command: cmd, ack: VIRTIO_NET_ERR, note: `command of ${len} bytes exceeds ${this.buf.slotBytes}` };
+        const e: CvqEvent = { source: 'engine', command: own.cmd, ack: VIRTIO_NET_ERR, note: `command of ${len} bytes exceeds ${this.buf.slotBytes}` };
         this.log(e);
-        done(VIRTIO_NET_ERR, e);
+        own.done(VIRTIO_NET_ERR, e);
         continue;
       }
-      const slot = this.place(undefined, len, cmd);
+      const slot = this.place(undefined, len, own.cmd);
       if (slot < 0) return;
       this.ownQueue.shift();
-      this.slotGuestId[slot] = NO_GUEST;
-      this.slotCmd[slot] = cmd;
-      this.slotDone[slot] = done;
+      this.slotOwn[slot] = own;
     }
   }
 
@@ -365,7 +343,6 @@ export class ShadowCvq {
     if (this.err !== undefined || this.stopped) return;
     const drv = this.shadowRing;
     const u = this.used;
-    let answered = false;
     for (;;) {
       drv.disableCalls();
       for (;;) {
@@ -375,63 +352,82 @@ export class ShadowCvq {
           this.err = svqError('device-ring', this.name, 'used entry from the device', r);
           break;
         }
-        if (this.complete(u.token, u.len)) answered = true;
+        this.complete(u.token, u.len);
       }
       if (this.err !== undefined || !drv.enableCalls()) break;
     }
-    if (answered) this.signalGuest();
+    this.answerInOrder();
     // room again: the stash first (it was popped before anything still on the guest ring), then ours
     if (this.err === undefined && this.stashedCopy !== undefined) this.handleGuestKick();
     this.pumpOwn();
     this.notifyDevice();
   }
 
-  /** One answered command: check the ack, apply on OK, answer the guest or the engine. */
-  private complete(slot: number, len: number): boolean {
-    const cmd = this.slotCmd[slot];
+  /** The device answered slot `slot`: read and check its ack (QEMU: one written byte, VIRTIO_NET_OK). */
+  private complete(slot: number, len: number): void {
     const ackR = this.view.readU8(this.buf.in + slot);
-    // QEMU: anything but one written byte holding VIRTIO_NET_OK is a failure (-EIO)
     let ack = E.isRight(ackR) && len === 1 ? ackR.right : VIRTIO_NET_ERR;
     if (ack !== VIRTIO_NET_OK) ack = VIRTIO_NET_ERR;
-    let note: string | undefined = len === 1 ? undefined : `device wrote ${len} bytes, not 1`;
-    if (ack === VIRTIO_NET_OK && cmd !== undefined) {
-      this.counters.deviceOk++;
-      const r = applyCommand(this.model, this.negotiated, this.limits, cmd);
-      if (E.isRight(r)) this.model = r.right;
-      else {
-        this.counters.modelRefused++;
-        note = `device acked OK, model refused: ${r.left.message}`;
-      }
-    } else this.counters.deviceErr++;
-    const gid = this.slotGuestId[slot]!;
-    const done = this.slotDone[slot];
-    this.slotCmd[slot] = undefined;
-    this.slotDone[slot] = undefined;
+    const note = len === 1 ? undefined : `device wrote ${len} bytes, not 1`;
+    if (ack === VIRTIO_NET_OK) this.counters.deviceOk++;
+    else this.counters.deviceErr++;
+    const entry = this.slotEntry[slot];
+    const own = this.slotOwn[slot];
+    this.slotEntry[slot] = undefined;
+    this.slotOwn[slot] = undefined;
     this.freeSlots.push(slot);
-    const e: CvqEvent = note === undefined ? { source: gid === NO_GUEST ? 'engine' : 'guest', command: cmd, ack } : { source: gid === NO_GUEST ? 'engine' : 'guest', command: cmd, ack, note };
-    this.log(e);
-    if (gid === NO_GUEST) {
-      this.counters.ownCompleted++;
-      done?.(ack, e);
-      return false;
+    if (entry !== undefined) {
+      entry.ack = ack;
+      entry.note = note;
+      return;
     }
-    this.answerGuest(gid, this.slotRingDescs[slot]!, this.slotAckGpa[slot]!, ack);
-    return true;
+    if (own !== undefined) {
+      const applied = ack === VIRTIO_NET_OK ? this.apply(own.cmd) : undefined;
+      const e: CvqEvent = { source: 'engine', command: own.cmd, ack, ...(note ?? applied ? { note: note ?? applied } : {}) };
+      this.log(e);
+      this.counters.ownCompleted++;
+      own.done(ack, e);
+    }
   }
 
-  /** Write the ack into the guest's in buffer (marked dirty through the space's write hook) and return the chain. */
-  private answerGuest(id: number, ringDescs: number, ackGpa: number, ack: number): void {
-    const w = this.guestSpace.writeU8(ackGpa, ack);
-    this.pushGuest(id, ringDescs, E.isRight(w) ? 1 : 0);
+  /** Apply an acked command to the model; a note when the model refuses it (counted, state kept). */
+  private apply(cmd: NetCtrlCommand): string | undefined {
+    const r = applyCommand(this.model, this.negotiated, this.limits, cmd);
+    if (E.isRight(r)) {
+      this.model = r.right;
+      return undefined;
+    }
+    this.counters.modelRefused++;
+    return `device acked OK, model refused: ${r.left.message}`;
   }
 
-  private pushGuest(id: number, ringDescs: number, len: number): void {
-    const r = this.guestRing.push(id, ringDescs, len);
-    if (r !== undefined) this.err = svqError('guest-ring', this.name, `push used id ${id}`, r);
-  }
-
-  private signalGuest(): void {
-    if (this.guestRing.callNeeded()) {
+  /** Answer the guest's commands whose outcome is known, strictly in the order the guest made them. */
+  private answerInOrder(): void {
+    let answered = false;
+    while (this.order.length > 0) {
+      const e = this.order[0]!;
+      if (e.how === 'device' && e.ack === undefined) break;
+      this.order.shift();
+      let ack = e.ack ?? VIRTIO_NET_ERR;
+      let note = e.note;
+      if (e.how === 'emulate' && e.cmd !== undefined) {
+        const refused = this.apply(e.cmd);
+        ack = refused === undefined ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
+        note = refused ?? note;
+      } else if (e.how === 'device' && ack === VIRTIO_NET_OK && e.cmd !== undefined) {
+        note = this.apply(e.cmd) ?? note;
+      }
+      this.log(note === undefined ? { source: 'guest', command: e.cmd, ack } : { source: 'guest', command: e.cmd, ack, note });
+      let len = 0;
+      if (e.ackGpa >= 0 && E.isRight(this.guestSpace.writeU8(e.ackGpa, ack))) len = 1; // marked dirty by the write hook
+      const r = this.guestRing.push(e.id, e.ringDescs, len);
+      if (r !== undefined) {
+        this.err = svqError('guest-ring', this.name, `push used id ${e.id}`, r);
+        return;
+      }
+      answered = true;
+    }
+    if (answered && this.guestRing.callNeeded()) {
       this.counters.callsSent++;
       this.callGuest();
     }
