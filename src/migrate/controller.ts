@@ -235,7 +235,7 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
     const onT = transitionInspector('migration', end, t0, (r) => {
       onTransition(r);
       if (o.cancelAt !== undefined && phaseOf(r.toState) === o.cancelAt && phaseOf(r.fromState) !== o.cancelAt) {
-        queueMicrotask(() => actor.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` }));
+        actor.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
       }
     });
     const actor = createActor(wireMigration(fx, o.replace), { input, inspect: onT });

@@ -106,6 +106,8 @@ export function sourceMigrationEffects(src: Source, stream: MigrationStream, not
   // the svq-switch actor that switched SVQ on: rollback asks the same machine to switch it off
   let switcher: ReturnType<typeof createActor<typeof svqSwitchMachine>> | undefined;
   let drainedBases: number[] | undefined;
+  // an enable still running when a CANCEL arrives: the rollback waits for it, then undoes it
+  let enabling: Promise<unknown> | undefined;
   const maxFrames = opts.maxFramesPerRound ?? 200_000;
   return {
     async enableSvq() {
@@ -121,7 +123,10 @@ export function sourceMigrationEffects(src: Source, stream: MigrationStream, not
       });
       actor.start();
       actor.send({ type: 'ENABLE', trigger: 'migration' });
-      const s = await waitFor(actor, (x) => x.matches('shadow') || x.matches('passthrough') || x.matches('failed'), { timeout: 30_000 });
+      const settled = waitFor(actor, (x) => x.matches('shadow') || x.matches('passthrough') || x.matches('failed'), { timeout: 30_000 });
+      enabling = settled;
+      const s = await settled;
+      enabling = undefined;
       if (!s.matches('shadow')) {
         actor.stop();
         src.dirty.detach(gpa);
@@ -206,8 +211,10 @@ export function sourceMigrationEffects(src: Source, stream: MigrationStream, not
       // migration_cancel / precopy failure: SVQ off if we switched it on (machines/svq-switch DISABLE,
       // which hands every in-flight chain back to the guest rings), the device resumed
       src.dirty.detach(gpa);
+      if (enabling !== undefined) await enabling.catch(() => undefined);
       let svqOff = false;
-      if (svqEnabledByUs && switcher !== undefined) {
+      // the machine's flag, or an enable that completed after the CANCEL took the machine away from setup
+      if ((svqEnabledByUs || switcher !== undefined) && switcher !== undefined) {
         const actor = switcher;
         switcher = undefined;
         actor.send({ type: 'DISABLE', trigger: 'precopy-failed' });
