@@ -47,7 +47,10 @@ describe('dirty log through SVQ', () => {
             h.svq.handleDeviceCall();
             const dirty = new Set(log.collect());
             const changed = new Set<number>();
-            for (let o = 0; o < mem.length; o++) if (mem[o] !== before[o]) changed.add(Math.floor(o / PAGE) * PAGE);
+            // compare a word at a time (RAM and its copy are 4-byte aligned)
+            const a32 = new Uint32Array(before.buffer, before.byteOffset, before.length >> 2);
+            const b32 = new Uint32Array(mem.buffer, mem.byteOffset, mem.length >> 2);
+            for (let w = 0; w < a32.length; w++) if (a32[w] !== b32[w]) changed.add(Math.floor((w * 4) / PAGE) * PAGE);
             // nothing changed goes unlogged
             for (const p of changed) expect(dirty.has(p), `page 0x${p.toString(16)} changed but not dirty`).toBe(true);
             // data pages: dirty exactly when changed (the device wrote non-zero bytes over zeros)
