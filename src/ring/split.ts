@@ -22,6 +22,7 @@ import {
   VRING_AVAIL_F_NO_INTERRUPT,
   VRING_DESC_F_INDIRECT,
   VRING_DESC_F_NEXT,
+  VRING_DESC_F_WRITE,
   VRING_USED_F_NO_NOTIFY,
   type Chain,
   type RingBase,
@@ -148,71 +149,98 @@ export class SplitDriver implements RingDriver {
     return this.flight;
   }
 
-  /** §2.7.13: write the chain's descriptors, then the head into avail->ring, then publish avail->idx. */
+  /**
+   * §2.7.13: write the chain's descriptors, then the head into avail->ring, then publish avail->idx.
+   * The common case (a direct chain that fits) stays small enough for V8 to inline into the caller;
+   * indirect chains and refusals take `addSlow`.
+   */
   add(chain: Chain, token: number, useIndirect = false): number | RingError {
+    const count = chain.count;
+    if (useIndirect || count === 0 || count > this.free || chain.outBytes + chain.inBytes > 0xffffffff) return this.addSlow(chain, token, useIndirect);
+    const head = this.freeHead;
+    this.freeHead = this.writeDirect(chain, head);
+    return this.publish(head, count, token, chain.inBytes);
+  }
+
+  /** Write `chain` on the free descriptors from `head`; returns the new free head. */
+  private writeDirect(chain: Chain, head: number): number {
+    // VRING_DESC_F_* as local literals: V8 inlines a DataView store only when its value needs no
+    // module-binding load, and these are the driver's hottest stores.
+    const NEXT = 1;
+    const WRITE = 2;
+    const dv = this.descView;
+    const descNext = this.descNext;
+    const outCount = chain.outCount;
+    const addrs = chain.addr;
+    const lens = chain.len;
+    const last = chain.count - 1;
+    // The chain takes free-list entries in order, so descNext already links it (QEMU SVQ).
+    let i = head;
+    for (let k = 0; k <= last; k++) {
+      const o = i * DESC_SIZE;
+      const next = descNext[i]!;
+      const a = addrs[k]!;
+      // le64 addr as two u32 halves, written here rather than through setU64: a double passed to a
+      // call V8 did not inline would be boxed, and this path inlines into its caller.
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + 8, lens[k]!, true);
+      dv.setUint16(o + 12, (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0), true);
+      dv.setUint16(o + 14, next, true);
+      i = next;
+    }
+    return i;
+  }
+
+  /** Record the chain at `head` and make it available: avail->ring[idx], (write barrier), avail->idx. */
+  private publish(head: number, need: number, token: number, inBytes: number): number {
+    this.free -= need;
+    this.flight++;
+    this.token[head] = token;
+    this.ndescs[head] = need;
+    this.inLen[head] = inBytes;
+    const av = this.availView;
+    const idx = this.availIdx;
+    av.setUint16(RING_ENTRIES + (idx & this.mask) * 2, head, true);
+    const next = (idx + 1) & 0xffff;
+    av.setUint16(RING_IDX, next, true);
+    this.availIdx = next;
+    return head;
+  }
+
+  private addSlow(chain: Chain, token: number, useIndirect: boolean): number | RingError {
     const count = chain.count;
     if (count === 0) return fail('empty-chain', 'a chain needs at least one buffer');
     if (chain.outBytes + chain.inBytes > 0xffffffff) return fail('length-overflow', `chain of ${chain.outBytes + chain.inBytes} bytes overflows u32`);
     const indirect = useIndirect && this.indView !== undefined && count <= this.indCap;
     const need = indirect ? 1 : count;
     if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
-    // VRING_DESC_F_* as local literals: V8 inlines a DataView store only when its value needs no
-    // module-binding load, and these are the driver's hottest stores.
-    const NEXT = 1;
-    const WRITE = 2;
-    const INDIRECT = 4;
-    const dv = this.descView;
-    const descNext = this.descNext;
-    const outCount = chain.outCount;
-    const addrs = chain.addr;
-    const lens = chain.len;
     const head = this.freeHead;
-    if (indirect) {
-      // §2.7.5.3: the table holds the whole chain; its descriptors link by position in the table.
-      const tv = this.indView!;
-      const tOff = head * this.indCap * DESC_SIZE;
-      const last = count - 1;
-      for (let k = 0; k < count; k++) {
-        const o = tOff + k * DESC_SIZE;
-        setU64(tv, o, addrs[k]!);
-        tv.setUint32(o + 8, lens[k]!, true);
-        tv.setUint16(o + 12, (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0), true);
-        tv.setUint16(o + 14, k < last ? k + 1 : 0, true);
-      }
-      const o = head * DESC_SIZE;
-      setU64(dv, o, this.indAddr + head * this.indCap * DESC_SIZE);
-      dv.setUint32(o + 8, count * DESC_SIZE, true);
-      dv.setUint16(o + 12, INDIRECT, true);
-      dv.setUint16(o + 14, descNext[head]!, true);
-      this.freeHead = descNext[head]!;
-    } else {
-      // The chain takes free-list entries in order, so descNext already links it (QEMU SVQ).
-      let i = head;
-      const last = count - 1;
-      for (let k = 0; k < count; k++) {
-        const o = i * DESC_SIZE;
-        const next = descNext[i]!;
-        setU64(dv, o, addrs[k]!);
-        dv.setUint32(o + 8, lens[k]!, true);
-        dv.setUint16(o + 12, (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0), true);
-        dv.setUint16(o + 14, next, true);
-        i = next;
-      }
-      this.freeHead = i;
+    if (!indirect) {
+      this.freeHead = this.writeDirect(chain, head);
+      return this.publish(head, count, token, chain.inBytes);
     }
-    this.free -= need;
-    this.flight++;
-    this.token[head] = token;
-    this.ndescs[head] = need;
-    this.inLen[head] = chain.inBytes;
-    const av = this.availView;
-    const idx = this.availIdx;
-    av.setUint16(RING_ENTRIES + (idx & this.mask) * 2, head, true);
-    // (write barrier) then publish the new avail idx
-    const next = (idx + 1) & 0xffff;
-    av.setUint16(RING_IDX, next, true);
-    this.availIdx = next;
-    return head;
+    // §2.7.5.3: the table holds the whole chain; its descriptors link by position in the table.
+    const tv = this.indView!;
+    const tOff = head * this.indCap * DESC_SIZE;
+    const outCount = chain.outCount;
+    const last = count - 1;
+    for (let k = 0; k < count; k++) {
+      const o = tOff + k * DESC_SIZE;
+      setU64(tv, o, chain.addr[k]!);
+      tv.setUint32(o + 8, chain.len[k]!, true);
+      tv.setUint16(o + 12, (k >= outCount ? VRING_DESC_F_WRITE : 0) | (k < last ? VRING_DESC_F_NEXT : 0), true);
+      tv.setUint16(o + 14, k < last ? k + 1 : 0, true);
+    }
+    const dv = this.descView;
+    const o = head * DESC_SIZE;
+    const next = this.descNext[head]!;
+    setU64(dv, o, this.indAddr + head * this.indCap * DESC_SIZE);
+    dv.setUint32(o + 8, count * DESC_SIZE, true);
+    dv.setUint16(o + 12, VRING_DESC_F_INDIRECT, true);
+    dv.setUint16(o + 14, next, true);
+    this.freeHead = next;
+    return this.publish(head, 1, token, chain.inBytes);
   }
 
   /** §2.7.10 / Linux virtqueue_kick_prepare_split: avail_event window, or the device's NO_NOTIFY flag. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
+import fc from 'fast-check';
 import { AddressSpace, getU64, setU64 } from '../../src/memory/address-space.js';
 
 describe('AddressSpace', () => {
@@ -50,5 +51,22 @@ describe('AddressSpace', () => {
     expect(getU64(v, 0)).toBe(2 ** 53 - 1);
     v.setUint32(12, 0x00200000, true);
     expect(getU64(v, 8)).toBe(-1);
+  });
+});
+
+describe('le64 as two u32 halves', () => {
+  it('setU64 / getU64 round-trip every 53-bit value and match the bytes of a BigInt write', () => {
+    const v = new DataView(new ArrayBuffer(16));
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 53n - 1n }), (b) => {
+        const n = Number(b);
+        setU64(v, 0, n);
+        v.setBigUint64(8, b, true);
+        expect(v.getUint32(0, true)).toBe(v.getUint32(8, true));
+        expect(v.getUint32(4, true)).toBe(v.getUint32(12, true));
+        expect(getU64(v, 0)).toBe(n);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
