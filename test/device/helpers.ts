@@ -62,6 +62,8 @@ export interface BringUpOptions {
   /** Put the CVQ group in ASID 1 with its own mapping (as QEMU's SVQ with a CVQ-only shadow). */
   readonly cvqAsid1?: boolean;
   readonly backendFeatures?: bigint;
+  /** Queues configured before DRIVER_OK but left disabled (QEMU enables the data queues after it). */
+  readonly enableLater?: number[];
   /** Bring up this (reset) device again instead of a new one. */
   readonly dev?: SimVdpaDevice;
 }
@@ -125,7 +127,7 @@ export function bringUp(o: BringUpOptions = {}): Harness {
     right(dev.setVringNum(qi, size));
     right(dev.setVringAddr(qi, addrs));
     right(dev.setVringBase(qi, layout === 'packed' ? 0x80008000 : 0));
-    right(dev.setVringEnable(qi, true));
+    if (!(o.enableLater ?? []).includes(qi)) right(dev.setVringEnable(qi, true));
     queues.set(qi, { qi, driver });
   }
   right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));

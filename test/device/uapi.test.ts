@@ -6,9 +6,9 @@ import { VHOST_ACCESS_RO, VHOST_ACCESS_RW } from '../../src/device/types.js';
 import { encodeBase, placeRing, ringFactory } from '../../src/ring/index.js';
 import { encodeCommand } from '../../src/virtio/cvq.js';
 import { vlanList } from '../../src/state/net-state.js';
-import { Chain, isRingError } from '../../src/ring/types.js';
+import { Chain, Used, isRingError } from '../../src/ring/types.js';
 import { F } from '../../src/virtio/features.js';
-import { bringUp, left, right, S, sendSerial } from './helpers.js';
+import { bringUp, left, queueCommands, right, S, sendSerial } from './helpers.js';
 
 const owned = (profile: 'full' | 'vdpa_sim_net' = 'full'): SimVdpaDevice => {
   const d = new SimVdpaDevice({ profile });
@@ -215,7 +215,7 @@ describe('virtqueue configuration', () => {
     expect(right(d.getVringBase(0))).toBe(0x80030005);
   });
 
-  it('reports GET_VRING_BASE from the running ring after SUSPEND, and refuses to move a running queue', async () => {
+  it('reports GET_VRING_BASE from the running ring after SUSPEND, and moves rings only while suspended', async () => {
     const h = bringUp({ device: { profile: 'vdpa_sim_net' } });
     const tx = h.queues.get(1)!.driver;
     for (let i = 0; i < 3; i++) {
@@ -224,7 +224,9 @@ describe('virtqueue configuration', () => {
       expect(isRingError(tx.add(c, i))).toBe(false);
     }
     right(h.dev.kick(1));
-    expect(left(h.dev.setVringBase(1, 0)).errnoName).toBe('EBUSY');
+    // vhost-vdpa: after DRIVER_OK, address and base move only while suspended
+    expect(left(h.dev.setVringBase(1, 0)).errnoName).toBe('EINVAL');
+    expect(left(h.dev.setVringAddr(1, { desc: 0, driver: 0x1000, device: 0x2000 })).errnoName).toBe('EINVAL');
     right(h.dev.suspend());
     h.dev.flush();
     expect(right(h.dev.getVringBase(1))).toBe(0); // suspended before the deferred processing ran
@@ -260,26 +262,45 @@ describe('virtqueue configuration', () => {
   });
 
   it('starts a queue enabled after DRIVER_OK (ENABLE_AFTER_DRIVER_OK) and keeps its base across disable/enable', async () => {
-    const h = bringUp({ layout: 'split', queues: [0, 1] });
-    const cvq = h.dev.cvqIndex();
-    right(h.dev.kick(cvq)); // not set up: ignored
+    const h = bringUp({ layout: 'split', enableLater: [16] }); // the CVQ: 2 × 8 pairs with MQ
+    const cvq = h.cvq;
+    queueCommands(h, [encodeCommand({ kind: 'VLAN_ADD', vid: 8 })]);
+    right(h.dev.kick(cvq)); // not enabled yet: the kick is ignored
     h.dev.flush();
     expect(h.dev.cvqLog).toHaveLength(0);
-    // set the CVQ up after DRIVER_OK, as QEMU does for the shadow CVQ
+    right(h.dev.setVringEnable(cvq, true)); // after DRIVER_OK, as QEMU does
+    right(h.dev.kick(cvq));
+    h.dev.flush();
+    expect(h.dev.cvqLog).toHaveLength(1);
+    expect(right(await h.dev.waitCall(cvq, 1))).toBe(true);
+    h.queues.get(cvq)!.driver.reap(new Used());
+    expect(await sendSerial(h, [encodeCommand({ kind: 'VLAN_ADD', vid: 9 }), encodeCommand({ kind: 'VLAN_ADD', vid: 10 })])).toEqual([0, 0]);
+    right(h.dev.setVringEnable(cvq, false));
+    expect(right(h.dev.getVringBase(cvq))).toBe(3);
+    right(h.dev.setVringEnable(cvq, true));
+    expect(await sendSerial(h, [encodeCommand({ kind: 'VLAN_DEL', vid: 9 })])).toEqual([0]);
+    expect(right(h.dev.getVringBase(cvq))).toBe(4);
+    expect(vlanList(h.dev.netState().vlanFilter)).toEqual([8, 10]);
+  });
+
+  it('re-addresses a queue while suspended: disable, SET_VRING_ADDR/BASE, enable, resume', async () => {
+    const h = bringUp({ layout: 'split' });
+    expect(await sendSerial(h, [encodeCommand({ kind: 'VLAN_ADD', vid: 1 })])).toEqual([0]);
+    right(h.dev.suspend());
+    const base = right(h.dev.getVringBase(h.cvq));
+    expect(base).toBe(1);
+    right(h.dev.setVringEnable(h.cvq, false));
     const { addrs } = placeRing('split', 16, h.alloc(4096));
     const driver = ringFactory('split').driver(h.space, { layout: 'split', size: 16, addrs, eventIdx: true, indirect: true });
     if (isRingError(driver)) throw new Error(driver.message);
-    right(h.dev.setVringNum(cvq, 16));
-    right(h.dev.setVringAddr(cvq, addrs));
-    right(h.dev.setVringEnable(cvq, true));
-    h.queues.set(cvq, { qi: cvq, driver });
-    expect(await sendSerial(h, [encodeCommand({ kind: 'VLAN_ADD', vid: 9 }), encodeCommand({ kind: 'VLAN_ADD', vid: 10 })])).toEqual([0, 0]);
-    right(h.dev.setVringEnable(cvq, false));
-    expect(right(h.dev.getVringBase(cvq))).toBe(2);
-    right(h.dev.setVringEnable(cvq, true));
-    expect(await sendSerial(h, [encodeCommand({ kind: 'VLAN_DEL', vid: 9 })])).toEqual([0]);
-    expect(right(h.dev.getVringBase(cvq))).toBe(3);
-    expect(vlanList(h.dev.netState().vlanFilter)).toEqual([10]);
+    right(h.dev.setVringNum(h.cvq, 16));
+    right(h.dev.setVringAddr(h.cvq, addrs));
+    right(h.dev.setVringBase(h.cvq, 0));
+    right(h.dev.setVringEnable(h.cvq, true));
+    right(h.dev.resume());
+    h.queues.set(h.cvq, { qi: h.cvq, driver });
+    expect(await sendSerial(h, [encodeCommand({ kind: 'VLAN_ADD', vid: 2 })])).toEqual([0]);
+    expect(vlanList(h.dev.netState().vlanFilter)).toEqual([1, 2]);
   });
 
   it('rejects every call after close', () => {
@@ -292,5 +313,58 @@ describe('virtqueue configuration', () => {
   it('profiles are consistent with their vq counts', () => {
     expect(PROFILES.vdpa_sim_net.maxQueuePairs * 2 + 1).toBe(3);
     expect(PROFILES.full.maxQueuePairs * 2 + 1).toBe(17);
+  });
+});
+
+describe('IOTLB permissions (QEMU maps SVQ driver areas RO, device areas RW)', () => {
+  const setup = (usedPerm: number, bufPerm: number) => {
+    const d = owned('vdpa_sim_net');
+    right(d.setBackendFeatures(0x17en));
+    right(d.setFeatures(VDPA_SIM_NET_FEATURES));
+    right(d.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK));
+    const drv = right(d.allocHost(8192));
+    const dev = right(d.allocHost(4096));
+    const buf = right(d.allocHost(4096));
+    right(d.iotlbUpdate(0, 0x10000, 8192, drv.base, VHOST_ACCESS_RO));
+    right(d.iotlbUpdate(0, 0x20000, 4096, dev.base, usedPerm));
+    right(d.iotlbUpdate(0, 0x30000, 4096, buf.base, bufPerm));
+    const addrs = { desc: 0x10000, driver: 0x10000 + 16 * 16, device: 0x20000 };
+    right(d.setVringNum(2, 16));
+    right(d.setVringAddr(2, addrs));
+    right(d.setVringEnable(2, true));
+    right(d.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));
+    // the driver writes its areas through host memory (the device's view of them is read-only)
+    const host = d.host;
+    const driver = ringFactory('split').driver(host, { layout: 'split', size: 16, addrs: { desc: drv.base, driver: drv.base + 256, device: dev.base }, eventIdx: false, indirect: false });
+    if (isRingError(driver)) throw new Error(driver.message);
+    const c = new Chain(4);
+    buf.bytes.set(encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:00:00:00:00:05' }), 0);
+    buf.bytes[0x100] = 0xff; // the ack byte, until the device writes it
+    c.push(0x30000, 8, false);
+    c.push(0x30100, 1, true);
+    driver.add(c, 0);
+    right(d.kick(2));
+    d.flush();
+    return { d, buf };
+  };
+
+  it('works with the driver area read-only and the device area and buffers read-write', () => {
+    const { d, buf } = setup(VHOST_ACCESS_RW, VHOST_ACCESS_RW);
+    expect(d.errors).toEqual([]);
+    expect(buf.bytes[0x100]).toBe(0);
+    expect(d.netState().mac).toBe('02:00:00:00:00:05');
+  });
+
+  it('refuses to start a queue whose used ring is mapped read-only', () => {
+    const { d, buf } = setup(VHOST_ACCESS_RO, VHOST_ACCESS_RW);
+    expect(d.errors[0]?.message).toContain('device area at 0x20000 is mapped RO, the device needs WO');
+    expect(d.cvqLog).toHaveLength(0);
+    expect(buf.bytes[0x100]).toBe(0xff);
+  });
+
+  it('does not read a buffer mapped write-only', () => {
+    const { d } = setup(VHOST_ACCESS_RW, 2 /* WO */);
+    expect(d.errors[0]?.message).toContain('not readable');
+    expect(d.netState().mac).toBe('52:54:00:12:34:56');
   });
 });

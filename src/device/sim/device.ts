@@ -33,7 +33,7 @@ import {
   VIRTIO_NET_OK,
   VIRTIO_NET_S_ANNOUNCE,
   VIRTIO_NET_S_LINK_UP, formatMac, isMacString, normaliseMac, type MacString } from '../../virtio/net.js';
-import { deviceError, VHOST_ACCESS_WO, VHOST_BACKEND_F, type DeviceError, type DeviceErrorKind, type IovaRange, type VdpaDevice } from '../types.js';
+import { deviceError, VHOST_ACCESS_RO, VHOST_ACCESS_RW, VHOST_ACCESS_WO, VHOST_BACKEND_F, type DeviceError, type DeviceErrorKind, type IovaRange, type VdpaDevice } from '../types.js';
 import { VirtualClock } from './clock.js';
 import { ERRNO, type ErrnoName } from './errno.js';
 import { cvqCommandName, FaultState, type FaultPlan } from './faults.js';
@@ -555,7 +555,10 @@ export class SimVdpaDevice implements VdpaDevice {
 
   // ---- virtqueues ----
 
-  /** VHOST_SET_VRING_NUM: a power of two in 1..max (vhost), not while the queue runs (EBUSY). */
+  /**
+   * VHOST_SET_VRING_NUM: a power of two in 1..max (vhost). Like vdpa_sim's set_vq_num it is only
+   * stored: a running ring keeps its size until the queue is enabled again.
+   */
   setVringNum(qi: number, num: number): E.Either<DeviceError, void> {
     const op = 'VHOST_SET_VRING_NUM';
     const q = this.queueOr(op, qi);
@@ -563,12 +566,15 @@ export class SimVdpaDevice implements VdpaDevice {
     if (!Number.isInteger(num) || num <= 0 || num > this.profile.vringNum || (num & (num - 1)) !== 0) {
       return errnoErr('invalid', op, 'EINVAL', `queue size ${num} is not a power of two in 1..${this.profile.vringNum}`);
     }
-    if (q.right.ring !== undefined && !this.suspended) return errnoErr('state', op, 'EBUSY', `queue ${qi} is running`);
     q.right.num = num;
     return ok;
   }
 
-  /** VHOST_SET_VRING_ADDR: IOVAs; avail (driver area) 2-byte and used (device area) 4-byte aligned (vhost). */
+  /**
+   * VHOST_SET_VRING_ADDR: IOVAs; avail (driver area) 2-byte and used (device area) 4-byte aligned
+   * (vhost). After DRIVER_OK only while suspended (EINVAL otherwise, vhost_vdpa_vring_ioctl); the new
+   * addresses take effect when the queue is next enabled (vdpasim_queue_ready).
+   */
   setVringAddr(qi: number, addrs: RingAddrs): E.Either<DeviceError, void> {
     const op = 'VHOST_SET_VRING_ADDR';
     const q = this.queueOr(op, qi);
@@ -576,14 +582,15 @@ export class SimVdpaDevice implements VdpaDevice {
     const { desc, driver, device } = addrs;
     if (![desc, driver, device].every((a) => Number.isSafeInteger(a) && a >= 0)) return errnoErr('invalid', op, 'EFAULT', 'ring addresses must be integers below 2^53');
     if (driver % 2 !== 0 || device % 4 !== 0) return errnoErr('invalid', op, 'EINVAL', `misaligned ring: avail 0x${driver.toString(16)}, used 0x${device.toString(16)}`);
-    if (q.right.ring !== undefined && !this.suspended) return errnoErr('state', op, 'EBUSY', `queue ${qi} is running`);
+    if (this.runningUnsuspended()) return errnoErr('state', op, 'EINVAL', 'ring addresses change after DRIVER_OK only while suspended');
     q.right.addrs = { desc, driver, device };
     return ok;
   }
 
   /**
    * VHOST_SET_VRING_BASE. Split: last_avail_idx (≤ 0xffff, else EINVAL). Packed: vhost's
-   * `avail idx | wrap << 15 | used idx << 16 | used wrap << 31`.
+   * `avail idx | wrap << 15 | used idx << 16 | used wrap << 31`. After DRIVER_OK only while suspended
+   * (EINVAL otherwise); a live ring takes it at once (vdpasim_set_vq_state).
    */
   setVringBase(qi: number, base: number): E.Either<DeviceError, void> {
     const op = 'VHOST_SET_VRING_BASE';
@@ -593,7 +600,7 @@ export class SimVdpaDevice implements VdpaDevice {
     if (!Number.isInteger(base) || base < 0 || base > 0xffffffff || (layout === 'split' && base > 0xffff)) {
       return errnoErr('invalid', op, 'EINVAL', `vring base 0x${base.toString(16)} for a ${layout} ring`);
     }
-    if (q.right.ring !== undefined && !this.suspended) return errnoErr('state', op, 'EBUSY', `queue ${qi} is running`);
+    if (this.runningUnsuspended()) return errnoErr('state', op, 'EINVAL', 'the vring base changes after DRIVER_OK only while suspended');
     const b = decodeBase(layout, base);
     q.right.base = layout === 'split' ? { availIdx: b.availIdx, availWrap: true, usedIdx: b.availIdx, usedWrap: true } : b;
     if (q.right.ring !== undefined) q.right.ring.setBase(q.right.base);
@@ -780,6 +787,11 @@ export class SimVdpaDevice implements VdpaDevice {
     }
     const layout = this.layoutNegotiated();
     const space = this.iotlbs[this.queueAsid(q.index)]!.space;
+    const denied = this.ringAccessDenied(space, layout, q.num, q.addrs);
+    if (denied !== undefined) {
+      this.deviceFault(q.index, `queue ${q.index}: ${denied}`);
+      return;
+    }
     const ring = ringFactory(layout).device(space, {
       layout,
       size: q.num,
@@ -794,6 +806,28 @@ export class SimVdpaDevice implements VdpaDevice {
     ring.setBase(q.base);
     q.ring = ring;
     q.layout = layout;
+  }
+
+  /**
+   * The IOTLB permissions a ring needs, as QEMU maps SVQ rings (driver area RO, device area RW): the
+   * device reads the descriptor table and driver area and writes the device area; a packed device also
+   * writes used descriptors into the descriptor ring. Undefined when the mappings allow it (or the
+   * areas are unmapped, which the ring layer reports).
+   */
+  private ringAccessDenied(space: AddressSpace, layout: RingLayout, num: number, addrs: RingAddrs): string | undefined {
+    const l = ringFactory(layout).layoutOf(num);
+    const areas: [string, number, number, number][] = [
+      ['descriptor area', addrs.desc, l.desc.size, layout === 'packed' ? VHOST_ACCESS_RW : VHOST_ACCESS_RO],
+      ['driver area', addrs.driver, l.driver.size, VHOST_ACCESS_RO],
+      ['device area', addrs.device, l.device.size, VHOST_ACCESS_WO],
+    ];
+    for (const [what, addr, size, need] of areas) {
+      const r = space.find(addr, size);
+      if (r === undefined) continue;
+      const perm = this.permOfRegion(r);
+      if (perm !== 0 && (perm & need) !== need) return `${what} at 0x${addr.toString(16)} is mapped ${permName(perm)}, the device needs ${permName(need)}`;
+    }
+    return undefined;
   }
 
   private stopQueue(q: SimQueue): void {
@@ -859,6 +893,10 @@ export class SimVdpaDevice implements VdpaDevice {
     if (asid !== 0 && !this.backendHas(VHOST_BACKEND_F.IOTLB_ASID)) return errnoErr('invalid', op, 'EINVAL', `ASID ${asid} without VHOST_BACKEND_F_IOTLB_ASID`);
     const t = Number.isInteger(asid) && asid >= 0 ? this.iotlbs[asid] : undefined;
     return t === undefined ? errnoErr('invalid', op, 'EINVAL', `ASID ${asid} (the device has ${this.iotlbs.length})`) : E.right(t);
+  }
+
+  private runningUnsuspended(): boolean {
+    return (this.status & VIRTIO_CONFIG_S.DRIVER_OK) !== 0 && !this.suspended;
   }
 
   private backendHas(bit: number): boolean {
@@ -1216,7 +1254,7 @@ export class SimVdpaDevice implements VdpaDevice {
       const l = Math.min(chain.len[i]!, len - pos);
       if (l === 0) continue;
       const r = space.find(a, l);
-      if (r === undefined) return false;
+      if (r === undefined || !readable(this.permOfRegion(r))) return false;
       const o = a - r.base;
       const src = r.bytes;
       if (l <= 256) for (let k = 0; k < l; k++) dst[pos + k] = src[o + k]!;
@@ -1361,6 +1399,11 @@ export function checkSimOptions(opts: SimDeviceOptions): string | undefined {
   if (opts.staleAck === true && p.cvq !== 'vdpa_sim_net') return `staleAck reproduces vdpa_sim_net's bug; profile ${p.name} has no such CVQ`;
   return undefined;
 }
+
+const permName = (p: number): string => (p === VHOST_ACCESS_RW ? 'RW' : p === VHOST_ACCESS_WO ? 'WO' : 'RO');
+
+/** A region the device may read: mapped RO or RW (0 = not an IOTLB region). */
+const readable = (perm: number): boolean => perm === 0 || (perm & VHOST_ACCESS_RO) !== 0;
 
 /** A region the device may write: mapped WO or RW (0 = not an IOTLB region, e.g. a test's own space). */
 const writable = (perm: number): boolean => perm === 0 || (perm & VHOST_ACCESS_WO) !== 0;
