@@ -9,41 +9,21 @@
  *
  * 1-descriptor chain: one 64-byte readable buffer (a TX packet). 4-descriptor chain: 12 + 64 bytes
  * readable, 12 + 64 writable (the loopback device echoes 76 bytes).
+ *
+ * Rates are per CPU second of the measuring process, each configuration in its own process, raw and SVQ
+ * sampled alternately with the median ratio reported. SVQ makes two ring round trips per chain (guest
+ * ring and shadow ring) plus the IOVA translation, so ≈0.5 of the raw round trip is the ceiling.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { ringFactory } from '../src/ring/index.js';
 import { Chain, Used, isRingError, type RingDriver, type RingLayout } from '../src/ring/types.js';
 import { LoopbackDevice, Testbed } from '../src/svq/loopback.js';
 import { isSvqError, type ShadowVirtqueue } from '../src/svq/shadow-virtqueue.js';
-
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  ratio?: number;
-  baseline?: string;
-  note?: string;
-}
-export interface BenchSuite {
-  name: string;
-  run(opts: { quick: boolean }): Promise<BenchRow[]>;
-}
+import { cpuSeconds, heapBytesPerOp, type BenchRow, type BenchSuite } from './harness.js';
 
 const QUEUE = 256;
 const BATCH = 32;
-
-/** A V8 gc() for steady-state heap measurement (allowed flag flip, no CLI change needed). */
-const gc: (() => void) | undefined = (() => {
-  try {
-    v8.setFlagsFromString('--expose-gc');
-    return vm.runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-})();
 
 interface Loop {
   readonly drv: RingDriver;
@@ -151,12 +131,11 @@ function svqLoop(tb: Testbed): Loop {
 }
 
 /** Ping-pong: add a batch, kick, the device takes it all, call, reap it all. Returns ms and forced polls. */
-function run(loop: Loop, chains: Chain[], rounds: number): { ms: number; forced: number } {
+function round(loop: Loop, chains: Chain[]): () => number {
   const drv = loop.drv;
   const used = new Used();
-  let forced = 0;
-  const t0 = performance.now();
-  for (let r = 0; r < rounds; r++) {
+  return () => {
+    let forced = 0;
     for (let i = 0; i < BATCH; i++) {
       const x = drv.add(chains[i]!, i);
       if (typeof x !== 'number') throw new Error(x.message);
@@ -173,8 +152,16 @@ function run(loop: Loop, chains: Chain[], rounds: number): { ms: number; forced:
         loop.force();
       } else throw new Error(y.message);
     }
-  }
-  return { ms: performance.now() - t0, forced };
+    return forced;
+  };
+}
+
+/** `rounds` ping-pong rounds; CPU seconds (steadier than wall time on a shared machine) and forced polls. */
+function run(step: () => number, rounds: number): { s: number; forced: number } {
+  let forced = 0;
+  const t0 = cpuSeconds();
+  for (let r = 0; r < rounds; r++) forced += step();
+  return { s: cpuSeconds() - t0, forced };
 }
 
 /**
@@ -276,8 +263,10 @@ function measure(cfg: Config, rounds: number, samples: number): Measured {
   const svq = svqLoop(svqTb);
   const rawChains = makeChains(rawTb, cfg.descs);
   const svqChains = makeChains(svqTb, cfg.descs);
-  run(raw, rawChains, Math.max(500, rounds >> 2)); // warm-up (JIT)
-  run(svq, svqChains, Math.max(500, rounds >> 2));
+  const rawStep = round(raw, rawChains);
+  const svqStep = round(svq, svqChains);
+  run(rawStep, Math.max(500, rounds >> 2)); // warm-up (JIT)
+  run(svqStep, Math.max(500, rounds >> 2));
   const per = Math.max(50, Math.floor(rounds / samples));
   const rawS: number[] = [];
   const svqS: number[] = [];
@@ -285,27 +274,19 @@ function measure(cfg: Config, rounds: number, samples: number): Measured {
   const c0 = svq.counters();
   let forced = 0;
   for (let i = 0; i < samples; i++) {
-    const r = run(raw, rawChains, per);
-    const v = run(svq, svqChains, per);
+    const r = run(rawStep, per);
+    const v = run(svqStep, per);
     forced += v.forced;
-    const rc = (per * BATCH) / (r.ms / 1000);
-    const vc = (per * BATCH) / (v.ms / 1000);
+    const rc = (per * BATCH) / r.s;
+    const vc = (per * BATCH) / v.s;
     rawS.push(rc);
     svqS.push(vc);
     ratios.push(vc / rc);
   }
   const c1 = svq.counters();
-  // steady-state heap: a run between two heap readings after a full GC (the young generation is far
-  // larger than what the window could allocate, so no GC runs in between)
-  let heapPerChain: number | undefined;
-  const heapRounds = Math.min(rounds, 8000);
-  if (gc !== undefined) {
-    gc();
-    const h0 = v8.getHeapStatistics().used_heap_size;
-    run(svq, svqChains, heapRounds);
-    const h1 = v8.getHeapStatistics().used_heap_size;
-    heapPerChain = Math.max(0, (h1 - h0) / (heapRounds * BATCH));
-  }
+  // steady-state heap bytes per forwarded chain (used-heap growth plus what GCs reclaimed meanwhile)
+  const hb = heapBytesPerOp(() => void svqStep(), Math.min(rounds, 8000), BATCH);
+  const heapPerChain = Number.isNaN(hb) ? undefined : hb;
   const loadedOf = (loop: Loop, chains: Chain[]): Per1000 => {
     const a = loop.counters();
     let b = a;
@@ -347,7 +328,7 @@ export const suite: BenchSuite = {
   name: 'svq',
   async run({ quick }) {
     // samples long enough (tens of ms) to average out preemption on a shared machine
-    const rounds = quick ? 6000 : 30000;
+    const rounds = quick ? 3000 : 30000;
     const samples = quick ? 5 : 11;
     const rows: BenchRow[] = [];
     const pairs: [RingLayout, RingLayout][] = [
