@@ -20,10 +20,7 @@ export function packageVersion(): string {
 
 export function buildProgram(): Command {
   const program = new Command('shadowvq')
-    .description(
-      'Shadow virtqueue (SVQ) and CVQ state restore for live migration of vDPA NICs, as XState machines that run\n' +
-        'on an embedded simulated virtio-net device or a real /dev/vhost-vdpa-N.',
-    )
+    .description('Shadow virtqueue (SVQ) and CVQ state restore for live migration of vDPA NICs: XState machines that run on an embedded simulated virtio-net device or a real /dev/vhost-vdpa-N.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help (also: shadowvq help <command>)')
     .exitOverride()
