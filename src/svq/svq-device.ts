@@ -118,6 +118,8 @@ export class SvqDevice {
   readonly view = new AddressSpace('iova:svq');
   readonly data = new Map<number, ShadowVirtqueue>();
   cvq: ShadowCvq | undefined;
+  /** vhost index of the shadowed CVQ. */
+  cvqIndex: number | undefined;
   /** Queues the device works on directly (mode 'cvq'). */
   readonly passthrough = new Map<number, RingConfig>();
   readonly svqAsid: number;
@@ -255,6 +257,7 @@ export class SvqDevice {
         if (isSvqError(c)) throw new SetupError(devErr('svq', `CVQ ${qi}`, c));
         if (q.base !== undefined) c.guestRing.setBase(q.base);
         sd.cvq = c;
+        sd.cvqIndex = qi;
       } else {
         const v = ShadowVirtqueue.create({
           name: `vq${qi}`,
@@ -356,7 +359,7 @@ export class SvqDevice {
   }
 
   private cvqQi(qi: number): boolean {
-    return this.cvq !== undefined && this.cvq.name === `cvq${qi}`;
+    return this.cvq !== undefined && this.cvqIndex === qi;
   }
 
   /** Handle every shadowed queue's used entries (after the device ran; a no-op where nothing was used). */
@@ -368,6 +371,7 @@ export class SvqDevice {
   /** Wait (at most `timeoutMs`) for calls on the shadowed queues and handle them. */
   async service(timeoutMs: number): Promise<void> {
     const qis = [...this.data.keys()];
+    if (this.cvqIndex !== undefined) qis.push(this.cvqIndex);
     for (const qi of qis) {
       const r = await this.dev.waitCall(qi, timeoutMs);
       if (E.isRight(r) && r.right) this.deviceCall(qi);

@@ -386,4 +386,23 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(used.map((u) => u.token)).toEqual(rx);
     used.forEach((u, i) => expect(right(g.gpa.read(rx[i]!, u.len)).subarray(HDR)).toEqual(frames[i]!.subarray(HDR)));
   });
+
+  it('services device calls through the uAPI wait (waitCall), without poking the simulator', async () => {
+    const dev = new SimVdpaDevice({});
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    const sd = g.start('all', 2);
+    const rx = g.postRx(0, 2048);
+    const f = frame(80, 6);
+    g.postTx(1, f);
+    const set = g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:12:34:56:78:9a' }));
+    sd.guestKick(0);
+    sd.guestKick(1);
+    sd.guestKick(2);
+    await sd.service(1);
+    expect(right(g.gpa.readU8(set.ack))).toBe(VIRTIO_NET_OK);
+    const used = g.reap(0);
+    expect(used.map((u) => u.token)).toEqual([rx]);
+    expect(right(g.gpa.read(rx, f.length)).subarray(HDR)).toEqual(f.subarray(HDR));
+    expect(sd.kickErrors).toEqual([]);
+  });
 });
