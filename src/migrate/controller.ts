@@ -16,7 +16,7 @@
  * was in without repeating a side effect that already happened.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, waitFor, type Actor, type AnyActorLogic, type Snapshot } from 'xstate';
+import { createActor, type Actor, type AnyActorLogic, type Snapshot, type SnapshotFrom } from 'xstate';
 import { openDevice } from '../device/index.js';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import type { Fault } from '../device/sim/faults.js';
@@ -24,7 +24,7 @@ import type { VdpaDevice } from '../device/types.js';
 import { toActors, type Effect, type Effects } from '../effects/common.js';
 import { encodeStateJson } from '../state/json.js';
 import type { NetDeviceState } from '../state/net-state.js';
-import { migrationMachine, type MigrationInput } from '../../machines/migration.js';
+import { migrationMachine, type MigrationEvent, type MigrationInput } from '../../machines/migration.js';
 import type { CvqStrategy } from '../../machines/cvq-command.js';
 import {
   destinationMigrationEffects,
@@ -43,9 +43,19 @@ export type MigrationActor = Actor<typeof migrationMachine>;
  * At-most-once effects: a second invocation of an actor with the same input (a restored snapshot
  * re-entering the phase it was persisted in) gets the first one's promise instead of running again.
  * Invoking `resetAfter` forgets everything once it settles (a rolled-back source may MIGRATE again).
+ *
+ * Each invocation gets its own abort signal, aborted when the actor's is (a CANCEL stops the work) —
+ * except inside `detached(fn)`: stopping an actor there (to persist and restore it) leaves its effects
+ * running, as a controller process that dies leaves the devices' work running.
  */
-export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T): T {
+export interface IdempotentEffects<T> {
+  readonly effects: T;
+  detached<R>(fn: () => R): R;
+}
+
+export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T): IdempotentEffects<T> {
   const memo = new Map<string, Promise<unknown>>();
+  let detaching = false;
   const out = {} as Record<string, Effect<unknown, unknown>>;
   for (const name of Object.keys(effects)) {
     const fn = effects[name] as unknown as Effect<unknown, unknown>;
@@ -53,14 +63,28 @@ export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T):
       const key = `${name}:${JSON.stringify(input ?? null)}`;
       let p = memo.get(key);
       if (p === undefined) {
-        p = fn(input, signal);
+        const inner = new AbortController();
+        signal.addEventListener('abort', () => {
+          if (!detaching) inner.abort(signal.reason);
+        });
+        p = fn(input, inner.signal);
         memo.set(key, p);
         if (name === resetAfter) void p.finally(() => memo.clear()).catch(() => {});
       }
       return p;
     };
   }
-  return out as unknown as T;
+  return {
+    effects: out as unknown as T,
+    detached<R>(f: () => R): R {
+      detaching = true;
+      try {
+        return f();
+      } finally {
+        detaching = false;
+      }
+    },
+  };
 }
 
 /**
@@ -108,6 +132,12 @@ export interface RunOptions {
   readonly faults?: readonly Fault[];
   /** Send CANCEL when this phase is entered. */
   readonly cancelAt?: MigrationPhase;
+  /**
+   * When this phase is entered (first time): stop the actor, persist its snapshot as JSON, resume a
+   * fresh actor from it — a controller restart in the middle of the phase.
+   */
+  readonly restartAt?: MigrationPhase;
+  readonly onRestart?: (end: 'source' | 'destination', snapshotJson: string) => void;
   /** Replace any migration actor (both ends). */
   readonly replace?: Partial<Record<MigrationActorName, AnyActorLogic>>;
   readonly onTransition?: (t: TransitionRecord) => void;
@@ -231,42 +261,70 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   );
   const input: MigrationInput = { dirtyThresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12 };
 
-  const start = (end: 'source' | 'destination', fx: Partial<SourceMigrationEffects & DestinationMigrationEffects>): MigrationActor => {
-    const onT = transitionInspector('migration', end, t0, (r) => {
-      onTransition(r);
-      if (o.cancelAt !== undefined && phaseOf(r.toState) === o.cancelAt && phaseOf(r.fromState) !== o.cancelAt) {
-        actor.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
-      }
+  type Settled = SnapshotFrom<typeof migrationMachine>;
+  /**
+   * Run one end from `event` until `settled`. With `restartAt`, the first time that phase begins the
+   * actor is stopped, its persisted snapshot goes through JSON, and a fresh actor resumes from it.
+   */
+  const runEnd = (end: 'source' | 'destination', fx: IdempotentEffects<Partial<SourceMigrationEffects & DestinationMigrationEffects>>, event: MigrationEvent, settled: (s: Settled) => boolean): Promise<Settled> =>
+    new Promise((resolve, reject) => {
+      const machine = wireMigration(fx.effects, o.replace);
+      let restarted = false;
+      const launch = (snapshot: Snapshot<unknown> | undefined): void => {
+        let actor: MigrationActor | undefined;
+        const onT = transitionInspector('migration', end, t0, (r) => {
+          onTransition(r);
+          const entered = (p: MigrationPhase | undefined) => p !== undefined && phaseOf(r.toState) === p && phaseOf(r.fromState) !== p;
+          if (entered(o.cancelAt)) actor?.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
+          if (!restarted && entered(o.restartAt)) {
+            restarted = true;
+            queueMicrotask(() => {
+              const old = actor!;
+              sub.unsubscribe();
+              const json = JSON.stringify(old.getPersistedSnapshot());
+              fx.detached(() => old.stop());
+              o.onRestart?.(end, json);
+              launch(JSON.parse(json) as Snapshot<unknown>);
+            });
+          }
+        });
+        actor = createActor(machine, snapshot === undefined ? { input, inspect: onT } : { snapshot, input, inspect: onT });
+        const a = actor;
+        const sub = a.subscribe({
+          next: (s) => {
+            if (settled(s)) {
+              sub.unsubscribe();
+              a.stop();
+              resolve(s);
+            }
+          },
+          error: reject,
+        });
+        a.start();
+        o.onActor?.(end, a);
+        if (snapshot === undefined) a.send(event);
+      };
+      launch(undefined);
     });
-    const actor = createActor(wireMigration(fx, o.replace), { input, inspect: onT });
-    actor.start();
-    o.onActor?.(end, actor);
-    return actor;
-  };
 
   // ---- source ----
-  const source = start('source', srcFx);
-  source.send({ type: 'MIGRATE' });
-  const sDone = await waitFor(source, (s) => s.matches({ source: 'completed' }) || s.matches({ source: 'cancelled' }) || s.matches('failed'), { timeout: 600_000 });
+  const sDone = await runEnd('source', srcFx, { type: 'MIGRATE' }, (s) => s.matches({ source: 'completed' }) || s.matches({ source: 'cancelled' }) || s.matches('failed'));
   const svqSwitched = sDone.context.svqEnabledByUs || notes.some((n) => n.kind === 'svq-on' && n.switched);
   let error = sDone.context.error;
   let outcome: MigrationSummary['outcome'] = sDone.matches('failed') ? 'failed' : sDone.matches({ source: 'cancelled' }) ? 'rolled-back' : 'completed';
-  source.stop();
 
   // ---- destination ----
   let stateEqual: boolean | null = null;
   let differences: string[] = [];
   let dDoneAt: number | null = null;
   if (outcome === 'completed') {
-    const destination = start('destination', dstFx);
-    destination.send({ type: 'INCOMING', record: sDone.context.record });
-    const dDone = await waitFor(
-      destination,
+    const dDone = await runEnd(
+      'destination',
+      dstFx,
+      { type: 'INCOMING', record: sDone.context.record },
       (s) => s.matches({ destination: 'running' }) || s.matches({ destination: 'aborted' }) || s.matches({ destination: 'rejected' }) || s.matches('failed'),
-      { timeout: 600_000 },
     );
     dDoneAt = performance.now();
-    destination.stop();
     const verified = notes.find((n) => n.kind === 'verified');
     if (verified?.kind === 'verified') {
       stateEqual = verified.equal;
@@ -277,7 +335,7 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
       outcome = dDone.matches('failed') ? 'failed' : 'rolled-back';
       // the VM stays on the source: resume it as the source's own rollback does
       try {
-        await srcFx.rollbackSource({ svqEnabledByUs: sDone.context.svqEnabledByUs }, new AbortController().signal);
+        await srcFx.effects.rollbackSource({ svqEnabledByUs: sDone.context.svqEnabledByUs }, new AbortController().signal);
       } catch (e) {
         outcome = 'failed';
         error = `${error ?? 'destination failed'}; resuming the source failed: ${text(e)}`;
