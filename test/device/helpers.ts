@@ -50,6 +50,8 @@ export interface Harness {
   /** Bump allocator for buffers in IOVA space (per ASID). */
   alloc(size: number, asid?: number): number;
   cvq: number;
+  /** The CVQ group's ASID at bring-up (buffers are allocated there). */
+  cvqAsid: number;
 }
 
 export interface BringUpOptions {
@@ -131,7 +133,7 @@ export function bringUp(o: BringUpOptions = {}): Harness {
     queues.set(qi, { qi, driver });
   }
   right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));
-  return { dev, features, layout, space: dev.iovaSpace(0)!, cvqSpace: dev.iovaSpace(dev.queueAsid(cvq))!, queues, alloc, cvq };
+  return { dev, features, layout, space: dev.iovaSpace(0)!, cvqSpace: dev.iovaSpace(dev.queueAsid(cvq))!, queues, alloc, cvq, cvqAsid: dev.queueAsid(cvq) };
 }
 
 /** Write `bytes` to fresh buffers, split into `pieces` readable segments (Linux sends header and payload apart). */
@@ -158,7 +160,7 @@ export interface SentCommand {
  */
 export function queueCommands(h: Harness, cmds: Uint8Array[], cuts?: (bytes: Uint8Array) => number[]): SentCommand[] {
   const q = h.queues.get(h.cvq)!;
-  const asid = h.dev.queueAsid(h.cvq);
+  const asid = h.cvqAsid;
   const sent: SentCommand[] = [];
   for (const bytes of cmds) {
     const chain = new Chain(64);
