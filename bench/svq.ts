@@ -353,7 +353,7 @@ export const suite: BenchSuite = {
           const p = m.pingpong;
           const l = m.loaded;
           rows.push({
-            name: `svq ${g}→${s}, ${descs}-desc, ${ev}`,
+            name: `${g}→${s}, ${descs}-desc, ${ev}`,
             value: Math.round(m.svqCps),
             unit: 'chains/s',
             ratio: m.ratio,
