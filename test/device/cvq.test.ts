@@ -52,6 +52,18 @@ describe.each(['split', 'packed'] as const)('full profile CVQ over a %s ring', (
     expect(h.dev.netState().rss?.indirectionTable).toEqual([0, 1, 2, 3, 3, 2, 1, 0]);
   });
 
+  it('takes commands through indirect descriptor tables (INDIRECT_DESC)', async () => {
+    const h = bringUp({ layout, indirectArea: true });
+    const bytes = RICH.map(enc);
+    const sent = queueCommands(h, bytes, (b) => [2, 3, b.length - 1], true);
+    // one ring descriptor per command: the segments live in the tables
+    expect(h.queues.get(h.cvq)!.driver.numFree()).toBe(64 - RICH.length);
+    const r = await runCvq(h, sent);
+    expect(r.acks).toEqual(RICH.map(() => VIRTIO_NET_OK));
+    expect(h.dev.cvqLog.every((e) => e.ack === VIRTIO_NET_OK)).toBe(true);
+    expect(h.dev.netState().queuePairs).toBe(4);
+  });
+
   it('acks ERR and keeps the state for refused, malformed and unknown commands', async () => {
     const h = bringUp({ layout });
     const before = h.dev.netState();

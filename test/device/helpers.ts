@@ -64,6 +64,8 @@ export interface BringUpOptions {
   /** Put the CVQ group in ASID 1 with its own mapping (as QEMU's SVQ with a CVQ-only shadow). */
   readonly cvqAsid1?: boolean;
   readonly backendFeatures?: bigint;
+  /** Give each driver an indirect-table area (used when `add(…, true)`). */
+  readonly indirectArea?: boolean;
   /** Queues configured before DRIVER_OK but left disabled (QEMU enables the data queues after it). */
   readonly enableLater?: number[];
   /** Bring up this (reset) device again instead of a new one. */
@@ -118,13 +120,12 @@ export function bringUp(o: BringUpOptions = {}): Harness {
     const l = ringFactory(layout).layoutOf(size);
     const base = alloc(l.desc.size + l.driver.size + l.device.size + 64, asid);
     const { addrs } = placeRing(layout, size, base);
-    const driver = ringFactory(layout).driver(space, {
-      layout,
-      size,
-      addrs,
-      eventIdx: hasFeature(features, 'EVENT_IDX'),
-      indirect: hasFeature(features, 'INDIRECT_DESC'),
-    });
+    const indirectArea = o.indirectArea ? { addr: alloc(size * 16 * 16, asid), size: size * 16 * 16 } : undefined;
+    const driver = ringFactory(layout).driver(
+      space,
+      { layout, size, addrs, eventIdx: hasFeature(features, 'EVENT_IDX'), indirect: hasFeature(features, 'INDIRECT_DESC') },
+      indirectArea === undefined ? undefined : { indirectArea },
+    );
     if (isRingError(driver)) throw new Error(driver.message);
     right(dev.setVringNum(qi, size));
     right(dev.setVringAddr(qi, addrs));
@@ -158,7 +159,7 @@ export interface SentCommand {
  * Queue CVQ commands (header + payload bytes) without kicking: each as out segments (cut at `cuts`,
  * default header | payload) plus a 1-byte ack buffer preset to 0xff.
  */
-export function queueCommands(h: Harness, cmds: Uint8Array[], cuts?: (bytes: Uint8Array) => number[]): SentCommand[] {
+export function queueCommands(h: Harness, cmds: Uint8Array[], cuts?: (bytes: Uint8Array) => number[], indirect = false): SentCommand[] {
   const q = h.queues.get(h.cvq)!;
   const asid = h.cvqAsid;
   const sent: SentCommand[] = [];
@@ -168,7 +169,7 @@ export function queueCommands(h: Harness, cmds: Uint8Array[], cuts?: (bytes: Uin
     const ackAddr = h.alloc(1, asid);
     right(h.cvqSpace.writeU8(ackAddr, 0xff));
     chain.push(ackAddr, 1, true);
-    const head = q.driver.add(chain, sent.length);
+    const head = q.driver.add(chain, sent.length, indirect);
     if (isRingError(head)) throw new Error(head.message);
     sent.push({ ackAddr, head });
   }
