@@ -119,3 +119,33 @@ basics.test('IOTLB v2: batched updates in two ASIDs, invalidate, bad ASID refuse
     ok(E.isLeft(dev.freeHost(a)), 'double free refused');
   }),
 );
+
+basics.test('waitCall on a queue the device never signals: right(false) after the bound, event loop live meanwhile', (ctx) =>
+  ctx.withDevice(async (dev) => {
+    right(negotiate(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'CTRL_VQ']), backendMask(['IOTLB_MSG_V2'])), 'negotiate');
+    const ring = right(dev.allocHost(3 * 4096, 'silent-ring'), 'allocHost');
+    right(dev.iotlbUpdate(0, 0x10000, ring.size, ring.base, VHOST_ACCESS_RW), 'map');
+    right(dev.setVringNum(2, 64), 'SET_VRING_NUM');
+    right(dev.setVringAddr(2, { desc: 0x10000, driver: 0x10000 + 1024, device: 0x10000 + 4096 }), 'SET_VRING_ADDR (binds kick/call eventfds)');
+    let ticks = 0;
+    let maxGap = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      ticks++;
+    }, 5);
+    const t0 = performance.now();
+    const r = await dev.waitCall(2, 300);
+    const ms = performance.now() - t0;
+    clearInterval(timer);
+    eq(right(r, 'waitCall'), false, 'no call: right(false)');
+    ok(ms >= 300 && ms < 1500, `returned after ${ms.toFixed(1)} ms for a 300 ms bound`);
+    ok(ticks >= 10, `timers ran during the wait (${ticks} ticks of 5 ms)`);
+    ok(maxGap < 100, `longest event-loop stall ${maxGap.toFixed(1)} ms`);
+    ctx.metric({ name: 'event-loop stall during waitCall (TCG)', value: Math.round(maxGap * 10) / 10, unit: 'ms', note: `${ticks} timer ticks in ${ms.toFixed(0)} ms` });
+    const cvqKick = dev.kick(2);
+    ok(E.isRight(cvqKick), 'kick writes the eventfd');
+  }),
+);
