@@ -18,7 +18,7 @@ import { cvqCommandEffects, toCvqCommand } from '../effects/cvq.js';
 import { svqSwitchEffects } from '../effects/svq.js';
 import { applyCommand } from '../state/apply.js';
 import { decodeStateJson, encodeStateJson } from '../state/json.js';
-import { STATUS } from '../state/lifecycle.js';
+import { STATUS, writeStatus } from '../state/lifecycle.js';
 import { decodeMigrationRecord, makeMigrationRecord, encodeMigrationRecord, type MigrationRecord } from '../state/migration-record.js';
 import { resetNetState, type NetDeviceState } from '../state/net-state.js';
 import { planRestore } from '../state/plan.js';
@@ -260,7 +260,14 @@ const recordState = (r: MigrationRecord): NetDeviceState => {
 
 export function destinationMigrationEffects(dst: Destination, note: Note, opts: DestinationEffectOptions): DestinationMigrationEffects {
   const dev = dst.dev;
-  return {
+  // device work in progress: a rollback waits for it to stop before it resets the device
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => {});
+    return p;
+  };
+  const fx: DestinationMigrationEffects = {
     async loadRecord({ record }) {
       const r = decodeMigrationRecord(record, decodeStateJson);
       if (E.isLeft(r)) throw migrateError('loading', r.left.message);
@@ -292,7 +299,16 @@ export function destinationMigrationEffects(dst: Destination, note: Note, opts: 
           if (E.isLeft(r)) throw migrateError('restoringCvq', `queue ${v.index}: ${r.left.message}`);
         }
       }
-      await dst.fx.writeStatus({ status: STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK }, signal).catch((e: unknown) => reject('restoringCvq', e));
+      // DRIVER_OK in one synchronous read-check-write (§2.1.1 via the lifecycle reducer): nothing — not a
+      // rollback's reset — can slip in between the read and the write
+      if (signal.aborted) throw migrateError('restoringCvq', 'cancelled');
+      const cur = dev.getStatus();
+      if (E.isLeft(cur)) throw migrateError('restoringCvq', cur.left.message);
+      const next = STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK;
+      const allowed = writeStatus(cur.right, next);
+      if (E.isLeft(allowed)) throw migrateError('restoringCvq', allowed.left.message);
+      const w = dev.setStatus(next);
+      if (E.isLeft(w)) throw migrateError('restoringCvq', w.left.message);
       const plan = planRestore(state, negotiated);
       const commands = plan.map(toCvqCommand);
       const t0 = simNow(dst);
@@ -309,8 +325,13 @@ export function destinationMigrationEffects(dst: Destination, note: Note, opts: 
           note({ kind: 'cvq-progress', applied: s.context.applied, total: commands.length, roundTrips: s.context.roundTrips });
         }
       });
-      const done = toPromise(actor);
-      signal.addEventListener('abort', () => actor.stop());
+      const done = new Promise<CvqCommandOutput>((resolve, rejectDone) => {
+        void toPromise(actor).then(resolve, rejectDone);
+        signal.addEventListener('abort', () => {
+          actor.stop();
+          rejectDone(migrateError('restoringCvq', 'cancelled'));
+        });
+      });
       actor.start();
       actor.send({ type: 'FLUSH' });
       const output = await done;
@@ -356,7 +377,8 @@ export function destinationMigrationEffects(dst: Destination, note: Note, opts: 
     },
 
     async rollbackDestination(_, signal) {
-      // the source keeps the VM: reset the device, drop the mapping
+      // the source keeps the VM: once the cancelled step has stopped, reset the device, drop the mapping
+      await Promise.allSettled([...inFlight]);
       await dst.fx.resetDevice({ timeoutMs: 1000 }, signal).catch((e: unknown) => reject('rollback', e));
       if (dst.ramMapped !== undefined) {
         dev.iotlbInvalidate(0, GUEST_RAM_GPA, dst.ramMapped.size);
@@ -364,6 +386,12 @@ export function destinationMigrationEffects(dst: Destination, note: Note, opts: 
       }
       note({ kind: 'rolled-back', end: 'destination', svqOff: false });
     },
+  };
+  return {
+    ...fx,
+    resetAndNegotiate: (i, sig) => track(fx.resetAndNegotiate(i, sig)),
+    restoreCvq: (i, sig) => track(fx.restoreCvq(i, sig)),
+    enableDataQueues: (i, sig) => track(fx.enableDataQueues(i, sig)),
   };
 }
 

@@ -48,16 +48,22 @@ export const ACK_TIMEOUT_MS = 1000;
 
 /** Reset, ACKNOWLEDGE, DRIVER, negotiate `wanted` against the offer, FEATURES_OK and its re-read (§3.1.1 1-6). */
 export async function negotiateDevice(fx: LifecycleEffects, wanted: bigint, signal: AbortSignal): Promise<bigint> {
-  await fx.resetDevice({ timeoutMs: 1000 }, signal);
-  await fx.writeStatus({ status: STATUS.ACKNOWLEDGE }, signal);
-  await fx.writeStatus({ status: STATUS.ACKNOWLEDGE | STATUS.DRIVER }, signal);
-  const offered = BigInt((await fx.readFeatures(undefined, signal)).features);
+  // a cancelled negotiation stops between steps: the rollback owns the device from then on
+  const step = async <T>(p: Promise<T>): Promise<T> => {
+    const v = await p;
+    if (signal.aborted) throw migrateError('negotiation', 'cancelled');
+    return v;
+  };
+  await step(fx.resetDevice({ timeoutMs: 1000 }, signal));
+  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE }, signal));
+  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE | STATUS.DRIVER }, signal));
+  const offered = BigInt((await step(fx.readFeatures(undefined, signal))).features);
   const n = negotiate(offered, wanted);
   if (E.isLeft(n)) throw migrateError('negotiation', n.left.message);
-  await fx.writeFeatures({ features: `0x${n.right.toString(16)}` }, signal);
+  await step(fx.writeFeatures({ features: `0x${n.right.toString(16)}` }, signal));
   const s = STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK;
-  await fx.writeStatus({ status: s }, signal);
-  const back = (await fx.readStatus(undefined, signal)).status;
+  await step(fx.writeStatus({ status: s }, signal));
+  const back = (await step(fx.readStatus(undefined, signal))).status;
   if ((back & STATUS.FEATURES_OK) === 0) throw migrateError('negotiation', `the device cleared FEATURES_OK: it refuses features 0x${n.right.toString(16)}`);
   return n.right;
 }
