@@ -162,70 +162,64 @@ export class PackedDriver implements RingDriver {
   /**
    * §2.8.21: write the chain tail-first, every descriptor carrying the buffer id and the AVAIL/USED
    * bits of the lap its slot falls in; the head's flags are stored last and publish the whole chain.
+   * The common case (a direct chain that fits) stays small enough for V8 to inline into the caller;
+   * indirect chains and refusals take `addSlow`.
    */
   add(chain: Chain, token: number, useIndirect = false): number | RingError {
     const count = chain.count;
-    if (count === 0) return fail('empty-chain', 'a chain needs at least one buffer');
-    if (chain.outBytes + chain.inBytes > 0xffffffff) return fail('length-overflow', `chain of ${chain.outBytes + chain.inBytes} bytes overflows u32`);
-    const indirect = useIndirect && this.indView !== undefined && count <= this.indCap;
-    const need = indirect ? 1 : count;
-    if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
+    if (useIndirect || count === 0 || count > this.free || chain.outBytes + chain.inBytes > 0xffffffff) return this.addSlow(chain, token, useIndirect);
+    const id = this.freeId;
+    this.publish(id, this.writeDirect(chain, id), count, token, chain.inBytes);
+    return id;
+  }
+
+  /** Write `chain` from the avail position, all but the head's flags; returns the head's flags. */
+  private writeDirect(chain: Chain, id: number): number {
     // Flag values as local literals (VRING_DESC_F_*, VRING_PACKED_DESC_F_*): V8 inlines a DataView
     // store only when its value needs no module-binding load, and these are the driver's hottest stores.
     const NEXT = 1;
     const WRITE = 2;
-    const INDIRECT = 4;
     const AVAIL = 0x80;
     const USED = 0x8000;
     const n = this.num;
     const dv = this.descView;
-    const id = this.freeId;
     const head = this.nextAvail;
     const wrap = this.availWrap;
     const outCount = chain.outCount;
     const addrs = chain.addr;
     const lens = chain.len;
+    const last = chain.count - 1;
     let headFlags = 0;
-    if (indirect) {
-      // §2.8.20: table entries in sequence; WRITE is their only meaningful flag, their id is ignored.
-      const tv = this.indView!;
-      const tOff = id * this.indCap * DESC_SIZE;
-      for (let k = 0; k < count; k++) {
-        const o = tOff + k * DESC_SIZE;
-        setU64(tv, o, addrs[k]!);
-        tv.setUint32(o + D_LEN, lens[k]!, true);
-        tv.setUint16(o + D_ID, 0, true);
-        tv.setUint16(o + D_FLAGS, k >= outCount ? WRITE : 0, true);
+    for (let k = last; k >= 0; k--) {
+      let s = head + k;
+      let w = wrap;
+      if (s >= n) {
+        s -= n;
+        w = !w;
       }
-      const o = head * DESC_SIZE;
-      setU64(dv, o, this.indAddr + id * this.indCap * DESC_SIZE);
-      dv.setUint32(o + D_LEN, count * DESC_SIZE, true);
+      const o = s * DESC_SIZE;
+      const a = addrs[k]!;
+      // le64 addr as two u32 halves, inline (a double passed to a call V8 did not inline is boxed)
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + D_LEN, lens[k]!, true);
       dv.setUint16(o + D_ID, id, true);
-      headFlags = INDIRECT | (wrap ? AVAIL : USED);
-    } else {
-      const last = count - 1;
-      for (let k = last; k >= 0; k--) {
-        let s = head + k;
-        let w = wrap;
-        if (s >= n) {
-          s -= n;
-          w = !w;
-        }
-        const o = s * DESC_SIZE;
-        setU64(dv, o, addrs[k]!);
-        dv.setUint32(o + D_LEN, lens[k]!, true);
-        dv.setUint16(o + D_ID, id, true);
-        const f = (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0) | (w ? AVAIL : USED);
-        if (k === 0) headFlags = f;
-        else dv.setUint16(o + D_FLAGS, f, true);
-      }
+      const f = (k >= outCount ? WRITE : 0) | (k < last ? NEXT : 0) | (w ? AVAIL : USED);
+      if (k === 0) headFlags = f;
+      else dv.setUint16(o + D_FLAGS, f, true);
     }
-    // (write barrier) then publish the head
-    dv.setUint16(head * DESC_SIZE + D_FLAGS, headFlags, true);
+    return headFlags;
+  }
+
+  /** (write barrier) store the head's flags, which makes the chain available; record buffer `id`. */
+  private publish(id: number, headFlags: number, need: number, token: number, inBytes: number): void {
+    const n = this.num;
+    const head = this.nextAvail;
+    this.descView.setUint16(head * DESC_SIZE + D_FLAGS, headFlags, true);
     let s = head + need;
     if (s >= n) {
       s -= n;
-      this.availWrap = !wrap;
+      this.availWrap = !this.availWrap;
     }
     this.nextAvail = s;
     this.addedSince += need;
@@ -234,7 +228,38 @@ export class PackedDriver implements RingDriver {
     this.freeId = this.idNext[id]!;
     this.token[id] = token;
     this.ndescs[id] = need;
-    this.inLen[id] = chain.inBytes;
+    this.inLen[id] = inBytes;
+  }
+
+  private addSlow(chain: Chain, token: number, useIndirect: boolean): number | RingError {
+    const count = chain.count;
+    if (count === 0) return fail('empty-chain', 'a chain needs at least one buffer');
+    if (chain.outBytes + chain.inBytes > 0xffffffff) return fail('length-overflow', `chain of ${chain.outBytes + chain.inBytes} bytes overflows u32`);
+    const indirect = useIndirect && this.indView !== undefined && count <= this.indCap;
+    const need = indirect ? 1 : count;
+    if (this.free < need) return fail('no-space', `chain needs ${need} descriptors, ${this.free} free`);
+    const id = this.freeId;
+    if (!indirect) {
+      this.publish(id, this.writeDirect(chain, id), count, token, chain.inBytes);
+      return id;
+    }
+    // §2.8.20: table entries in sequence; WRITE is their only meaningful flag, their id is ignored.
+    const tv = this.indView!;
+    const tOff = id * this.indCap * DESC_SIZE;
+    const outCount = chain.outCount;
+    for (let k = 0; k < count; k++) {
+      const o = tOff + k * DESC_SIZE;
+      setU64(tv, o, chain.addr[k]!);
+      tv.setUint32(o + D_LEN, chain.len[k]!, true);
+      tv.setUint16(o + D_ID, 0, true);
+      tv.setUint16(o + D_FLAGS, k >= outCount ? VRING_DESC_F_WRITE : 0, true);
+    }
+    const dv = this.descView;
+    const o = this.nextAvail * DESC_SIZE;
+    setU64(dv, o, this.indAddr + id * this.indCap * DESC_SIZE);
+    dv.setUint32(o + D_LEN, count * DESC_SIZE, true);
+    dv.setUint16(o + D_ID, id, true);
+    this.publish(id, VRING_DESC_F_INDIRECT | (this.availWrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED), 1, token, chain.inBytes);
     return id;
   }
 
