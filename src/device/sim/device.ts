@@ -245,6 +245,12 @@ export class SimVdpaDevice implements VdpaDevice {
   private status = 0;
   /** Features the driver wrote (SET_FEATURES), as the device keeps them. */
   private driverFeatures = 0n;
+  /** The bits the hot paths test, taken out of `driverFeatures` once (no BigInt per packet). */
+  private fCtrlVq = false;
+  private fMq = false;
+  private fMrgRxbuf = false;
+  private fCtrlVlan = false;
+  private hdrLen = 10;
   private backendAcked = 0n;
   private suspended = false;
   private pendingKick = false;
@@ -260,6 +266,8 @@ export class SimVdpaDevice implements VdpaDevice {
   private readonly rxChain: Chain;
   /** Per pair, made on first use: mergeable-RX assemblies (each with its own frame buffer). */
   private readonly assemblies = new Map<number, RxAssembly>();
+  /** Permission of every IOVA region of every ASID (shared with the IOTLBs). */
+  private readonly regionPerms = new Map<Region, number>();
 
   /** A device from options that may come from a user (CLI, state file): bad ones are an error value. */
   static create(opts: SimDeviceOptions = {}): E.Either<DeviceError, SimVdpaDevice> {
@@ -281,7 +289,7 @@ export class SimVdpaDevice implements VdpaDevice {
     this.perChainUs = opts.latency?.perChainUs ?? 0.5;
     const nvqs = 2 * this.maxQueuePairs + 1;
     this.queues = Array.from({ length: nvqs }, (_, i) => new SimQueue(i, p.vringNum));
-    this.iotlbs = Array.from({ length: p.asNum }, (_, i) => new Iotlb(i, this.name));
+    this.iotlbs = Array.from({ length: p.asNum }, (_, i) => new Iotlb(i, this.name, this.regionPerms));
     this.groupAsid = new Array<number>(p.groupNum).fill(0);
     this.model =
       p.cvq === 'vdpa_sim_net'
@@ -320,7 +328,7 @@ export class SimVdpaDevice implements VdpaDevice {
 
   /** Index of the control virtqueue for the features written so far (2 × max pairs with MQ, else 2). */
   cvqIndex(): number {
-    return hasFeature(this.driverFeatures, 'MQ') ? 2 * this.maxQueuePairs : 2;
+    return this.fMq ? 2 * this.maxQueuePairs : 2;
   }
 
   /** IOVA view of an address space (tests inspect it; the SVQ engine never needs it). */
@@ -438,7 +446,7 @@ export class SimVdpaDevice implements VdpaDevice {
     if ((this.status & VIRTIO_CONFIG_S.FEATURES_OK) !== 0) return errnoErr('state', op, 'EBUSY', 'FEATURES_OK is already set');
     if (features < 0n || features >= 1n << 64n) return errnoErr('invalid', op, 'EINVAL', 'features are a u64');
     if (!hasFeature(features, 'ACCESS_PLATFORM')) return errnoErr('invalid', op, 'EINVAL', 'VIRTIO_F_ACCESS_PLATFORM is required (DMA mapping is done by the driver)');
-    this.driverFeatures = this.profile.featureCheck === 'mask' ? features & this.profile.deviceFeatures : features;
+    this.setDriverFeatures(this.profile.featureCheck === 'mask' ? features & this.profile.deviceFeatures : features);
     return ok;
   }
 
@@ -777,10 +785,19 @@ export class SimVdpaDevice implements VdpaDevice {
 
   // ---- internals: lifecycle ----
 
+  private setDriverFeatures(f: bigint): void {
+    this.driverFeatures = f;
+    this.fCtrlVq = hasFeature(f, 'CTRL_VQ');
+    this.fMq = hasFeature(f, 'MQ');
+    this.fMrgRxbuf = hasFeature(f, 'MRG_RXBUF');
+    this.fCtrlVlan = hasFeature(f, 'CTRL_VLAN');
+    this.hdrLen = hdrLenOf(f);
+  }
+
   private reset(): void {
     this.status = 0;
     this.announcePending = false;
-    this.driverFeatures = 0n;
+    this.setDriverFeatures(0n);
     this.suspended = false;
     this.pendingKick = false;
     this.afterResume.length = 0;
@@ -861,7 +878,7 @@ export class SimVdpaDevice implements VdpaDevice {
 
   /** Queues that exist for the written features: the data queues plus the CVQ when CTRL_VQ is there. */
   private activeQueues(): number {
-    return hasFeature(this.driverFeatures, 'CTRL_VQ') ? this.cvqIndex() + 1 : this.cvqIndex();
+    return this.fCtrlVq ? this.cvqIndex() + 1 : this.cvqIndex();
   }
 
   private layoutNegotiated(): RingLayout {
@@ -869,7 +886,7 @@ export class SimVdpaDevice implements VdpaDevice {
   }
 
   private groupOf(qi: number): number {
-    return hasFeature(this.driverFeatures, 'CTRL_VQ') || this.profile.name === 'vdpa_sim_net' ? (qi === this.cvqIndex() ? 1 : 0) : 0;
+    return this.fCtrlVq || this.profile.name === 'vdpa_sim_net' ? (qi === this.cvqIndex() ? 1 : 0) : 0;
   }
 
   private iovaRange(): IovaRange {
@@ -985,7 +1002,7 @@ export class SimVdpaDevice implements VdpaDevice {
 
   /** Returns the chains handled. */
   private processQueue(q: SimQueue): number {
-    const cvq = hasFeature(this.driverFeatures, 'CTRL_VQ') && q.index === this.cvqIndex();
+    const cvq = this.fCtrlVq && q.index === this.cvqIndex();
     if (cvq) return this.processCvq(q);
     const pair = q.index >> 1;
     if (pair >= this.activePairs()) return 0;
@@ -993,7 +1010,7 @@ export class SimVdpaDevice implements VdpaDevice {
   }
 
   private activePairs(): number {
-    return hasFeature(this.driverFeatures, 'MQ') ? this.model.state().queuePairs : 1;
+    return this.fMq ? this.model.state().queuePairs : 1;
   }
 
   private raiseCall(q: SimQueue): void {
@@ -1172,8 +1189,8 @@ export class SimVdpaDevice implements VdpaDevice {
     const full = this.profile.cvq === 'model';
     const txSpace = this.iotlbs[this.queueAsid(txq.index)]!.space;
     const rxSpace = this.iotlbs[this.queueAsid(rxq.index)]!.space;
-    const hdrLen = hdrLenOf(this.driverFeatures);
-    const asm = full && hasFeature(this.driverFeatures, 'MRG_RXBUF') ? this.assembly(pair) : undefined;
+    const hdrLen = this.hdrLen;
+    const asm = full && this.fMrgRxbuf ? this.assembly(pair) : undefined;
     const frame = asm !== undefined ? asm.frame : this.frame;
     const txChain = txq.chain;
     const rxChain = this.rxChain;
@@ -1215,7 +1232,7 @@ export class SimVdpaDevice implements VdpaDevice {
       const txLen = this.faults.forQueue('wrong-used-len', txq.index)?.len;
       const txId = this.faults.forQueue('bad-used-id', txq.index);
       const txIdOverride = txId === undefined ? undefined : (txId.id ?? txq.num);
-      if (!acceptFrame(this.profile.rxFilter, frame, len, hdrLen, this.model.configMac, this.model.state(), this.driverFeatures)) {
+      if (!acceptFrame(this.profile.rxFilter, frame, len, hdrLen, this.model.configMac, this.model.state(), this.fCtrlVlan)) {
         this.stats.rxDrops++;
         if (!this.complete(txq, txChain.id, txChain.ringDescs, 0, txLen, txIdOverride)) break;
         continue;
@@ -1391,12 +1408,9 @@ export class SimVdpaDevice implements VdpaDevice {
     return true;
   }
 
+  /** VHOST_ACCESS_* of an IOVA region, whichever ASID it belongs to (0: not an IOTLB region). */
   private permOfRegion(r: Region): number {
-    for (const t of this.iotlbs) {
-      const p = t.permOf(r);
-      if (p !== 0) return p;
-    }
-    return 0;
+    return this.regionPerms.get(r) ?? 0;
   }
 }
 

@@ -86,8 +86,12 @@ export class FaultState {
   private iotlbUpdates = 0;
   private readonly chainsSeen = new Map<number, number>();
 
+  /** False for an empty plan: the hot paths skip every lookup. */
+  readonly active: boolean;
+
   constructor(readonly plan: FaultPlan) {
     this.hits = plan.map(() => 0);
+    this.active = plan.length > 0;
   }
 
   /** The first armed rule of `kind` for a CVQ command (cls, cmd), counting a hit. */
@@ -108,6 +112,7 @@ export class FaultState {
 
   /** A data-queue rule (`wrong-used-len`, `bad-used-id` with `queue: qi`). */
   forQueue<K extends 'wrong-used-len' | 'bad-used-id'>(kind: K, qi: number): Extract<Fault, { kind: K }> | undefined {
+    if (!this.active) return undefined;
     for (let i = 0; i < this.plan.length; i++) {
       const f = this.plan[i]!;
       if (f.kind !== kind || !this.armed(i) || f.queue !== qi) continue;
@@ -144,6 +149,7 @@ export class FaultState {
 
   /** Count one chain completed on queue `qi`; true when a `needs-reset` rule for it is due. */
   chainDone(qi: number): boolean {
+    if (!this.active) return false;
     const n = (this.chainsSeen.get(qi) ?? 0) + 1;
     this.chainsSeen.set(qi, n);
     for (let i = 0; i < this.plan.length; i++) {

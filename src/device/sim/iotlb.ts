@@ -30,9 +30,15 @@ const fail = (errno: number, message: string): E.Either<IotlbFailure, never> => 
 export class Iotlb {
   readonly space: AddressSpace;
   private readonly list: IotlbEntry[] = [];
-  private readonly perms = new Map<Region, number>();
+  /** VHOST_ACCESS_* per aliased region; a device may share one map across its ASIDs. */
+  private readonly perms: Map<Region, number>;
 
-  constructor(readonly asid: number, deviceName: string) {
+  constructor(
+    readonly asid: number,
+    deviceName: string,
+    perms: Map<Region, number> = new Map(),
+  ) {
+    this.perms = perms;
     this.space = new AddressSpace(`iova:${deviceName}:as${asid}`);
   }
 
@@ -117,8 +123,12 @@ export class Iotlb {
   }
 
   clear(): void {
-    for (const e of this.list) for (const r of e.regions) this.space.removeRegion(r.base);
+    for (const e of this.list) {
+      for (const r of e.regions) {
+        this.space.removeRegion(r.base);
+        this.perms.delete(r);
+      }
+    }
     this.list.length = 0;
-    this.perms.clear();
   }
 }

@@ -47,7 +47,8 @@ export function acceptFrame(
   hdrLen: number,
   mac: Uint8Array,
   state: NetDeviceState,
-  features: bigint,
+  /** CTRL_VLAN negotiated: the VLAN filter applies. */
+  vlanFilter: boolean,
 ): boolean {
   const d = hdrLen; // destination MAC offset
   if (len < d + 6) return false;
@@ -58,7 +59,7 @@ export function acceptFrame(
   const rx = state.rxMode;
   if (rx.promisc) return true;
   // 802.1Q tag: TPID 0x8100 right after the two MACs
-  if (hasFeature(features, 'CTRL_VLAN') && len >= d + 16 && frame[d + 12] === 0x81 && frame[d + 13] === 0x00) {
+  if (vlanFilter && len >= d + 16 && frame[d + 12] === 0x81 && frame[d + 13] === 0x00) {
     const vid = ((frame[d + 14]! << 8) | frame[d + 15]!) & 0xfff;
     if (((state.vlanFilter[vid >> 5]! >>> (vid & 31)) & 1) === 0) return false;
   }
