@@ -317,6 +317,22 @@ export class SplitDriver implements RingDriver {
 
 // ───────────────────────────────────────── device ─────────────────────────────────────────
 
+/** The errors `pop` can return, built out of line so that `pop` itself stays small. */
+function popError(rule: RingRule, index: number, other: number, n: number): RingError {
+  switch (rule) {
+    case 'avail-idx-ahead':
+      return fail(rule, `avail idx ${index} is ${(index - other) & 0xffff} ahead of last_avail_idx ${other} (num ${n})`, index);
+    case 'chain-loop':
+      return fail(rule, `chain of head ${index} is longer than the ring (${n})`, index);
+    default:
+      return fail(rule, other < 0 ? `head ${index} >= queue size ${n}` : `next ${index} >= queue size ${n} in chain of head ${other}`, index);
+  }
+}
+
+function segmentError(rule: RingRule, i: number, head: number, addr: number, len: number): RingError {
+  return fail(rule, `descriptor ${i} of head ${head}: ${rule} (addr 0x${addr.toString(16)}, len ${len})`, i);
+}
+
 export class SplitDevice implements RingDevice {
   declare readonly config: RingConfig;
   declare private readonly space: AddressSpace;
@@ -366,9 +382,9 @@ export class SplitDevice implements RingDevice {
     const idx = av.getUint16(RING_IDX, true);
     if (idx === last) return false;
     const n = this.num;
-    if (((idx - last) & 0xffff) > n) return fail('avail-idx-ahead', `avail idx ${idx} is ${(idx - last) & 0xffff} ahead of last_avail_idx ${last} (num ${n})`, idx);
+    if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
     const head = av.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
-    if (head >= n) return fail('desc-index-out-of-range', `head ${head} >= queue size ${n}`, head);
+    if (head >= n) return popError('desc-index-out-of-range', head, -1, n);
     out.reset();
     out.id = head;
     const space = this.space;
@@ -387,12 +403,12 @@ export class SplitDevice implements RingDevice {
         break;
       }
       const rule = takeSegment(space, out, addr, len, flags);
-      if (rule !== undefined) return fail(rule, `descriptor ${i} of head ${head}: ${rule} (addr 0x${addr.toString(16)}, len ${len})`, i);
+      if (rule !== undefined) return segmentError(rule, i, head, addr, len);
       if ((flags & VRING_DESC_F_NEXT) === 0) break;
       i = dv.getUint16(o + 14, true);
-      if (i >= n) return fail('desc-index-out-of-range', `next ${i} >= queue size ${n} in chain of head ${head}`, i);
+      if (i >= n) return popError('desc-index-out-of-range', i, head, n);
       // A chain has at most num descriptors (§2.7.5.3.2 / vringh "Looped descriptor").
-      if (ringDescs >= n) return fail('chain-loop', `chain of head ${head} is longer than the ring (${n})`, head);
+      if (ringDescs >= n) return popError('chain-loop', head, head, n);
     }
     out.ringDescs = ringDescs;
     const next = (last + 1) & 0xffff;
