@@ -1,0 +1,425 @@
+/**
+ * The fault matrix: every fault the simulated device can inject × every phase of a machine run with its
+ * real effects (src/effects/) on that device. A cell arms the fault the moment the phase's effect is
+ * invoked, lets the run settle, then judges it:
+ *
+ *  - outcome: the run ends completed (the fault did not touch this phase) or rolled back to where it
+ *    started; `failed` is acceptable only when the device itself demands a reset (NEEDS_RESET) and
+ *    the owner's recovery then restores passthrough; a run stuck in a transient state is a failure;
+ *  - buffers: the guest's ledger holds — every chain made available is reaped or still in flight
+ *    (counted before and after), and after the faults are cleared every transmitted frame comes back;
+ *  - mappings: passthrough maps only guest RAM (IOTLB and IOVA tree), shadow mode exactly one shadow
+ *    ring per queue; the device is not left suspended;
+ *  - error: a rolled-back run's error names the uAPI command that failed (and, ideally, the phase).
+ *
+ * Faults that cannot reach a machine's phases (CVQ faults in the data-path switch, CANCEL in a machine
+ * without it) are `n/a` cells. The migration machine's row waits for its effects.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import { createActor, waitFor, type AnyActorRef } from 'xstate';
+import { svqSwitchMachine, type SvqSwitchContext } from '../../machines/svq-switch.js';
+import { SimVdpaDevice } from '../device/sim/device.js';
+import type { Fault } from '../device/sim/faults.js';
+import { toActors, type Effect } from '../effects/common.js';
+import { createDataPath, GuestNic } from '../effects/datapath.js';
+import { SvqBackend, svqSwitchEffects, type SvqSwitchEffects } from '../effects/svq.js';
+import { F } from '../virtio/features.js';
+import type { CvqCommandOutput, CvqStrategy } from '../../machines/cvq-command.js';
+import { CvqEngine } from '../cvq/engine.js';
+import { createShadowCvq, programShadowCvq } from '../cvq/shadow.js';
+import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
+import { resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
+import { planRestore } from '../state/plan.js';
+
+export const FAULT_NAMES = [
+  'nack',
+  'delay-ack',
+  'no-answer',
+  'wrong-used-len',
+  'bad-used-id',
+  'suspend-fails',
+  'resume-fails',
+  'iotlb-map-fails',
+  'needs-reset',
+  'cancel',
+] as const;
+export type FaultName = (typeof FAULT_NAMES)[number];
+
+/**
+ * `error`: the run ended in its own typed-error final state (a machine without rollback, e.g. the CVQ
+ * restore, whose caller — the migration machine — rolls back).
+ */
+export type Outcome = 'completed' | 'rolled-back' | 'error' | 'failed' | 'stuck' | 'n/a';
+
+export interface Cell {
+  readonly machine: string;
+  readonly phase: string;
+  readonly fault: FaultName;
+  readonly outcome: Outcome;
+  /** The fault fired during the run (its rule counted a hit). */
+  readonly fired: boolean;
+  /** All checks passed. */
+  readonly ok: boolean;
+  /** Guest chains in flight when the phase began, and after the run (before recovery). */
+  readonly inFlightBefore: number;
+  readonly inFlightAfter: number;
+  /** Chains neither reaped nor in flight (must be 0). */
+  readonly lost: number;
+  /** The machine's error text (rolled back / failed). */
+  readonly error: string | null;
+  readonly namesCommand: boolean;
+  readonly namesPhase: boolean;
+  /**
+   * Frames transmitted before and during the run that never came back after it (faults cleared, device
+   * healthy, guest waiting): lost buffers, or a lost wake-up. Reported apart from `problems`.
+   */
+  readonly lostFrames: number;
+  /** The device demanded a reset (NEEDS_RESET) during the run. */
+  readonly needsReset: boolean;
+  /** What went wrong, when !ok. */
+  readonly problems: readonly string[];
+}
+
+const STATUS = { ACKNOWLEDGE: 1, DRIVER: 2, DRIVER_OK: 4, FEATURES_OK: 8, NEEDS_RESET: 0x40 } as const;
+const QUEUES = [0, 1] as const;
+
+/** The fault rule a cell arms, aimed at the data path (queue 1 = TX of pair 0). */
+function ruleFor(f: FaultName): Fault | undefined {
+  switch (f) {
+    case 'suspend-fails':
+      return { kind: 'suspend-fails', times: 1 };
+    case 'resume-fails':
+      return { kind: 'resume-fails', times: 1 };
+    case 'iotlb-map-fails':
+      return { kind: 'iotlb-map-fails', times: 1 };
+    case 'wrong-used-len':
+      return { kind: 'wrong-used-len', len: 0xffff, queue: 1, times: 1 };
+    case 'bad-used-id':
+      return { kind: 'bad-used-id', queue: 1, times: 1 };
+    case 'needs-reset':
+      return { kind: 'needs-reset', queue: 1, afterChains: 1, times: 1 };
+    default:
+      return undefined; // CVQ faults and CANCEL do not reach the data-path switch
+  }
+}
+
+/** The uAPI op a fault makes fail, as it appears in the error text. */
+const OP_OF: Partial<Record<FaultName, string>> = {
+  'suspend-fails': 'VHOST_VDPA_SUSPEND',
+  'resume-fails': 'VHOST_VDPA_RESUME',
+  'iotlb-map-fails': 'VHOST_IOTLB_UPDATE',
+};
+
+export interface SvqSwitchPhase {
+  /** Row label: direction and the machine state whose effect the fault meets. */
+  readonly phase: string;
+  readonly direction: 'enable' | 'disable';
+  readonly effect: keyof SvqSwitchEffects;
+}
+
+export const SVQ_SWITCH_PHASES: readonly SvqSwitchPhase[] = [
+  { phase: 'enabling.suspending', direction: 'enable', effect: 'suspendDevice' },
+  { phase: 'enabling.readingBases', direction: 'enable', effect: 'readVringBases' },
+  { phase: 'enabling.mapping', direction: 'enable', effect: 'mapShadowRings' },
+  { phase: 'enabling.pointing', direction: 'enable', effect: 'pointToShadow' },
+  { phase: 'enabling.restarting', direction: 'enable', effect: 'resumeDevice' },
+  { phase: 'disabling.stopping', direction: 'disable', effect: 'suspendDevice' },
+  { phase: 'disabling.draining', direction: 'disable', effect: 'drainShadow' },
+  { phase: 'disabling.writingBack', direction: 'disable', effect: 'writeBackIndexes' },
+  { phase: 'disabling.unmapping', direction: 'disable', effect: 'unmapShadowRings' },
+  { phase: 'disabling.pointing', direction: 'disable', effect: 'pointToGuest' },
+  { phase: 'disabling.restarting', direction: 'disable', effect: 'resumeDevice' },
+];
+
+interface Env {
+  readonly sim: SimVdpaDevice;
+  readonly backend: SvqBackend;
+  readonly nic: GuestNic;
+}
+
+function must<T>(e: E.Either<{ message: string }, T>, what: string): T {
+  if (E.isLeft(e)) throw new Error(`fault matrix set-up (${what}): ${e.left.message}`);
+  return e.right;
+}
+
+function bringUp(): Env {
+  const sim = new SimVdpaDevice({ maxQueuePairs: 1 });
+  must(sim.setOwner(), 'owner');
+  const negotiated = must(sim.getFeatures(), 'features') & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
+  must(sim.setBackendFeatures(must(sim.getBackendFeatures(), 'backend features')), 'backend features');
+  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER), 'status');
+  must(sim.setFeatures(negotiated), 'features');
+  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK), 'FEATURES_OK');
+  const path = must(createDataPath(sim, { queues: QUEUES, size: 64, negotiated }), 'data path');
+  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK), 'DRIVER_OK');
+  const backend = new SvqBackend(path);
+  const nic = new GuestNic(path, (qi) => backend.notify(qi));
+  must(nic.postRx(0, 16), 'rx buffers');
+  return { sim, backend, nic };
+}
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Let the device, the call pump and the guest run; reap what came back. */
+async function run(env: Env, rounds = 30): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    env.sim.settle();
+    await tick();
+    env.nic.reap();
+  }
+}
+
+const stable = (s: { value: unknown }): boolean => s.value === 'passthrough' || s.value === 'shadow' || s.value === 'failed';
+
+/** Map/mode invariants of a settled data path. */
+function mappingProblems(env: Env, mode: 'passthrough' | 'shadow'): string[] {
+  const bad: string[] = [];
+  const b = env.backend;
+  const shadowMaps = b.tree.maps().filter((m) => m.kind === 'hva').length;
+  const iotlb = env.sim.iotlbEntries(0).length;
+  if (b.mode !== mode) bad.push(`machine in ${mode}, data path in ${b.mode}`);
+  if (mode === 'passthrough' && (b.shadows.size !== 0 || shadowMaps !== 0 || iotlb !== 1)) {
+    bad.push(`passthrough with ${b.shadows.size} shadow queue(s), ${shadowMaps} shadow IOVA map(s), ${iotlb} IOTLB entries (only guest RAM expected)`);
+  }
+  if (mode === 'shadow' && (b.shadows.size !== QUEUES.length || iotlb !== 1 + QUEUES.length)) {
+    bad.push(`shadow with ${b.shadows.size} shadow queue(s), ${iotlb} IOTLB entries (guest RAM + ${QUEUES.length} rings expected)`);
+  }
+  if (env.sim.isSuspended()) bad.push(`device left suspended in ${mode}`);
+  return bad;
+}
+
+/** Wrap the effects so the fault is armed when `target` is invoked in the faulted direction. */
+function armAt(effects: SvqSwitchEffects, target: keyof SvqSwitchEffects, armed: () => boolean, arm: () => void): SvqSwitchEffects {
+  const out = { ...effects } as unknown as Record<string, Effect<unknown, unknown>>;
+  const fn = effects[target] as unknown as Effect<unknown, unknown>;
+  out[target as string] = async (input, signal) => {
+    if (armed()) arm();
+    return fn(input, signal);
+  };
+  return out as unknown as SvqSwitchEffects;
+}
+
+/** One cell of the svq-switch block. */
+export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none', opts: { settleMs?: number } = {}): Promise<Cell> {
+  const base = { machine: 'svq-switch', phase: p.phase, fault: fault === 'none' ? ('cancel' as FaultName) : fault };
+  const rule = fault === 'none' ? undefined : ruleFor(fault);
+  if (rule === undefined && fault !== 'none') {
+    return { ...base, outcome: 'n/a', fired: false, ok: true, inFlightBefore: 0, inFlightAfter: 0, lost: 0, error: null, namesCommand: false, namesPhase: false, lostFrames: 0, needsReset: false, problems: [] };
+  }
+  const env = bringUp();
+  const problems: string[] = [];
+  let arming = false;
+  let inFlightBefore = 0;
+  const effects = armAt(svqSwitchEffects(env.backend), p.effect, () => arming, () => {
+    arming = false;
+    inFlightBefore = env.nic.inFlight();
+    env.sim.setFaults(rule === undefined ? [] : [rule]);
+    // traffic while the phase runs: a data-queue fault fires on the next frame the device processes
+    env.nic.sendTx(1, 2);
+  });
+  const actor: AnyActorRef = createActor(svqSwitchMachine.provide({ actors: toActors(effects) }), { input: { queues: [...QUEUES] } });
+  actor.start();
+  // the call pump loops on setImmediate while shadow rings exist: end it with the cell
+  const stop = (): void => {
+    actor.stop();
+    env.backend.stopPump();
+  };
+  const settle = async (): Promise<{ value: unknown; context: SvqSwitchContext } | undefined> => {
+    try {
+      return (await waitFor(actor, stable, { timeout: opts.settleMs ?? 5000 })) as unknown as { value: unknown; context: SvqSwitchContext };
+    } catch {
+      return undefined;
+    }
+  };
+  // traffic in flight before the switch
+  env.nic.sendTx(1, 3);
+  if (p.direction === 'disable') {
+    actor.send({ type: 'ENABLE', trigger: 'migration' });
+    const s = await settle();
+    if (s?.value !== 'shadow') {
+      stop();
+      return { ...base, outcome: 'stuck', fired: false, ok: false, inFlightBefore: 0, inFlightAfter: 0, lost: 0, error: s?.context.error ?? null, namesCommand: false, namesPhase: false, lostFrames: 0, needsReset: false, problems: [`could not reach shadow mode before the fault: ${s === undefined ? 'timeout' : String(s.value)}`] };
+    }
+    await run(env, 5);
+    env.nic.sendTx(1, 3);
+  }
+  const from = p.direction === 'enable' ? 'passthrough' : 'shadow';
+  const to = p.direction === 'enable' ? 'shadow' : 'passthrough';
+  arming = true;
+  inFlightBefore = env.nic.inFlight();
+  actor.send(p.direction === 'enable' ? { type: 'ENABLE', trigger: 'migration' } : { type: 'DISABLE', trigger: 'precopy-failed' });
+  const end = await settle();
+  const fired = env.sim.faultHits().some((h) => h > 0);
+  const error = end?.context.error ?? null;
+  const outcome: Outcome = end === undefined ? 'stuck' : end.value === to ? 'completed' : end.value === from ? 'rolled-back' : 'failed';
+  const inFlightAfter = env.nic.inFlight();
+  const ledger = (): number => env.nic.posted - env.nic.reaped - env.nic.inFlight();
+  if (ledger() !== 0) problems.push(`ledger: posted ${env.nic.posted} − reaped ${env.nic.reaped} ≠ in flight ${env.nic.inFlight()}`);
+  const needsReset = (E.getOrElse(() => 0)(env.sim.getStatus()) & STATUS.NEEDS_RESET) !== 0;
+  if (outcome === 'stuck') problems.push(`run did not settle (still in ${JSON.stringify(actor.getSnapshot().value)})`);
+  if (outcome === 'failed' && !needsReset) problems.push(`ended failed without the device needing a reset: ${error}`);
+  if (outcome === 'completed' || outcome === 'rolled-back') problems.push(...mappingProblems(env, end!.value as 'passthrough' | 'shadow'));
+  const op = fault === 'none' ? undefined : OP_OF[fault];
+  const namesCommand = op === undefined || (error !== null && error.includes(op)) || outcome === 'completed';
+  const namesPhase = error !== null && (error.includes(p.phase.split('.')[1]!) || error.includes(String(p.effect)));
+  if (outcome === 'rolled-back' && op !== undefined && fired && !namesCommand) problems.push(`error does not name ${op}: ${error}`);
+  // recovery: clear faults, the owner resets a failed switch, then every frame must come back
+  env.sim.setFaults([]);
+  if (outcome === 'failed' || outcome === 'stuck') {
+    stop();
+    if (needsReset) {
+      // the owner resets the device: nothing more to check on the old queues
+      return { ...base, outcome, fired, ok: problems.length === 0, inFlightBefore, inFlightAfter, lost: ledger(), error, namesCommand, namesPhase, lostFrames: 0, needsReset, problems };
+    }
+    const r = env.backend.recover();
+    if (E.isLeft(r)) problems.push(`recover: ${r.left.message}`);
+  }
+  let lostFrames = 0;
+  if (!needsReset) {
+    await run(env);
+    const txLeft = env.backend.path.queues[1]!.driver.inFlight();
+    const svqFailed = [...env.backend.shadows.values()].some((s) => s.svq.state === 'failed');
+    // a device that lied about a used entry keeps that chain; SVQ reports its queue failed
+    if (!(svqFailed && (fault === 'bad-used-id' || fault === 'wrong-used-len'))) lostFrames = txLeft;
+  }
+  stop();
+  return { ...base, outcome, fired, ok: problems.length === 0 && lostFrames === 0, inFlightBefore, inFlightAfter, lost: ledger(), error, namesCommand, namesPhase, lostFrames, needsReset, problems };
+}
+
+export async function svqSwitchMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
+  const cells: Cell[] = [];
+  for (const p of SVQ_SWITCH_PHASES) {
+    for (const f of FAULT_NAMES) {
+      const c = await svqSwitchCell(p, f);
+      cells.push(c);
+      onCell?.(c);
+    }
+  }
+  return cells;
+}
+
+const SYMBOL: Record<Outcome, string> = { completed: 'done', 'rolled-back': 'back', error: 'err', failed: 'FAIL', stuck: 'STUCK', 'n/a': '·' };
+
+/** The matrix as text: phases down, faults across; each cell its outcome, `!` when a check failed. */
+export function formatMatrix(cells: readonly Cell[]): string {
+  const phases = [...new Set(cells.map((c) => `${c.machine} ${c.phase}`))];
+  const w = Math.max(...phases.map((p) => p.length));
+  const cw = FAULT_NAMES.map((f) => Math.max(f.length, 6));
+  const head = `${''.padEnd(w)}  ${FAULT_NAMES.map((f, i) => f.padStart(cw[i]!)).join('  ')}`;
+  const lines = phases.map((p) => {
+    const row = FAULT_NAMES.map((f, i) => {
+      const c = cells.find((x) => `${x.machine} ${x.phase}` === p && x.fault === f);
+      const s = c === undefined ? '?' : `${SYMBOL[c.outcome]}${c.needsReset ? 'R' : ''}${c.ok ? '' : '!'}${c.fired || c.outcome === 'n/a' ? '' : '°'}`;
+      return s.padStart(cw[i]!);
+    });
+    return `${p.padEnd(w)}  ${row.join('  ')}`;
+  });
+  const legend = 'done = completed, back = rolled back, err = typed error (EIO/ETIMEDOUT naming the command), FAIL = ended failed (device NEEDS_RESET), · = fault cannot reach this phase, R = the device was left needing a reset, ! = a check failed, ° = the fault never fired';
+  return [head, '-'.repeat(head.length), ...lines, '', legend].join('\n');
+}
+
+// ───────────────────────────── CVQ restore (machines/cvq-command) ─────────────────────────────
+
+/** What a CVQ fault must end in: the machine's typed failure kind. */
+const CVQ_EXPECT: Partial<Record<FaultName, readonly string[]>> = {
+  nack: ['ack-err'],
+  'delay-ack': ['timeout'],
+  'no-answer': ['timeout'],
+  'wrong-used-len': ['wrong-length'],
+  'bad-used-id': ['device'],
+  'needs-reset': ['timeout', 'device'],
+};
+
+/** The command the CVQ faults aim at, and the state whose restore plan carries it mid-way. */
+const CVQ_TARGET = 'VLAN_ADD';
+const CVQ_TIMEOUT_MS = 20;
+
+function cvqRule(f: FaultName): Fault | undefined {
+  const match = { commands: [CVQ_TARGET] };
+  switch (f) {
+    case 'nack':
+      return { kind: 'nack', match, times: 1 };
+    case 'delay-ack':
+      return { kind: 'delay-ack', us: 1000 * CVQ_TIMEOUT_MS * 10, match, times: 1 };
+    case 'no-answer':
+      return { kind: 'no-answer', match, times: 1 };
+    case 'wrong-used-len':
+      // the ack byte is written, the used length says 0 (a length beyond the writable bytes is a ring error)
+      return { kind: 'wrong-used-len', len: 0, match, times: 1 };
+    case 'bad-used-id':
+      return { kind: 'bad-used-id', match, times: 1 };
+    case 'needs-reset':
+      return { kind: 'needs-reset', match, times: 1 };
+    default:
+      return undefined; // suspend/resume/IOTLB faults and CANCEL do not reach a CVQ restore
+  }
+}
+
+export const CVQ_PHASES: readonly CvqStrategy[] = ['serial', 'parallel', 'parallel-indirect'];
+
+function cvqBringUp(): { sim: SimVdpaDevice; engine: CvqEngine; negotiated: bigint } {
+  const sim = new SimVdpaDevice({});
+  must(sim.setOwner(), 'owner');
+  const negotiated = must(sim.getFeatures(), 'features') & ~F.RING_PACKED;
+  must(sim.setBackendFeatures(must(sim.getBackendFeatures(), 'backend features')), 'backend features');
+  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER), 'status');
+  must(sim.setFeatures(negotiated), 'features');
+  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK), 'FEATURES_OK');
+  const qi = sim.cvqIndex();
+  must(sim.setGroupAsid(must(sim.getVringGroup(qi), 'group'), 1), 'group ASID');
+  const cvq = must(createShadowCvq(sim, { qi, negotiated, asid: 1 }), 'shadow CVQ');
+  must(programShadowCvq(sim, cvq), 'program CVQ');
+  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK), 'DRIVER_OK');
+  return { sim, engine: new CvqEngine(sim, cvq), negotiated };
+}
+
+/** A source state whose restore plan has commands before and after the VLAN ones. */
+function restoreState(): NetDeviceState {
+  const s = resetNetState('02:00:00:00:00:42');
+  return { ...s, queuePairs: 4, vlanFilter: vlanFilterOf([5, 100, 4000]), rxMode: { ...s.rxMode, promisc: true, allmulti: true }, coalescing: { tx: { maxPackets: 3, maxUsecs: 9 }, rx: { maxPackets: 4, maxUsecs: 16 } } };
+}
+
+export async function cvqCell(strategy: CvqStrategy, fault: FaultName): Promise<Cell> {
+  const base = { machine: 'cvq-command', phase: `restore (${strategy})`, fault };
+  const rule = cvqRule(fault);
+  const none = { inFlightBefore: 0, inFlightAfter: 0, lost: 0, lostFrames: 0, needsReset: false };
+  if (rule === undefined) return { ...base, ...none, outcome: 'n/a', fired: false, ok: true, error: null, namesCommand: false, namesPhase: false, problems: [] };
+  const { sim, engine, negotiated } = cvqBringUp();
+  const plan = planRestore(restoreState(), negotiated).map(toCvqCommand);
+  const target = plan.findIndex((c) => c.name.startsWith(CVQ_TARGET));
+  sim.setFaults([rule]);
+  const problems: string[] = [];
+  let out: CvqCommandOutput;
+  try {
+    out = await runCvqCommands(engine, plan, { strategy, ackTimeoutMs: CVQ_TIMEOUT_MS });
+  } catch (e) {
+    return { ...base, ...none, outcome: 'stuck', fired: true, ok: false, error: String(e), namesCommand: false, namesPhase: false, problems: [`the run threw: ${String(e)}`] };
+  }
+  const fired = sim.faultHits().some((h) => h > 0);
+  const f = out.failure;
+  const error = f === null ? null : `${f.errno} ${f.kind} #${f.index} ${f.command}: ${f.message}`;
+  if (target < 0) problems.push(`the plan has no ${CVQ_TARGET}`);
+  if (!fired) problems.push('the fault never fired');
+  if (out.ok || f === null) problems.push(`the restore reported success although ${CVQ_TARGET} was faulted`);
+  else if (!CVQ_EXPECT[fault]!.includes(f.kind)) problems.push(`ended ${f.kind}, expected ${CVQ_EXPECT[fault]!.join(' or ')}`);
+  // only commands acked OK count as applied, and the faulted one never is
+  if (out.applied > target) problems.push(`${out.applied} commands reported applied, past the faulted #${target}`);
+  // a timeout or a broken ring stops the whole batch: it is named by its first command
+  const batchWide = f !== null && (f.kind === 'timeout' || f.kind === 'device');
+  const namesCommand = f !== null && (f.command.includes(CVQ_TARGET) || (batchWide && f.index <= target));
+  if (f !== null && !namesCommand) problems.push(`failure names #${f.index} "${f.command}", not the faulted ${CVQ_TARGET} (#${target})`);
+  const needsReset = (E.getOrElse(() => 0)(sim.getStatus()) & STATUS.NEEDS_RESET) !== 0;
+  return { ...base, ...none, needsReset, outcome: out.ok ? 'completed' : 'error', fired, ok: problems.length === 0, error, namesCommand, namesPhase: f !== null, problems };
+}
+
+export async function cvqMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
+  const cells: Cell[] = [];
+  for (const s of CVQ_PHASES) {
+    for (const f of FAULT_NAMES) {
+      const c = await cvqCell(s, f);
+      cells.push(c);
+      onCell?.(c);
+    }
+  }
+  return cells;
+}
