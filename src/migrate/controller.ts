@@ -44,9 +44,10 @@ export type MigrationActor = Actor<typeof migrationMachine>;
  * re-entering the phase it was persisted in) gets the first one's promise instead of running again.
  * Invoking `resetAfter` forgets everything once it settles (a rolled-back source may MIGRATE again).
  *
- * Each invocation gets its own abort signal, aborted when the actor's is (a CANCEL stops the work) —
- * except inside `detached(fn)`: stopping an actor there (to persist and restore it) leaves its effects
- * running, as a controller process that dies leaves the devices' work running.
+ * The work gets its own abort signal, aborted when the invoking actor's is (a CANCEL stops the work) —
+ * except for work in flight when `detached(fn)` runs: stopping an actor there (to persist and restore
+ * it) leaves that work running, as a controller process that dies leaves the devices' work running,
+ * and the restored actor's invocation adopts it.
  */
 export interface IdempotentEffects<T> {
   readonly effects: T;
@@ -54,35 +55,41 @@ export interface IdempotentEffects<T> {
 }
 
 export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T): IdempotentEffects<T> {
-  const memo = new Map<string, Promise<unknown>>();
-  let detaching = false;
+  interface Entry {
+    readonly promise: Promise<unknown>;
+    readonly inner: AbortController;
+    /** The invocation whose abort stops the work: the latest, until it is detached. */
+    owner: AbortSignal | undefined;
+  }
+  const memo = new Map<string, Entry>();
+  const adopt = (e: Entry, signal: AbortSignal) => {
+    e.owner = signal;
+    signal.addEventListener('abort', () => {
+      if (e.owner === signal) e.inner.abort(signal.reason);
+    });
+  };
   const out = {} as Record<string, Effect<unknown, unknown>>;
   for (const name of Object.keys(effects)) {
     const fn = effects[name] as unknown as Effect<unknown, unknown>;
     out[name] = (input, signal) => {
       const key = `${name}:${JSON.stringify(input ?? null)}`;
-      let p = memo.get(key);
-      if (p === undefined) {
+      let e = memo.get(key);
+      if (e === undefined) {
         const inner = new AbortController();
-        signal.addEventListener('abort', () => {
-          if (!detaching) inner.abort(signal.reason);
-        });
-        p = fn(input, inner.signal);
-        memo.set(key, p);
-        if (name === resetAfter) void p.finally(() => memo.clear()).catch(() => {});
+        e = { promise: fn(input, inner.signal), inner, owner: undefined };
+        memo.set(key, e);
+        if (name === resetAfter) void e.promise.finally(() => memo.clear()).catch(() => {});
       }
-      return p;
+      adopt(e, signal);
+      return e.promise;
     };
   }
   return {
     effects: out as unknown as T,
     detached<R>(f: () => R): R {
-      detaching = true;
-      try {
-        return f();
-      } finally {
-        detaching = false;
-      }
+      // whatever is in flight now outlives the actor about to stop: its abort no longer reaches the work
+      for (const e of memo.values()) e.owner = undefined;
+      return f();
     },
   };
 }
@@ -138,6 +145,8 @@ export interface RunOptions {
    */
   readonly restartAt?: MigrationPhase;
   readonly onRestart?: (end: 'source' | 'destination', snapshotJson: string) => void;
+  /** Called once both ends are up (the guest, its rings, the devices), before anything migrates. */
+  readonly onWorld?: (w: { readonly source: Source; readonly destination: Destination }) => void;
   /** Replace any migration actor (both ends). */
   readonly replace?: Partial<Record<MigrationActorName, AnyActorLogic>>;
   readonly onTransition?: (t: TransitionRecord) => void;
@@ -227,6 +236,7 @@ export async function runMigration(o: RunOptions): Promise<E.Either<MigrateError
   if (srcFaults.length > 0 && srcDev.right instanceof SimVdpaDevice) srcDev.right.setFaults(srcFaults);
   const dst = openDestination(dstDev.right, ramBytes);
   if (E.isLeft(dst)) return dst;
+  o.onWorld?.({ source: src.right, destination: dst.right });
   try {
     return E.right(await drive(o, src.right, dst.right, t0));
   } catch (e) {
@@ -276,22 +286,21 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
           onTransition(r);
           const entered = (p: MigrationPhase | undefined) => p !== undefined && phaseOf(r.toState) === p && phaseOf(r.fromState) !== p;
           if (entered(o.cancelAt)) actor?.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
-          if (!restarted && entered(o.restartAt)) {
-            restarted = true;
-            queueMicrotask(() => {
-              const old = actor!;
-              sub.unsubscribe();
-              const json = JSON.stringify(old.getPersistedSnapshot());
-              fx.detached(() => old.stop());
-              o.onRestart?.(end, json);
-              launch(JSON.parse(json) as Snapshot<unknown>);
-            });
-          }
         });
         actor = createActor(machine, snapshot === undefined ? { input, inspect: onT } : { snapshot, input, inspect: onT });
         const a = actor;
         const sub = a.subscribe({
           next: (s) => {
+            if (!restarted && o.restartAt !== undefined && phaseOf(statePath(s.value)) === o.restartAt) {
+              // synchronously after the phase's entry: its effect has started and has not finished
+              restarted = true;
+              sub.unsubscribe();
+              const json = JSON.stringify(a.getPersistedSnapshot());
+              fx.detached(() => a.stop());
+              o.onRestart?.(end, json);
+              launch(JSON.parse(json) as Snapshot<unknown>);
+              return;
+            }
             if (settled(s)) {
               sub.unsubscribe();
               a.stop();

@@ -6,6 +6,7 @@ import type { NetDeviceState } from '../../src/state/net-state.js';
 import { viewThrough } from '../../src/state/view.js';
 import { demoStateJson } from '../../src/migrate/demo-state.js';
 import { runMigration, type MigrationSummary, type RunOptions } from '../../src/migrate/controller.js';
+import type { Destination, Source } from '../../src/migrate/world.js';
 import { FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
 
 export function demoState(): NetDeviceState {
@@ -16,6 +17,7 @@ export function demoState(): NetDeviceState {
 
 export interface Run {
   readonly summary: MigrationSummary;
+  readonly world: { readonly source: Source; readonly destination: Destination };
   readonly source: SimVdpaDevice;
   readonly destination: SimVdpaDevice;
 }
@@ -24,7 +26,9 @@ export interface Run {
 export async function migrate(over: Partial<RunOptions> = {}): Promise<Run> {
   const source = new SimVdpaDevice({ name: 'src' });
   const destination = new SimVdpaDevice({ name: 'dst' });
+  let world: Run['world'] | undefined;
   const r = await runMigration({
+    onWorld: (w) => (world = w),
     source,
     destination,
     state: demoState(),
@@ -36,7 +40,7 @@ export async function migrate(over: Partial<RunOptions> = {}): Promise<Run> {
     ...over,
   });
   if (E.isLeft(r)) throw new Error(`${r.left.where}: ${r.left.message}`);
-  return { summary: r.right, source, destination };
+  return { summary: r.right, world: world!, source, destination };
 }
 
 const json = (s: NetDeviceState) => JSON.stringify(encodeStateJson(s));
