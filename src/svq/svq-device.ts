@@ -140,15 +140,21 @@ export class SvqDevice {
 
   /** Bring the device up under SVQ (reset → features → IOTLB → vrings → DRIVER_OK) and start forwarding. */
   static start(o: SvqDeviceOptions): E.Either<SvqDeviceError, SvqDevice> {
+    const partial: { sd?: SvqDevice } = {};
     try {
-      return E.right(SvqDevice.setup(o));
+      return E.right(SvqDevice.setup(o, partial));
     } catch (x) {
-      if (x instanceof SetupError) return E.left(x.e);
-      throw x;
+      if (!(x instanceof SetupError)) throw x;
+      // undo what was set up: a reset device, no IOTLB entries or host memory of ours left behind
+      if (partial.sd !== undefined) {
+        o.device.setStatus(0);
+        partial.sd.teardown();
+      }
+      return E.left(x.e);
     }
   }
 
-  private static setup(o: SvqDeviceOptions): SvqDevice {
+  private static setup(o: SvqDeviceOptions, partial: { sd?: SvqDevice }): SvqDevice {
     const dev = o.device;
     const must = <T>(r: E.Either<DeviceError, T>, what: string): T => {
       if (E.isLeft(r)) throw new SetupError(devErr('device', what, r.left));
@@ -205,6 +211,7 @@ export class SvqDevice {
     }
     const range = must(dev.getIovaRange(), 'VHOST_VDPA_GET_IOVA_RANGE');
     const sd = new SvqDevice(dev, new IovaTree(range), svqAsid, devFeatures);
+    partial.sd = sd;
     const asids = o.mode === 'cvq' ? [0, 1] : [0];
     if (batch) for (const a of asids) must(dev.iotlbBatchBegin(a), 'VHOST_IOTLB_BATCH_BEGIN');
     // guest RAM: through the tree ('all'), or identity IOVA = GPA for the pass-through queues ('cvq')

@@ -405,4 +405,21 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(right(g.gpa.read(rx, f.length)).subarray(HDR)).toEqual(f.subarray(HDR));
     expect(sd.kickErrors).toEqual([]);
   });
+
+  it('undoes a half-done set-up (IOTLB update refused midway): no mappings or host memory left behind', () => {
+    const dev = new SimVdpaDevice({ faults: [{ kind: 'iotlb-map-fails', after: 3 }] });
+    const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
+    right(dev.setOwner());
+    const r = SvqDevice.start({
+      device: dev,
+      mode: 'all',
+      guest: { space: g.gpa, sections: [{ gpa: 0, hva: g.ram.base, size: g.ram.size }], features: VDPA_SIM_NET_FEATURES, queues: [...g.configs].map(([qi, config]) => ({ qi, config })), cvq: 2 },
+      callGuest: () => {},
+      state: resetNetState(MAC),
+    });
+    expect(r).toMatchObject(E.left({ _tag: 'SvqDeviceError', kind: 'device', cause: { _tag: 'DeviceError', op: 'VHOST_IOTLB_UPDATE' } }));
+    expect(dev.iotlbEntries(0)).toEqual([]);
+    expect(dev.host.regions().map((x) => x.name)).toEqual(['guest-ram']);
+    expect(right(dev.getStatus())).toBe(0);
+  });
 });
