@@ -97,7 +97,12 @@ export class SvqBackend {
         for (const [qi, s] of this.shadows) {
           const r = await dev.waitCall(qi, wait);
           if (!this.pumping) return;
-          if (E.isRight(r) && r.right && s.svq.state === 'running') {
+          if (E.isLeft(r)) {
+            // the device is gone (closed, reset): nothing more will call
+            this.pumping = false;
+            return;
+          }
+          if (r.right && s.svq.state === 'running') {
             s.svq.handleDeviceCall();
             called = true;
           }
@@ -187,6 +192,44 @@ export class SvqBackend {
     return dev.freeHost(s.region);
   }
 
+  /**
+   * What an owner does after a switch left the device in neither mode (the machine's `failed`): stop
+   * relaying, hand every shadow queue back to its guest ring at the exact position, unmap and free the
+   * shadow rings, resume the device.
+   */
+  recover(): E.Either<DeviceError, void> {
+    this.stopPump();
+    const layout = this.path.layout;
+    const errs: string[] = [];
+    for (const q of this.path.queues) {
+      const s = this.shadows.get(q.qi);
+      let base: number | undefined;
+      if (s !== undefined) {
+        const h = s.svq.state === 'running' ? s.svq.stop() : this.handovers.get(q.qi) ?? s.svq.stop();
+        if (h.passthroughBase !== undefined) base = encodeBase(layout, h.passthroughBase);
+      } else {
+        const h = this.handovers.get(q.qi);
+        if (h?.passthroughBase !== undefined) base = encodeBase(layout, h.passthroughBase);
+      }
+      if (base === undefined) {
+        const b = this.path.dev.getVringBase(q.qi);
+        if (E.isLeft(b)) errs.push(b.left.message);
+        else base = b.right;
+      }
+      if (base !== undefined) {
+        const r = this.point(q.qi, q.config.addrs, base);
+        if (E.isLeft(r)) errs.push(r.left.message);
+      }
+      const u = this.unmapOne(q.qi);
+      if (E.isLeft(u)) errs.push(u.left.message);
+    }
+    this.handovers.clear();
+    this.mode = 'passthrough';
+    const r = this.path.dev.resume();
+    if (E.isLeft(r)) errs.push(r.left.message);
+    return errs.length ? E.left(deviceError('state', 'svq recover', errs.join('; '))) : E.right(undefined);
+  }
+
   /** Guest chains the data path holds: in the guest rings' drivers (made available, not yet reaped). */
   guestInFlight(): number {
     return this.path.queues.reduce((n, q) => n + q.driver.inFlight(), 0);
@@ -241,6 +284,12 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
       for (const qi of queues) {
         const s = b.shadows.get(qi);
         if (s === undefined) throw deviceError('state', 'svq drain', `queue ${qi} is not shadowed`);
+        // VHOST_GET_VRING_BASE on the shadow ring: the device cannot have consumed more than SVQ offered
+        const devBase = await orReject(dev.getVringBase(qi));
+        const offered = encodeBase(layout, s.svq.shadowRing.base());
+        if (layout === 'split' && ((offered - devBase) & 0xffff) > s.config.size) {
+          throw deviceError('state', 'svq drain', `queue ${qi}: the device is at shadow index ${devBase}, beyond SVQ's ${offered}`);
+        }
         if (s.svq.state === 'running') s.svq.handleDeviceCall();
         const h = s.svq.stop();
         b.handovers.set(qi, h);
@@ -279,10 +328,13 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
         if (did.has('unmapped')) {
           for (let i = 0; i < queues.length; i++) note(b.mapOne(queues[i]!, bases[i]!));
         }
+        // only what the disable did is undone: a device still on its shadow rings keeps its position
+        const repoint = did.has('pointed') || did.has('unmapped');
         for (const qi of queues) {
           const s = b.shadows.get(qi);
           const h = b.handovers.get(qi);
           if (s === undefined) continue;
+          let recreated = false;
           if (s.svq.state !== 'running' && h !== undefined) {
             const fresh = ShadowVirtqueue.create({
               name: `svq-${qi}`,
@@ -295,9 +347,13 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
               resume: h,
             });
             if (isSvqError(fresh)) errs.push(fresh.message);
-            else s.svq = fresh;
+            else {
+              s.svq = fresh;
+              recreated = true;
+            }
           }
-          note(b.point(qi, s.config.addrs, encodeBase(layout, s.svq.shadowRing.base())));
+          // a new SVQ writes its shadow ring from the start: the device must re-read it from there
+          if (repoint || recreated) note(b.point(qi, s.config.addrs, encodeBase(layout, s.svq.shadowRing.base())));
         }
         b.mode = 'shadow';
         b.handovers.clear();

@@ -3,7 +3,8 @@
  * a harness, and report coverage of the real machine (states and transitions taken, not planned).
  */
 import { deriveModel, checkModel, type MachineModel } from './model.js';
-import { generatePaths, type ModelPath } from './paths.js';
+import { getNextSnapshot } from 'xstate';
+import { generatePaths, selectEdge, type ModelPath } from './paths.js';
 import { edgeKey, runPath, type Harness, type StepFailure } from './runner.js';
 
 export interface MachineReport {
@@ -52,6 +53,7 @@ export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): P
   const failures: StepFailure[] = [];
   let skipped = 0;
   let done = 0;
+  let extraPaths = 0;
   for (const p of paths) {
     const r = await runPath(model, harness, p);
     if (r.skipped !== undefined) skipped++;
@@ -60,12 +62,33 @@ export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): P
     for (const t of r.transitions) transitions.add(t);
     opts.onPath?.(model.id, ++done, paths.length);
   }
+  // second chance: a transition whose planned prefix the harness cannot run is tried after every other
+  // path that reaches its source state (the model abstracts context a real run depends on)
+  for (const edge of model.edges) {
+    if (transitions.has(edgeKey(edge))) continue;
+    const prefixes = paths.filter((p) => {
+      const last = p.steps.at(-1);
+      return last !== undefined && selectEdge(model, last.value, edge.type) === edge;
+    });
+    for (const p of prefixes) {
+      const next = getNextSnapshot(model.model, model.model.resolveState({ value: p.steps.at(-1)!.value, context: {} } as never), { type: edge.type });
+      const steps = [...p.steps, { edge, value: next.value }];
+      const extended: ModelPath = { kind: 'transition', steps, description: `${p.description} -${edge.type}-> …` };
+      if (harness.infeasible?.(extended) !== undefined) continue;
+      const r = await runPath(model, harness, extended);
+      extraPaths++;
+      if (r.failure) failures.push(r.failure);
+      for (const s of r.states) states.add(s);
+      for (const t of r.transitions) transitions.add(t);
+      break;
+    }
+  }
   const allTransitions = model.edges.map(edgeKey);
   return {
     id: model.id,
     states: { covered: model.states.filter((s) => states.has(s)).length, total: model.states.length },
     transitions: { covered: allTransitions.filter((t) => transitions.has(t)).length, total: allTransitions.length },
-    paths: paths.length - skipped,
+    paths: paths.length - skipped + extraPaths,
     failures: failures.length,
     skipped,
     uncoveredStates: model.states.filter((s) => !states.has(s)),
