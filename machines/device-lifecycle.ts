@@ -3,7 +3,8 @@
  * (virtio 1.2 §2.1 device status, §3.1.1 driver initialization, §2.4 reset):
  *
  *   reset → ACKNOWLEDGE → DRIVER → negotiation (read offer, write accepted) → FEATURES_OK (write, re-read:
- *   the device may refuse) → DRIVER_OK (write, running ⇄ suspended via vDPA SUSPEND/RESUME)
+ *   the device may refuse; accepted: the driver sets up its queues) → DRIVER_OK (write, running ⇄
+ *   suspended via vDPA SUSPEND/RESUME)
  *
  * plus NEEDS_RESET (the device reports an error), FAILED (the driver gives up) and RESET from anywhere.
  * Pure: every status/feature access is an actor bound with `provide`; guards come from the reducers of
@@ -38,6 +39,8 @@ export interface LifecycleContext {
 
 export type LifecycleEvent =
   | { type: 'START' }
+  /** The driver finished its setup after FEATURES_OK: set DRIVER_OK. */
+  | { type: 'DRIVER_OK' }
   | { type: 'DEVICE_ERROR' }
   | { type: 'FAIL'; reason?: string }
   | { type: 'SUSPEND' }
@@ -190,7 +193,7 @@ export const deviceLifecycleMachine = setup({
                 onDone: [
                   {
                     guard: { type: 'featuresAccepted', params: ({ event }) => event.output },
-                    target: '#device-lifecycle.active.driverOk',
+                    target: 'accepted',
                     actions: { type: 'setStatus', params: ({ event }) => event.output },
                   },
                   {
@@ -203,6 +206,10 @@ export const deviceLifecycleMachine = setup({
                 ],
                 onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
               },
+            },
+            // §3.1.1 step 7: device-specific setup (virtqueues, the shadow CVQ, ASIDs) before DRIVER_OK
+            accepted: {
+              on: { DRIVER_OK: { target: '#device-lifecycle.active.driverOk' } },
             },
           },
         },

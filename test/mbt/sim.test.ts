@@ -28,6 +28,8 @@ describe('device-lifecycle bound to the simulator', () => {
     const actor = createActor(deviceLifecycleMachine.provide({ actors: toActors(lifecycleEffects(sim)) }), { input: { wanted: `0x${wanted.toString(16)}` } });
     actor.start();
     actor.send({ type: 'START' });
+    await waitFor(actor, (s) => s.matches({ active: { featuresOk: 'accepted' } }));
+    actor.send({ type: 'DRIVER_OK' });
     const running = await waitFor(actor, (s) => s.matches({ active: { driverOk: 'running' } }) || s.matches('failed'));
     expect(running.value).toEqual({ active: { driverOk: 'running' } });
     // vdpa_sim_net has no CTRL_RX and no MQ: they are not negotiated
