@@ -12,11 +12,12 @@ import { cvq } from './cvq.js';
 import { dataplane } from './dataplane.js';
 import { lifecycle } from './lifecycle.js';
 import { mbt } from './mbt.js';
+import { migration } from './migration.js';
 import { svq } from './svq.js';
 import { makeContext, parseMac, type GuestContext } from './context.js';
 
 /** Every suite, in run order. Later sessions add the SVQ dataplane and the machines' model paths here. */
-export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq, dataplane, svq, mbt];
+export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq, dataplane, svq, migration, mbt];
 
 const emit = (line: string): void => {
   process.stdout.write(`${line}\n`);
