@@ -1,15 +1,16 @@
 /**
- * `npm run faults [-- --json] [--only svq|cvq]`: the fault matrix — every fault the simulated device can
- * inject × every step of machines/svq-switch and every strategy of the CVQ restore (machines/cvq-command),
- * each run with the real effects on the simulated device — printed as a table, then every cell whose
+ * `npm run faults [-- --json] [--only svq|cvq|migration]`: the fault matrix — every fault the simulated
+ * device can inject (and CANCEL) × every phase of the migration (src/migrate on two simulated devices),
+ * every step of machines/svq-switch and every strategy of the CVQ restore (machines/cvq-command), each
+ * run with the real effects — printed as a table, then every cell whose
  * checks failed with what went wrong. Exit status 1 when a cell failed, 2 on bad arguments.
  */
 import { Command } from 'commander';
-import { cvqMatrix, formatMatrix, svqSwitchMatrix, type Cell } from '../src/fuzz/faults.js';
+import { cvqMatrix, formatMatrix, migrationMatrix, svqSwitchMatrix, type Cell } from '../src/fuzz/faults.js';
 
 const program = new Command('faults')
   .description('run the fault matrix on the simulated device and print it')
-  .option('--only <block>', 'svq | cvq')
+  .option('--only <block>', 'migration | svq | cvq')
   .option('--json', 'print the cells as JSON')
   .exitOverride();
 let o: { only?: string; json?: boolean };
@@ -19,8 +20,8 @@ try {
 } catch (e) {
   process.exit((e as { exitCode?: number }).exitCode === 0 ? 0 : 2);
 }
-if (o.only !== undefined && o.only !== 'svq' && o.only !== 'cvq') {
-  process.stderr.write(`faults: --only: expected svq or cvq, got "${o.only}"\n`);
+if (o.only !== undefined && !['migration', 'svq', 'cvq'].includes(o.only)) {
+  process.stderr.write(`faults: --only: expected migration, svq or cvq, got "${o.only}"\n`);
   process.exit(2);
 }
 
@@ -30,15 +31,15 @@ const tick = (): void => {
   if (process.stderr.isTTY) process.stderr.write(`\r  ${++n} cells`);
 };
 const cells: Cell[] = [];
-if (o.only !== 'cvq') cells.push(...(await svqSwitchMatrix(tick)));
-if (o.only !== 'svq') cells.push(...(await cvqMatrix(tick)));
+if (o.only === undefined || o.only === 'migration') cells.push(...(await migrationMatrix(tick)));
+if (o.only === undefined || o.only === 'svq') cells.push(...(await svqSwitchMatrix(tick)));
+if (o.only === undefined || o.only === 'cvq') cells.push(...(await cvqMatrix(tick)));
 if (process.stderr.isTTY) process.stderr.write('\r');
 
 if (o.json === true) {
   process.stdout.write(`${JSON.stringify(cells, null, 2)}\n`);
 } else {
   process.stdout.write(`${formatMatrix(cells)}\n`);
-  process.stdout.write('migration phases × faults: pending — the migration machine has no effects bound yet (src/effects); its cells join this matrix when they land.\n');
   const bad = cells.filter((c) => !c.ok);
   const lostFrames = cells.reduce((s, c) => s + c.lostFrames, 0);
   process.stdout.write(`\n${cells.length} cells, ${cells.filter((c) => c.outcome !== 'n/a').length} applicable, ${bad.length} with a failed check, ${lostFrames} frame(s) stranded in total; ${(performance.now() - t0).toFixed(0)} ms\n`);
@@ -47,6 +48,8 @@ if (o.json === true) {
     process.stdout.write(`  ✗ ${c.machine} ${c.phase} × ${c.fault} (${c.outcome}): ${what.join('; ')}${c.error === null ? '' : ` — error: ${c.error}`}\n`);
   }
   const unnamed = cells.filter((c) => c.outcome === 'rolled-back' && c.fired && !c.namesPhase).length;
-  if (unnamed > 0) process.stdout.write(`  note: ${unnamed} rolled-back run(s) name the failed command but not the step\n`);
+  if (unnamed > 0) process.stdout.write(`  note: ${unnamed} rolled-back run(s) name the failed command but not the phase/step\n`);
+  const unfired = cells.filter((c) => c.outcome !== 'n/a' && !c.fired).length;
+  if (unfired > 0) process.stdout.write(`  note: ${unfired} cell(s) where the fault cannot fire in that phase (°): the phase makes no call it can fail\n`);
 }
 process.exitCode = cells.some((c) => !c.ok) ? 1 : 0;

@@ -30,6 +30,10 @@ import { createShadowCvq, programShadowCvq } from '../cvq/shadow.js';
 import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
 import { resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
 import { planRestore } from '../state/plan.js';
+import { DESTINATION_PHASES, MIGRATION_PHASES, SOURCE_PHASES, runMigration, type MigrationPhase } from '../migrate/controller.js';
+import { demoStateJson } from '../migrate/demo-state.js';
+import { decodeStateJson } from '../state/json.js';
+import { FULL_PROFILE_FEATURES } from '../virtio/features.js';
 
 export const FAULT_NAMES = [
   'nack',
@@ -314,7 +318,7 @@ export function formatMatrix(cells: readonly Cell[]): string {
     });
     return `${p.padEnd(w)}  ${row.join('  ')}`;
   });
-  const legend = 'done = completed, back = rolled back, err = typed error (EIO/ETIMEDOUT naming the command), FAIL = ended failed (device NEEDS_RESET), · = fault cannot reach this phase, R = the device was left needing a reset, ! = a check failed, ° = the fault never fired';
+  const legend = 'done = completed, back = rolled back, err = typed error (EIO/ETIMEDOUT naming the command), FAIL = ended failed (device NEEDS_RESET), · = fault cannot reach this phase, R = the device was left needing a reset, ! = a check failed, ° = the fault did not fire in this phase (this phase makes no call it can fail; it may fire later)';
   return [head, '-'.repeat(head.length), ...lines, '', legend].join('\n');
 }
 
@@ -417,6 +421,126 @@ export async function cvqMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
   for (const s of CVQ_PHASES) {
     for (const f of FAULT_NAMES) {
       const c = await cvqCell(s, f);
+      cells.push(c);
+      onCell?.(c);
+    }
+  }
+  return cells;
+}
+
+// ───────────────────────────── migration (machines/migration via src/migrate) ─────────────────────────────
+
+/** The fault rule aimed at a migration: CVQ faults at the destination's VLAN commands, device faults. */
+function migrationRule(f: FaultName): Fault | undefined {
+  switch (f) {
+    case 'nack':
+    case 'delay-ack':
+    case 'no-answer':
+    case 'wrong-used-len':
+    case 'bad-used-id':
+    case 'needs-reset':
+      return cvqRule(f);
+    case 'suspend-fails':
+    case 'resume-fails':
+    case 'iotlb-map-fails':
+      return ruleFor(f);
+    default:
+      return undefined; // cancel: an event, not a device rule
+  }
+}
+
+const CVQ_FAULT_KINDS = new Set<string>(['nack', 'delay-ack', 'no-answer', 'wrong-used-len', 'bad-used-id', 'needs-reset']);
+
+export interface MigrationCellOptions {
+  readonly ramBytes?: number;
+  readonly frames?: number;
+}
+
+/**
+ * One migration run on two simulated devices with the fault armed when `phase` is entered (device
+ * faults on the end running that phase; CVQ faults always at the destination, whose CVQ they reach), or
+ * CANCEL sent on entry. Checks: completed (state and RAM equal at the destination, nothing lost) or
+ * rolled back (the source keeps its state and every in-flight frame, runs, not suspended); the error
+ * names the phase and the command.
+ */
+export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: MigrationCellOptions = {}): Promise<Cell> {
+  const base = { machine: 'migration', phase, fault };
+  const none = { inFlightBefore: 0, inFlightAfter: 0, lost: 0, lostFrames: 0, needsReset: false };
+  const rule = migrationRule(fault);
+  const source = new SimVdpaDevice({ name: 'src' });
+  const destination = new SimVdpaDevice({ name: 'dst' });
+  const state = decodeStateJson(demoStateJson());
+  if (E.isLeft(state)) return { ...base, ...none, outcome: 'stuck', fired: false, ok: false, error: state.left.message, namesCommand: false, namesPhase: false, problems: ['demo state does not decode'] };
+  const src = SOURCE_PHASES.includes(phase);
+  // An effect's first uAPI call runs synchronously when its state is entered, before any observer sees
+  // the transition: a device fault is armed when the phase *before* it begins (or from the start for
+  // an end's first phase), and the cell records the phase the run was in when the fault fired.
+  const order = src ? SOURCE_PHASES : DESTINATION_PHASES;
+  const armAt = fault === 'cancel' ? phase : order[order.indexOf(phase) - 1];
+  let entered = false;
+  let inFlightBefore = 0;
+  let guest: { inFlight(): number } | undefined;
+  const faulted = (): SimVdpaDevice => (rule !== undefined && CVQ_FAULT_KINDS.has(rule.kind) ? destination : src ? source : destination);
+  let armed = false;
+  const arm = (): void => {
+    armed = true;
+    inFlightBefore = guest?.inFlight() ?? 0;
+    if (rule !== undefined) faulted().setFaults([rule]);
+  };
+  const r = await runMigration({
+    source,
+    destination,
+    state: state.right,
+    features: FULL_PROFILE_FEATURES,
+    strategy: 'parallel',
+    ramBytes: o.ramBytes ?? 4 << 20,
+    framesBefore: o.frames ?? 300,
+    framesAfter: o.frames ?? 300,
+    ...(fault === 'cancel' ? { cancelAt: phase } : {}),
+    onWorld: (w) => {
+      guest = { inFlight: () => w.source.path.queues.reduce((n, q) => n + q.driver.inFlight(), 0) };
+      // an end's first phase: armed once both ends are up, before anything migrates
+      if (armAt === undefined) arm();
+    },
+    onTransition: (t) => {
+      if ((t.end === 'source') !== src) return;
+      if (t.to === phase && t.from !== phase) entered = true;
+      if (armed || t.to !== armAt || t.from === armAt) return;
+      arm();
+    },
+  });
+  if (E.isLeft(r)) return { ...base, ...none, outcome: 'stuck', fired: armed, ok: false, error: r.left.message, namesCommand: false, namesPhase: false, problems: [`${r.left.where}: ${r.left.message}`] };
+  const s = r.right;
+  const fired = fault === 'cancel' ? armed : source.faultHits().some((h) => h > 0) || destination.faultHits().some((h) => h > 0);
+  const problems: string[] = [];
+  const outcome: Outcome = s.outcome;
+  // where the run stopped (the phase the fault fired in, when it ended the run)
+  const endedIn = [...s.phases].reverse().find((p) => (p.end === 'source') === src)?.phase;
+  const firedHere = fired && (outcome === 'completed' || endedIn === phase || fault === 'cancel');
+  if (!entered && outcome === 'completed') problems.push(`the run never entered ${phase}`);
+  if (outcome === 'failed') problems.push(`ended failed: ${s.error}`);
+  if (outcome === 'completed') {
+    if (s.verdict.stateEqual !== true || s.verdict.ramEqual !== true) problems.push(`completed with state equal ${s.verdict.stateEqual}, RAM equal ${s.verdict.ramEqual}: ${s.verdict.differences.join('; ')}`);
+  }
+  if (outcome === 'rolled-back') {
+    if (s.verdict.sourceIntact !== true) problems.push('rolled back but the source is not intact');
+    if (source.isSuspended()) problems.push('the source was left suspended');
+  }
+  if (s.traffic.lost !== 0) problems.push(`${s.traffic.lost} frame(s) lost`);
+  if (s.traffic.errors.length > 0) problems.push(`traffic errors: ${s.traffic.errors.slice(0, 3).join('; ')}`);
+  const op = fault === 'cancel' ? 'cancelled' : CVQ_FAULT_KINDS.has(fault) ? CVQ_TARGET : OP_OF[fault];
+  const error = s.error;
+  const namesCommand = outcome === 'completed' || (error !== null && op !== undefined && error.includes(op)) || (error !== null && /ETIMEDOUT|EIO/.test(error) && CVQ_FAULT_KINDS.has(fault));
+  const namesPhase = error !== null && error.includes(phase);
+  if (fired && outcome === 'rolled-back' && !namesCommand) problems.push(`error does not name ${op}: ${error}`);
+  return { ...base, ...none, inFlightBefore, inFlightAfter: guest?.inFlight() ?? 0, outcome, fired: firedHere, ok: problems.length === 0, error, namesCommand, namesPhase, problems };
+}
+
+export async function migrationMatrix(onCell?: (c: Cell) => void, o: MigrationCellOptions = {}): Promise<Cell[]> {
+  const cells: Cell[] = [];
+  for (const p of MIGRATION_PHASES) {
+    for (const f of FAULT_NAMES) {
+      const c = await migrationCell(p, f, o);
       cells.push(c);
       onCell?.(c);
     }
