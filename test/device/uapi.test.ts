@@ -136,6 +136,8 @@ describe('IOTLB per ASID', () => {
     const m = right(d.allocHost(4096));
     expect(left(d.iotlbUpdate(0, 0, 4096, m.base, VHOST_ACCESS_RW)).errnoName).toBe('EPERM');
     right(d.setOwner());
+    expect(left(d.iotlbInvalidate(0, 0, 4096)).errnoName).toBe('EINVAL'); // no address space yet
+    expect(left(d.iotlbBatchEnd(0)).errnoName).toBe('EINVAL');
     expect(left(d.iotlbUpdate(1, 0, 4096, m.base, VHOST_ACCESS_RW)).errnoName).toBe('EINVAL'); // ASID 1 without IOTLB_ASID
     right(d.setBackendFeatures(0x17en));
     expect(left(d.iotlbUpdate(2, 0, 4096, m.base, VHOST_ACCESS_RW)).errnoName).toBe('EINVAL'); // only 2 ASIDs

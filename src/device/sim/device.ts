@@ -266,6 +266,8 @@ export class SimVdpaDevice implements VdpaDevice {
   private readonly rxChain: Chain;
   /** Per pair, made on first use: mergeable-RX assemblies (each with its own frame buffer). */
   private readonly assemblies = new Map<number, RxAssembly>();
+  /** Address spaces vhost-vdpa has created (on the first UPDATE / BATCH_BEGIN of an ASID). */
+  private readonly asCreated: boolean[] = [];
   /** Permission of every IOVA region of every ASID (shared with the IOTLBs). */
   private readonly regionPerms = new Map<Region, number>();
 
@@ -691,7 +693,7 @@ export class SimVdpaDevice implements VdpaDevice {
   // ---- IOTLB ----
 
   iotlbBatchBegin(asid: number): E.Either<DeviceError, void> {
-    const r = this.iotlbOr('VHOST_IOTLB_BATCH_BEGIN', asid);
+    const r = this.iotlbOr('VHOST_IOTLB_BATCH_BEGIN', asid, true);
     if (E.isLeft(r)) return r;
     this.inBatch = true;
     return ok;
@@ -708,7 +710,7 @@ export class SimVdpaDevice implements VdpaDevice {
 
   iotlbUpdate(asid: number, iova: number, size: number, hva: number, perm: number): E.Either<DeviceError, void> {
     const op = 'VHOST_IOTLB_UPDATE';
-    const t = this.iotlbOr(op, asid);
+    const t = this.iotlbOr(op, asid, true);
     if (E.isLeft(t)) return t;
     const f = this.faults.iotlbUpdate(asid);
     if (f !== undefined) return this.faultErr(op, f.errno ?? ERRNO.ENOMEM, `IOTLB map of 0x${iova.toString(16)} (+0x${size.toString(16)}) in ASID ${asid} failed (injected fault)`);
@@ -920,12 +922,19 @@ export class SimVdpaDevice implements VdpaDevice {
     return q === undefined ? errnoErr('invalid', op, 'ENOBUFS', `queue ${qi} (the device has ${this.queues.length})`) : E.right(q);
   }
 
-  private iotlbOr(op: string, asid: number): E.Either<DeviceError, Iotlb> {
+  /**
+   * The IOTLB of `asid` for an IOTLB message. vhost-vdpa creates an address space on the first UPDATE
+   * or BATCH_BEGIN (`create`); INVALIDATE and BATCH_END on one never created are EINVAL.
+   */
+  private iotlbOr(op: string, asid: number, create = false): E.Either<DeviceError, Iotlb> {
     if (this.closed) return this.closedErr(op);
     if (!this.owned) return errnoErr('ioctl', op, 'EPERM', 'VHOST_SET_OWNER first');
     if (asid !== 0 && !this.backendHas(VHOST_BACKEND_F.IOTLB_ASID)) return errnoErr('invalid', op, 'EINVAL', `ASID ${asid} without VHOST_BACKEND_F_IOTLB_ASID`);
     const t = Number.isInteger(asid) && asid >= 0 ? this.iotlbs[asid] : undefined;
-    return t === undefined ? errnoErr('invalid', op, 'EINVAL', `ASID ${asid} (the device has ${this.iotlbs.length})`) : E.right(t);
+    if (t === undefined) return errnoErr('invalid', op, 'EINVAL', `ASID ${asid} (the device has ${this.iotlbs.length})`);
+    if (create) this.asCreated[asid] = true;
+    else if (!this.asCreated[asid]) return errnoErr('invalid', op, 'EINVAL', `ASID ${asid} has no address space yet (no UPDATE or BATCH_BEGIN)`);
+    return E.right(t);
   }
 
   private runningUnsuspended(): boolean {
