@@ -64,6 +64,24 @@ describe.each(['split', 'packed'] as const)('full profile CVQ over a %s ring', (
     expect(h.dev.netState().queuePairs).toBe(4);
   });
 
+  it('writes the ack into the first writable byte, past an empty writable descriptor', async () => {
+    const h = bringUp({ layout });
+    const q = h.queues.get(h.cvq)!;
+    const cmd = h.alloc(8);
+    right(h.space.write(cmd, enc({ kind: 'VLAN_ADD', vid: 77 })));
+    const empty = h.alloc(4);
+    const ack = h.alloc(4);
+    right(h.space.write(ack, new Uint8Array([0xff, 0xee, 0xdd, 0xcc])));
+    const c = new Chain(4);
+    c.push(cmd, 4, false);
+    c.push(empty, 0, true);
+    c.push(ack, 4, true);
+    q.driver.add(c, 0);
+    right(h.dev.kick(h.cvq));
+    expect(right(await h.dev.waitCall(h.cvq, 1))).toBe(true);
+    expect(Array.from(right(h.space.read(ack, 4)))).toEqual([VIRTIO_NET_OK, 0xee, 0xdd, 0xcc]);
+  });
+
   it('acks ERR and keeps the state for refused, malformed and unknown commands', async () => {
     const h = bringUp({ layout });
     const before = h.dev.netState();

@@ -1125,7 +1125,14 @@ export class SimVdpaDevice implements VdpaDevice {
     const entry: CvqLogEntry = { cls, cmd, name, bytes, ack: undefined, reason: '', poppedAt: now, ackedAt: undefined };
     const id = chain.id;
     const ringDescs = chain.ringDescs;
-    const ackAddr = chain.inBytes > 0 ? chain.addr[chain.outCount]! : -1;
+    // the ack goes to the first device-writable byte (a zero-length writable descriptor holds none)
+    let ackAddr = -1;
+    for (let i = chain.outCount; i < chain.count; i++) {
+      if (chain.len[i]! > 0) {
+        ackAddr = chain.addr[i]!;
+        break;
+      }
+    }
 
     if (this.faults.forCommand('needs-reset', cls, cmd) !== undefined) {
       this.cvqLog.push({ ...entry, reason: 'NEEDS_RESET (injected)' });
