@@ -1,5 +1,5 @@
 /** The embedded simulated virtio-net vDPA device. */
-export { SimVdpaDevice, VIRTIO_CONFIG_S, VIRTIO_ID_NET } from './device.js';
+export { SimVdpaDevice, VIRTIO_CONFIG_S, VIRTIO_ID_NET, CVQ_MAX_COMMAND, checkSimOptions } from './device.js';
 export type { SimDeviceOptions, SimLatency, SimStats, CvqLogEntry, SimDeviceFault } from './device.js';
 export { PROFILES, PROFILE_NAMES, VDPA_SIM_NET_FEATURES, VDPA_SIM_BACKEND_FEATURES, SIM_FULL_FEATURES } from './profiles.js';
 export type { ProfileName, SimProfile } from './profiles.js';
