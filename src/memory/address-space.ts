@@ -108,12 +108,13 @@ export class AddressSpace {
 
   /** The region holding all of [addr, addr+len), or undefined. Allocation-free (hot path). */
   find(addr: number, len: number): Region | undefined {
+    if (!(len >= 0)) return undefined;
     const l = this.last;
     if (l !== undefined && addr >= l.base && addr + len <= l.base + l.size) return l;
     const list = this.list;
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
-      if (addr >= r.base && addr + len <= r.base + r.size && len >= 0) {
+      if (addr >= r.base && addr + len <= r.base + r.size) {
         this.last = r;
         return r;
       }

@@ -35,6 +35,16 @@ describe('AddressSpace', () => {
     expect(s.find(0x1ff0, 32)).toBeUndefined();
   });
 
+  it('finds nothing for a negative or NaN length or address, even in the region it found last', () => {
+    const s = new AddressSpace('gpa');
+    s.addRegion(0x1000, 0x1000);
+    expect(s.find(0x1800, 8)?.base).toBe(0x1000);
+    expect(s.find(0x1800, -8)).toBeUndefined();
+    expect(s.find(0x1800, Number.NaN)).toBeUndefined();
+    expect(s.find(Number.NaN, 8)).toBeUndefined();
+    expect(E.isLeft(s.slice(0x1800, -1))).toBe(true);
+  });
+
   it('reports writes to the hook (dirty log)', () => {
     const s = new AddressSpace('gpa');
     s.addRegion(0, 0x4000);
