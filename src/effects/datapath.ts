@@ -38,12 +38,13 @@ const pageUp = (n: number) => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
 /**
  * Guest RAM of `ramBytes`, a guest ring of `size` per queue of `queues`, the IOTLB (ASID `asid`)
- * mapping IOVA = GPA, and each queue programmed and enabled on the device (which must be at
- * FEATURES_OK or later with `negotiated`).
+ * mapping IOVA = GPA, and each queue programmed and (unless `enable: false`, as a migration
+ * destination does until its CVQ state is loaded) enabled on the device, which must be at FEATURES_OK
+ * or later with `negotiated`.
  */
 export function createDataPath(
   dev: VdpaDevice,
-  opts: { queues: readonly number[]; size: number; negotiated: bigint; asid?: number; ramBytes?: number },
+  opts: { queues: readonly number[]; size: number; negotiated: bigint; asid?: number; ramBytes?: number; enable?: boolean },
 ): E.Either<DeviceError, DataPath> {
   const asid = opts.asid ?? 0;
   const layout: RingLayout = hasFeature(opts.negotiated, 'RING_PACKED') ? 'packed' : 'split';
@@ -67,7 +68,7 @@ export function createDataPath(
       () => dev.setVringNum(qi, opts.size),
       () => dev.setVringAddr(qi, config.addrs),
       () => dev.setVringBase(qi, encodeBase(layout, driver.base())),
-      () => dev.setVringEnable(qi, true),
+      ...(opts.enable === false ? [] : [() => dev.setVringEnable(qi, true)]),
     ];
     for (const s of steps) {
       const r = s();

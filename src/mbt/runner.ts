@@ -80,7 +80,9 @@ export async function runPath(m: MachineModel, h: Harness, path: ModelPath): Pro
       const snap = run.actor.getSnapshot();
       if (snap.status === 'error') return fail(i, `machine errored on ${step.edge.type}: ${String(snap.error)}`);
       if (!sameValue(snap.value, step.value)) {
-        return fail(i, `after ${step.edge.type} the machine is in ${JSON.stringify(snap.value)}, the model says ${JSON.stringify(step.value)}`);
+        const why = (snap.context as { error?: unknown; failure?: { message?: unknown } | null } | undefined) ?? {};
+        const reason = why.error ?? why.failure?.message;
+        return fail(i, `after ${step.edge.type} the machine is in ${JSON.stringify(snap.value)}, the model says ${JSON.stringify(step.value)}${reason ? ` (machine error: ${String(reason)})` : ''}`);
       }
       transitions.add(edgeKey(step.edge));
       for (const id of activeIds(m.id, snap.value)) states.add(id);

@@ -20,7 +20,7 @@ import { lifecycleEffects } from '../effects/lifecycle.js';
 import type { ModelEdge } from './model.js';
 import type { ModelPath } from './paths.js';
 import { delayMs, settle, type Harness, type StepView } from './runner.js';
-import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, SCRIPT_WANTED, svqInvariants, vlanAdd } from './scripts.js';
+import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, migrationInvariants, migrationMaxRounds, SCRIPT_WANTED, svqInvariants, vlanAdd } from './scripts.js';
 import { cvqCommandMachine, VIRTIO_NET_OK, type CvqCommandContext } from '../../machines/cvq-command.js';
 import { CvqEngine } from '../cvq/engine.js';
 import { createShadowCvq, programShadowCvq } from '../cvq/shadow.js';
@@ -28,6 +28,17 @@ import { cvqCommandEffects } from '../effects/cvq.js';
 import { createDataPath, GuestNic } from '../effects/datapath.js';
 import { SvqBackend, svqSwitchEffects } from '../effects/svq.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
+import { migrationMachine, type MigrationContext } from '../../machines/migration.js';
+import { destinationEffects, sourceEffects } from '../effects/migration.js';
+import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
+import { applyCommand } from '../state/apply.js';
+import { decodeStateJson, encodeStateJson } from '../state/json.js';
+import { makeMigrationRecord, type MigrationRecord } from '../state/migration-record.js';
+import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
+import { planRestore } from '../state/plan.js';
+import { viewThrough } from '../state/view.js';
+import { DirtyLog } from '../svq/dirty-log.js';
+import { ETH_ALEN, NET_CONFIG, formatMac } from '../virtio/net.js';
 
 // ---------------------------------------------------------------------------------------------------
 // A device wrapper for faults the simulator has no rule for.
@@ -42,6 +53,8 @@ export interface FaultyDevice {
   hideFeaturesOnce(mask: bigint): void;
   /** The next SET_STATUS that sets FEATURES_OK has it cleared, as a device refusing the features. */
   refuseFeaturesOkOnce(): void;
+  /** The next GET_CONFIG reads back with its first byte flipped (config space that does not show what was acked). */
+  corruptConfigOnce(): void;
   /** Ops armed and not yet hit. */
   armed(): string[];
 }
@@ -50,6 +63,7 @@ export function faultyDevice(inner: VdpaDevice): FaultyDevice {
   const failing = new Set<string>();
   let hide = 0n;
   let refuse = false;
+  let corrupt = false;
   const device = new Proxy(inner, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown;
@@ -70,6 +84,16 @@ export function faultyDevice(inner: VdpaDevice): FaultyDevice {
           return E.map((f: bigint) => f & ~m)(fn() as E.Either<DeviceError, bigint>);
         };
       }
+      if (name === 'getConfig' && corrupt) {
+        return (offset: number, len: number) => {
+          corrupt = false;
+          return E.map((b: Uint8Array) => {
+            const c = b.slice();
+            c[0] = c[0]! ^ 0xff;
+            return c;
+          })(fn(offset, len) as E.Either<DeviceError, Uint8Array>);
+        };
+      }
       if (name === 'setStatus' && refuse) {
         return (status: number) => {
           if ((status & STATUS.FEATURES_OK) === 0) return fn(status);
@@ -85,7 +109,8 @@ export function faultyDevice(inner: VdpaDevice): FaultyDevice {
     failNext: (op) => void failing.add(op),
     hideFeaturesOnce: (mask) => void (hide = mask),
     refuseFeaturesOkOnce: () => void (refuse = true),
-    armed: () => [...failing, ...(hide ? ['getFeatures(hide)'] : []), ...(refuse ? ['setStatus(refuse FEATURES_OK)'] : [])],
+    corruptConfigOnce: () => void (corrupt = true),
+    armed: () => [...failing, ...(hide ? ['getFeatures(hide)'] : []), ...(refuse ? ['setStatus(refuse FEATURES_OK)'] : []), ...(corrupt ? ['getConfig(corrupt)'] : [])],
   };
 }
 
@@ -435,4 +460,198 @@ export const svqSim = simHarness<SvqEnv>({
   },
 });
 
-export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim, cvqSim, svqSim];
+// ---------------------------------------------------------------------------------------------------
+// migration on the simulator: a source device with SVQ-switchable data queues and a configured CVQ
+// state, and a fresh destination device, both per path
+
+/** The state the source's guest configured through its CVQ. */
+export const SOURCE_STATE: NetDeviceState = {
+  ...resetNetState('52:54:00:aa:bb:cc'),
+  rxMode: { promisc: false, allmulti: true, alluni: false, nomulti: false, nouni: false, nobcast: false },
+  macTable: { unicast: ['02:00:00:00:00:01', '02:00:00:00:00:02'], multicast: ['01:00:5e:00:00:01'], unicastOverflow: false, multicastOverflow: false },
+  vlanFilter: vlanFilterOf([1, 100, 200, 4094]),
+};
+
+const SPLIT_SINGLE_PAIR = ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
+const THRESHOLD_PAGES = 2;
+
+export interface MigrationEnv extends SimEnv {
+  readonly src: SvqEnv & { readonly model: NetDeviceState; readonly negotiated: bigint; readonly dirty: DirtyLog };
+  readonly dst: SimEnv;
+  readonly source: ReturnType<typeof sourceEffects>;
+  readonly destination: ReturnType<typeof destinationEffects>;
+  /** Frames the guest sends during the next precopy round. */
+  traffic: number;
+  /** What the next INCOMING event carries. */
+  incoming: unknown;
+  readonly record: MigrationRecord;
+}
+
+/** The source: data path with a dirty log, the CVQ in ASID 1 configured with SOURCE_STATE, DRIVER_OK. */
+async function bringUpSource() {
+  const { sim, faulty } = simDevice({ maxQueuePairs: 1 });
+  const negotiated = right(sim.getFeatures()) & SPLIT_SINGLE_PAIR;
+  right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
+  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
+  right(sim.setFeatures(negotiated));
+  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
+  const qi = sim.cvqIndex();
+  right(sim.setGroupAsid(right(sim.getVringGroup(qi)), 1));
+  const cvq = right(createShadowCvq(sim, { qi, negotiated, asid: 1 }));
+  right(programShadowCvq(sim, cvq));
+  const path = right(createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated }));
+  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
+  // the guest configures its NIC; the model takes exactly what the device acked
+  const plan = planRestore(SOURCE_STATE, negotiated);
+  const out = await runCvqCommands(new CvqEngine(sim, cvq), plan.map(toCvqCommand), { strategy: 'parallel', ackTimeoutMs: 100 });
+  let model = resetNetState(formatMac(right(sim.getConfig(NET_CONFIG.mac, ETH_ALEN))), negotiated);
+  for (let i = 0; i < out.applied; i++) model = right(applyCommand(model, negotiated, DEFAULT_LIMITS, plan[i]!.cmd));
+  const dirty = DirtyLog.forSpace(path.gpa);
+  dirty.attach(path.gpa);
+  const backend = new SvqBackend(path, { dirty });
+  const nic = new GuestNic(path, (q) => backend.notify(q));
+  right(nic.postRx(0, 16));
+  return { sim, faulty, backend, nic, model, negotiated, dirty };
+}
+
+function incomingRecord(src: { negotiated: bigint; sim: SimVdpaDevice }): MigrationRecord {
+  return right(
+    E.mapLeft((e: { message: string }) => e)(
+      makeMigrationRecord(
+        {
+          device: JSON.parse(JSON.stringify(encodeStateJson(SOURCE_STATE), (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))),
+          offered: right(src.sim.getFeatures()),
+          negotiated: src.negotiated,
+          backend: right(src.sim.getBackendFeatures()),
+          vrings: [
+            { index: 0, base: 5 },
+            { index: 1, base: 7 },
+          ],
+          dirty: { pageSize: 4096, rounds: 3, pagesSent: 120, remaining: 1 },
+        },
+        decodeStateJson,
+      ),
+    ),
+  );
+}
+
+const MIGRATION_SRC_OPS: Readonly<Record<string, DeviceOp>> = { drainInFlight: 'getVringBase', saveRecord: 'getBackendFeatures' };
+const MIGRATION_DST_OPS: Readonly<Record<string, DeviceOp>> = {
+  resetAndNegotiate: 'setFeatures',
+  restoreCvq: 'getConfig',
+  enableDataQueues: 'setVringEnable',
+  verifyAgainstRecord: 'getVringBase',
+  rollbackDestination: 'setStatus',
+};
+
+export const migrationSim = simHarness<MigrationEnv>({
+  machine: migrationMachine,
+  async env() {
+    const src = await bringUpSource();
+    const dst = simDevice({ maxQueuePairs: 1, mac: '52:54:00:00:00:99' });
+    const env: MigrationEnv = {
+      sim: src.sim,
+      faulty: src.faulty,
+      src,
+      dst,
+      traffic: 0,
+      incoming: undefined,
+      record: incomingRecord(src),
+      source: sourceEffects({
+        dev: src.faulty.device,
+        backend: src.backend,
+        dirty: src.dirty,
+        negotiated: src.negotiated,
+        model: () => src.model,
+        workload: async () => {
+          if (env.traffic === 0) return;
+          right(src.nic.postRx(0, env.traffic));
+          right(src.nic.sendTx(1, env.traffic));
+          await drainTraffic(src);
+        },
+      }),
+      destination: destinationEffects(dst.faulty.device, { strategy: 'parallel', ackTimeoutMs: 100, limits: DEFAULT_LIMITS, queueSize: 64 }),
+    };
+    env.incoming = env.record;
+    return env;
+  },
+  input: (path) => {
+    const r = migrationMaxRounds(path);
+    return { dirtyThresholdPages: THRESHOLD_PAGES, maxRounds: typeof r === 'number' ? r : 1 };
+  },
+  infeasible: (path) => {
+    const r = migrationMaxRounds(path);
+    return typeof r === 'string' ? r : undefined;
+  },
+  effects: (env) => ({ ...env.source.effects, ...env.destination.effects }),
+  ahead(edge, env) {
+    if (edge.type === 'error:loadRecord') env.incoming = { ...env.record, version: 2 };
+  },
+  arrange(edge, env) {
+    const t = edge.trigger;
+    if (t === 'syncDirtyLog') {
+      env.traffic = edge.guard === 'converged' ? 0 : 8;
+      if (edge.kind === 'error') env.src.sim.setFaults([{ kind: 'bad-used-id', queue: 0, times: 1 }]);
+      return;
+    }
+    if (edge.kind === 'done') {
+      if (t === 'saveRecord' && edge.guard === null) env.src.faulty.hideFeaturesOnce(F.VERSION_1);
+      if (t === 'resetAndNegotiate' && edge.guard === null) env.dst.faulty.hideFeaturesOnce(F.CTRL_VLAN);
+      if (t === 'restoreCvq' && edge.guard === null) env.dst.sim.setFaults([{ kind: 'nack', times: 1, match: { commands: ['VLAN_ADD'] } }]);
+      if (t === 'verifyAgainstRecord' && edge.guard === null) env.dst.faulty.corruptConfigOnce();
+      return;
+    }
+    if (edge.kind !== 'error') return;
+    if (t === 'enableSvq' || t === 'suspendSource') env.src.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
+    else if (t === 'rollbackSource') env.src.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
+    else if (MIGRATION_SRC_OPS[t] !== undefined) env.src.faulty.failNext(MIGRATION_SRC_OPS[t]);
+    else if (MIGRATION_DST_OPS[t] !== undefined) env.dst.faulty.failNext(MIGRATION_DST_OPS[t]);
+  },
+  event(edge, env) {
+    if (edge.trigger === 'INCOMING') return { type: 'INCOMING', record: env.incoming };
+    if (edge.trigger === 'CANCEL') return { type: 'CANCEL', reason: 'operator' };
+    return { type: edge.trigger };
+  },
+  async invariants(view, env) {
+    const s = view.snapshot as AnyMachineSnapshot;
+    const c = s.context as MigrationContext;
+    const bad = migrationInvariants(s);
+    const { nic, backend, sim } = env.src;
+    if (nic.posted - nic.reaped !== nic.inFlight()) bad.push(`source ledger: posted ${nic.posted}, reaped ${nic.reaped}, in flight ${nic.inFlight()}`);
+    if (s.matches({ source: 'completed' } as never)) {
+      if (!sim.isSuspended()) bad.push('completed with the source still running');
+      if (JSON.stringify(c.record?.device) !== JSON.stringify(encodeStateJson(env.src.model), (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))) {
+        bad.push('the record does not hold the source model');
+      }
+    }
+    if (s.matches({ source: 'cancelled' } as never) || s.matches('idle' as never)) {
+      // rolled back: running, SVQ off again, the model untouched, and the guest's traffic still flows
+      if (sim.isSuspended()) bad.push('source left suspended');
+      if (backend.mode !== 'passthrough') bad.push(`source left in ${backend.mode} mode`);
+      if (JSON.stringify(sim.netState(), (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) !== JSON.stringify(env.src.model, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))) {
+        bad.push('source device state changed');
+      }
+      const rx0 = nic.rxBytes;
+      right(nic.postRx(0, 2));
+      right(nic.sendTx(1, 2));
+      await drainTraffic(env.src);
+      if (backend.path.queues[1]!.driver.inFlight() !== 0 || nic.rxBytes <= rx0) bad.push('the source does not forward traffic after the rollback');
+    }
+    if (s.matches({ destination: 'running' } as never) && c.record !== null) {
+      const expected = viewThrough(SOURCE_STATE, env.destination.state.negotiated);
+      const seen = env.dst.sim.netState();
+      const j = (x: unknown) => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+      if (j(seen) !== j(expected)) bad.push(`destination device state ≠ record: ${j(seen).slice(0, 120)} vs ${j(expected).slice(0, 120)}`);
+    }
+    if (s.matches({ destination: 'aborted' } as never) && E.getOrElse(() => -1)(env.dst.sim.getStatus()) !== 0) bad.push('destination not reset after the rollback');
+    return bad;
+  },
+  dispose(env) {
+    env.src.backend.stopPump();
+    env.source.svqActor.stop();
+    env.destination.state.lifecycle?.stop();
+    env.dst.sim.close();
+  },
+});
+
+export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim, cvqSim, svqSim, migrationSim];

@@ -4,7 +4,7 @@ import { runDiagramsCli } from '../../src/cli/diagrams.js';
 
 describe('shadowvq mbt', () => {
   it('--json prints exactly the documented shape, all covered, exit 0', async () => {
-    const out = await runMbtCli({ device: 'scripted', json: true, progress: false });
+    const out = await runMbtCli({ device: 'scripted', json: true, progress: false, simpleLimit: '0' });
     expect(out.code).toBe(0);
     const doc = JSON.parse(out.stdout) as { machines: Record<string, unknown>[] };
     expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
