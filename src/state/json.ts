@@ -18,6 +18,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import { MAX_VLAN, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX, VIRTIO_NET_RSS_HASH_TYPE_ALL, fromHex, isMacString, normaliseMac } from '../virtio/net.js';
 import { vlanFilterOf, vlanList, type NetDeviceState } from './net-state.js';
+import { showValue } from './show-value.js';
 
 export interface StateJsonIssue {
   /** JSON path, e.g. `macTable.unicast[3]`; empty for the document itself. */
@@ -48,14 +49,14 @@ const intIn = (name: string, min: number, max: number): t.Type<number, number, u
     (u, c) =>
       typeof u === 'number' && Number.isInteger(u) && u >= min && u <= max
         ? t.success(u)
-        : t.failure(u, c, `expected an integer in ${min}..${max}, got ${JSON.stringify(u)}`),
+        : t.failure(u, c, `expected an integer in ${min}..${max}, got ${showValue(u)}`),
     t.identity,
   );
 
 const macString = new t.Type<string, string, unknown>(
   'MAC',
   (u): u is string => typeof u === 'string' && isMacString(u),
-  (u, c) => (typeof u === 'string' && isMacString(u) ? t.success(normaliseMac(u)) : t.failure(u, c, `expected a MAC "xx:xx:xx:xx:xx:xx", got ${JSON.stringify(u)}`)),
+  (u, c) => (typeof u === 'string' && isMacString(u) ? t.success(normaliseMac(u)) : t.failure(u, c, `expected a MAC "xx:xx:xx:xx:xx:xx", got ${showValue(u)}`)),
   t.identity,
 );
 
@@ -64,7 +65,7 @@ const keyHex = new t.Type<string, string, unknown>(
   'HexKey',
   (u): u is string => typeof u === 'string' && fromHex(u) !== undefined && u.length <= 510,
   (u, c) => {
-    if (typeof u !== 'string' || fromHex(u) === undefined) return t.failure(u, c, `expected an even-length hex string, got ${JSON.stringify(u)}`);
+    if (typeof u !== 'string' || fromHex(u) === undefined) return t.failure(u, c, `expected an even-length hex string, got ${showValue(u)}`);
     if (u.length > 510) return t.failure(u, c, `key of ${u.length / 2} bytes exceeds 255 (u8 hash_key_length)`);
     return t.success(u.toLowerCase());
   },
@@ -79,7 +80,7 @@ const offloadsHex = new t.Type<bigint, string, unknown>(
   'GuestOffloads',
   (u): u is bigint => typeof u === 'bigint',
   (u, c) =>
-    typeof u === 'string' && /^0x[0-9a-f]{1,16}$/i.test(u) ? t.success(BigInt(u)) : t.failure(u, c, `expected a hex mask "0x…" of at most 64 bits, got ${JSON.stringify(u)}`),
+    typeof u === 'string' && /^0x[0-9a-f]{1,16}$/i.test(u) ? t.success(BigInt(u)) : t.failure(u, c, `expected a hex mask "0x…" of at most 64 bits, got ${showValue(u)}`),
   (v) => `0x${v.toString(16)}`,
 );
 
@@ -159,7 +160,7 @@ function pathOf(context: t.Context): string {
 function describeError(e: t.ValidationError): string {
   const expected = e.context[e.context.length - 1]?.type.name ?? 'a value';
   if (e.value === undefined) return `missing (expected ${expected})`;
-  return e.message ?? `expected ${expected}, got ${JSON.stringify(e.value)}`;
+  return e.message ?? `expected ${expected}, got ${showValue(e.value)}`;
 }
 
 /** Checks beyond the types: what any reachable device state satisfies. */

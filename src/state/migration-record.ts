@@ -16,6 +16,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import * as t from 'io-ts';
 import { fromHex, validateAccepted } from './lifecycle.js';
+import { showValue } from './show-value.js';
 
 export const MIGRATION_FORMAT = 'shadowvq-migration';
 export const MIGRATION_RECORD_VERSION = 1;
@@ -76,7 +77,7 @@ function describe(errors: t.Errors): MigrationRecordError {
       .filter((k) => k !== '')
       .join('.');
     const expected = e.context[e.context.length - 1]?.type.name ?? '?';
-    return { path, text: `${path || '(record)'}: expected ${expected}, got ${JSON.stringify(e.value)?.slice(0, 60)}` };
+    return { path, text: `${path || '(record)'}: expected ${expected}, got ${showValue(e.value)}` };
   });
   return recordError(
     lines.map((l) => l.path),
@@ -93,7 +94,7 @@ export type DeviceStateDecoder = (u: unknown) => E.Either<{ readonly message: st
  */
 export function decodeMigrationRecord(u: unknown, decodeDevice?: DeviceStateDecoder): E.Either<MigrationRecordError, MigrationRecord> {
   if (typeof u === 'object' && u !== null && (u as { version?: unknown }).version !== undefined && (u as { version?: unknown }).version !== MIGRATION_RECORD_VERSION) {
-    return E.left(recordError(['version'], `unsupported migration record version ${JSON.stringify((u as { version: unknown }).version)} (this build reads ${MIGRATION_RECORD_VERSION})`));
+    return E.left(recordError(['version'], `unsupported migration record version ${showValue((u as { version: unknown }).version)} (this build reads ${MIGRATION_RECORD_VERSION})`));
   }
   return pipe(
     MigrationRecordV1.decode(u),
