@@ -360,6 +360,12 @@ export function destinationMigrationEffects(dst: Destination, note: Note, opts: 
         if (E.isLeft(r)) throw migrateError('enablingQueues', `queue ${v.index}: ${r.left.message}`);
         queues.push(v.index);
       }
+      // a device processes a queue only on a kick (vdpa_sim_net never looks at a ring on enable): kick
+      // each once, so the chains the source handed back in flight are taken up without the guest's help
+      for (const qi of queues) {
+        const k = dev.kick(qi);
+        if (E.isLeft(k)) throw migrateError('enablingQueues', `queue ${qi}: ${k.left.message}`);
+      }
       note({ kind: 'queues-enabled', queues, simUs: simNow(dst) - t0 });
     },
 
