@@ -9,7 +9,7 @@ import { assertTarget } from './helpers.js';
 const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
 
 describe('fuzz: state files and migration records', () => {
-  for (const t of jsonTargets(1000)) {
+  for (const t of jsonTargets(20000)) {
     it(`${t.kind}: a typed error naming the path, or a value that round-trips`, async () => {
       await assertTarget(t, 200);
     });
