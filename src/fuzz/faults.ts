@@ -480,6 +480,8 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
   let entered = false;
   let inFlightBefore = 0;
   let guest: { inFlight(): number } | undefined;
+  let srcBackend: SvqBackend | undefined;
+  let srcAsid = 0;
   const faulted = (): SimVdpaDevice => (rule !== undefined && CVQ_FAULT_KINDS.has(rule.kind) ? destination : src ? source : destination);
   let armed = false;
   const arm = (): void => {
@@ -499,6 +501,8 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
     ...(fault === 'cancel' ? { cancelAt: phase } : {}),
     onWorld: (w) => {
       guest = { inFlight: () => w.source.path.queues.reduce((n, q) => n + q.driver.inFlight(), 0) };
+      srcBackend = w.source.backend;
+      srcAsid = w.source.path.asid;
       // an end's first phase: armed once both ends are up, before anything migrates
       if (armAt === undefined) arm();
     },
@@ -525,6 +529,13 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
   if (outcome === 'rolled-back') {
     if (s.verdict.sourceIntact !== true) problems.push('rolled back but the source is not intact');
     if (source.isSuspended()) problems.push('the source was left suspended');
+    // nothing mapped that should not be: the source's data path is passthrough again, shadow rings gone
+    const b = srcBackend;
+    const shadowMaps = b === undefined ? -1 : b.tree.maps().filter((m) => m.kind === 'hva').length;
+    const iotlb = source.iotlbEntries(srcAsid).length;
+    if (b === undefined || b.mode !== 'passthrough' || b.shadows.size !== 0 || shadowMaps !== 0 || iotlb !== 1) {
+      problems.push(`rolled back with the source in ${b?.mode}, ${b?.shadows.size} shadow queue(s), ${shadowMaps} shadow IOVA map(s), ${iotlb} IOTLB entries in ASID ${srcAsid} (only guest RAM expected)`);
+    }
   }
   if (s.traffic.lost !== 0) problems.push(`${s.traffic.lost} frame(s) lost`);
   if (s.traffic.errors.length > 0) problems.push(`traffic errors: ${s.traffic.errors.slice(0, 3).join('; ')}`);
