@@ -81,8 +81,24 @@ export class SvqRig {
     return e ?? rig;
   }
 
+  /**
+   * Unmap and drop the shadow ring of a stopped SVQ: its IOVA view region, its IOVA tree entry and the
+   * host memory behind it (the testbed maps a ring at the start of its region, so the ring's descriptor
+   * IOVA is the mapping's IOVA). Without this every switch would keep a ring's memory alive.
+   */
+  private releaseShadow(): void {
+    const q = this.svq;
+    if (q === undefined) return;
+    const iova = q.shadowRing.config.addrs.desc;
+    this.tb.iovaView.removeRegion(iova);
+    const m = this.tb.tree.remove(iova);
+    if ('translatedAddr' in m) this.tb.hva.removeRegion(m.translatedAddr);
+    this.svq = undefined;
+  }
+
   /** A fresh SVQ on a fresh shadow ring, resuming `resume` when given. */
   private connect(resume: SvqHandover | undefined, shadow?: RingSide): SvqError | undefined {
+    this.releaseShadow();
     const c = this.tb.connect({ kickDevice: () => undefined, callGuest: () => undefined }, resume, shadow);
     if (isSvqError(c)) return c;
     this.svq = c.svq;
@@ -220,7 +236,7 @@ export class SvqRig {
     if (isRingError(dev)) return dev.message;
     dev.setBase(h.passthroughBase);
     this.device = new LoopbackDevice(this.tb.gpa, dev);
-    this.svq = undefined;
+    this.releaseShadow();
     this.mode = 'passthrough';
     this.switches++;
     return undefined;
