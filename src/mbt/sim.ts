@@ -488,7 +488,7 @@ export interface MigrationEnv extends SimEnv {
 }
 
 /** The source: data path with a dirty log, the CVQ in ASID 1 configured with SOURCE_STATE, DRIVER_OK. */
-async function bringUpSource() {
+export async function bringUpSource() {
   const { sim, faulty } = simDevice({ maxQueuePairs: 1 });
   const negotiated = right(sim.getFeatures()) & SPLIT_SINGLE_PAIR;
   right(sim.setBackendFeatures(right(sim.getBackendFeatures())));

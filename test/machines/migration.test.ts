@@ -1,0 +1,127 @@
+/**
+ * machines/migration end to end on two simulated devices: the source migrates under guest traffic
+ * (SVQ on, precopy rounds until the dirty log converges, stop-and-copy), its record goes through JSON
+ * to the destination, which restores it through the CVQ and ends with the source's state.
+ */
+import { describe, expect, it } from 'vitest';
+import * as E from 'fp-ts/lib/Either.js';
+import { createActor, waitFor } from 'xstate';
+import { migrationMachine } from '../../machines/migration.js';
+import { toActors } from '../../src/effects/common.js';
+import { destinationEffects, sourceEffects } from '../../src/effects/migration.js';
+import { bringUpSource, drainTraffic, SOURCE_STATE } from '../../src/mbt/sim.js';
+import { SimVdpaDevice } from '../../src/device/sim/device.js';
+import { DEFAULT_LIMITS } from '../../src/state/net-state.js';
+import { parseMigrationRecord, encodeMigrationRecord } from '../../src/state/migration-record.js';
+import { decodeStateJson } from '../../src/state/json.js';
+import { viewThrough } from '../../src/state/view.js';
+import { CVQ_STRATEGIES } from '../../machines/cvq-command.js';
+
+const j = (x: unknown) => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+
+describe('live migration between two simulated devices', () => {
+  it.each(CVQ_STRATEGIES)('source → record → destination (%s restore): the destination ends with the source state', async (strategy) => {
+    const src = await bringUpSource();
+    let traffic = [12, 6, 0];
+    const source = sourceEffects({
+      dev: src.sim,
+      backend: src.backend,
+      dirty: src.dirty,
+      negotiated: src.negotiated,
+      model: () => src.model,
+      workload: async (round) => {
+        const n = traffic[round] ?? 0;
+        if (n === 0) return;
+        src.nic.postRx(0, n);
+        src.nic.sendTx(1, n);
+        await drainTraffic(src);
+      },
+    });
+    const a = createActor(migrationMachine.provide({ actors: toActors(source.effects) as never }), { input: { dirtyThresholdPages: 1, maxRounds: 10 } });
+    a.start();
+    a.send({ type: 'MIGRATE' });
+    const done = await waitFor(a, (s) => s.matches({ source: 'completed' }) || s.matches({ source: 'cancelled' }) || s.matches('failed'));
+    expect(done.value).toEqual({ source: 'completed' });
+    // rounds ran until nothing was dirtied: traffic in rounds 0 and 1, none in round 2
+    expect(done.context.round).toBe(3);
+    expect(done.context.pagesSent).toBeGreaterThan(0);
+    expect(done.context.dirtyPages).toBe(0);
+    expect(src.sim.isSuspended()).toBe(true);
+    const text = encodeMigrationRecord(done.context.record!);
+    a.stop();
+    source.svqActor.stop();
+    src.backend.stopPump();
+
+    const dst = new SimVdpaDevice({ profile: 'full', maxQueuePairs: 1, mac: '52:54:00:00:00:99' });
+    expect(E.isRight(dst.setOwner())).toBe(true);
+    const destination = destinationEffects(dst, { strategy, ackTimeoutMs: 1000, limits: DEFAULT_LIMITS, queueSize: 64 });
+    const b = createActor(migrationMachine.provide({ actors: toActors(destination.effects) as never }), { input: { dirtyThresholdPages: 1, maxRounds: 10 } });
+    b.start();
+    b.send({ type: 'INCOMING', record: JSON.parse(text) });
+    const end = await waitFor(b, (s) => s.matches({ destination: 'running' }) || s.matches({ destination: 'aborted' }) || s.matches({ destination: 'rejected' }) || s.matches('failed'));
+    expect(end.context.error).toBeNull();
+    expect(end.value).toEqual({ destination: 'running' });
+    const record = parseMigrationRecord(text, decodeStateJson);
+    expect(E.isRight(record)).toBe(true);
+    const negotiated = destination.state.negotiated;
+    expect(j(dst.netState())).toBe(j(viewThrough(SOURCE_STATE, negotiated)));
+    expect(j(destination.state.model)).toBe(j(src.model));
+    for (const v of E.isRight(record) ? record.right.vrings : []) expect(dst.getVringBase(v.index)).toEqual(E.right(v.base));
+    expect(end.context.cvq!.applied).toBeGreaterThan(4);
+    b.stop();
+    src.sim.close();
+    dst.close();
+  });
+
+  it('a destination NACK rolls the destination back; the source cancels and resumes, SVQ off, traffic flowing', async () => {
+    const src = await bringUpSource();
+    const source = sourceEffects({ dev: src.sim, backend: src.backend, dirty: src.dirty, negotiated: src.negotiated, model: () => src.model });
+    const a = createActor(migrationMachine.provide({ actors: toActors(source.effects) as never }), { input: { dirtyThresholdPages: 1000, maxRounds: 3 } });
+    a.start();
+    a.send({ type: 'MIGRATE' });
+    const done = await waitFor(a, (s) => s.matches({ source: 'completed' }) || s.matches('failed'));
+    const record = done.context.record;
+
+    const dst = new SimVdpaDevice({ profile: 'full', maxQueuePairs: 1, faults: [{ kind: 'nack', match: { commands: ['VLAN_ADD'] }, times: 1 }] });
+    dst.setOwner();
+    const destination = destinationEffects(dst, { strategy: 'parallel', ackTimeoutMs: 1000, limits: DEFAULT_LIMITS, queueSize: 64 });
+    const b = createActor(migrationMachine.provide({ actors: toActors(destination.effects) as never }), { input: { dirtyThresholdPages: 1, maxRounds: 1 } });
+    b.start();
+    b.send({ type: 'INCOMING', record });
+    const end = await waitFor(b, (s) => s.matches({ destination: 'aborted' }) || s.matches({ destination: 'running' }) || s.matches('failed'));
+    expect(end.value).toEqual({ destination: 'aborted' });
+    expect(end.context.error).toMatch(/EIO: device acked VLAN_ADD .*VIRTIO_NET_ERR/);
+    expect(dst.getStatus()).toEqual(E.right(0));
+
+    // the source hears of it and cancels its own migration: a fresh source, cancelled mid-precopy
+    a.stop();
+    source.svqActor.stop();
+    src.backend.stopPump();
+    src.sim.close();
+    const src2 = await bringUpSource();
+    const source2 = sourceEffects({ dev: src2.sim, backend: src2.backend, dirty: src2.dirty, negotiated: src2.negotiated, model: () => src2.model });
+    const c = createActor(migrationMachine.provide({ actors: toActors(source2.effects) as never }), { input: { dirtyThresholdPages: 0, maxRounds: 50 } });
+    c.start();
+    c.send({ type: 'MIGRATE' });
+    await waitFor(c, (s) => s.matches({ source: { active: 'precopy' } }));
+    expect(src2.backend.mode).toBe('shadow');
+    c.send({ type: 'CANCEL', reason: 'destination failed' });
+    const back = await waitFor(c, (s) => s.matches({ source: 'cancelled' }) || s.matches('failed'));
+    expect(back.value).toEqual({ source: 'cancelled' });
+    expect(back.context.error).toBe('cancelled: destination failed');
+    // SVQ was switched on for this migration: it is off again; the device runs with its state
+    expect(src2.backend.mode).toBe('passthrough');
+    expect(src2.sim.isSuspended()).toBe(false);
+    expect(j(src2.sim.netState())).toBe(j(src2.model));
+    const rx0 = src2.nic.rxBytes;
+    src2.nic.sendTx(1, 2);
+    await drainTraffic(src2);
+    expect(src2.nic.rxBytes - rx0).toBe(2 * 72);
+    expect(src2.nic.posted - src2.nic.reaped).toBe(src2.nic.inFlight());
+    c.stop();
+    source2.svqActor.stop();
+    src2.backend.stopPump();
+    src2.sim.close();
+    dst.close();
+  });
+});
