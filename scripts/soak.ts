@@ -123,6 +123,8 @@ let handedOver = false;
 let problem: string | undefined;
 let nextBar = 0;
 let heapMid = 0;
+let heapWarm = 0;
+let heapAfterMigration = 0;
 while (rig.returned < o.chains && problem === undefined) {
   // the guest fills what it can (up to the chains still to send), kicks, the device runs, the guest reaps
   const want = o.chains - rig.added;
@@ -139,6 +141,7 @@ while (rig.returned < o.chains && problem === undefined) {
     const err = rig.mode === 'shadow' ? rig.switchOff() : rig.switchOn();
     if (err !== undefined) problem = `switch: ${err}`;
   }
+  if (heapWarm === 0 && rig.added >= o.chains / 10) heapWarm = heap();
   if (!handedOver && rig.added >= o.chains / 2 && rig.mode === 'shadow') {
     handedOver = true;
     heapMid = heap();
@@ -147,6 +150,7 @@ while (rig.returned < o.chains && problem === undefined) {
     const m0 = performance.now();
     migration = await migrateOnce();
     migrationMs = performance.now() - m0;
+    heapAfterMigration = heap();
     if (migration.problem !== null) problem = `migration: ${migration.problem}`;
   }
   if (showBar && rig.returned >= nextBar) {
@@ -184,7 +188,9 @@ const result = {
   seconds: Number(seconds.toFixed(2)),
   chainsPerSecond: Math.round(rig.returned / seconds),
   heapStartMiB: Number((heapStart / 2 ** 20).toFixed(1)),
+  heapWarmMiB: Number((heapWarm / 2 ** 20).toFixed(1)),
   heapMidMiB: Number((heapMid / 2 ** 20).toFixed(1)),
+  heapAfterMigrationMiB: Number((heapAfterMigration / 2 ** 20).toFixed(1)),
   heapEndMiB: Number((heapEnd / 2 ** 20).toFixed(1)),
   gc: gc !== undefined,
   problem: problem ?? (rig.returned !== rig.added || rig.inFlight() !== 0 ? `${rig.inFlight()} chain(s) never came back` : null),
@@ -197,7 +203,7 @@ else {
     ['switches', `${result.switches} SVQ off/on, ${result.handovers} hand-over through a record`],
     ['migrate', result.migration === null ? 'not run' : `live migration half-way: ${result.migration.outcome}, ${result.migration.frames} guest frames, ${result.migration.lost} lost, downtime ${result.migration.downtimeUs ?? '–'} µs (simulated)`],
     ['rate', `${result.chainsPerSecond.toLocaleString('en')} chains/s over ${result.seconds} s (the migration's ${(migrationMs / 1000).toFixed(1)} s excluded)`],
-    ['heap', `${result.heapStartMiB} MiB at start, ${result.heapMidMiB} MiB half-way, ${result.heapEndMiB} MiB at end${result.gc ? ' (after GC)' : ' (no --expose-gc: not collected first)'}`],
+    ['heap', `${result.heapStartMiB} MiB at start, ${result.heapWarmMiB} after 10%, ${result.heapMidMiB} half-way, ${result.heapAfterMigrationMiB} after the migration, ${result.heapEndMiB} at end${result.gc ? ' (after GC)' : ' (no --expose-gc: not collected first)'}`],
     ['verdict', result.problem ?? 'ok: every chain came back exactly once, byte-checked'],
   ];
   process.stdout.write(rows.map(([k, v]) => `${k.padEnd(9)} ${v}`).join('\n') + '\n');
