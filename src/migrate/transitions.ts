@@ -45,21 +45,23 @@ export function phaseOf(path: string): string {
 }
 
 /**
- * An inspect callback for `createActor(…, { inspect })` that reports each transition of the root actor
- * `machine` names. `t0` is the run's start (performance.now()).
+ * An inspect callback for `createActor(…, { inspect })` that reports each transition (microstep) of the
+ * root actor `machine` names, in causal order. `t0` is the run's start (performance.now()).
  */
 export function transitionInspector(machine: string, end: 'source' | 'destination', t0: number, emit: (r: TransitionRecord) => void): (e: InspectionEvent) => void {
   let prev = '';
   return (e) => {
-    if (e.type !== '@xstate.snapshot' || e.actorRef.sessionId !== e.rootId) return;
-    const snap = e.snapshot as { value?: StateValue };
-    if (snap.value === undefined) return;
+    if (e.actorRef.sessionId !== e.rootId) return;
+    const snap = (e as { snapshot?: { value?: StateValue } }).snapshot;
+    if (snap?.value === undefined) return;
     const next = statePath(snap.value);
-    if (e.event.type === 'xstate.stop') return;
-    if (e.event.type === 'xstate.init') {
-      prev = next;
+    // the initial (or restored) state: where the first transition starts from
+    if (e.type === '@xstate.snapshot') {
+      if (e.event.type === 'xstate.init' || prev === '') prev = next;
       return;
     }
+    // microsteps, not snapshots: a transition is reported before the actors its entry starts report theirs
+    if (e.type !== '@xstate.microstep') return;
     emit({ machine, end, from: phaseOf(prev), to: phaseOf(next), fromState: prev, toState: next, event: e.event.type, t: Math.round((performance.now() - t0) * 1000) / 1000 });
     prev = next;
   };
