@@ -137,13 +137,16 @@ basics.test('waitCall on a queue the device never signals: right(false) after th
       ticks++;
     }, 5);
     const t0 = performance.now();
-    const r = await dev.waitCall(2, 300);
+    const BOUND = 600;
+    const r = await dev.waitCall(2, BOUND);
     const ms = performance.now() - t0;
     clearInterval(timer);
     eq(right(r, 'waitCall'), false, 'no call: right(false)');
-    ok(ms >= 300 && ms < 1500, `returned after ${ms.toFixed(1)} ms for a 300 ms bound`);
+    ok(ms >= BOUND && ms < BOUND + 2000, `returned after ${ms.toFixed(1)} ms for a ${BOUND} ms bound`);
+    // A waitCall that blocked would stall the loop for the whole bound and let no timer run. The TCG
+    // guest on a shared host has its own stalls (tens of ms, >100 ms under load): bound by half the wait.
     ok(ticks >= 10, `timers ran during the wait (${ticks} ticks of 5 ms)`);
-    ok(maxGap < 100, `longest event-loop stall ${maxGap.toFixed(1)} ms`);
+    ok(maxGap < BOUND / 2, `longest event-loop stall ${maxGap.toFixed(1)} ms`);
     ctx.metric({ name: 'event-loop stall during waitCall (TCG)', value: Math.round(maxGap * 10) / 10, unit: 'ms', note: `${ticks} timer ticks in ${ms.toFixed(0)} ms` });
     const cvqKick = dev.kick(2);
     ok(E.isRight(cvqKick), 'kick writes the eventfd');

@@ -1,7 +1,7 @@
 /**
  * machines/device-lifecycle on the real device, with the project's effects (src/effects/lifecycle.ts) on
  * the vhost-vdpa backend, driven through
- * init → FEATURES_OK re-read → DRIVER_OK → SUSPEND/RESUME → RESET, and the refusal path to FAILED.
+ * init → FEATURES_OK re-read → (driver setup) DRIVER_OK → SUSPEND/RESUME → RESET, and the refusal path to FAILED.
  */
 import { createActor, waitFor } from 'xstate';
 import { deviceLifecycleMachine } from '../../../machines/device-lifecycle.js';
@@ -35,9 +35,14 @@ lifecycle.test('init → FEATURES_OK re-read → DRIVER_OK → SUSPEND → RESUM
     const actor = createActor(machineOn(dev), { input: { wanted: hex(WANT) } });
     actor.start();
     actor.send({ type: 'RESET' });
-    await waitFor(actor, (s) => s.matches('reset'), { timeout: 5000 });
+    await waitFor(actor, (s) => s.matches('reset'), { timeout: 30_000 });
     actor.send({ type: 'START' });
-    const running = await waitFor(actor, (s) => s.matches({ active: { driverOk: 'running' } }) || s.matches('failed'), { timeout: 5000 });
+    // §3.1.1 step 7: after FEATURES_OK the machine waits for the driver's own setup, then DRIVER_OK
+    const accepted = await waitFor(actor, (s) => s.matches({ active: { featuresOk: 'accepted' } }) || s.matches('failed'), { timeout: 30_000 });
+    ok(accepted.matches({ active: { featuresOk: 'accepted' } }), `features accepted, got ${JSON.stringify(accepted.value)} (${accepted.context.error})`);
+    eq(right(dev.getStatus(), 'GET_STATUS'), STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK, 'device status before DRIVER_OK');
+    actor.send({ type: 'DRIVER_OK' });
+    const running = await waitFor(actor, (s) => s.matches({ active: { driverOk: 'running' } }) || s.matches('failed'), { timeout: 30_000 });
     ok(running.matches({ active: { driverOk: 'running' } }), `running, got ${JSON.stringify(running.value)} (${running.context.error})`);
     const offered = right(dev.getFeatures(), 'GET_FEATURES');
     eq(running.context.offered, hex(offered), 'offer read by the machine');
@@ -46,12 +51,12 @@ lifecycle.test('init → FEATURES_OK re-read → DRIVER_OK → SUSPEND → RESUM
     const S = STATUS;
     eq(right(dev.getStatus(), 'GET_STATUS'), S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK, 'device status');
     actor.send({ type: 'SUSPEND' });
-    const susp = await waitFor(actor, (s) => s.matches({ active: { driverOk: 'suspended' } }) || s.matches({ active: { driverOk: 'running' } }) && s.context.error !== null, { timeout: 5000 });
+    const susp = await waitFor(actor, (s) => s.matches({ active: { driverOk: 'suspended' } }) || s.matches({ active: { driverOk: 'running' } }) && s.context.error !== null, { timeout: 30_000 });
     ok(susp.matches({ active: { driverOk: 'suspended' } }), `suspended, got ${JSON.stringify(susp.value)} (${susp.context.error})`);
     actor.send({ type: 'RESUME' });
-    await waitFor(actor, (s) => s.matches({ active: { driverOk: 'running' } }), { timeout: 5000 });
+    await waitFor(actor, (s) => s.matches({ active: { driverOk: 'running' } }), { timeout: 30_000 });
     actor.send({ type: 'RESET' });
-    await waitFor(actor, (s) => s.matches('reset'), { timeout: 5000 });
+    await waitFor(actor, (s) => s.matches('reset'), { timeout: 30_000 });
     eq(right(dev.getStatus(), 'GET_STATUS after RESET'), 0, 'device status after reset');
     actor.stop();
   }),
@@ -66,7 +71,7 @@ lifecycle.test('a required feature the device lacks (MQ) ends in FAILED, written
     });
     actor.start();
     actor.send({ type: 'START' });
-    const s = await waitFor(actor, (x) => x.matches({ failed: 'givenUp' }), { timeout: 5000 });
+    const s = await waitFor(actor, (x) => x.matches({ failed: 'givenUp' }), { timeout: 30_000 });
     ok(s.context.error !== null && /MQ/.test(s.context.error), `error names MQ: ${s.context.error}`);
     const st = right(dev.getStatus(), 'GET_STATUS');
     ok((st & STATUS.FAILED) !== 0, `FAILED written to the device (status 0x${st.toString(16)})`);
