@@ -207,14 +207,15 @@ export function sourceMigrationEffects(src: Source, stream: MigrationStream, not
       return { record: JSON.parse(text) as unknown };
     },
 
-    async rollbackSource({ svqEnabledByUs }, signal) {
+    async rollbackSource(_, signal) {
       // migration_cancel / precopy failure: SVQ off if we switched it on (machines/svq-switch DISABLE,
       // which hands every in-flight chain back to the guest rings), the device resumed
       src.dirty.detach(gpa);
       if (enabling !== undefined) await enabling.catch(() => undefined);
       let svqOff = false;
-      // the machine's flag, or an enable that completed after the CANCEL took the machine away from setup
-      if ((svqEnabledByUs || switcher !== undefined) && switcher !== undefined) {
+      // not the machine's svqEnabledByUs: `switcher` is set by every enable that took effect, also one
+      // that completed after a CANCEL had already taken the machine out of setup (its flag still false)
+      if (switcher !== undefined) {
         const actor = switcher;
         switcher = undefined;
         actor.send({ type: 'DISABLE', trigger: 'precopy-failed' });

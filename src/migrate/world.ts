@@ -124,7 +124,7 @@ export function limitsOf(dev: VdpaDevice): DeviceLimits {
     maxQueuePairs: Math.max(1, u16(NET_CONFIG.maxVirtqueuePairs)),
     rssMaxKeySize: b[NET_CONFIG.rssMaxKeySize]!,
     rssMaxIndirectionTableLength: u16(NET_CONFIG.rssMaxIndirectionTableLength),
-    supportedHashTypes: (b[20]! | (b[21]! << 8) | (b[22]! << 16) | (b[23]! << 24)) >>> 0,
+    supportedHashTypes: (b[NET_CONFIG.supportedHashTypes]! | (b[NET_CONFIG.supportedHashTypes + 1]! << 8) | (b[NET_CONFIG.supportedHashTypes + 2]! << 16) | (b[NET_CONFIG.supportedHashTypes + 3]! << 24)) >>> 0,
   };
 }
 
