@@ -52,6 +52,8 @@ export interface MigrateIo {
   readonly stderr: (s: string) => void;
   /** Draw progress bars (stderr is a terminal). */
   readonly tty: boolean;
+  /** Where the bars are drawn when `tty` (default process.stderr). */
+  readonly barStream?: NodeJS.WritableStream;
   readonly readFile?: (path: string) => string;
 }
 
@@ -138,9 +140,9 @@ function lineProgress(io: MigrateIo): Progress {
 }
 
 /** Bars on a terminal: precopy (pages converging) and the CVQ restore (commands acked). */
-function barProgress(): Progress {
+function barProgress(stream: NodeJS.WritableStream): Progress {
   const multi = new MultiBar(
-    { format: ' {phase} │{bar}│ {info}', stream: process.stderr, hideCursor: true, clearOnComplete: false, barsize: 32, autopadding: true },
+    { format: ' {phase} │{bar}│ {info}', stream, hideCursor: true, clearOnComplete: false, barsize: 32, autopadding: true },
     Presets.shades_grey,
   );
   let precopy: SingleBar | undefined;
@@ -172,7 +174,7 @@ function barProgress(): Progress {
 /** The command as a function of its options (the commander wrapper only wires I/O); the exit status. */
 export async function runMigrateCli(o: MigrateCliOptions, io: MigrateIo): Promise<number> {
   const state = loadState(o, io);
-  const progress = io.tty ? barProgress() : lineProgress(io);
+  const progress = io.tty ? barProgress(io.barStream ?? process.stderr) : lineProgress(io);
   const r = await runMigration({
     source: o.source,
     destination: o.dest,

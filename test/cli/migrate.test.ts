@@ -95,3 +95,20 @@ describe('shadowvq migrate (CLI, child processes)', () => {
     expect(stderr.split('\n').filter((l) => l !== '')).toHaveLength(10); // one line per phase
   });
 });
+
+describe('shadowvq migrate progress on a terminal', () => {
+  it('draws a precopy bar (dirty pages left) and a CVQ bar (commands acked)', async () => {
+    const { PassThrough } = await import('node:stream');
+    const tty = Object.assign(new PassThrough(), { isTTY: true, columns: 120 });
+    let drawn = '';
+    tty.on('data', (d: Buffer) => (drawn += d.toString()));
+    const code = await runMigrateCli(
+      { demo: true, source: 'sim', dest: 'sim', strategy: 'parallel', fault: [], ram: 8, maxRounds: 12, threshold: 64 },
+      { stdout: () => {}, stderr: () => {}, tty: true, barStream: tty },
+    );
+    expect(code).toBe(0);
+    expect(drawn).toMatch(/precopy +│[█░]+│ round \d+ · \d+ dirty pages left/);
+    expect(drawn).toMatch(/CVQ restore +│█+│ 309\/309 acked · \d+ round trips/);
+    expect(drawn).toContain('destination → running');
+  });
+});
