@@ -58,7 +58,8 @@ export type Outcome = 'completed' | 'rolled-back' | 'error' | 'failed' | 'stuck'
 export interface Cell {
   readonly machine: string;
   readonly phase: string;
-  readonly fault: FaultName;
+  /** `none`: no fault, only the traffic the cell sends while the phase runs. */
+  readonly fault: FaultName | 'none';
   readonly outcome: Outcome;
   /** The fault fired during the run (its rule counted a hit). */
   readonly fired: boolean;
@@ -205,7 +206,7 @@ function armAt(effects: SvqSwitchEffects, target: keyof SvqSwitchEffects, armed:
 
 /** One cell of the svq-switch block. */
 export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none', opts: { settleMs?: number } = {}): Promise<Cell> {
-  const base = { machine: 'svq-switch', phase: p.phase, fault: fault === 'none' ? ('cancel' as FaultName) : fault };
+  const base = { machine: 'svq-switch', phase: p.phase, fault };
   const rule = fault === 'none' ? undefined : ruleFor(fault);
   if (rule === undefined && fault !== 'none') {
     return { ...base, outcome: 'n/a', fired: false, ok: true, inFlightBefore: 0, inFlightAfter: 0, lost: 0, error: null, namesCommand: false, namesPhase: false, lostFrames: 0, needsReset: false, problems: [] };
