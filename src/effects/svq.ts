@@ -219,6 +219,7 @@ export class SvqBackend {
       if (base !== undefined) {
         const r = this.point(q.qi, q.config.addrs, base);
         if (E.isLeft(r)) errs.push(r.left.message);
+        else void this.path.dev.kick(q.qi);
       }
       const u = this.unmapOne(q.qi);
       if (E.isLeft(u)) errs.push(u.left.message);
@@ -310,6 +311,9 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
     },
     async pointToGuest({ queues, bases }) {
       await orReject(all(queues, (qi, i) => b.point(qi, b.queue(qi).config.addrs, bases[i]!)));
+      // the chains handed back were kicked on the shadow ring: notify the device of them again on the
+      // guest ring (held until RESUME; a spurious kick is harmless)
+      await orReject(all(queues, (qi) => dev.kick(qi)));
       b.mode = 'passthrough';
       b.handovers.clear();
     },
@@ -320,7 +324,10 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
       if (to === 'passthrough') {
         // enable failed: back to the guest rings at the bases read at suspend, shadow rings gone
         b.stopPump();
-        if (did.has('pointed') || b.mode === 'shadow') for (let i = 0; i < queues.length; i++) note(b.point(queues[i]!, b.queue(queues[i]!).config.addrs, bases[i]!));
+        if (did.has('pointed') || b.mode === 'shadow') {
+          for (let i = 0; i < queues.length; i++) note(b.point(queues[i]!, b.queue(queues[i]!).config.addrs, bases[i]!));
+          for (const qi of queues) note(dev.kick(qi));
+        }
         b.mode = 'passthrough';
         for (const qi of queues) if (b.shadows.has(qi)) note(b.unmapOne(qi));
       } else {
