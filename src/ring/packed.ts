@@ -506,12 +506,19 @@ export class PackedDevice implements RingDevice {
     return { availIdx: this.nextAvail, availWrap: this.availWrap, usedIdx: this.nextUsed, usedWrap: this.usedWrap };
   }
 
-  setBase(base: RingBase): void {
-    this.nextAvail = base.availIdx & 0x7fff;
+  setBase(base: RingBase): undefined | RingError {
+    // §2.8.1: a packed index is a descriptor position, so it must be < num (vhost keeps 15 bits + wrap).
+    const avail = base.availIdx & 0x7fff;
+    const used = base.usedIdx & 0x7fff;
+    if (avail >= this.num || used >= this.num) {
+      return fail('bad-base', `vring base avail ${avail} / used ${used} is outside a packed ring of ${this.num}`, avail >= this.num ? avail : used);
+    }
+    this.nextAvail = avail;
     this.availWrap = base.availWrap;
-    this.nextUsed = base.usedIdx & 0x7fff;
+    this.nextUsed = used;
     this.usedWrap = base.usedWrap;
     this.pushedSince = 0;
+    return undefined;
   }
 
   /** Write the device area's off_wrap and/or flags (−1 leaves a field alone), off_wrap first. */

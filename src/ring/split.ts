@@ -498,10 +498,12 @@ export class SplitDevice implements RingDevice {
   }
 
   /** VHOST_SET_VRING_BASE: last_avail_idx from the base; the used idx is read from the ring (vhost). */
-  setBase(base: RingBase): void {
+  setBase(base: RingBase): undefined {
+    // Split indexes are free-running u16 counters (§2.7.6): every value is a valid base.
     this.lastAvail = base.availIdx & 0xffff;
     this.usedIdx = this.usedView.getUint16(RING_IDX, true);
     this.signalledUsed = this.usedIdx;
+    return undefined;
   }
 
   private writeAvailEvent(v: number): void {

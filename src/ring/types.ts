@@ -36,6 +36,7 @@ export type RingRule =
   | 'used-id-out-of-range' // driver: used id ≥ num
   | 'used-id-not-in-flight' // driver: used id is not a head/buffer id in flight
   | 'used-len-too-large' // driver: used len > total device-writable length of the chain
+  | 'bad-base' // a vring base whose index is not a ring position (packed: ≥ num)
   | 'no-space' // driver: not enough free descriptors for the chain
   | 'empty-chain'; // driver: chain with no buffer
 
@@ -224,8 +225,8 @@ export interface RingDevice {
   enableKicks(): boolean;
   /** Position to resume from (vhost's vring base). */
   base(): RingBase;
-  /** Resume from a saved base (VHOST_SET_VRING_BASE). */
-  setBase(base: RingBase): void;
+  /** Resume from a saved base (VHOST_SET_VRING_BASE); a base that is not a ring position changes nothing. */
+  setBase(base: RingBase): undefined | RingError;
 }
 
 /** Factory signature both layouts implement. */

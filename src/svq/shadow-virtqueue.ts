@@ -536,7 +536,8 @@ export class ShadowVirtqueue {
       return svqError('resume', this.name, `hand-over is for a ${h.guestLayout} ring of ${h.guestSize}, this guest ring is ${this.guestLayout} of ${this.guestSize}`);
     }
     if (h.inFlight.length > this.nSlots) return svqError('resume', this.name, `${h.inFlight.length} chains in flight exceed the queue size`);
-    this.guestRing.setBase(h.guestBase);
+    const badBase = this.guestRing.setBase(h.guestBase);
+    if (badBase !== undefined) return svqError('resume', this.name, 'hand-over position', badBase);
     const c = this.gchain;
     for (const e of h.inFlight) {
       if (e.addr.length !== e.len.length || e.addr.length > c.capacity || e.outCount > e.addr.length) {

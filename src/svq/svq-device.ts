@@ -30,7 +30,7 @@ import type { DirtyLog } from './dirty-log.js';
 import { checkShadowable, shadowFeatures, type SvqFeatureError } from './features.js';
 import { IovaTree, isIovaTreeError, type IovaTreeError } from './iova-tree.js';
 import { ShadowCvq, type CvqBuffers } from './shadow-cvq.js';
-import { ShadowVirtqueue, isSvqError, type SvqError, type SvqHandover } from './shadow-virtqueue.js';
+import { ShadowVirtqueue, isSvqError, svqError, type SvqError, type SvqHandover } from './shadow-virtqueue.js';
 
 export type SvqMode = 'cvq' | 'all';
 
@@ -262,7 +262,8 @@ export class SvqDevice {
           callGuest,
         });
         if (isSvqError(c)) throw new SetupError(devErr('svq', `CVQ ${qi}`, c));
-        if (q.base !== undefined) c.guestRing.setBase(q.base);
+        const badBase = q.base === undefined ? undefined : c.guestRing.setBase(q.base);
+        if (badBase !== undefined) throw new SetupError(devErr('svq', `CVQ ${qi}`, svqError('resume', `vq${qi}`, 'guest ring position', badBase)));
         sd.cvq = c;
         sd.cvqIndex = qi;
       } else {

@@ -235,6 +235,11 @@ describe('virtqueue configuration', () => {
     expect(v).toBe(0x80030005);
     right(d.setVringBase(0, v));
     expect(right(d.getVringBase(0))).toBe(0x80030005);
+    // a packed index is a descriptor position (§2.8.1): one beyond the ring is refused, the base kept
+    right(d.setVringNum(0, 64));
+    expect(left(d.setVringBase(0, encodeBase('packed', { availIdx: 64, availWrap: true, usedIdx: 0, usedWrap: true }))).errnoName).toBe('EINVAL');
+    expect(left(d.setVringBase(0, encodeBase('packed', { availIdx: 0, availWrap: true, usedIdx: 100, usedWrap: true }))).errnoName).toBe('EINVAL');
+    expect(right(d.getVringBase(0))).toBe(0x80030005);
   });
 
   it('reports GET_VRING_BASE from the running ring after SUSPEND, and moves rings only while suspended', async () => {

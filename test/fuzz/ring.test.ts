@@ -49,27 +49,25 @@ describe('fuzz: ring images', () => {
     await assertTarget(ringBaseTargets()[0]!, 150);
   });
 
-  // BUG (src/ring/packed.ts, PackedDevice.setBase): a vring base whose avail or used index is ≥ num is
-  // taken as is; pop/hasAvail/push then index the descriptor ring past its end: a RangeError escapes, or
-  // push writes a used descriptor into whatever follows the ring. Reachable from VHOST_SET_VRING_BASE on
-  // the simulated device (it checks only u32) and from an SVQ hand-over (load() → setBase).
-  // Reproducer: packed ring of 8; setBase({ availIdx: 0x7fff, availWrap: true, usedIdx: 9, usedWrap: true }); pop().
-  it.fails('packed setBase with an index ≥ num: pop refuses with a typed error instead of throwing', () => {
+  // Was a bug: a packed vring base with an index ≥ num was taken as is and pop/push indexed past the
+  // descriptor ring. setBase now refuses it with the 'bad-base' rule and changes nothing.
+  it('packed setBase with an index ≥ num: refused with a typed error, and pop stays in bounds', () => {
     const mem = guardedRam();
     const placed = placeRing('packed', 8, RAM0);
     const dev = ringFactory('packed').device(mem.space, { layout: 'packed', size: 8, addrs: placed.addrs, eventIdx: false, indirect: false });
     if ('_tag' in dev) throw new Error(dev.message);
-    dev.setBase({ availIdx: 0x7fff, availWrap: true, usedIdx: 9, usedWrap: true });
+    const refused = dev.setBase({ availIdx: 0x7fff, availWrap: true, usedIdx: 9, usedWrap: true });
+    expect(refused?.rule).toBe('bad-base');
     const r = dev.pop(new Chain(8));
     expect(r === false || (typeof r === 'object' && r._tag === 'RingError')).toBe(true);
   });
 
-  it.fails('packed setBase with used index ≥ num: push never writes past the descriptor ring', () => {
+  it('packed setBase with used index ≥ num: refused, and push never writes past the descriptor ring', () => {
     const mem = guardedRam();
     const placed = placeRing('packed', 8, RAM0);
     const dev = ringFactory('packed').device(mem.space, { layout: 'packed', size: 8, addrs: placed.addrs, eventIdx: false, indirect: false });
     if ('_tag' in dev) throw new Error(dev.message);
-    dev.setBase({ availIdx: 0, availWrap: true, usedIdx: 9, usedWrap: true });
+    expect(dev.setBase({ availIdx: 0, availWrap: true, usedIdx: 9, usedWrap: true })?.rule).toBe('bad-base');
     const before = mem.snapshot(placed.addrs.desc + 8 * 16, 64);
     dev.push(0, 1, 0);
     expect(mem.changedOutside(placed.addrs.desc + 8 * 16, before, [])).toBe(-1);

@@ -628,8 +628,16 @@ export class SimVdpaDevice implements VdpaDevice {
     }
     if (this.runningUnsuspended()) return errnoErr('state', op, 'EINVAL', 'the vring base changes after DRIVER_OK only while suspended');
     const b = decodeBase(layout, base);
-    q.right.base = layout === 'split' ? { availIdx: b.availIdx, availWrap: true, usedIdx: b.availIdx, usedWrap: true } : b;
-    if (q.right.ring !== undefined) q.right.ring.setBase(q.right.base);
+    const next = layout === 'split' ? { availIdx: b.availIdx, availWrap: true, usedIdx: b.availIdx, usedWrap: true } : b;
+    // A packed index is a descriptor position (§2.8.1): it must be below the queue size.
+    if (layout === 'packed' && (next.availIdx >= q.right.num || next.usedIdx >= q.right.num)) {
+      return errnoErr('invalid', op, 'EINVAL', `vring base 0x${base.toString(16)}: index beyond a packed ring of ${q.right.num}`);
+    }
+    if (q.right.ring !== undefined) {
+      const bad = q.right.ring.setBase(next);
+      if (bad !== undefined) return errnoErr('invalid', op, 'EINVAL', bad.message);
+    }
+    q.right.base = next;
     return ok;
   }
 
@@ -838,7 +846,11 @@ export class SimVdpaDevice implements VdpaDevice {
       this.deviceFault(q.index, `queue ${q.index}: ${ring.message}`, ring);
       return;
     }
-    ring.setBase(q.base);
+    const bad = ring.setBase(q.base);
+    if (bad !== undefined) {
+      this.deviceFault(q.index, `queue ${q.index}: ${bad.message}`, bad);
+      return;
+    }
     q.ring = ring;
     q.layout = layout;
   }
