@@ -34,8 +34,6 @@ export interface RingDemoRow {
 }
 
 const RING_BASE = 0x100000;
-const IND_BASE = 0x200000;
-const BUF_BASE = 0x400000;
 const SEG_MAX = 512;
 const SEGS = 8; // per buffer slot: 4 readable + 4 writable, SEG_MAX bytes each
 
@@ -71,7 +69,11 @@ export function runRingLayout(layout: RingLayout, opts: RingDemoOptions): RingDe
     if (E.isLeft(e)) throw new Error(e.left.message);
     return e.right;
   };
-  must(space.addRegion(RING_BASE, Math.ceil((place.end - RING_BASE) / PAGE_SIZE) * PAGE_SIZE, { name: 'ring' }));
+  // Ring, then the indirect tables, then the buffers, each on its own pages (any size up to 32768 fits).
+  const pageUp = (b: number): number => Math.ceil(b / PAGE_SIZE) * PAGE_SIZE;
+  const IND_BASE = RING_BASE + pageUp(place.end - RING_BASE);
+  const BUF_BASE = IND_BASE + pageUp(n * SEGS * 16);
+  must(space.addRegion(RING_BASE, IND_BASE - RING_BASE, { name: 'ring' }));
   must(space.addRegion(IND_BASE, n * SEGS * 16, { name: 'indirect' }));
   const bufRegion = must(space.addRegion(BUF_BASE, n * SEGS * SEG_MAX, { name: 'buffers' }));
   const config: RingConfig = { layout, size: n, addrs: place.addrs, eventIdx: true, indirect: true };
