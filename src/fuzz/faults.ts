@@ -266,7 +266,8 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
   if (outcome === 'completed' || outcome === 'rolled-back') problems.push(...mappingProblems(env, end!.value as 'passthrough' | 'shadow'));
   const op = fault === 'none' ? undefined : OP_OF[fault];
   const namesCommand = op === undefined || (error !== null && error.includes(op)) || outcome === 'completed';
-  const namesPhase = error !== null && (error.includes(p.phase.split('.')[1]!) || error.includes(String(p.effect)));
+  // the step the fault fired in (it may fire after the step it was armed at): any step of the switch
+  const namesPhase = error !== null && SVQ_SWITCH_PHASES.some((x) => error.includes(x.phase));
   if (outcome === 'rolled-back' && op !== undefined && fired && !namesCommand) problems.push(`error does not name ${op}: ${error}`);
   // recovery: clear faults, the owner resets a failed switch, then every frame must come back
   env.sim.setFaults([]);
@@ -543,7 +544,7 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
   const op = fault === 'cancel' ? 'cancelled' : CVQ_FAULT_KINDS.has(fault) ? CVQ_TARGET : OP_OF[fault];
   const error = s.error;
   const namesCommand = outcome === 'completed' || (error !== null && op !== undefined && error.includes(op)) || (error !== null && /ETIMEDOUT|EIO/.test(error) && CVQ_FAULT_KINDS.has(fault));
-  const namesPhase = error !== null && error.includes(phase);
+  const namesPhase = error !== null && MIGRATION_PHASES.some((x) => error.includes(x));
   if (fired && outcome === 'rolled-back' && !namesCommand) problems.push(`error does not name ${op}: ${error}`);
   return { ...base, ...none, inFlightBefore, inFlightAfter: guest?.inFlight() ?? 0, outcome, fired: firedHere, ok: problems.length === 0, error, namesCommand, namesPhase, problems };
 }
