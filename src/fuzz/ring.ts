@@ -36,7 +36,7 @@ export const RING_RULES: readonly RingRule[] = [
   'bad-queue-size', 'ring-unmapped', 'ring-misaligned', 'avail-idx-ahead', 'desc-index-out-of-range', 'chain-loop',
   'readable-after-writable', 'length-overflow', 'buffer-unmapped', 'zero-length', 'indirect-not-negotiated', 'indirect-len',
   'indirect-nested', 'indirect-next', 'chain-too-long', 'packed-id-out-of-range', 'packed-chain-unterminated',
-  'used-id-out-of-range', 'used-id-not-in-flight', 'used-len-too-large', 'no-space', 'empty-chain',
+  'used-id-out-of-range', 'used-id-not-in-flight', 'used-len-too-large', 'no-space', 'empty-chain', 'bad-base',
 ];
 
 export const guardedRam = (): GuardedMemory =>
@@ -432,7 +432,12 @@ export function checkBaseCase(c: BaseCase): Verdict {
   const mem = b.mem;
   const dev = ringFactory(c.layout).device(mem.space, b.config);
   if (isRingError(dev)) return dev.message;
-  dev.setBase({ availIdx: c.availIdx, availWrap: c.availWrap, usedIdx: c.usedIdx, usedWrap: c.usedWrap });
+  const refused = dev.setBase({ availIdx: c.availIdx, availWrap: c.availWrap, usedIdx: c.usedIdx, usedWrap: c.usedWrap });
+  v.expect(refused === undefined || ruleKnown(refused), () => `setBase returned ${JSON.stringify(refused)}`);
+  // vhost keeps 15 bits of a packed index (bit 15 is the wrap counter): the masked position must be < num
+  if (c.layout === 'packed' && ((c.availIdx & 0x7fff) >= c.size || (c.usedIdx & 0x7fff) >= c.size)) {
+    v.expect(refused !== undefined, () => `packed setBase took a position ≥ num ${c.size}`);
+  }
   const outside = mem.snapshot(b.ringEnd, IND_AT - b.ringEnd);
   const chain = new Chain(64);
   for (let i = 0; i < c.chains + 1; i++) {
@@ -451,8 +456,8 @@ export function checkBaseCase(c: BaseCase): Verdict {
 }
 
 /**
- * Hostile vring bases. Not in the `npm test` slice: the packed side fails (PackedDevice.setBase keeps an
- * index ≥ num, pinned in test/fuzz/ring.test.ts); `npm run fuzz` counts it.
+ * Hostile vring bases (VHOST_SET_VRING_BASE from a record, an SVQ hand-over). This target found the packed
+ * ring taking an index ≥ num and indexing past its descriptors; setBase now refuses it ('bad-base').
  */
 export const ringBaseTargets = (): FuzzTarget<BaseCase>[] => [
   { kind: 'ring/split set-base (hostile)', arbitrary: baseCaseArb('split'), check: checkBaseCase },

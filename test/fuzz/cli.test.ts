@@ -3,7 +3,7 @@ import { cliFixtures, cliTargets, judgeRun, runChild, runInProcess } from '../..
 import { assertTarget } from './helpers.js';
 
 describe('fuzz: CLI argument vectors', () => {
-  const [inProcess, child] = cliTargets({ knownBugs: false });
+  const [inProcess, child] = cliTargets();
 
   it('in-process: exit 0, or 2 with a message; never a stack trace', async () => {
     await assertTarget(inProcess!, 40);
