@@ -4,7 +4,7 @@
  * (src/effects/) or a scripted one (src/mbt/). An unbound placeholder fails its invocation with an
  * error naming itself, so a forgotten binding shows up as the machine's error path, never as silence.
  */
-import { fromPromise, type PromiseActorLogic } from 'xstate';
+import { fromPromise, type AnyActorRef, type PromiseActorLogic, type StateValue } from 'xstate';
 
 export class ActorNotProvided extends Error {
   constructor(readonly actor: string) {
@@ -25,4 +25,21 @@ export function errorText(e: unknown): string {
     return typeof op === 'string' && !msg.includes(op) ? `${op}: ${msg}` : msg;
   }
   return String(e);
+}
+
+/** A state value as a dotted path of its active leaf: `{ enabling: 'mapping' }` → "enabling.mapping". */
+export function phaseOf(value: StateValue): string {
+  if (typeof value === 'string') return value;
+  const [k, v] = Object.entries(value)[0] ?? ['?', undefined];
+  return v === undefined ? k : `${k}.${phaseOf(v as StateValue)}`;
+}
+
+/**
+ * An actor's failure named after the phase it failed in, e.g. "enabling.mapping: VHOST_IOTLB_UPDATE: …".
+ * `self` is the machine; during the transition its snapshot is still the state that invoked the actor.
+ */
+export function failureIn(self: AnyActorRef, error: unknown): string {
+  const snap = self.getSnapshot() as { value?: StateValue } | undefined;
+  const text = errorText(error);
+  return snap?.value === undefined ? text : `${phaseOf(snap.value)}: ${text}`;
 }

@@ -13,7 +13,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { assign, setup } from 'xstate';
 import { STATUS, featuresAccepted, fromHex, negotiate, toHex } from '../src/state/lifecycle.js';
-import { errorText, placeholder } from './actors.js';
+import { failureIn, placeholder } from './actors.js';
 
 export interface LifecycleInput {
   /** Features the driver wants (`0x…`). */
@@ -87,7 +87,7 @@ export const deviceLifecycleMachine = setup({
     featuresAccepted: (_, params: { status: number }) => E.isRight(featuresAccepted(params.status)),
   },
   actions: {
-    recordError: assign({ error: (_, params: { error: unknown }) => errorText(params.error) }),
+    recordError: assign({ error: ({ self }, params: { error: unknown }) => failureIn(self, params.error) }),
     setStatus: assign({ status: (_, params: { status: number }) => params.status }),
   },
 }).createMachine({

@@ -16,7 +16,7 @@
 import { assign, setup } from 'xstate';
 import * as E from 'fp-ts/lib/Either.js';
 import { decodeMigrationRecord, type MigrationRecord } from '../src/state/migration-record.js';
-import { errorText, placeholder } from './actors.js';
+import { errorText, failureIn, placeholder } from './actors.js';
 import type { CvqCommandOutput } from './cvq-command.js';
 
 export interface MigrationInput {
@@ -101,7 +101,7 @@ export const migrationMachine = setup({
     matchesRecord: (_, params: { equal: boolean }) => params.equal,
   },
   actions: {
-    recordError: assign({ error: (_, params: { error: unknown }) => errorText(params.error) }),
+    recordError: assign({ error: ({ self }, params: { error: unknown }) => failureIn(self, params.error) }),
     countRound: assign(({ context }, params: DirtyRound) => ({
       round: context.round + 1,
       dirtyPages: params.dirtyPages,
@@ -201,7 +201,7 @@ export const migrationMachine = setup({
                       {
                         target: '#migration.source.rollingBack',
                         actions: assign({
-                          error: ({ event }) => E.fold((e: { message: string }) => e.message, () => '')(decodeMigrationRecord(event.output.record)),
+                          error: ({ self, event }) => failureIn(self, E.fold((e: { message: string }) => e.message, () => '')(decodeMigrationRecord(event.output.record))),
                         }),
                       },
                     ],
@@ -252,7 +252,7 @@ export const migrationMachine = setup({
                   {
                     target: '#migration.destination.rollingBack',
                     actions: assign({
-                      error: ({ context, event }) => `negotiated ${event.output.negotiated} but the record has ${context.record?.features.negotiated ?? '?'}`,
+                      error: ({ self, context, event }) => failureIn(self, `negotiated ${event.output.negotiated} but the record has ${context.record?.features.negotiated ?? '?'}`),
                     }),
                   },
                 ],
@@ -273,7 +273,7 @@ export const migrationMachine = setup({
                     target: '#migration.destination.rollingBack',
                     actions: assign({
                       cvq: ({ event }) => ({ applied: event.output.applied, roundTrips: event.output.roundTrips }),
-                      error: ({ event }) => event.output.failure?.message ?? 'CVQ restore failed',
+                      error: ({ self, event }) => failureIn(self, event.output.failure?.message ?? 'CVQ restore failed'),
                     }),
                   },
                 ],
@@ -296,7 +296,7 @@ export const migrationMachine = setup({
                   { guard: { type: 'matchesRecord', params: ({ event }) => event.output }, target: '#migration.destination.running' },
                   {
                     target: '#migration.destination.rollingBack',
-                    actions: assign({ error: ({ event }) => `restored state differs from the record: ${event.output.differences.join('; ')}` }),
+                    actions: assign({ error: ({ self, event }) => failureIn(self, `restored state differs from the record: ${event.output.differences.join('; ')}`) }),
                   },
                 ],
                 onError: { target: '#migration.destination.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },

@@ -12,7 +12,7 @@
  * Triggers (QEMU): migration setup enables, precopy failure disables, `x-svq=on` forces shadow mode.
  */
 import { assign, setup } from 'xstate';
-import { errorText, placeholder } from './actors.js';
+import { errorText, failureIn, placeholder } from './actors.js';
 
 export type SvqMode = 'passthrough' | 'shadow';
 export type SvqTrigger = 'migration' | 'x-svq' | 'precopy-failed' | 'request';
@@ -86,7 +86,7 @@ export const svqSwitchMachine = setup({
   },
   actions: {
     markStep: assign({ progress: ({ context }, params: { step: SvqStep }) => [...context.progress, params.step] }),
-    recordError: assign({ error: (_, params: { error: unknown }) => errorText(params.error) }),
+    recordError: assign({ error: ({ self }, params: { error: unknown }) => failureIn(self, params.error) }),
   },
 }).createMachine({
   id: 'svq-switch',

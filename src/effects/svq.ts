@@ -15,7 +15,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace, type Region } from '../memory/address-space.js';
 import { decodeBase, encodeBase, placeRing, ringFactory } from '../ring/index.js';
-import type { RingAddrs, RingConfig } from '../ring/types.js';
+import type { RingAddrs, RingBase, RingConfig } from '../ring/types.js';
 import { deviceError, VHOST_ACCESS_RW, type DeviceError } from '../device/types.js';
 import { IovaTree, isIovaTreeError, type DMAMap } from '../svq/iova-tree.js';
 import { isSvqError, ShadowVirtqueue, type SvqHandover } from '../svq/shadow-virtqueue.js';
@@ -75,10 +75,14 @@ export class SvqBackend {
     return q;
   }
 
-  /** The guest notified queue `qi` (its kick): to the device in passthrough, to SVQ when shadowed. */
+  /**
+   * The guest notified queue `qi` (its kick): to SVQ once the device works on the shadow rings, to the
+   * device otherwise — also while the shadow rings are being set up, so SVQ forwards nothing the device
+   * is not pointed at yet (it picks those chains up from the guest ring when it starts).
+   */
   notify(qi: number): E.Either<DeviceError, void> {
     const s = this.shadows.get(qi);
-    if (s !== undefined && s.svq.state === 'running') {
+    if (s !== undefined && this.mode === 'shadow' && s.svq.state === 'running') {
       s.svq.handleGuestKick();
       return E.right(undefined);
     }
@@ -237,6 +241,12 @@ export class SvqBackend {
   }
 }
 
+/**
+ * Where a device starts on a shadow ring: at the driver's used position, so every chain SVQ made
+ * available and the device has not used yet is read again (on a new ring: the start).
+ */
+export const deviceStartOf = (b: RingBase): RingBase => ({ availIdx: b.usedIdx, availWrap: b.usedWrap, usedIdx: b.usedIdx, usedWrap: b.usedWrap });
+
 const all = <T>(xs: readonly T[], f: (x: T, i: number) => E.Either<DeviceError, unknown>): E.Either<DeviceError, void> => {
   for (let i = 0; i < xs.length; i++) {
     const r = f(xs[i]!, i);
@@ -268,7 +278,7 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
       const done: number[] = [];
       const r = all(queues, (qi) => {
         const s = b.shadows.get(qi)!;
-        return E.map(() => done.push(qi))(b.point(qi, s.config.addrs, encodeBase(layout, s.svq.shadowRing.base())));
+        return E.map(() => done.push(qi))(b.point(qi, s.config.addrs, encodeBase(layout, deviceStartOf(s.svq.shadowRing.base()))));
       });
       if (E.isLeft(r)) {
         for (const qi of done) b.point(qi, b.queue(qi).config.addrs, encodeBase(layout, b.queue(qi).driver.base()));
@@ -360,7 +370,7 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
             }
           }
           // a new SVQ writes its shadow ring from the start: the device must re-read it from there
-          if (repoint || recreated) note(b.point(qi, s.config.addrs, encodeBase(layout, s.svq.shadowRing.base())));
+          if (repoint || recreated) note(b.point(qi, s.config.addrs, encodeBase(layout, deviceStartOf(s.svq.shadowRing.base()))));
         }
         b.mode = 'shadow';
         b.handovers.clear();
