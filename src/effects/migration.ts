@@ -239,6 +239,9 @@ export function destinationEffects(dev: VdpaDevice, opts: DestinationOptions): {
     async enableDataQueues({ record }) {
       const qi = st.cvq?.qi ?? -1;
       for (const v of dataQueues(record, qi)) await orReject(dev.setVringEnable(v.index, true));
+      // chains the source left in flight are already on the guest rings: tell the device (QEMU kicks
+      // every queue once the device runs; a device like vdpa_sim otherwise waits for the guest's next kick)
+      for (const v of dataQueues(record, qi)) await orReject(dev.kick(v.index));
     },
     async verifyAgainstRecord({ record }) {
       const differences: string[] = [];
