@@ -166,6 +166,8 @@ function barProgress(stream: NodeJS.WritableStream): Progress {
       }
     },
     stop() {
+      // MultiBar.stop() renders the bars but not its log buffer: redraw once so the last phase lines show.
+      multi.update();
       multi.stop();
     },
   };
