@@ -25,7 +25,7 @@ import type { CvqStrategy } from '../../machines/cvq-command.js';
 import { MIGRATION_PHASES, runMigration, type MigrationPhase, type MigrationSummary } from '../migrate/controller.js';
 import { decodeStateJson } from '../state/json.js';
 import { demoStateJson } from '../migrate/demo-state.js';
-import type { MigrationNote } from '../migrate/effects.js';
+import type { MigrationNote } from '../effects/migration.js';
 import { formatSummary, num, summaryJson } from '../migrate/report.js';
 import type { TransitionRecord } from '../migrate/transitions.js';
 

@@ -11,6 +11,11 @@
  *  - in shadow mode a pump relays device calls to SVQ and the guest's notifications go to SVQ.
  * Every step that fails undoes its own partial work before rejecting, so the machine's `progress`
  * lists exactly what `rollback` has to undo.
+ *
+ * Why this and also src/svq/svq-device.ts (`SvqDevice`): this switches a device that is *running* —
+ * DRIVER_OK, its CVQ state configured — while SUSPENDed (QEMU's migration log_global_start), keeping the
+ * device's state and the CVQ untouched; `SvqDevice` starts a device shadowed from a reset (x-svq=on, the
+ * 'cvq' mode, devices without SUSPEND, a restart from a hand-over), which would lose that state here.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace, type Region } from '../memory/address-space.js';

@@ -29,7 +29,8 @@ import { createDataPath, GuestNic } from '../effects/datapath.js';
 import { SvqBackend, svqSwitchEffects } from '../effects/svq.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { migrationMachine, type MigrationContext } from '../../machines/migration.js';
-import { destinationEffects, sourceEffects } from '../effects/migration.js';
+import { destinationEffects, sourceEffects, type DestinationSide, type SourceSide } from '../effects/migration.js';
+import { guestRingsOf, MigrationStream, probeOf } from '../migrate/world.js';
 import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
 import { applyCommand } from '../state/apply.js';
 import { decodeStateJson, encodeStateJson } from '../state/json.js';
@@ -476,7 +477,7 @@ const SPLIT_SINGLE_PAIR = ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
 const THRESHOLD_PAGES = 2;
 
 export interface MigrationEnv extends SimEnv {
-  readonly src: SvqEnv & { readonly model: NetDeviceState; readonly negotiated: bigint; readonly dirty: DirtyLog };
+  readonly src: MigrationSourceEnv;
   readonly dst: SimEnv;
   readonly source: ReturnType<typeof sourceEffects>;
   readonly destination: ReturnType<typeof destinationEffects>;
@@ -487,8 +488,10 @@ export interface MigrationEnv extends SimEnv {
   readonly record: MigrationRecord;
 }
 
+export type MigrationSourceEnv = SvqEnv & { readonly model: NetDeviceState; readonly negotiated: bigint; readonly dirty: DirtyLog };
+
 /** The source: data path with a dirty log, the CVQ in ASID 1 configured with SOURCE_STATE, DRIVER_OK. */
-export async function bringUpSource() {
+export async function bringUpSource(): Promise<MigrationSourceEnv> {
   const { sim, faulty } = simDevice({ maxQueuePairs: 1 });
   const negotiated = right(sim.getFeatures()) & SPLIT_SINGLE_PAIR;
   right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
@@ -523,10 +526,8 @@ function incomingRecord(src: { negotiated: bigint; sim: SimVdpaDevice }): Migrat
           offered: right(src.sim.getFeatures()),
           negotiated: src.negotiated,
           backend: right(src.sim.getBackendFeatures()),
-          vrings: [
-            { index: 0, base: 5 },
-            { index: 1, base: 7 },
-          ],
+          // where the source's device stands on the guest rings the destination takes over
+          vrings: DATA_QUEUES.map((index) => ({ index, base: right(src.sim.getVringBase(index)) })),
           dirty: { pageSize: 4096, rounds: 3, pagesSent: 120, remaining: 1 },
         },
         decodeStateJson,
@@ -535,12 +536,52 @@ function incomingRecord(src: { negotiated: bigint; sim: SimVdpaDevice }): Migrat
   );
 }
 
+/**
+ * Both ends for src/effects/migration on simulators: the source's guest RAM streams into host memory of
+ * the destination (`dst`, reached through `dstDev`), where the destination resumes the guest's rings.
+ * `copyAtRestore`: the destination copies the source's RAM itself when it maps it (a path whose
+ * INCOMING record did not come from a source run: nothing streamed the pages).
+ */
+export function migrationSides(
+  src: MigrationSourceEnv,
+  dst: SimVdpaDevice,
+  o: { readonly dstDev?: VdpaDevice; readonly srcDev?: VdpaDevice; readonly workload?: (round: number) => Promise<number>; readonly copyAtRestore?: boolean } = {},
+): { readonly source: SourceSide; readonly destination: DestinationSide; readonly incoming: { readonly bytes: Uint8Array } } {
+  const path = src.backend.path;
+  const incoming = right(dst.allocHost(path.ram.size, 'incoming-ram'));
+  const stream = new MigrationStream(path.ram, incoming, { bandwidth: 1250, rate: 0 });
+  const workload = o.workload;
+  const probe = probeOf(dst);
+  return {
+    source: {
+      dev: o.srcDev ?? src.sim,
+      backend: src.backend,
+      dirty: src.dirty,
+      negotiated: src.negotiated,
+      dataQueues: DATA_QUEUES,
+      deviceState: () => src.model,
+      stream,
+      ...(workload === undefined ? {} : { guest: { run: (round: number) => workload(round) } }),
+    },
+    destination: {
+      dev: o.dstDev ?? dst,
+      rings: guestRingsOf(path),
+      guestRam: () => {
+        if (o.copyAtRestore === true) stream.sendAll();
+        return { hva: incoming.base, size: incoming.size };
+      },
+      ...(probe === undefined ? {} : { probe }),
+    },
+    incoming,
+  };
+}
+
 const MIGRATION_SRC_OPS: Readonly<Record<string, DeviceOp>> = { drainInFlight: 'getVringBase', saveRecord: 'getBackendFeatures' };
 const MIGRATION_DST_OPS: Readonly<Record<string, DeviceOp>> = {
   resetAndNegotiate: 'setFeatures',
   restoreCvq: 'getConfig',
   enableDataQueues: 'setVringEnable',
-  verifyAgainstRecord: 'getVringBase',
+  verifyAgainstRecord: 'getConfig',
   rollbackDestination: 'setStatus',
 };
 
@@ -549,6 +590,19 @@ export const migrationSim = simHarness<MigrationEnv>({
   async env() {
     const src = await bringUpSource();
     const dst = simDevice({ maxQueuePairs: 1, mac: '52:54:00:00:00:99' });
+    right(dst.sim.setBackendFeatures(right(dst.sim.getBackendFeatures())));
+    const sides = migrationSides(src, dst.sim, {
+      srcDev: src.faulty.device,
+      dstDev: dst.faulty.device,
+      copyAtRestore: true,
+      workload: async () => {
+        if (env.traffic === 0) return 0;
+        right(src.nic.postRx(0, env.traffic));
+        right(src.nic.sendTx(1, env.traffic));
+        await drainTraffic(src);
+        return env.traffic;
+      },
+    });
     const env: MigrationEnv = {
       sim: src.sim,
       faulty: src.faulty,
@@ -557,20 +611,8 @@ export const migrationSim = simHarness<MigrationEnv>({
       traffic: 0,
       incoming: undefined,
       record: incomingRecord(src),
-      source: sourceEffects({
-        dev: src.faulty.device,
-        backend: src.backend,
-        dirty: src.dirty,
-        negotiated: src.negotiated,
-        model: () => src.model,
-        workload: async () => {
-          if (env.traffic === 0) return;
-          right(src.nic.postRx(0, env.traffic));
-          right(src.nic.sendTx(1, env.traffic));
-          await drainTraffic(src);
-        },
-      }),
-      destination: destinationEffects(dst.faulty.device, { strategy: 'parallel', ackTimeoutMs: 100, limits: DEFAULT_LIMITS, queueSize: 64 }),
+      source: sourceEffects(sides.source),
+      destination: destinationEffects(sides.destination, { strategy: 'parallel', ackTimeoutMs: 100 }),
     };
     env.incoming = env.record;
     return env;
@@ -603,7 +645,9 @@ export const migrationSim = simHarness<MigrationEnv>({
     }
     if (edge.kind !== 'error') return;
     if (t === 'enableSvq' || t === 'suspendSource') env.src.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
-    else if (t === 'rollbackSource') env.src.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
+    // every RESUME fails: the rollback switches SVQ off first (its own RESUME, retried by svq-switch's
+    // rollback and the back-end's recovery) and then resumes the device
+    else if (t === 'rollbackSource') env.src.sim.setFaults([{ kind: 'resume-fails' }]);
     else if (MIGRATION_SRC_OPS[t] !== undefined) env.src.faulty.failNext(MIGRATION_SRC_OPS[t]);
     else if (MIGRATION_DST_OPS[t] !== undefined) env.dst.faulty.failNext(MIGRATION_DST_OPS[t]);
   },
@@ -648,8 +692,7 @@ export const migrationSim = simHarness<MigrationEnv>({
   },
   dispose(env) {
     env.src.backend.stopPump();
-    env.source.svqActor.stop();
-    env.destination.state.lifecycle?.stop();
+    env.source.dispose();
     env.dst.sim.close();
   },
 });

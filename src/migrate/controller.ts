@@ -1,6 +1,6 @@
 /**
  * A migration controller: machines/migration twice — one actor per end — wired to real effects
- * (src/migrate/effects.ts, themselves built on src/effects), driven from MIGRATE to a verdict:
+ * (src/effects/migration.ts, on the ends src/migrate/world.ts sets up), driven from MIGRATE to a verdict:
  *
  *   source:       MIGRATE → setup (SVQ on) → precopy rounds → stopAndCopy → completed (record)
  *   destination:  INCOMING(record) → loading → negotiating → restoringCvq → enablingQueues → verifying → running
@@ -26,17 +26,11 @@ import { encodeStateJson } from '../state/json.js';
 import type { NetDeviceState } from '../state/net-state.js';
 import { migrationMachine, type MigrationEvent, type MigrationInput } from '../../machines/migration.js';
 import type { CvqStrategy } from '../../machines/cvq-command.js';
-import {
-  destinationMigrationEffects,
-  sourceMigrationEffects,
-  type DestinationMigrationEffects,
-  type MigrationNote,
-  type SourceMigrationEffects,
-} from './effects.js';
+import { destinationEffects, sourceEffects, type DestinationEffects, type MigrationNote, type SourceEffects } from '../effects/migration.js';
 import { phaseOf, statePath, transitionInspector, type TransitionRecord } from './transitions.js';
-import { bringUpSource, guestRamFor, migrateError, MigrationStream, openDestination, runTraffic, type Destination, type MigrateError, type Source } from './world.js';
+import { bringUpSource, destinationSideOf, migrateError, MigrationStream, openDestination, runTraffic, sourceSideOf, type Destination, type MigrateError, type Source } from './world.js';
 
-export type MigrationActorName = keyof SourceMigrationEffects | keyof DestinationMigrationEffects;
+export type MigrationActorName = keyof SourceEffects | keyof DestinationEffects;
 export type MigrationActor = Actor<typeof migrationMachine>;
 
 /**
@@ -98,7 +92,7 @@ export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T):
  * machines/migration provided with `effects` (one end's, or both), each replaceable: `replace` maps
  * actor names to any actor logic (`fromPromise`, a machine …) and wins over `effects`.
  */
-export function wireMigration(effects: Partial<SourceMigrationEffects & DestinationMigrationEffects>, replace: Partial<Record<MigrationActorName, AnyActorLogic>> = {}) {
+export function wireMigration(effects: Partial<SourceEffects & DestinationEffects>, replace: Partial<Record<MigrationActorName, AnyActorLogic>> = {}) {
   return migrationMachine.provide({ actors: { ...toActors(effects as Effects), ...replace } as never });
 }
 
@@ -263,12 +257,9 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   if (E.isLeft(before)) throw before.left;
   const sentBefore = src.guest.stats.txPosted;
 
-  const srcFx = idempotent(sourceMigrationEffects(src, stream, note, { rate: o.rate ?? 0.12, inspect: inspect('source') }), 'rollbackSource');
-  const rings = new Map(src.path.queues.map((q) => [q.qi, { size: q.config.size, addrs: q.config.addrs }] as const));
-  const dstFx = idempotent(
-    destinationMigrationEffects(dst, note, { strategy: o.strategy, rings, guestRam: () => guestRamFor(dst, src), inspect: inspect('destination') }),
-    'rollbackDestination',
-  );
+  const source = sourceEffects(sourceSideOf(src, stream, { rate: o.rate ?? 0.12 }), { note, inspect: inspect('source') });
+  const srcFx = idempotent(source.effects, 'rollbackSource');
+  const dstFx = idempotent(destinationEffects(destinationSideOf(dst, src), { strategy: o.strategy, note, inspect: inspect('destination') }).effects, 'rollbackDestination');
   const input: MigrationInput = { dirtyThresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12 };
 
   type Settled = SnapshotFrom<typeof migrationMachine>;
@@ -276,7 +267,7 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
    * Run one end from `event` until `settled`. With `restartAt`, the first time that phase begins the
    * actor is stopped, its persisted snapshot goes through JSON, and a fresh actor resumes from it.
    */
-  const runEnd = (end: 'source' | 'destination', fx: IdempotentEffects<Partial<SourceMigrationEffects & DestinationMigrationEffects>>, event: MigrationEvent, settled: (s: Settled) => boolean): Promise<Settled> =>
+  const runEnd = (end: 'source' | 'destination', fx: IdempotentEffects<Partial<SourceEffects & DestinationEffects>>, event: MigrationEvent, settled: (s: Settled) => boolean): Promise<Settled> =>
     new Promise((resolve, reject) => {
       const machine = wireMigration(fx.effects, o.replace);
       let restarted = false;
@@ -351,6 +342,9 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
       }
     }
   }
+
+  // the source's svq-switch actor has nothing left to do: a rollback above was its last use
+  source.dispose();
 
   // ---- after: the guest runs where the VM now lives ----
   const inFlightNote = notes.find((n) => n.kind === 'drained');

@@ -16,123 +16,27 @@ import * as E from 'fp-ts/lib/Either.js';
 import { PAGE_SIZE, type Region } from '../memory/address-space.js';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import { hdrLenOf } from '../device/sim/rx-filter.js';
-import { VHOST_ACCESS_RW, type VdpaDevice } from '../device/types.js';
-import { CvqEngine } from '../cvq/engine.js';
-import { createShadowCvq, programShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
+import type { VdpaDevice } from '../device/types.js';
+import type { RingAddrs } from '../ring/types.js';
 import { createDataPath, GUEST_RAM_GPA, type DataPath } from '../effects/datapath.js';
 import { lifecycleEffects, type LifecycleEffects } from '../effects/lifecycle.js';
 import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
+import type { DestinationSide, DeviceProbe, SourceSide } from '../effects/migration.js';
 import { SvqBackend } from '../effects/svq.js';
+import { ACK_TIMEOUT_MS, configMac, limitsOf, migrateError, negotiateDevice, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
 import { DirtyLog } from '../svq/dirty-log.js';
 import { applyCommand } from '../state/apply.js';
-import { STATUS, negotiate } from '../state/lifecycle.js';
-import { DEFAULT_LIMITS, resetNetState, vlanList, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
+import { STATUS } from '../state/lifecycle.js';
+import { resetNetState, vlanList, type NetDeviceState } from '../state/net-state.js';
 import { planRestore } from '../state/plan.js';
-import { formatMac, NET_CONFIG, ETH_ALEN } from '../virtio/net.js';
 import { hasFeature } from '../virtio/features.js';
 import type { CvqStrategy } from '../../machines/cvq-command.js';
 import { GuestNet } from './guest.js';
 
-export interface MigrateError {
-  readonly _tag: 'MigrateError';
-  /** Where it happened: "source bring-up", "stream", a phase name … */
-  readonly where: string;
-  readonly message: string;
-}
-export const migrateError = (where: string, message: string): MigrateError => ({ _tag: 'MigrateError', where, message });
+export { ACK_TIMEOUT_MS, configMac, cvqIndexOf, limitsOf, migrateError, negotiateDevice, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
 
 /** Reject with a MigrateError from whatever an effect failed with. */
 const text = (e: unknown): string => (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : String(e));
-
-export const ACK_TIMEOUT_MS = 1000;
-
-/** Reset, ACKNOWLEDGE, DRIVER, negotiate `wanted` against the offer, FEATURES_OK and its re-read (§3.1.1 1-6). */
-export async function negotiateDevice(fx: LifecycleEffects, wanted: bigint, signal: AbortSignal): Promise<bigint> {
-  // a cancelled negotiation stops between steps: the rollback owns the device from then on
-  const step = async <T>(p: Promise<T>): Promise<T> => {
-    const v = await p;
-    if (signal.aborted) throw migrateError('negotiation', 'cancelled');
-    return v;
-  };
-  await step(fx.resetDevice({ timeoutMs: 1000 }, signal));
-  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE }, signal));
-  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE | STATUS.DRIVER }, signal));
-  const offered = BigInt((await step(fx.readFeatures(undefined, signal))).features);
-  const n = negotiate(offered, wanted);
-  if (E.isLeft(n)) throw migrateError('negotiation', n.left.message);
-  await step(fx.writeFeatures({ features: `0x${n.right.toString(16)}` }, signal));
-  const s = STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK;
-  await step(fx.writeStatus({ status: s }, signal));
-  const back = (await step(fx.readStatus(undefined, signal))).status;
-  if ((back & STATUS.FEATURES_OK) === 0) throw migrateError('negotiation', `the device cleared FEATURES_OK: it refuses features 0x${n.right.toString(16)}`);
-  return n.right;
-}
-
-/** Own the device and acknowledge every backend feature it offers (VHOST_SET_BACKEND_FEATURES). */
-export function ownDevice(dev: VdpaDevice): E.Either<MigrateError, bigint> {
-  const o = dev.setOwner();
-  if (E.isLeft(o)) return E.left(migrateError('open', o.left.message));
-  const b = dev.getBackendFeatures();
-  if (E.isLeft(b)) return E.left(migrateError('open', b.left.message));
-  const s = dev.setBackendFeatures(b.right);
-  return E.isLeft(s) ? E.left(migrateError('open', s.left.message)) : E.right(b.right);
-}
-
-/** The control queue's index: 2 × max_virtqueue_pairs with MQ (§5.1.2), else 2. */
-export function cvqIndexOf(dev: VdpaDevice, negotiated: bigint): E.Either<MigrateError, number> {
-  if (!hasFeature(negotiated, 'MQ')) return E.right(2);
-  const c = dev.getConfig(NET_CONFIG.maxVirtqueuePairs, 2);
-  if (E.isLeft(c)) return E.left(migrateError('config', c.left.message));
-  return E.right(2 * (c.right[0]! | (c.right[1]! << 8)));
-}
-
-/** Put the CVQ's group in ASID 1 when the device has one to give (QEMU's shadow CVQ isolation). */
-function isolateCvq(dev: VdpaDevice, cvq: number): number {
-  const as = dev.getAsNum();
-  const groups = dev.getGroupNum();
-  const g = dev.getVringGroup(cvq);
-  if (E.isLeft(as) || E.isLeft(groups) || E.isLeft(g) || as.right < 2 || groups.right < 2 || g.right === 0) return 0;
-  return E.isRight(dev.setGroupAsid(g.right, 1)) ? 1 : 0;
-}
-
-export interface Cvq {
-  readonly qi: number;
-  readonly shadow: ShadowCvq;
-  readonly engine: CvqEngine;
-}
-
-/** Shadow CVQ on its own ASID (before DRIVER_OK), programmed on the device. */
-export function setUpCvq(dev: VdpaDevice, negotiated: bigint): E.Either<MigrateError, Cvq> {
-  const qi = cvqIndexOf(dev, negotiated);
-  if (E.isLeft(qi)) return qi;
-  const asid = isolateCvq(dev, qi.right);
-  const shadow = createShadowCvq(dev, { qi: qi.right, negotiated, asid, size: Math.min(256, E.getOrElse(() => 256)(dev.getVringNum())), outBytes: 64 * 1024 });
-  if (E.isLeft(shadow)) return E.left(migrateError('shadow CVQ', shadow.left.message));
-  const p = programShadowCvq(dev, shadow.right);
-  if (E.isLeft(p)) return E.left(migrateError('shadow CVQ', p.left.message));
-  return E.right({ qi: qi.right, shadow: shadow.right, engine: new CvqEngine(dev, shadow.right) });
-}
-
-/** The device limits a sim reports in config space (RSS maxima etc.), for applying acked commands. */
-export function limitsOf(dev: VdpaDevice): DeviceLimits {
-  const c = dev.getConfig(0, NET_CONFIG.size);
-  if (E.isLeft(c) || c.right.length < NET_CONFIG.size) return DEFAULT_LIMITS;
-  const b = c.right;
-  const u16 = (o: number) => b[o]! | (b[o + 1]! << 8);
-  return {
-    ...DEFAULT_LIMITS,
-    maxQueuePairs: Math.max(1, u16(NET_CONFIG.maxVirtqueuePairs)),
-    rssMaxKeySize: b[NET_CONFIG.rssMaxKeySize]!,
-    rssMaxIndirectionTableLength: u16(NET_CONFIG.rssMaxIndirectionTableLength),
-    supportedHashTypes: (b[NET_CONFIG.supportedHashTypes]! | (b[NET_CONFIG.supportedHashTypes + 1]! << 8) | (b[NET_CONFIG.supportedHashTypes + 2]! << 16) | (b[NET_CONFIG.supportedHashTypes + 3]! << 24)) >>> 0,
-  };
-}
-
-/** The MAC the device shows in config space. */
-export function configMac(dev: VdpaDevice): string | undefined {
-  const c = dev.getConfig(NET_CONFIG.mac, ETH_ALEN);
-  return E.isRight(c) ? formatMac(c.right) : undefined;
-}
 
 // ---------------------------------------------------------------------------------------------------
 
@@ -187,11 +91,14 @@ export async function bringUpSource(dev: VdpaDevice, o: SourceOptions, signal: A
 
     // the guest configures its NIC: the restore plan of its state is exactly the commands that build it
     const limits = limitsOf(dev);
+    if (E.isLeft(limits)) return limits;
+    const mac = configMac(dev, negotiated, o.state.mac);
+    if (E.isLeft(mac)) return mac;
     const plan = planRestore(o.state, negotiated);
     const out = await runCvqCommands(cvq.right.engine, plan.map(toCvqCommand), { strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS });
-    let model = resetNetState(configMac(dev) ?? o.state.mac, negotiated);
+    let model = resetNetState(mac.right, negotiated);
     for (let i = 0; i < out.applied; i++) {
-      const r = applyCommand(model, negotiated, limits, plan[i]!.cmd);
+      const r = applyCommand(model, negotiated, limits.right, plan[i]!.cmd);
       if (E.isRight(r)) model = r.right;
     }
     if (!out.ok) return E.left(migrateError('guest configuration', out.failure?.message ?? 'CVQ commands failed'));
@@ -217,15 +124,9 @@ export async function bringUpSource(dev: VdpaDevice, o: SourceOptions, signal: A
 
 export interface Destination {
   readonly dev: VdpaDevice;
-  readonly fx: LifecycleEffects;
   readonly backendFeatures: bigint;
   /** Guest RAM as the incoming stream fills it. */
   readonly ram: Region;
-  cvq: Cvq | undefined;
-  /** The device state as the destination's acked CVQ commands built it. */
-  model: NetDeviceState | undefined;
-  /** Guest RAM is mapped in the data ASID (IOVA = GPA). */
-  ramMapped: { readonly hva: number; readonly size: number } | undefined;
 }
 
 export function openDestination(dev: VdpaDevice, ramBytes: number): E.Either<MigrateError, Destination> {
@@ -233,7 +134,13 @@ export function openDestination(dev: VdpaDevice, ramBytes: number): E.Either<Mig
   if (E.isLeft(b)) return b;
   const ram = dev.allocHost(ramBytes, 'incoming-ram');
   if (E.isLeft(ram)) return E.left(migrateError('destination RAM', ram.left.message));
-  return E.right({ dev, fx: lifecycleEffects(dev), backendFeatures: b.right, ram: ram.right, cvq: undefined, model: undefined, ramMapped: undefined });
+  return E.right({ dev, backendFeatures: b.right, ram: ram.right });
+}
+
+/** The simulator's clock, ack counters and own state (undefined for a kernel device). */
+export function probeOf(dev: VdpaDevice): DeviceProbe | undefined {
+  if (!(dev instanceof SimVdpaDevice)) return undefined;
+  return { now: () => dev.clock.now, acks: () => ({ ok: dev.stats.acksOk, err: dev.stats.acksErr }), netState: () => dev.netState() };
 }
 
 /**
@@ -256,12 +163,48 @@ export function guestRamFor(dst: Destination, src: Source): { hva: number; size:
   return { hva: dst.ram.base, size: dst.ram.size };
 }
 
-export function mapGuestRam(dst: Destination, where: { hva: number; size: number }): E.Either<MigrateError, void> {
-  if (dst.ramMapped !== undefined) return E.right(undefined);
-  const m = dst.dev.iotlbUpdate(0, GUEST_RAM_GPA, where.size, where.hva, VHOST_ACCESS_RW);
-  if (E.isLeft(m)) return E.left(migrateError('destination IOTLB', m.left.message));
-  dst.ramMapped = where;
-  return E.right(undefined);
+/** The guest's rings (queue index → size and guest-physical addresses): what the destination resumes on. */
+export const guestRingsOf = (path: DataPath): ReadonlyMap<number, { readonly size: number; readonly addrs: RingAddrs }> =>
+  new Map(path.queues.map((q) => [q.qi, { size: q.config.size, addrs: q.config.addrs }] as const));
+
+/** The destination end for src/effects/migration: the guest's rings and RAM as the source left them. */
+export const destinationSideOf = (dst: Destination, src: Source): DestinationSide => {
+  const probe = probeOf(dst.dev);
+  return { dev: dst.dev, rings: guestRingsOf(src.path), guestRam: () => guestRamFor(dst, src), ...(probe === undefined ? {} : { probe }) };
+};
+
+export interface SourceRunOptions {
+  /** Guest frames per simulated µs while a round is on the wire (the guest keeps running). */
+  readonly rate: number;
+  /** At most this many frames per round (bounds a demo's run time; default 200 000). */
+  readonly maxFramesPerRound?: number;
+  /** Frames the guest sends right before vm_stop, still in flight at suspend (default 256). */
+  readonly inFlightAtStop?: number;
+}
+
+/** The source end for src/effects/migration: the guest sends `rate` frames per µs a round is on the wire. */
+export function sourceSideOf(src: Source, stream: MigrationStream, o: SourceRunOptions): SourceSide {
+  const maxFrames = o.maxFramesPerRound ?? 200_000;
+  const dev = src.dev;
+  return {
+    dev,
+    backend: src.backend,
+    dirty: src.dirty,
+    negotiated: src.negotiated,
+    dataQueues: src.dataQueues,
+    // the simulator shows the state it holds; a kernel device's is what its acked commands built
+    deviceState: () => (dev instanceof SimVdpaDevice ? dev.netState() : src.model),
+    stream,
+    guest: {
+      async run(round, wireUs, signal) {
+        const t = await runTraffic(src.guest, Math.min(maxFrames, Math.round(o.rate * wireUs)), signal);
+        if (E.isLeft(t)) throw migrateError('precopy', `round ${round}: ${t.left.message}`);
+        return t.right;
+      },
+      burst: () => src.guest.send(o.inFlightAtStop ?? 256),
+      outstanding: () => src.guest.outstanding(),
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,13 @@
  * read-only for the device, the device area read-write — except a packed descriptor ring, which the
  * device writes used descriptors into.
  *
+ * Why this and also src/effects/svq.ts (machines/svq-switch's live switch): neither is a special case of
+ * the other. This is QEMU's start-time path (x-svq=on, shadow-CVQ-only 'cvq' mode, a device without
+ * VHOST_BACKEND_F_SUSPEND, a restart from a hand-over after a reset): the device is reset and set up
+ * shadowed from scratch, the CVQ included, shadow layout free. The switch moves a *running* data path
+ * between the guest rings and shadow rings while SUSPENDed, never resetting the device or touching the
+ * CVQ (its state would be lost); it cannot start a device, and this cannot keep one running.
+ *
  * Notifications are relayed, not waited for here: the embedder calls `guestKick(qi)` when the guest's
  * kick eventfd fires and `deviceCall(qi)` when the device's call eventfd fires (or `poll()` after a
  * device has run); SVQ calls the guest through `callGuest(qi)`.

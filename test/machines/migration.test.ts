@@ -9,9 +9,9 @@ import { createActor, waitFor } from 'xstate';
 import { migrationMachine } from '../../machines/migration.js';
 import { toActors } from '../../src/effects/common.js';
 import { destinationEffects, sourceEffects } from '../../src/effects/migration.js';
-import { bringUpSource, drainTraffic, SOURCE_STATE } from '../../src/mbt/sim.js';
+import { ownDevice } from '../../src/effects/vdpa-net.js';
+import { bringUpSource, drainTraffic, migrationSides, SOURCE_STATE } from '../../src/mbt/sim.js';
 import { SimVdpaDevice } from '../../src/device/sim/device.js';
-import { DEFAULT_LIMITS } from '../../src/state/net-state.js';
 import { parseMigrationRecord, encodeMigrationRecord } from '../../src/state/migration-record.js';
 import { decodeStateJson } from '../../src/state/json.js';
 import { viewThrough } from '../../src/state/view.js';
@@ -22,21 +22,20 @@ const j = (x: unknown) => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bi
 describe('live migration between two simulated devices', () => {
   it.each(CVQ_STRATEGIES)('source → record → destination (%s restore): the destination ends with the source state', async (strategy) => {
     const src = await bringUpSource();
-    let traffic = [12, 6, 0];
-    const source = sourceEffects({
-      dev: src.sim,
-      backend: src.backend,
-      dirty: src.dirty,
-      negotiated: src.negotiated,
-      model: () => src.model,
+    const dst = new SimVdpaDevice({ profile: 'full', maxQueuePairs: 1, mac: '52:54:00:00:00:99' });
+    expect(E.isRight(ownDevice(dst))).toBe(true);
+    const traffic = [12, 6, 0];
+    const sides = migrationSides(src, dst, {
       workload: async (round) => {
         const n = traffic[round] ?? 0;
-        if (n === 0) return;
+        if (n === 0) return 0;
         src.nic.postRx(0, n);
         src.nic.sendTx(1, n);
         await drainTraffic(src);
+        return n;
       },
     });
+    const source = sourceEffects(sides.source);
     const a = createActor(migrationMachine.provide({ actors: toActors(source.effects) as never }), { input: { dirtyThresholdPages: 1, maxRounds: 10 } });
     a.start();
     a.send({ type: 'MIGRATE' });
@@ -48,13 +47,13 @@ describe('live migration between two simulated devices', () => {
     expect(done.context.dirtyPages).toBe(0);
     expect(src.sim.isSuspended()).toBe(true);
     const text = encodeMigrationRecord(done.context.record!);
+    // the stream's copy of guest RAM is the source's, byte for byte, at stop-and-copy
+    expect(Buffer.from(sides.incoming.bytes).equals(Buffer.from(src.backend.path.ram.bytes))).toBe(true);
     a.stop();
-    source.svqActor.stop();
+    source.dispose();
     src.backend.stopPump();
 
-    const dst = new SimVdpaDevice({ profile: 'full', maxQueuePairs: 1, mac: '52:54:00:00:00:99' });
-    expect(E.isRight(dst.setOwner())).toBe(true);
-    const destination = destinationEffects(dst, { strategy, ackTimeoutMs: 1000, limits: DEFAULT_LIMITS, queueSize: 64 });
+    const destination = destinationEffects(sides.destination, { strategy, ackTimeoutMs: 1000 });
     const b = createActor(migrationMachine.provide({ actors: toActors(destination.effects) as never }), { input: { dirtyThresholdPages: 1, maxRounds: 10 } });
     b.start();
     b.send({ type: 'INCOMING', record: JSON.parse(text) });
@@ -75,16 +74,17 @@ describe('live migration between two simulated devices', () => {
 
   it('a destination NACK rolls the destination back; the source cancels and resumes, SVQ off, traffic flowing', async () => {
     const src = await bringUpSource();
-    const source = sourceEffects({ dev: src.sim, backend: src.backend, dirty: src.dirty, negotiated: src.negotiated, model: () => src.model });
+    const dst = new SimVdpaDevice({ profile: 'full', maxQueuePairs: 1, faults: [{ kind: 'nack', match: { commands: ['VLAN_ADD'] }, times: 1 }] });
+    expect(E.isRight(ownDevice(dst))).toBe(true);
+    const sides = migrationSides(src, dst);
+    const source = sourceEffects(sides.source);
     const a = createActor(migrationMachine.provide({ actors: toActors(source.effects) as never }), { input: { dirtyThresholdPages: 1000, maxRounds: 3 } });
     a.start();
     a.send({ type: 'MIGRATE' });
     const done = await waitFor(a, (s) => s.matches({ source: 'completed' }) || s.matches('failed'));
     const record = done.context.record;
 
-    const dst = new SimVdpaDevice({ profile: 'full', maxQueuePairs: 1, faults: [{ kind: 'nack', match: { commands: ['VLAN_ADD'] }, times: 1 }] });
-    dst.setOwner();
-    const destination = destinationEffects(dst, { strategy: 'parallel', ackTimeoutMs: 1000, limits: DEFAULT_LIMITS, queueSize: 64 });
+    const destination = destinationEffects(sides.destination, { strategy: 'parallel', ackTimeoutMs: 1000 });
     const b = createActor(migrationMachine.provide({ actors: toActors(destination.effects) as never }), { input: { dirtyThresholdPages: 1, maxRounds: 1 } });
     b.start();
     b.send({ type: 'INCOMING', record });
@@ -95,11 +95,11 @@ describe('live migration between two simulated devices', () => {
 
     // the source hears of it and cancels its own migration: a fresh source, cancelled mid-precopy
     a.stop();
-    source.svqActor.stop();
+    source.dispose();
     src.backend.stopPump();
     src.sim.close();
     const src2 = await bringUpSource();
-    const source2 = sourceEffects({ dev: src2.sim, backend: src2.backend, dirty: src2.dirty, negotiated: src2.negotiated, model: () => src2.model });
+    const source2 = sourceEffects(migrationSides(src2, dst).source);
     const c = createActor(migrationMachine.provide({ actors: toActors(source2.effects) as never }), { input: { dirtyThresholdPages: 0, maxRounds: 50 } });
     c.start();
     c.send({ type: 'MIGRATE' });
@@ -119,7 +119,7 @@ describe('live migration between two simulated devices', () => {
     expect(src2.nic.rxBytes - rx0).toBe(2 * 72);
     expect(src2.nic.posted - src2.nic.reaped).toBe(src2.nic.inFlight());
     c.stop();
-    source2.svqActor.stop();
+    source2.dispose();
     src2.backend.stopPump();
     src2.sim.close();
     dst.close();

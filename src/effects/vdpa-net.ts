@@ -1,0 +1,120 @@
+/**
+ * Device steps a migration end makes on a vhost-vdpa NIC outside the machines' own effects, shared by
+ * the source's bring-up (src/migrate/world.ts) and the destination's restore (./migration.ts):
+ * ownership, feature negotiation (§3.1.1 1-6, through `lifecycleEffects`), the shadow CVQ in its own
+ * ASID as QEMU's `vhost_vdpa_net_cvq_start` puts it, and what config space says (MAC, RSS limits).
+ * Every failure is a `MigrateError` value naming where it happened.
+ */
+import * as E from 'fp-ts/lib/Either.js';
+import type { VdpaDevice } from '../device/types.js';
+import { CvqEngine } from '../cvq/engine.js';
+import { createShadowCvq, programShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
+import { STATUS, negotiate } from '../state/lifecycle.js';
+import { DEFAULT_LIMITS, type DeviceLimits } from '../state/net-state.js';
+import { hasFeature } from '../virtio/features.js';
+import { ETH_ALEN, NET_CONFIG, formatMac } from '../virtio/net.js';
+import type { LifecycleEffects } from './lifecycle.js';
+
+export interface MigrateError {
+  readonly _tag: 'MigrateError';
+  /** Where it happened: "source bring-up", "stream", a phase name … */
+  readonly where: string;
+  readonly message: string;
+}
+export const migrateError = (where: string, message: string): MigrateError => ({ _tag: 'MigrateError', where, message });
+
+/** How long a CVQ command may wait for its ack by default. */
+export const ACK_TIMEOUT_MS = 1000;
+
+/** Reset, ACKNOWLEDGE, DRIVER, negotiate `wanted` against the offer, FEATURES_OK and its re-read (§3.1.1 1-6). */
+export async function negotiateDevice(fx: LifecycleEffects, wanted: bigint, signal: AbortSignal): Promise<bigint> {
+  // a cancelled negotiation stops between steps: the rollback owns the device from then on
+  const step = async <T>(p: Promise<T>): Promise<T> => {
+    const v = await p;
+    if (signal.aborted) throw migrateError('negotiation', 'cancelled');
+    return v;
+  };
+  await step(fx.resetDevice({ timeoutMs: 1000 }, signal));
+  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE }, signal));
+  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE | STATUS.DRIVER }, signal));
+  const offered = BigInt((await step(fx.readFeatures(undefined, signal))).features);
+  const n = negotiate(offered, wanted);
+  if (E.isLeft(n)) throw migrateError('negotiation', n.left.message);
+  await step(fx.writeFeatures({ features: `0x${n.right.toString(16)}` }, signal));
+  const s = STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK;
+  await step(fx.writeStatus({ status: s }, signal));
+  const back = (await step(fx.readStatus(undefined, signal))).status;
+  if ((back & STATUS.FEATURES_OK) === 0) throw migrateError('negotiation', `the device cleared FEATURES_OK: it refuses features 0x${n.right.toString(16)}`);
+  return n.right;
+}
+
+/** Own the device and acknowledge every backend feature it offers (VHOST_SET_BACKEND_FEATURES). */
+export function ownDevice(dev: VdpaDevice): E.Either<MigrateError, bigint> {
+  const o = dev.setOwner();
+  if (E.isLeft(o)) return E.left(migrateError('open', o.left.message));
+  const b = dev.getBackendFeatures();
+  if (E.isLeft(b)) return E.left(migrateError('open', b.left.message));
+  const s = dev.setBackendFeatures(b.right);
+  return E.isLeft(s) ? E.left(migrateError('open', s.left.message)) : E.right(b.right);
+}
+
+/** The control queue's index: 2 × max_virtqueue_pairs with MQ (§5.1.2), else 2. */
+export function cvqIndexOf(dev: VdpaDevice, negotiated: bigint): E.Either<MigrateError, number> {
+  if (!hasFeature(negotiated, 'MQ')) return E.right(2);
+  const c = dev.getConfig(NET_CONFIG.maxVirtqueuePairs, 2);
+  if (E.isLeft(c)) return E.left(migrateError('config', c.left.message));
+  return E.right(2 * (c.right[0]! | (c.right[1]! << 8)));
+}
+
+/** Put the CVQ's group in ASID 1 when the device has one to give (QEMU's shadow CVQ isolation). */
+function isolateCvq(dev: VdpaDevice, cvq: number): number {
+  const as = dev.getAsNum();
+  const groups = dev.getGroupNum();
+  const g = dev.getVringGroup(cvq);
+  if (E.isLeft(as) || E.isLeft(groups) || E.isLeft(g) || as.right < 2 || groups.right < 2 || g.right === 0) return 0;
+  return E.isRight(dev.setGroupAsid(g.right, 1)) ? 1 : 0;
+}
+
+export interface Cvq {
+  readonly qi: number;
+  readonly shadow: ShadowCvq;
+  readonly engine: CvqEngine;
+}
+
+/** Shadow CVQ on its own ASID (before DRIVER_OK), programmed on the device. */
+export function setUpCvq(dev: VdpaDevice, negotiated: bigint): E.Either<MigrateError, Cvq> {
+  const qi = cvqIndexOf(dev, negotiated);
+  if (E.isLeft(qi)) return qi;
+  const asid = isolateCvq(dev, qi.right);
+  const shadow = createShadowCvq(dev, { qi: qi.right, negotiated, asid, size: Math.min(256, E.getOrElse(() => 256)(dev.getVringNum())), outBytes: 64 * 1024 });
+  if (E.isLeft(shadow)) return E.left(migrateError('shadow CVQ', shadow.left.message));
+  const p = programShadowCvq(dev, shadow.right);
+  if (E.isLeft(p)) return E.left(migrateError('shadow CVQ', p.left.message));
+  return E.right({ qi: qi.right, shadow: shadow.right, engine: new CvqEngine(dev, shadow.right) });
+}
+
+/** The device limits config space reports (RSS maxima, queue pairs), for applying acked commands. */
+export function limitsOf(dev: VdpaDevice): E.Either<MigrateError, DeviceLimits> {
+  const c = dev.getConfig(0, NET_CONFIG.size);
+  if (E.isLeft(c)) return E.left(migrateError('config', `reading the device limits: ${c.left.message}`));
+  if (c.right.length < NET_CONFIG.size) return E.left(migrateError('config', `config space is ${c.right.length} bytes, virtio-net's is ${NET_CONFIG.size}`));
+  const b = c.right;
+  const u16 = (o: number) => b[o]! | (b[o + 1]! << 8);
+  return E.right({
+    ...DEFAULT_LIMITS,
+    maxQueuePairs: Math.max(1, u16(NET_CONFIG.maxVirtqueuePairs)),
+    rssMaxKeySize: b[NET_CONFIG.rssMaxKeySize]!,
+    rssMaxIndirectionTableLength: u16(NET_CONFIG.rssMaxIndirectionTableLength),
+    supportedHashTypes: (b[NET_CONFIG.supportedHashTypes]! | (b[NET_CONFIG.supportedHashTypes + 1]! << 8) | (b[NET_CONFIG.supportedHashTypes + 2]! << 16) | (b[NET_CONFIG.supportedHashTypes + 3]! << 24)) >>> 0,
+  });
+}
+
+/**
+ * The MAC config space shows (virtio 1.2 §5.1.4: valid only with VIRTIO_NET_F_MAC), or `fallback`
+ * when the feature is not negotiated.
+ */
+export function configMac(dev: VdpaDevice, negotiated: bigint, fallback: string): E.Either<MigrateError, string> {
+  if (!hasFeature(negotiated, 'MAC')) return E.right(fallback);
+  const c = dev.getConfig(NET_CONFIG.mac, ETH_ALEN);
+  return E.isRight(c) ? E.right(formatMac(c.right)) : E.left(migrateError('config', `reading the MAC: ${c.left.message}`));
+}
