@@ -23,6 +23,7 @@ import { checkLimits } from '../state/validate.js';
 import { decodeCommand, encodeCommand, type CvqDecodeReason, type NetCtrlCommand } from '../virtio/cvq.js';
 import { F } from '../virtio/features.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../virtio/net.js';
+import { VIRTIO_CONFIG_S as S } from '../virtio/status.js';
 import { arbCommand, arbLimits, arbNegotiated, arbState, byteMutationArb, bytesEqual, concat, cutsArb, mutateBytes, splitAt, type ByteMutation } from './arbitraries.js';
 import { show } from './runner.js';
 import { Violations, type AnyFuzzTarget, type Verdict } from './target.js';
@@ -98,7 +99,6 @@ export function checkApply(c: ApplyCase): Verdict {
 
 // ───────────────────────────── simulated device ─────────────────────────────
 
-const S = { ACKNOWLEDGE: 1, DRIVER: 2, DRIVER_OK: 4, FEATURES_OK: 8 } as const;
 const IOVA = 0x10_0000;
 const MEM = 1 << 16;
 

@@ -34,6 +34,7 @@ import { DESTINATION_PHASES, MIGRATION_PHASES, SOURCE_PHASES, runMigration, type
 import { demoStateJson } from '../migrate/demo-state.js';
 import { decodeStateJson } from '../state/json.js';
 import { FULL_PROFILE_FEATURES } from '../virtio/features.js';
+import { VIRTIO_CONFIG_S as STATUS } from '../virtio/status.js';
 
 export const FAULT_NAMES = [
   'nack',
@@ -85,7 +86,6 @@ export interface Cell {
   readonly problems: readonly string[];
 }
 
-const STATUS = { ACKNOWLEDGE: 1, DRIVER: 2, DRIVER_OK: 4, FEATURES_OK: 8, NEEDS_RESET: 0x40 } as const;
 const QUEUES = [0, 1] as const;
 
 /** The fault rule a cell arms, aimed at the data path (queue 1 = TX of pair 0). */

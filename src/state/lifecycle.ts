@@ -7,17 +7,10 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { F, FEATURE_REQUIREMENTS, featureNames, type FeatureName } from '../virtio/features.js';
+import { VIRTIO_CONFIG_S as STATUS, type StatusBit } from '../virtio/status.js';
 
-/** Device status bits (virtio 1.2 §2.1; linux/virtio_config.h). */
-export const STATUS = {
-  ACKNOWLEDGE: 1,
-  DRIVER: 2,
-  DRIVER_OK: 4,
-  FEATURES_OK: 8,
-  NEEDS_RESET: 0x40,
-  FAILED: 0x80,
-} as const;
-export type StatusBit = keyof typeof STATUS;
+/** The device status bits (virtio 1.2 §2.1), under the name the lifecycle code uses. */
+export { STATUS, type StatusBit };
 
 const KNOWN_STATUS = 0xcf;
 /** The bits a driver sets, in the order §3.1.1 requires them. */

@@ -11,8 +11,9 @@ import { SimVdpaDevice, type SimDeviceOptions } from '../../src/device/sim/devic
 import { VHOST_ACCESS_RW } from '../../src/device/types.js';
 import type { AddressSpace } from '../../src/memory/address-space.js';
 import { F, checkFeatureDependencies, hasFeature, type FeatureName } from '../../src/virtio/features.js';
+import { VIRTIO_CONFIG_S as S } from '../../src/virtio/status.js';
 
-export const S = { ACKNOWLEDGE: 1, DRIVER: 2, DRIVER_OK: 4, FEATURES_OK: 8, NEEDS_RESET: 0x40 } as const;
+export { S };
 
 export function right<T>(e: E.Either<unknown, T>): T {
   if (E.isLeft(e)) throw new Error(`expected Right, got ${JSON.stringify(e.left, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`);

@@ -34,6 +34,7 @@ import {
   VIRTIO_NET_S_ANNOUNCE,
   VIRTIO_NET_S_LINK_UP, formatMac, isMacString, normaliseMac, type MacString } from '../../virtio/net.js';
 import { deviceError, VHOST_ACCESS_RO, VHOST_ACCESS_RW, VHOST_ACCESS_WO, VHOST_BACKEND_F, type DeviceError, type DeviceErrorKind, type IovaRange, type VdpaDevice } from '../types.js';
+import { VIRTIO_CONFIG_S } from '../../virtio/status.js';
 import { VirtualClock } from './clock.js';
 import { ERRNO, type ErrnoName } from './errno.js';
 import { cvqCommandName, FaultState, type FaultPlan } from './faults.js';
@@ -42,15 +43,7 @@ import { ModelCvq, VdpaSimNetCvq, type CvqModel } from './net-model.js';
 import { PROFILES, type ProfileName, type SimProfile } from './profiles.js';
 import { acceptFrame, hdrLenOf } from './rx-filter.js';
 
-/** Device status bits (virtio 1.2 §2.1). */
-export const VIRTIO_CONFIG_S = {
-  ACKNOWLEDGE: 1,
-  DRIVER: 2,
-  DRIVER_OK: 4,
-  FEATURES_OK: 8,
-  NEEDS_RESET: 0x40,
-  FAILED: 0x80,
-} as const;
+export { VIRTIO_CONFIG_S };
 
 /** VIRTIO_ID_NET (virtio 1.2 §5). */
 export const VIRTIO_ID_NET = 1;

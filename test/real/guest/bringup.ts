@@ -6,16 +6,9 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
 import { deviceError, VHOST_BACKEND_F, type DeviceError, type VdpaDevice } from '../../../src/device/types.js';
+import { VIRTIO_CONFIG_S } from '../../../src/virtio/status.js';
 
-/** Device status bits (virtio 1.2 §2.1; linux/virtio_config.h). */
-export const VIRTIO_CONFIG_S = {
-  ACKNOWLEDGE: 1,
-  DRIVER: 2,
-  DRIVER_OK: 4,
-  FEATURES_OK: 8,
-  NEEDS_RESET: 0x40,
-  FAILED: 0x80,
-} as const;
+export { VIRTIO_CONFIG_S };
 
 export const backendMask = (names: readonly (keyof typeof VHOST_BACKEND_F)[]): bigint =>
   names.reduce((m, n) => m | (1n << BigInt(VHOST_BACKEND_F[n])), 0n);
