@@ -4,18 +4,17 @@
  * model: 50 µs per kick → call round trip, 0.5 µs per command) and in wall-clock commands per second
  * (the simulator's own cost); and the loopback dataplane's packets per second and heap per packet.
  */
-import { produce } from 'immer';
 import { SimVdpaDevice } from '../src/device/sim/device.js';
 import { VHOST_ACCESS_RW } from '../src/device/types.js';
 import { placeRing, ringFactory } from '../src/ring/index.js';
 import { Chain, Used, isRingError, type RingDriver } from '../src/ring/types.js';
-import { resetNetState, vlanFilterOf } from '../src/state/net-state.js';
+import { maximalState } from '../src/state/maximal.js';
 import { planRestore } from '../src/state/plan.js';
 import { encodeCommandInto, encodedLength } from '../src/virtio/cvq.js';
 import { F } from '../src/virtio/features.js';
+import { VIRTIO_CONFIG_S as S } from '../src/virtio/status.js';
 import { heapBytesPerOp, opsPerSecond, type BenchRow, type BenchSuite } from './harness.js';
 
-const S_ALL = 1 | 2 | 8 | 4; // ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK
 const IOVA = 0x10_0000;
 
 interface Rig {
@@ -38,7 +37,7 @@ function rig(size: number, queues: (cvq: number) => number[], features?: bigint)
   const f = (features ?? ok(dev.getFeatures())) & ~F.RING_PACKED;
   ok(dev.setBackendFeatures(ok(dev.getBackendFeatures())));
   ok(dev.setFeatures(f));
-  ok(dev.setStatus(1 | 2 | 8));
+  ok(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK));
   const mem = ok(dev.allocHost(8 << 20));
   ok(dev.iotlbUpdate(0, IOVA, mem.size, mem.base, VHOST_ACCESS_RW));
   const space = dev.iovaSpace(0)!;
@@ -54,25 +53,14 @@ function rig(size: number, queues: (cvq: number) => number[], features?: bigint)
     ok(dev.setVringEnable(qi, true));
     drivers.set(qi, d);
   }
-  ok(dev.setStatus(S_ALL));
+  ok(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));
   const dataStart = Math.ceil((at - IOVA) / 4096) * 4096;
   return { dev, drivers, bytes: mem.bytes.subarray(dataStart), iova: IOVA + dataStart, features: f };
 }
 
-/** The maximal state of the issue's benchmark: 64-entry MAC table, 4094 VLANs, 128-entry RSS, 40-byte key. */
+/** The benchmark's maximal state (src/state/maximal.ts) with its receive modes, encoded. */
 function maximalCommands(features: bigint): Uint8Array[] {
-  const mac = (i: number, mcast: boolean): string => `${mcast ? '01' : '02'}:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-  const state = produce(resetNetState('52:54:00:12:34:56', features), (d) => {
-    d.mac = '02:11:22:33:44:55';
-    d.queuePairs = 8;
-    d.rxMode.promisc = false;
-    d.rxMode.allmulti = true;
-    d.macTable.unicast = Array.from({ length: 32 }, (_, i) => mac(i, false));
-    d.macTable.multicast = Array.from({ length: 32 }, (_, i) => mac(i, true));
-    d.vlanFilter = vlanFilterOf(Array.from({ length: 4094 }, (_, i) => i + 1));
-    d.rss = { hashTypes: 0x3f, indirectionTable: Array.from({ length: 128 }, (_, i) => i % 8), unclassifiedQueue: 0, key: '6d'.repeat(40) };
-    d.coalescing = { tx: { maxPackets: 16, maxUsecs: 32 }, rx: { maxPackets: 16, maxUsecs: 32 } };
-  });
+  const state = maximalState({ nobcast: false });
   return planRestore(state, features).map((c) => {
     const b = new Uint8Array(encodedLength(c.cmd));
     encodeCommandInto(c.cmd, b, 0);

@@ -14,32 +14,9 @@ import { runCvqCommands, toCvqCommand } from '../src/effects/cvq.js';
 import { bringUpCvq, SIM_HARNESSES } from '../src/mbt/sim.js';
 import { harnessesFor } from '../src/mbt/harnesses.js';
 import { planMbt, runMachine } from '../src/mbt/index.js';
-import { resetNetState, vlanFilterOf, type NetDeviceState } from '../src/state/net-state.js';
+import { maximalState } from '../src/state/maximal.js';
 import { planRestore } from '../src/state/plan.js';
 import { viewThrough } from '../src/state/view.js';
-
-const KEY = '6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa';
-const mac = (i: number, multicast: boolean) => `${multicast ? '01' : '02'}:00:5e:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-
-/** The issue's maximal state. */
-export function maximalState(): NetDeviceState {
-  return {
-    ...resetNetState('52:54:00:12:34:56'),
-    queuePairs: 8,
-    rxMode: { promisc: false, allmulti: true, alluni: true, nomulti: true, nouni: true, nobcast: true },
-    macTable: {
-      unicast: Array.from({ length: 32 }, (_, i) => mac(i, false)),
-      multicast: Array.from({ length: 32 }, (_, i) => mac(i, true)),
-      unicastOverflow: false,
-      multicastOverflow: false,
-    },
-    vlanFilter: vlanFilterOf(Array.from({ length: 4094 }, (_, i) => i + 1)),
-    guestOffloads: 0x182n,
-    rss: { hashTypes: 0x3f, indirectionTable: Array.from({ length: 128 }, (_, i) => i % 8), unclassifiedQueue: 0, key: KEY },
-    hashReport: null,
-    coalescing: { tx: { maxPackets: 64, maxUsecs: 32 }, rx: { maxPackets: 16, maxUsecs: 8 } },
-  };
-}
 
 const KICK_TO_CALL_US = 50;
 
@@ -53,7 +30,7 @@ interface RestoreRun {
 
 async function restoreOnce(strategy: CvqStrategy): Promise<RestoreRun> {
   const env = bringUpCvq({ latency: { kickToCallUs: KICK_TO_CALL_US } });
-  const state = maximalState();
+  const state = maximalState({ alluni: true, nomulti: true, nouni: true });
   const plan = planRestore(state, env.negotiated).map(toCvqCommand);
   const v0 = env.sim.clock.now;
   const t0 = performance.now();

@@ -8,11 +8,14 @@
  * aliases the same bytes, so every address it writes into a descriptor is an IOVA.
  */
 import * as E from 'fp-ts/lib/Either.js';
+import { pipe } from 'fp-ts/lib/function.js';
 import { AddressSpace, PAGE_SIZE, type Region } from '../memory/address-space.js';
 import { encodeBase, placeRing, ringFactory } from '../ring/index.js';
 import { isRingError, type RingAddrs, type RingDriver, type RingLayout } from '../ring/types.js';
 import { VHOST_ACCESS_RO, VHOST_ACCESS_RW, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { hasFeature } from '../virtio/features.js';
+import { NET_CONFIG } from '../virtio/net.js';
+import { VIRTIO_CONFIG_S } from '../virtio/status.js';
 
 const pageUp = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
@@ -172,4 +175,39 @@ export function destroyShadowCvq(device: VdpaDevice, cvq: ShadowCvq): E.Either<D
   const inv = device.iotlbInvalidate(cvq.asid, cvq.iova, cvq.region.size);
   const free = device.freeHost(cvq.region);
   return E.isLeft(inv) ? inv : E.isLeft(free) ? free : E.right(undefined);
+}
+
+/** The control virtqueue's index (virtio 1.2 §5.1.2): 2 × max_virtqueue_pairs with MQ, else 2. */
+export function cvqIndexOf(device: VdpaDevice, negotiated: bigint): E.Either<DeviceError, number> {
+  if (!hasFeature(negotiated, 'MQ')) return E.right(2);
+  return E.map((c: Uint8Array) => 2 * (c[0]! | (c[1]! << 8)))(device.getConfig(NET_CONFIG.maxVirtqueuePairs, 2));
+}
+
+/**
+ * Bring an owned, reset device up for a CVQ-only state load, in QEMU's order (vhost_vdpa_net_cvq_start,
+ * vhost_dev_start): ack the offered backend features, ACKNOWLEDGE | DRIVER, VHOST_SET_FEATURES,
+ * FEATURES_OK (virtio 1.2 §3.1.1), the CVQ's group alone in ASID `opts.asid` (default 1 here), the
+ * shadow CVQ created there and programmed, DRIVER_OK.
+ */
+export function startShadowCvq(device: VdpaDevice, negotiated: bigint, opts: Omit<ShadowCvqOptions, 'negotiated' | 'qi'> = {}): E.Either<ShadowCvqSetupError, ShadowCvq> {
+  const S = VIRTIO_CONFIG_S;
+  const asid = opts.asid ?? 1;
+  const uapi = <A>(r: E.Either<DeviceError, A>): E.Either<ShadowCvqSetupError, A> => E.mapLeft((e: DeviceError) => setupError(`${e.op}: ${e.message}`, e))(r);
+  return pipe(
+    uapi(device.getBackendFeatures()),
+    E.chain((backend) => uapi(device.setBackendFeatures(backend))),
+    E.chain(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER))),
+    E.chain(() => uapi(device.setFeatures(negotiated))),
+    E.chain(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK))),
+    E.chain(() => uapi(cvqIndexOf(device, negotiated))),
+    E.chain((qi) =>
+      pipe(
+        uapi(device.getVringGroup(qi)),
+        E.chain((group) => uapi(device.setGroupAsid(group, asid))),
+        E.chain(() => createShadowCvq(device, { ...opts, qi, negotiated, asid })),
+      ),
+    ),
+    E.chainFirst((cvq) => uapi(programShadowCvq(device, cvq))),
+    E.chainFirst(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK))),
+  );
 }

@@ -26,7 +26,7 @@ import { SvqBackend, svqSwitchEffects, type SvqSwitchEffects } from '../effects/
 import { F } from '../virtio/features.js';
 import type { CvqCommandOutput, CvqStrategy } from '../../machines/cvq-command.js';
 import { CvqEngine } from '../cvq/engine.js';
-import { createShadowCvq, programShadowCvq } from '../cvq/shadow.js';
+import { startShadowCvq } from '../cvq/shadow.js';
 import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
 import { resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
 import { planRestore } from '../state/plan.js';
@@ -367,15 +367,7 @@ function cvqBringUp(): { sim: SimVdpaDevice; engine: CvqEngine; negotiated: bigi
   const sim = new SimVdpaDevice({});
   must(sim.setOwner(), 'owner');
   const negotiated = must(sim.getFeatures(), 'features') & ~F.RING_PACKED;
-  must(sim.setBackendFeatures(must(sim.getBackendFeatures(), 'backend features')), 'backend features');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER), 'status');
-  must(sim.setFeatures(negotiated), 'features');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK), 'FEATURES_OK');
-  const qi = sim.cvqIndex();
-  must(sim.setGroupAsid(must(sim.getVringGroup(qi), 'group'), 1), 'group ASID');
-  const cvq = must(createShadowCvq(sim, { qi, negotiated, asid: 1 }), 'shadow CVQ');
-  must(programShadowCvq(sim, cvq), 'program CVQ');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK), 'DRIVER_OK');
+  const cvq = must(startShadowCvq(sim, negotiated), 'shadow CVQ');
   return { sim, engine: new CvqEngine(sim, cvq), negotiated };
 }
 

@@ -5,7 +5,8 @@ import { CVQ_STRATEGIES, CvqEngine, cvqOut, type CvqStrategy } from '../../src/c
 import { restoreState } from '../../src/cvq/restore.js';
 import { createShadowCvq, destroyShadowCvq, programShadowCvq } from '../../src/cvq/shadow.js';
 import { applyCommand } from '../../src/state/apply.js';
-import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../../src/state/net-state.js';
+import { maximalState } from '../../src/state/maximal.js';
+import { DEFAULT_LIMITS, resetNetState } from '../../src/state/net-state.js';
 import { planRestore } from '../../src/state/plan.js';
 import { viewThrough } from '../../src/state/view.js';
 import { FULL_PROFILE_FEATURES, hasFeature, maskOf } from '../../src/virtio/features.js';
@@ -23,23 +24,6 @@ function setup(negotiated: bigint, faults: LoopFaults = {}, size = 256, mac = '5
   const p = programShadowCvq(device, cvq.right);
   if (E.isLeft(p)) throw new Error(p.left.message);
   return { device, engine: new CvqEngine(device, cvq.right) };
-}
-
-const KEY = '6d5a56da255b0ec24167253d43a38fb0d0ca2bcbae7b30b477cb2da38030f20c6a42b73bbeac01fa';
-/** The benchmark's state: 64-entry MAC table, 4094 VLANs, 128-entry RSS table, 40-byte key. */
-function maximalState(): NetDeviceState {
-  const mac = (i: number, mc: boolean) => `${mc ? '01' : '02'}:00:5e:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
-  return {
-    ...resetNetState('52:54:00:12:34:56'),
-    queuePairs: 8,
-    rxMode: { promisc: false, allmulti: true, alluni: false, nomulti: false, nouni: false, nobcast: true },
-    macTable: { unicast: Array.from({ length: 32 }, (_, i) => mac(i, false)), multicast: Array.from({ length: 32 }, (_, i) => mac(i, true)), unicastOverflow: false, multicastOverflow: false },
-    vlanFilter: vlanFilterOf(Array.from({ length: 4094 }, (_, i) => i + 1)),
-    guestOffloads: 0x182n,
-    rss: { hashTypes: 0x3f, indirectionTable: Array.from({ length: 128 }, (_, i) => i % 8), unclassifiedQueue: 0, key: KEY },
-    hashReport: null,
-    coalescing: { tx: { maxPackets: 64, maxUsecs: 32 }, rx: { maxPackets: 16, maxUsecs: 8 } },
-  };
 }
 
 describe('CVQ restore engine against a ring-device loop', () => {

@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { SimVdpaDevice, VIRTIO_CONFIG_S as S, type SimDeviceOptions } from '../../src/device/sim/index.js';
+import { SimVdpaDevice, type SimDeviceOptions } from '../../src/device/sim/index.js';
 import { CVQ_STRATEGIES, CvqEngine, cvqOut, type CvqStrategy } from '../../src/cvq/engine.js';
 import { restoreState } from '../../src/cvq/restore.js';
-import { createShadowCvq, programShadowCvq } from '../../src/cvq/shadow.js';
+import { startShadowCvq } from '../../src/cvq/shadow.js';
 import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../../src/state/net-state.js';
 import { viewThrough } from '../../src/state/view.js';
 import { maskOf } from '../../src/virtio/features.js';
@@ -22,15 +22,7 @@ function bringUp(opts: SimDeviceOptions, want?: bigint) {
   const dev = new SimVdpaDevice(opts);
   right(dev.setOwner());
   const negotiated = want ?? right(dev.getFeatures());
-  right(dev.setBackendFeatures(right(dev.getBackendFeatures())));
-  right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER));
-  right(dev.setFeatures(negotiated));
-  right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK));
-  const qi = dev.cvqIndex();
-  right(dev.setGroupAsid(right(dev.getVringGroup(qi)), 1));
-  const cvq = right(createShadowCvq(dev, { qi, negotiated, asid: 1 }));
-  right(programShadowCvq(dev, cvq));
-  right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));
+  const cvq = right(startShadowCvq(dev, negotiated));
   return { dev, negotiated, engine: new CvqEngine(dev, cvq) };
 }
 
