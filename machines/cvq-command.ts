@@ -14,10 +14,13 @@
  * those to its device model, never one whose ack was not OK.
  */
 import { assign, setup } from 'xstate';
+import { CVQ_STRATEGIES, type CvqStrategy } from '../src/cvq/engine.js';
+// the device writes exactly the ack byte (QEMU checks `dev_written == sizeof(virtio_net_ctrl_ack)`)
+import { CTRL_ACK_LEN, VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../src/virtio/net.js';
 import { errorText, placeholder } from './actors.js';
 
-export type CvqStrategy = 'serial' | 'parallel' | 'parallel-indirect';
-export const CVQ_STRATEGIES: readonly CvqStrategy[] = ['serial', 'parallel', 'parallel-indirect'];
+/** The strategies are the restore engine's (src/cvq/engine.ts); the machine drives any of them. */
+export { CVQ_STRATEGIES, type CvqStrategy };
 
 /** A CVQ command in JSON form (the payload as lower-case hex). */
 export interface CvqCommand {
@@ -28,11 +31,8 @@ export interface CvqCommand {
   readonly payload: string;
 }
 
-/** virtio_net_ctrl_ack (linux/virtio_net.h). */
-export const VIRTIO_NET_OK = 0;
-export const VIRTIO_NET_ERR = 1;
-/** The device writes exactly the ack byte (QEMU checks `dev_written == sizeof(virtio_net_ctrl_ack)`). */
-export const CVQ_ACK_LEN = 1;
+/** virtio_net_ctrl_ack values (linux/virtio_net.h), for the machine's users. */
+export { VIRTIO_NET_ERR, VIRTIO_NET_OK };
 
 export interface CvqAck {
   /** Used length the device reported. */
@@ -104,7 +104,7 @@ export const isTimeout = (e: unknown): boolean =>
 export function firstBadAck(acks: readonly CvqAck[]): { at: number; kind: 'ack-err' | 'wrong-length' } | undefined {
   for (let i = 0; i < acks.length; i++) {
     const a = acks[i]!;
-    if (a.len !== CVQ_ACK_LEN) return { at: i, kind: 'wrong-length' };
+    if (a.len !== CTRL_ACK_LEN) return { at: i, kind: 'wrong-length' };
     if (a.ack !== VIRTIO_NET_OK) return { at: i, kind: 'ack-err' };
   }
   return undefined;
@@ -145,7 +145,7 @@ export const cvqCommandMachine = setup({
       const message =
         bad.kind === 'ack-err'
           ? `EIO: device acked ${command} with VIRTIO_NET_ERR (${a.ack})`
-          : `EIO: device wrote ${a.len} bytes for the ack of ${command}, expected ${CVQ_ACK_LEN}`;
+          : `EIO: device wrote ${a.len} bytes for the ack of ${command}, expected ${CTRL_ACK_LEN}`;
       return {
         applied: index,
         inFlight: 0,
