@@ -1,7 +1,8 @@
 /**
- * Shared arbitraries and mutators: CVQ commands over their whole encoding range, device states within
- * limits, feature sets, byte mutations (bit flips, byte writes, truncation, extension, splices) and
- * segment cuts (a chain's bytes split across buffers at any boundary).
+ * The fast-check arbitraries and mutators the fuzz targets and the property tests share: CVQ commands
+ * over their whole encoding range, device limits and states within them, feature sets, byte mutations
+ * (bit flips, byte writes, truncation, extension, splices) and segment cuts (a chain's bytes split
+ * across buffers at any boundary).
  */
 import fc from 'fast-check';
 import { RX_KINDS, type NetCtrlCommand } from '../virtio/cvq.js';
@@ -12,6 +13,10 @@ import { DEFAULT_LIMITS, vlanFilterOf, type DeviceLimits, type NetDeviceState } 
 export const arbMac = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => formatMac(b));
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
+/** Coalescing parameters: zero, small, or over the whole le32. */
+const small = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 16 }), u32);
+/** An RSS key of up to `max` bytes (rss_max_key_size is a u8; drivers use 40). */
+const rssKey = (max: number) => fc.uint8Array({ maxLength: max });
 
 /** A random subset of the set bits of `mask`. */
 export function subsetOf(mask: bigint): fc.Arbitrary<bigint> {
@@ -20,14 +25,17 @@ export function subsetOf(mask: bigint): fc.Arbitrary<bigint> {
   return fc.subarray(bits).map((s) => s.reduce((a, b) => a | b, 0n));
 }
 
-/** Every command kind, values near the device's limits and over the whole field width. */
+/**
+ * Any command the codec can carry: every kind, values near the device's limits (a MAC table past 64
+ * entries, vid 4096, 0x8000 pairs) and over the whole field width.
+ */
 export const arbCommand: fc.Arbitrary<NetCtrlCommand> = fc.oneof(
   fc.record({ kind: fc.constantFrom(...RX_KINDS), on: fc.boolean() }),
-  fc.record({ kind: fc.constant('MAC_TABLE_SET' as const), unicast: fc.array(arbMac, { maxLength: 40 }), multicast: fc.array(arbMac, { maxLength: 40 }) }),
+  fc.record({ kind: fc.constant('MAC_TABLE_SET' as const), unicast: fc.array(arbMac, { maxLength: 70 }), multicast: fc.array(arbMac, { maxLength: 70 }) }),
   fc.record({ kind: fc.constant('MAC_ADDR_SET' as const), mac: arbMac }),
   fc.record({ kind: fc.constantFrom('VLAN_ADD' as const, 'VLAN_DEL' as const), vid: fc.oneof(fc.integer({ min: 0, max: 4095 }), fc.constantFrom(4096, 0xffff), u16) }),
   fc.constant({ kind: 'ANNOUNCE_ACK' as const }),
-  fc.record({ kind: fc.constant('MQ_VQ_PAIRS_SET' as const), pairs: fc.oneof(fc.integer({ min: 0, max: 10 }), fc.constantFrom(0x8000, 0x8001, 0xffff)) }),
+  fc.record({ kind: fc.constant('MQ_VQ_PAIRS_SET' as const), pairs: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.constantFrom(0x8000, 0x8001, 0xffff), u16) }),
   fc.integer({ min: 0, max: 8 }).chain((lg) =>
     fc.record({
       kind: fc.constant('MQ_RSS_CONFIG' as const),
@@ -35,12 +43,12 @@ export const arbCommand: fc.Arbitrary<NetCtrlCommand> = fc.oneof(
       indirectionTable: fc.array(fc.oneof(fc.integer({ min: 0, max: 9 }), u16), { minLength: 1 << lg, maxLength: 1 << lg }),
       unclassifiedQueue: fc.oneof(fc.integer({ min: 0, max: 9 }), u16),
       maxTxVq: fc.oneof(fc.integer({ min: 0, max: 10 }), u16),
-      key: fc.uint8Array({ maxLength: 60 }),
+      key: rssKey(64),
     }),
   ),
-  fc.record({ kind: fc.constant('MQ_HASH_CONFIG' as const), hashTypes: fc.oneof(fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }), u32), key: fc.uint8Array({ maxLength: 60 }) }),
+  fc.record({ kind: fc.constant('MQ_HASH_CONFIG' as const), hashTypes: fc.oneof(fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }), u32), key: rssKey(64) }),
   fc.record({ kind: fc.constant('GUEST_OFFLOADS_SET' as const), offloads: fc.oneof(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), subsetOf(GUEST_OFFLOAD_FEATURES)) }),
-  fc.record({ kind: fc.constantFrom('NOTF_COAL_TX_SET' as const, 'NOTF_COAL_RX_SET' as const), maxPackets: u32, maxUsecs: u32 }),
+  fc.record({ kind: fc.constantFrom('NOTF_COAL_TX_SET' as const, 'NOTF_COAL_RX_SET' as const), maxPackets: small, maxUsecs: small }),
 );
 
 /** Feature sets from the full profile; CTRL_VQ present most of the time. */
@@ -59,14 +67,19 @@ export const arbLimits: fc.Arbitrary<DeviceLimits> = fc.oneof(
   }),
 );
 
-/** A device state that fits `limits` (what a source device can be in). */
+/**
+ * A device state that fits `limits` (what a source device of those limits can be in): VLAN filters
+ * with the edge ids 0 and 4095, guest offloads from the profile's or any 64 bits (the device keeps
+ * what it was given; viewThrough and the plan mask them by the negotiated features).
+ */
 export function arbState(limits: DeviceLimits): fc.Arbitrary<NetDeviceState> {
   return fc.integer({ min: 1, max: limits.maxQueuePairs }).chain((queuePairs) =>
     fc.integer({ min: 0, max: limits.macTableEntries }).chain((nUni) => {
       const queue = fc.integer({ min: 0, max: queuePairs - 1 });
       const hash = fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }).map((h) => h & limits.supportedHashTypes);
-      const key = fc.uint8Array({ maxLength: limits.rssMaxKeySize }).map((b) => toHex(b));
+      const key = rssKey(limits.rssMaxKeySize).map((b) => toHex(b));
       const tableLen = fc.integer({ min: 0, max: Math.log2(limits.rssMaxIndirectionTableLength) }).map((lg) => 1 << lg);
+      const coal = fc.record({ maxPackets: small, maxUsecs: small });
       return fc.record({
         mac: arbMac,
         queuePairs: fc.constant(queuePairs),
@@ -77,14 +90,16 @@ export function arbState(limits: DeviceLimits): fc.Arbitrary<NetDeviceState> {
           unicastOverflow: fc.boolean(),
           multicastOverflow: fc.boolean(),
         }),
-        vlanFilter: fc.uniqueArray(fc.integer({ min: 0, max: 4095 }), { maxLength: 20 }).map((v) => vlanFilterOf(v)),
-        guestOffloads: subsetOf(GUEST_OFFLOAD_FEATURES),
+        vlanFilter: fc
+          .oneof(fc.uniqueArray(fc.integer({ min: 0, max: 4095 }), { maxLength: 40 }), fc.constant([0, 4095]), fc.constant([]))
+          .map((v) => vlanFilterOf(v)),
+        guestOffloads: fc.oneof(subsetOf(GUEST_OFFLOAD_FEATURES), fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })),
         rss: fc.option(
           tableLen.chain((n) => fc.record({ hashTypes: hash, indirectionTable: fc.array(queue, { minLength: n, maxLength: n }), unclassifiedQueue: queue, key })),
           { nil: null },
         ),
         hashReport: fc.option(fc.record({ hashTypes: hash, key }), { nil: null }),
-        coalescing: fc.option(fc.record({ tx: fc.record({ maxPackets: u32, maxUsecs: u32 }), rx: fc.record({ maxPackets: u32, maxUsecs: u32 }) }), { nil: null }),
+        coalescing: fc.option(fc.record({ tx: coal, rx: coal }), { nil: null }),
       });
     }),
   ) as fc.Arbitrary<NetDeviceState>;
@@ -161,6 +176,16 @@ export function splitAt(b: Uint8Array, cuts: readonly number[]): Uint8Array[] {
     p = c;
   }
   return out;
+}
+
+/** Split `bytes` into pieces at random cut points, empty pieces kept (zero-length descriptors). */
+export function arbSplit(bytes: Uint8Array): fc.Arbitrary<Uint8Array[]> {
+  return fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 6 }).map((cuts) => {
+    const at = [0, ...cuts.sort((a, b) => a - b), bytes.length];
+    const out: Uint8Array[] = [];
+    for (let i = 1; i < at.length; i++) out.push(bytes.subarray(at[i - 1]!, at[i]!));
+    return out;
+  });
 }
 
 export const concat = (segs: readonly Uint8Array[]): Uint8Array => {

@@ -10,7 +10,7 @@ import { DEFAULT_LIMITS, resetNetState } from '../../src/state/net-state.js';
 import { planRestore } from '../../src/state/plan.js';
 import { viewThrough } from '../../src/state/view.js';
 import { FULL_PROFILE_FEATURES, hasFeature, maskOf } from '../../src/virtio/features.js';
-import { arbNegotiated, arbState } from '../state/arbitraries.js';
+import { arbNegotiated, arbState } from '../../src/fuzz/arbitraries.js';
 import { LoopDevice, type LoopFaults } from './loop-device.js';
 
 const SPLIT = FULL_PROFILE_FEATURES & ~maskOf(['RING_PACKED']);

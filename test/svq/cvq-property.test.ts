@@ -11,7 +11,7 @@ import { encodeCommand } from '../../src/virtio/cvq.js';
 import { F } from '../../src/virtio/features.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { SvqDevice } from '../../src/svq/svq-device.js';
-import { arbCommand } from '../state/arbitraries.js';
+import { arbCommand } from '../../src/fuzz/arbitraries.js';
 
 function right<T>(e: E.Either<unknown, T>): T {
   if (E.isLeft(e)) throw new Error(JSON.stringify(e.left, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
