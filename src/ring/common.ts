@@ -1,9 +1,14 @@
 /**
- * Pieces both ring layouts share: the event-index test, ring areas resolved to a region view, and the
+ * Pieces both ring layouts share: the descriptor size, the event-index test, ring areas and the indirect-table area resolved to a region view, and the
  * per-segment checks a device makes while flattening a chain.
  */
 import type { AddressSpace } from '../memory/address-space.js';
-import { MAX_QUEUE_SIZE, VRING_DESC_F_WRITE, type Chain, type RingRule } from './types.js';
+import { MAX_QUEUE_SIZE, VRING_DESC_F_WRITE, type Chain, type RingConfig, type RingError, type RingRule } from './types.js';
+
+/** A descriptor is 16 bytes in both layouts (struct vring_desc, struct vring_packed_desc). */
+export const DESC_SIZE = 16;
+/** Indirect table entries per chain at most (a table's byte length must fit the descriptor's le32 len). */
+const MAX_INDIRECT = 0x0fffffff;
 
 /**
  * `vring_need_event` (linux/virtio_ring.h; virtio 1.2 §2.7.10): notify when `event` lies in the
@@ -28,6 +33,25 @@ export function resolveArea(space: AddressSpace, addr: number, size: number): Ar
   if (!Number.isSafeInteger(addr) || addr < 0) return undefined;
   const r = space.find(addr, size);
   return r === undefined ? undefined : { view: new DataView(r.buffer, r.offset + (addr - r.base), size), addr };
+}
+
+/**
+ * The driver's indirect-table area (§2.7.5.3, §2.8.19): 16-byte aligned and mapped, carved into one
+ * table per ring slot of `cap` entries. Undefined when indirect descriptors are off, none was given,
+ * or it holds less than one entry per slot (the driver then never goes indirect).
+ */
+export function resolveIndirectArea(
+  space: AddressSpace,
+  config: RingConfig,
+  ia: { addr: number; size: number } | undefined,
+  fail: (rule: RingRule, message: string) => RingError,
+): { area: Area; cap: number } | undefined | RingError {
+  if (ia === undefined || !config.indirect) return undefined;
+  if (ia.addr % 16 !== 0) return fail('ring-misaligned', `indirect area 0x${ia.addr.toString(16)} is not 16-byte aligned`);
+  const area = resolveArea(space, ia.addr, ia.size);
+  if (area === undefined) return fail('ring-unmapped', `indirect area 0x${ia.addr.toString(16)} (+${ia.size}) is not in ${space.name}`);
+  const cap = Math.floor(ia.size / (config.size * DESC_SIZE));
+  return cap >= 1 ? { area, cap: Math.min(cap, MAX_INDIRECT) } : undefined;
 }
 
 export const isPowerOfTwo = (n: number): boolean => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;

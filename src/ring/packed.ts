@@ -13,7 +13,7 @@
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { getU64, setU64 } from '../memory/address-space.js';
-import { resolveArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
+import { DESC_SIZE, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
 import {
   ringError,
   VRING_DESC_F_INDIRECT,
@@ -36,7 +36,6 @@ import {
   type Used,
 } from './types.js';
 
-const DESC_SIZE = 16;
 /** Offsets inside a packed descriptor (§2.8.13). */
 const D_LEN = 8;
 const D_ID = 12;
@@ -46,7 +45,6 @@ const EV_OFF_WRAP = 0;
 const EV_FLAGS = 2;
 const WRAP_BIT = 1 << VRING_PACKED_EVENT_F_WRAP_CTR;
 const AVAIL_USED = VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED;
-const MAX_INDIRECT = 0x0fffffff;
 
 export function packedLayoutOf(num: number) {
   return {
@@ -541,15 +539,8 @@ export const packedRing: RingFactory = {
   driver(space, config, opts) {
     const areas = resolveAreas(space, config);
     if ('_tag' in areas) return areas;
-    let ind: { area: Area; cap: number } | undefined;
-    const ia = opts?.indirectArea;
-    if (ia !== undefined && config.indirect) {
-      if (ia.addr % 16 !== 0) return fail('ring-misaligned', `indirect area 0x${ia.addr.toString(16)} is not 16-byte aligned`);
-      const area = resolveArea(space, ia.addr, ia.size);
-      if (area === undefined) return fail('ring-unmapped', `indirect area 0x${ia.addr.toString(16)} (+${ia.size}) is not in ${space.name}`);
-      const cap = Math.floor(ia.size / (config.size * DESC_SIZE));
-      if (cap >= 1) ind = { area, cap: Math.min(cap, MAX_INDIRECT) };
-    }
+    const ind = resolveIndirectArea(space, config, opts?.indirectArea, fail);
+    if (ind !== undefined && '_tag' in ind) return ind;
     return new PackedDriver(config, areas, ind);
   },
   device(space, config) {

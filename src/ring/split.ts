@@ -16,7 +16,7 @@
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { getU64, setU64 } from '../memory/address-space.js';
-import { resolveArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
+import { DESC_SIZE, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
 import {
   ringError,
   VRING_AVAIL_F_NO_INTERRUPT,
@@ -35,9 +35,6 @@ import {
   type Used,
 } from './types.js';
 
-const DESC_SIZE = 16;
-/** Indirect table entries per chain at most (a table's byte length must fit the descriptor's le32 len). */
-const MAX_INDIRECT = 0x0fffffff;
 /** Offsets inside the avail / used rings (§2.7.6, §2.7.8). */
 const RING_FLAGS = 0;
 const RING_IDX = 2;
@@ -524,15 +521,8 @@ export const splitRing: RingFactory = {
   driver(space, config, opts) {
     const areas = resolveAreas(space, config);
     if ('_tag' in areas) return areas;
-    let ind: { area: Area; cap: number } | undefined;
-    const ia = opts?.indirectArea;
-    if (ia !== undefined && config.indirect) {
-      if (ia.addr % 16 !== 0) return fail('ring-misaligned', `indirect area 0x${ia.addr.toString(16)} is not 16-byte aligned`);
-      const area = resolveArea(space, ia.addr, ia.size);
-      if (area === undefined) return fail('ring-unmapped', `indirect area 0x${ia.addr.toString(16)} (+${ia.size}) is not in ${space.name}`);
-      const cap = Math.floor(ia.size / (config.size * DESC_SIZE));
-      if (cap >= 1) ind = { area, cap: Math.min(cap, MAX_INDIRECT) };
-    }
+    const ind = resolveIndirectArea(space, config, opts?.indirectArea, fail);
+    if (ind !== undefined && '_tag' in ind) return ind;
     return new SplitDriver(config, areas, ind);
   },
   device(space, config) {
