@@ -1,6 +1,7 @@
 /**
- * Pieces both ring layouts share: the descriptor size, the event-index test, ring areas and the indirect-table area resolved to a region view, and the
- * per-segment checks a device makes while flattening a chain.
+ * Pieces both ring layouts share: the descriptor size, the event-index test, ring areas and the
+ * driver's indirect-table area resolved to region views, and the per-segment checks a device makes
+ * while flattening a chain.
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { MAX_QUEUE_SIZE, VRING_DESC_F_WRITE, type Chain, type RingConfig, type RingError, type RingRule } from './types.js';
