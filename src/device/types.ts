@@ -55,6 +55,10 @@ export const VHOST_BACKEND_F = {
   IOTLB_PERSIST: 8,
 } as const;
 
+/** The VHOST_BACKEND_F_* bits of `names` as a mask (as `maskOf` does for feature names). */
+export const backendMask = (names: readonly (keyof typeof VHOST_BACKEND_F)[]): bigint =>
+  names.reduce((m, n) => m | (1n << BigInt(VHOST_BACKEND_F[n])), 0n);
+
 /** IOTLB permissions (VHOST_ACCESS_*). */
 export const VHOST_ACCESS_RO = 1;
 export const VHOST_ACCESS_WO = 2;

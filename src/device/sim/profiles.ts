@@ -15,7 +15,7 @@
  */
 import { MAX_SAFE_ADDR } from '../../memory/address-space.js';
 import { maskOf } from '../../virtio/features.js';
-import { VHOST_BACKEND_F } from '../types.js';
+import { backendMask } from '../types.js';
 
 export type ProfileName = 'full' | 'vdpa_sim_net';
 export const PROFILE_NAMES: readonly ProfileName[] = ['full', 'vdpa_sim_net'];
@@ -65,14 +65,7 @@ export interface SimProfile {
 }
 
 /** VHOST_BACKEND_F_* vdpa_sim offers on Linux 6.12 (0x17e). */
-export const VDPA_SIM_BACKEND_FEATURES: bigint =
-  (1n << BigInt(VHOST_BACKEND_F.IOTLB_MSG_V2)) |
-  (1n << BigInt(VHOST_BACKEND_F.IOTLB_BATCH)) |
-  (1n << BigInt(VHOST_BACKEND_F.IOTLB_ASID)) |
-  (1n << BigInt(VHOST_BACKEND_F.SUSPEND)) |
-  (1n << BigInt(VHOST_BACKEND_F.RESUME)) |
-  (1n << BigInt(VHOST_BACKEND_F.ENABLE_AFTER_DRIVER_OK)) |
-  (1n << BigInt(VHOST_BACKEND_F.IOTLB_PERSIST));
+export const VDPA_SIM_BACKEND_FEATURES: bigint = backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH', 'IOTLB_ASID', 'SUSPEND', 'RESUME', 'ENABLE_AFTER_DRIVER_OK', 'IOTLB_PERSIST']);
 
 /** vdpa_sim_net's device features (0x308830028). */
 export const VDPA_SIM_NET_FEATURES: bigint = maskOf(['MTU', 'MAC', 'STATUS', 'CTRL_VQ', 'CTRL_MAC_ADDR', 'ANY_LAYOUT', 'VERSION_1', 'ACCESS_PLATFORM']);

@@ -5,13 +5,10 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
-import { deviceError, VHOST_BACKEND_F, type DeviceError, type VdpaDevice } from '../../../src/device/types.js';
+import { backendMask, deviceError, type DeviceError, type VdpaDevice } from '../../../src/device/types.js';
 import { VIRTIO_CONFIG_S } from '../../../src/virtio/status.js';
 
-export { VIRTIO_CONFIG_S };
-
-export const backendMask = (names: readonly (keyof typeof VHOST_BACKEND_F)[]): bigint =>
-  names.reduce((m, n) => m | (1n << BigInt(VHOST_BACKEND_F[n])), 0n);
+export { backendMask, VIRTIO_CONFIG_S };
 
 export interface Negotiated {
   readonly features: bigint;
