@@ -11,11 +11,7 @@ import { startShadowCvq } from '../../src/cvq/shadow.js';
 import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../../src/state/net-state.js';
 import { viewThrough } from '../../src/state/view.js';
 import { maskOf } from '../../src/virtio/features.js';
-
-function right<T>(e: E.Either<{ message: string }, T>): T {
-  if (E.isLeft(e)) throw new Error(e.left.message);
-  return e.right;
-}
+import { right } from '../device/helpers.js';
 
 /** Owner, features, the shadow CVQ alone in ASID 1 (as QEMU), DRIVER_OK. */
 function bringUp(opts: SimDeviceOptions, want?: bigint) {

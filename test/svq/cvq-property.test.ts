@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace } from '../../src/memory/address-space.js';
 import { placeRing, ringFactory } from '../../src/ring/index.js';
 import { Chain, Used, isRingError, type RingConfig, type RingDriver } from '../../src/ring/types.js';
@@ -12,11 +11,7 @@ import { F } from '../../src/virtio/features.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { SvqDevice } from '../../src/svq/svq-device.js';
 import { arbCommand } from '../../src/fuzz/arbitraries.js';
-
-function right<T>(e: E.Either<unknown, T>): T {
-  if (E.isLeft(e)) throw new Error(JSON.stringify(e.left, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
-  return e.right;
-}
+import { right } from '../device/helpers.js';
 
 const MAC = '52:54:00:12:34:56';
 /** The full profile as a guest would negotiate it on a split ring (MQ on: the CVQ is queue 16). */

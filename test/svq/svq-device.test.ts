@@ -12,11 +12,7 @@ import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { DirtyLog } from '../../src/svq/dirty-log.js';
 import { SvqDevice, type SvqMode } from '../../src/svq/svq-device.js';
 import type { SvqHandover } from '../../src/svq/shadow-virtqueue.js';
-
-function right<T>(e: E.Either<unknown, T>): T {
-  if (E.isLeft(e)) throw new Error(JSON.stringify(e.left, (_k, v) => (typeof v === 'bigint' ? v.toString(16) : v)));
-  return e.right;
-}
+import { right } from '../device/helpers.js';
 
 const HDR = 12;
 const OURS = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
