@@ -15,6 +15,7 @@
  */
 import { MAX_SAFE_ADDR } from '../../memory/address-space.js';
 import { maskOf } from '../../virtio/features.js';
+import { NET_CONFIG, VIRTIO_NET_RSS_HASH_TYPE_ALL } from '../../virtio/net.js';
 import { backendMask } from '../types.js';
 
 export type ProfileName = 'full' | 'vdpa_sim_net';
@@ -85,7 +86,7 @@ export const PROFILES: Readonly<Record<ProfileName, SimProfile>> = {
     backendFeatures: VDPA_SIM_BACKEND_FEATURES,
     maxQueuePairs: 1,
     vringNum: 256,
-    configSize: 24,
+    configSize: NET_CONFIG.size,
     mtu: 1500,
     speed: 0,
     duplex: 0,
@@ -112,13 +113,13 @@ export const PROFILES: Readonly<Record<ProfileName, SimProfile>> = {
     backendFeatures: VDPA_SIM_BACKEND_FEATURES,
     maxQueuePairs: 8,
     vringNum: 1024,
-    configSize: 24,
+    configSize: NET_CONFIG.size,
     mtu: 1500,
     speed: 100000,
     duplex: 1,
     rssMaxKeySize: 40,
     rssMaxIndirectionTableLength: 128,
-    supportedHashTypes: 0x1ff,
+    supportedHashTypes: VIRTIO_NET_RSS_HASH_TYPE_ALL,
     groupNum: 2,
     asNum: 2,
     iovaFirst: 0,
