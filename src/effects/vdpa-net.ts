@@ -6,9 +6,9 @@
  * Every failure is a `MigrateError` value naming where it happened.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type { VdpaDevice } from '../device/types.js';
+import type { DeviceError, VdpaDevice } from '../device/types.js';
 import { CvqEngine } from '../cvq/engine.js';
-import { createShadowCvq, programShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
+import { createShadowCvq, cvqIndexOf as cvqIndexOfDevice, programShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
 import { STATUS, negotiate } from '../state/lifecycle.js';
 import { DEFAULT_LIMITS, type DeviceLimits } from '../state/net-state.js';
 import { hasFeature } from '../virtio/features.js';
@@ -60,10 +60,7 @@ export function ownDevice(dev: VdpaDevice): E.Either<MigrateError, bigint> {
 
 /** The control queue's index: 2 × max_virtqueue_pairs with MQ (§5.1.2), else 2. */
 export function cvqIndexOf(dev: VdpaDevice, negotiated: bigint): E.Either<MigrateError, number> {
-  if (!hasFeature(negotiated, 'MQ')) return E.right(2);
-  const c = dev.getConfig(NET_CONFIG.maxVirtqueuePairs, 2);
-  if (E.isLeft(c)) return E.left(migrateError('config', c.left.message));
-  return E.right(2 * (c.right[0]! | (c.right[1]! << 8)));
+  return E.mapLeft((e: DeviceError) => migrateError('config', e.message))(cvqIndexOfDevice(dev, negotiated));
 }
 
 /** Put the CVQ's group in ASID 1 when the device has one to give (QEMU's shadow CVQ isolation). */

@@ -33,6 +33,7 @@ import type { RingBase, RingConfig, RingLayout } from '../ring/types.js';
 import { VHOST_ACCESS_RO, VHOST_ACCESS_RW, VHOST_BACKEND_F, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { DEFAULT_LIMITS, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
 import { F } from '../virtio/features.js';
+import { VIRTIO_CONFIG_S } from '../virtio/status.js';
 import type { DirtyLog } from './dirty-log.js';
 import { checkShadowable, shadowFeatures, type SvqFeatureError } from './features.js';
 import { IovaTree, isIovaTreeError, type IovaTreeError } from './iova-tree.js';
@@ -96,10 +97,7 @@ const devErr = (kind: SvqDeviceErrorKind, message: string, cause?: SvqDeviceErro
   cause === undefined ? { _tag: 'SvqDeviceError', kind, message } : { _tag: 'SvqDeviceError', kind, message: `${message}: ${cause.message}`, cause };
 
 /** Device status bits (virtio 1.2 §2.1). */
-const S_ACKNOWLEDGE = 1;
-const S_DRIVER = 2;
-const S_DRIVER_OK = 4;
-const S_FEATURES_OK = 8;
+const { ACKNOWLEDGE: S_ACKNOWLEDGE, DRIVER: S_DRIVER, DRIVER_OK: S_DRIVER_OK, FEATURES_OK: S_FEATURES_OK } = VIRTIO_CONFIG_S;
 
 /** CVQ command slots and their buffer size (QEMU: one page each for out and in). */
 const CVQ_SLOTS = 16;
