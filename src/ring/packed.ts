@@ -25,7 +25,9 @@ import {
   VRING_PACKED_EVENT_FLAG_DESC,
   VRING_PACKED_EVENT_FLAG_DISABLE,
   VRING_PACKED_EVENT_FLAG_ENABLE,
+  type BufferBatch,
   type Chain,
+  type ChainBatch,
   type RingBase,
   type RingConfig,
   type RingDevice,
@@ -34,6 +36,7 @@ import {
   type RingFactory,
   type RingRule,
   type Used,
+  type UsedBatch,
 } from './types.js';
 
 /** Offsets inside a packed descriptor (§2.8.13). */
@@ -282,10 +285,26 @@ export class PackedDriver implements RingDriver {
     if (fl !== (this.usedWrap ? AVAIL_USED : 0)) return false;
     const id = dv.getUint16(o + D_ID, true);
     const len = dv.getUint32(o + D_LEN, true);
+    if (id >= this.num || this.ndescs[id] === 0 || len > this.inLen[id]!) return this.reapError(id, len);
+    this.release(id);
+    out.id = id;
+    out.len = len;
+    out.token = this.token[id]!;
+    // Linux virtqueue_get_buf_ctx_packed: in DESC mode ask for a call at the next used slot.
+    if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeUsedEvent();
+    return true;
+  }
+
+  /** The rule a used descriptor (id, len) breaks; only called when one does. */
+  private reapError(id: number, len: number): RingError {
     if (id >= this.num) return fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
+    if (this.ndescs[id] === 0) return fail('used-id-not-in-flight', `used id ${id} is not a buffer in flight`, id);
+    return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of buffer ${id}`, id);
+  }
+
+  /** Skip the slots buffer `id` took and return the id to the driver's free list. */
+  private release(id: number): void {
     const nd = this.ndescs[id]!;
-    if (nd === 0) return fail('used-id-not-in-flight', `used id ${id} is not a buffer in flight`, id);
-    if (len > this.inLen[id]!) return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of buffer ${id}`, id);
     let s = this.nextUsed + nd;
     if (s >= this.num) {
       s -= this.num;
@@ -297,14 +316,104 @@ export class PackedDriver implements RingDriver {
     this.ndescs[id] = 0;
     this.idNext[id] = this.freeId;
     this.freeId = id;
-    out.id = id;
-    out.len = len;
-    out.token = this.token[id]!;
-    // Linux virtqueue_get_buf_ctx_packed: in DESC mode ask for a call at the next used slot.
-    if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) {
-      this.drvView.setUint16(EV_OFF_WRAP, s | (this.usedWrap ? WRAP_BIT : 0), true);
+  }
+
+  private writeUsedEvent(): void {
+    this.drvView.setUint16(EV_OFF_WRAP, this.nextUsed | (this.usedWrap ? WRAP_BIT : 0), true);
+  }
+
+  /**
+   * A burst of one-segment chains (§2.8.21.2, Linux virtqueue_add_packed per buffer): every descriptor
+   * written with its flags except the first one's, which (write barrier) is stored last and makes the
+   * whole burst available at once, as DPDK's packed burst enqueue does.
+   */
+  addBatch(batch: BufferBatch): number | RingError {
+    const want = Math.min(batch.count, batch.capacity);
+    if (want <= 0) return 0;
+    const free = this.free;
+    if (free === 0) return fail('no-space', `chain needs 1 descriptors, 0 free`);
+    const m = want < free ? want : free;
+    const WRITE = 2;
+    const AVAIL = 0x80;
+    const USED = 0x8000;
+    const n = this.num;
+    const dv = this.descView;
+    const idNext = this.idNext;
+    const token = this.token;
+    const ndescs = this.ndescs;
+    const inLen = this.inLen;
+    const addrs = batch.addr;
+    const lens = batch.len;
+    const writable = batch.writable;
+    const tokens = batch.token;
+    const ids = batch.id;
+    const first = this.nextAvail;
+    let s = first;
+    let wrap = this.availWrap;
+    let id = this.freeId;
+    let firstFlags = 0;
+    for (let k = 0; k < m; k++) {
+      const o = s * DESC_SIZE;
+      const a = addrs[k]!;
+      const l = lens[k]!;
+      const w = writable[k] !== 0;
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + D_LEN, l, true);
+      dv.setUint16(o + D_ID, id, true);
+      const f = (w ? WRITE : 0) | (wrap ? AVAIL : USED);
+      if (k === 0) firstFlags = f;
+      else dv.setUint16(o + D_FLAGS, f, true);
+      token[id] = tokens[k]!;
+      ndescs[id] = 1;
+      inLen[id] = w ? l : 0;
+      ids[k] = id;
+      id = idNext[id]!;
+      if (++s === n) {
+        s = 0;
+        wrap = !wrap;
+      }
     }
-    return true;
+    dv.setUint16(first * DESC_SIZE + D_FLAGS, firstFlags, true);
+    this.nextAvail = s;
+    this.availWrap = wrap;
+    this.freeId = id;
+    this.addedSince += m;
+    this.free = free - m;
+    this.flight += m;
+    return m;
+  }
+
+  /** A burst of `reap`s; in DESC mode off_wrap is written once, after the last element. */
+  reapBatch(out: UsedBatch): number | RingError {
+    const dv = this.descView;
+    const cap = out.capacity;
+    const n = this.num;
+    const ndescs = this.ndescs;
+    const inLen = this.inLen;
+    const token = this.token;
+    let k = 0;
+    while (k < cap) {
+      const o = this.nextUsed * DESC_SIZE;
+      if ((dv.getUint16(o + D_FLAGS, true) & AVAIL_USED) !== (this.usedWrap ? AVAIL_USED : 0)) break;
+      const id = dv.getUint16(o + D_ID, true);
+      const len = dv.getUint32(o + D_LEN, true);
+      if (id >= n || ndescs[id] === 0 || len > inLen[id]!) {
+        if (k === 0) {
+          out.count = 0;
+          return this.reapError(id, len);
+        }
+        break;
+      }
+      this.release(id);
+      out.id[k] = id;
+      out.len[k] = len;
+      out.token[k] = token[id]!;
+      k++;
+    }
+    out.count = k;
+    if (k !== 0 && this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeUsedEvent();
+    return k;
   }
 
   disableCalls(): void {
@@ -383,6 +492,35 @@ export class PackedDevice implements RingDevice {
    * is in the last descriptor) or one indirect table. On a violated rule nothing is consumed.
    */
   pop(out: Chain): boolean | RingError {
+    const r = this.walk(out);
+    if (r !== true) return r;
+    if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeEvent(this.nextAvail | (this.availWrap ? WRAP_BIT : 0), -1);
+    return true;
+  }
+
+  /** A burst of `pop`s (DPDK rte_vhost_dequeue_burst); in DESC mode off_wrap is written once, after the last chain. */
+  popBatch(out: ChainBatch): number | RingError {
+    const chains = out.chains;
+    const cap = chains.length;
+    let k = 0;
+    while (k < cap) {
+      const r = this.walk(chains[k]!);
+      if (r !== true) {
+        if (r !== false && k === 0) {
+          out.count = 0;
+          return r;
+        }
+        break;
+      }
+      k++;
+    }
+    out.count = k;
+    if (k !== 0 && this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeEvent(this.nextAvail | (this.availWrap ? WRAP_BIT : 0), -1);
+    return k;
+  }
+
+  /** Flatten the chain at our avail position into `out` and move past it; false when none is available. */
+  private walk(out: Chain): boolean | RingError {
     const n = this.num;
     const dv = this.descView;
     const head = this.nextAvail;
@@ -421,7 +559,6 @@ export class PackedDevice implements RingDevice {
       this.availWrap = !this.availWrap;
     }
     this.nextAvail = next;
-    if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeEvent(next | (this.availWrap ? WRAP_BIT : 0), -1);
     return true;
   }
 
@@ -456,8 +593,7 @@ export class PackedDevice implements RingDevice {
    */
   push(id: number, ringDescs: number, len: number): undefined | RingError {
     const n = this.num;
-    if (!(id >= 0 && id < n)) return fail('packed-id-out-of-range', `used buffer id ${id} >= queue size ${n}`, id);
-    if (!(ringDescs >= 1 && ringDescs <= n)) return fail('desc-index-out-of-range', `chain of ${ringDescs} descriptors does not fit a ring of ${n}`, ringDescs);
+    if (!(id >= 0 && id < n) || !(ringDescs >= 1 && ringDescs <= n)) return this.pushError(id, ringDescs);
     const dv = this.descView;
     const slot = this.nextUsed;
     const o = slot * DESC_SIZE;
@@ -474,6 +610,61 @@ export class PackedDevice implements RingDevice {
     this.nextUsed = next;
     this.pushedSince += ringDescs;
     return undefined;
+  }
+
+  /**
+   * A burst of `push`es (vhost_add_used_n_packed, DPDK's packed burst enqueue): each used descriptor's
+   * len and id, its flags for all but the first, then (write barrier) the first one's flags, which
+   * publishes the burst. Each descriptor goes to the dirty log as `push` logs it.
+   */
+  pushBatch(ids: ArrayLike<number>, ringDescs: ArrayLike<number>, lens: ArrayLike<number>, n: number): number | RingError {
+    const m = Math.min(n, ids.length, ringDescs.length, lens.length);
+    if (!(m > 0)) return 0;
+    const num = this.num;
+    const dv = this.descView;
+    const space = this.space;
+    const descAddr = this.descAddr;
+    const first = this.nextUsed;
+    let slot = first;
+    let wrap = this.usedWrap;
+    let firstFlags = 0;
+    let moved = 0;
+    let k = 0;
+    for (; k < m; k++) {
+      const id = ids[k]!;
+      const nd = ringDescs[k]!;
+      if (!(id >= 0 && id < num) || !(nd >= 1 && nd <= num)) {
+        if (k === 0) return this.pushError(id, nd);
+        break;
+      }
+      const o = slot * DESC_SIZE;
+      dv.setUint32(o + D_LEN, lens[k]! >>> 0, true);
+      dv.setUint16(o + D_ID, id, true);
+      const f = wrap ? 0x8080 /* AVAIL | USED */ : 0;
+      if (k === 0) firstFlags = f;
+      else {
+        dv.setUint16(o + D_FLAGS, f, true);
+        space.noteWrite(descAddr + o + D_LEN, DESC_SIZE - D_LEN);
+      }
+      slot += nd;
+      if (slot >= num) {
+        slot -= num;
+        wrap = !wrap;
+      }
+      moved += nd;
+    }
+    dv.setUint16(first * DESC_SIZE + D_FLAGS, firstFlags, true);
+    space.noteWrite(descAddr + first * DESC_SIZE + D_LEN, DESC_SIZE - D_LEN);
+    this.nextUsed = slot;
+    this.usedWrap = wrap;
+    this.pushedSince += moved;
+    return k;
+  }
+
+  private pushError(id: number, ringDescs: number): RingError {
+    const n = this.num;
+    if (!(id >= 0 && id < n)) return fail('packed-id-out-of-range', `used buffer id ${id} >= queue size ${n}`, id);
+    return fail('desc-index-out-of-range', `chain of ${ringDescs} descriptors does not fit a ring of ${n}`, ringDescs);
   }
 
   /** §2.8.10 from the device's side: the driver's event suppression area decides. */

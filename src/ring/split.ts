@@ -24,7 +24,9 @@ import {
   VRING_DESC_F_NEXT,
   VRING_DESC_F_WRITE,
   VRING_USED_F_NO_NOTIFY,
+  type BufferBatch,
   type Chain,
+  type ChainBatch,
   type RingBase,
   type RingConfig,
   type RingDevice,
@@ -33,6 +35,7 @@ import {
   type RingFactory,
   type RingRule,
   type Used,
+  type UsedBatch,
 } from './types.js';
 
 /** Offsets inside the avail / used rings (§2.7.6, §2.7.8). */
@@ -259,11 +262,27 @@ export class SplitDriver implements RingDriver {
     const e = RING_ENTRIES + (last & this.mask) * USED_ELEM_SIZE;
     const id = uv.getUint32(e, true);
     const len = uv.getUint32(e + 4, true);
+    if (id >= this.num || this.ndescs[id] === 0 || len > this.inLen[id]!) return this.reapError(id, len);
+    this.release(id);
+    out.id = id;
+    out.len = len;
+    out.token = this.token[id]!;
+    const next = (last + 1) & 0xffff;
+    this.lastUsed = next;
+    if (this.eventIdx) this.writeUsedEvent(next);
+    return true;
+  }
+
+  /** The rule a used element (id, len) breaks; only called when one does. */
+  private reapError(id: number, len: number): RingError {
     if (id >= this.num) return fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
+    if (this.ndescs[id] === 0) return fail('used-id-not-in-flight', `used id ${id} is not a head in flight`, id);
+    return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of head ${id}`, id);
+  }
+
+  /** Return the chain at head `id` to the free list through our own links (QEMU vhost_svq_last_desc_of_chain). */
+  private release(id: number): void {
     const nd = this.ndescs[id]!;
-    if (nd === 0) return fail('used-id-not-in-flight', `used id ${id} is not a head in flight`, id);
-    if (len > this.inLen[id]!) return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of head ${id}`, id);
-    // Return the chain to the free list through our own links (QEMU vhost_svq_last_desc_of_chain).
     const descNext = this.descNext;
     let tail = id;
     for (let k = 1; k < nd; k++) tail = descNext[tail]!;
@@ -272,17 +291,100 @@ export class SplitDriver implements RingDriver {
     this.free += nd;
     this.flight--;
     this.ndescs[id] = 0;
-    out.id = id;
-    out.len = len;
-    out.token = this.token[id]!;
-    const next = (last + 1) & 0xffff;
-    this.lastUsed = next;
-    // With EVENT_IDX, ask for a call at the next entry (Linux virtqueue_get_buf_ctx_split); while calls
-    // are disabled keep used_event one behind so the device's window never crosses it.
-    if (this.eventIdx) {
-      this.availView.setUint16(RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
+  }
+
+  /**
+   * With EVENT_IDX, ask for a call at used entry `next` (Linux virtqueue_get_buf_ctx_split); while calls
+   * are disabled keep used_event one behind so the device's window never crosses it.
+   */
+  private writeUsedEvent(next: number): void {
+    this.availView.setUint16(RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
+  }
+
+  /**
+   * A burst of one-segment chains (Linux virtqueue_add_split per buffer, one virtqueue_kick_prepare):
+   * descriptors and avail->ring entries first, then (write barrier) avail->idx once (§2.7.13.3).
+   */
+  addBatch(batch: BufferBatch): number | RingError {
+    const want = Math.min(batch.count, batch.capacity);
+    if (want <= 0) return 0;
+    const free = this.free;
+    if (free === 0) return fail('no-space', `chain needs 1 descriptors, 0 free`);
+    const m = want < free ? want : free;
+    const WRITE = 2;
+    const dv = this.descView;
+    const av = this.availView;
+    const descNext = this.descNext;
+    const token = this.token;
+    const ndescs = this.ndescs;
+    const inLen = this.inLen;
+    const mask = this.mask;
+    const addrs = batch.addr;
+    const lens = batch.len;
+    const writable = batch.writable;
+    const tokens = batch.token;
+    const ids = batch.id;
+    let head = this.freeHead;
+    let idx = this.availIdx;
+    for (let k = 0; k < m; k++) {
+      const o = head * DESC_SIZE;
+      const next = descNext[head]!;
+      const a = addrs[k]!;
+      const l = lens[k]!;
+      const w = writable[k] !== 0;
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + 8, l, true);
+      dv.setUint16(o + 12, w ? WRITE : 0, true);
+      dv.setUint16(o + 14, next, true);
+      token[head] = tokens[k]!;
+      ndescs[head] = 1;
+      inLen[head] = w ? l : 0;
+      ids[k] = head;
+      av.setUint16(RING_ENTRIES + (idx & mask) * 2, head, true);
+      idx = (idx + 1) & 0xffff;
+      head = next;
     }
-    return true;
+    av.setUint16(RING_IDX, idx, true);
+    this.availIdx = idx;
+    this.freeHead = head;
+    this.free = free - m;
+    this.flight += m;
+    return m;
+  }
+
+  /** A burst of `reap`s: used->idx read once, used_event written once after the last element. */
+  reapBatch(out: UsedBatch): number | RingError {
+    const uv = this.usedView;
+    const end = uv.getUint16(RING_IDX, true);
+    let last = this.lastUsed;
+    const cap = out.capacity;
+    const n = this.num;
+    const mask = this.mask;
+    const ndescs = this.ndescs;
+    const inLen = this.inLen;
+    const token = this.token;
+    let k = 0;
+    while (last !== end && k < cap) {
+      const e = RING_ENTRIES + (last & mask) * USED_ELEM_SIZE;
+      const id = uv.getUint32(e, true);
+      const len = uv.getUint32(e + 4, true);
+      if (id >= n || ndescs[id] === 0 || len > inLen[id]!) {
+        if (k === 0) return this.reapError(id, len);
+        break;
+      }
+      this.release(id);
+      out.id[k] = id;
+      out.len[k] = len;
+      out.token[k] = token[id]!;
+      k++;
+      last = (last + 1) & 0xffff;
+    }
+    out.count = k;
+    if (k === 0) return 0;
+    this.lastUsed = last;
+    if (this.eventIdx) this.writeUsedEvent(last);
+    return k;
   }
 
   /** §2.7.7: VRING_AVAIL_F_NO_INTERRUPT, or (EVENT_IDX, flags must stay 0) used_event parked behind. */
@@ -380,7 +482,48 @@ export class SplitDevice implements RingDevice {
     if (idx === last) return false;
     const n = this.num;
     if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
-    const head = av.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
+    const r = this.walk(out, last);
+    if (r !== undefined) return r;
+    const next = (last + 1) & 0xffff;
+    this.lastAvail = next;
+    // QEMU virtqueue_pop: with EVENT_IDX and kicks wanted, ask for a kick at the next entry.
+    if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+    return true;
+  }
+
+  /**
+   * A burst of `pop`s (vhost-net handle_tx's loop, DPDK rte_vhost_dequeue_burst): avail->idx read and
+   * checked once, avail_event written once after the last chain.
+   */
+  popBatch(out: ChainBatch): number | RingError {
+    const idx = this.availView.getUint16(RING_IDX, true);
+    let last = this.lastAvail;
+    out.count = 0;
+    if (idx === last) return 0;
+    const n = this.num;
+    if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
+    const chains = out.chains;
+    const cap = chains.length;
+    let k = 0;
+    while (last !== idx && k < cap) {
+      const r = this.walk(chains[k]!, last);
+      if (r !== undefined) {
+        if (k === 0) return r;
+        break;
+      }
+      k++;
+      last = (last + 1) & 0xffff;
+    }
+    out.count = k;
+    this.lastAvail = last;
+    if (this.eventIdx && this.kicksOn) this.writeAvailEvent(last);
+    return k;
+  }
+
+  /** Flatten the chain whose head is in avail->ring[last] into `out`; the violated rule, if any. */
+  private walk(out: Chain, last: number): RingError | undefined {
+    const n = this.num;
+    const head = this.availView.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
     if (head >= n) return popError('desc-index-out-of-range', head, -1, n);
     out.reset();
     out.id = head;
@@ -408,11 +551,7 @@ export class SplitDevice implements RingDevice {
       if (ringDescs >= n) return popError('chain-loop', head, head, n);
     }
     out.ringDescs = ringDescs;
-    const next = (last + 1) & 0xffff;
-    this.lastAvail = next;
-    // QEMU virtqueue_pop: with EVENT_IDX and kicks wanted, ask for a kick at the next entry.
-    if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
-    return true;
+    return undefined;
   }
 
   /** §2.7.5.3: one indirect table, the last descriptor of the ring chain. */
@@ -461,6 +600,42 @@ export class SplitDevice implements RingDevice {
     space.noteWrite(this.usedAddr + RING_IDX, 2);
     this.usedIdx = next;
     return undefined;
+  }
+
+  /**
+   * A burst of `push`es (vhost_add_used_n): the used elements, then (write barrier) used->idx once.
+   * The dirty log gets the written element range(s) and used->idx, as the per-chain path logs them.
+   */
+  pushBatch(ids: ArrayLike<number>, _ringDescs: ArrayLike<number>, lens: ArrayLike<number>, n: number): number | RingError {
+    const m = Math.min(n, ids.length, lens.length);
+    if (!(m > 0)) return 0;
+    const num = this.num;
+    const mask = this.mask;
+    const uv = this.usedView;
+    const start = this.usedIdx;
+    let idx = start;
+    let k = 0;
+    for (; k < m; k++) {
+      const id = ids[k]!;
+      if (!(id >= 0 && id < num)) {
+        if (k === 0) return fail('desc-index-out-of-range', `used id ${id} >= queue size ${num}`, id);
+        break;
+      }
+      const slot = (idx & mask) * USED_ELEM_SIZE + RING_ENTRIES;
+      uv.setUint32(slot, id, true);
+      uv.setUint32(slot + 4, lens[k]! >>> 0, true);
+      idx = (idx + 1) & 0xffff;
+    }
+    const space = this.space;
+    // The elements written: [start, start + k) mod num, at most two runs.
+    const first = start & mask;
+    const run = Math.min(k, num - first);
+    space.noteWrite(this.usedAddr + RING_ENTRIES + first * USED_ELEM_SIZE, run * USED_ELEM_SIZE);
+    if (run < k) space.noteWrite(this.usedAddr + RING_ENTRIES, (k - run) * USED_ELEM_SIZE);
+    uv.setUint16(RING_IDX, idx, true);
+    space.noteWrite(this.usedAddr + RING_IDX, 2);
+    this.usedIdx = idx;
+    return k;
   }
 
   /** §2.7.10 / vhost_notify: used_event window with EVENT_IDX, else the driver's NO_INTERRUPT flag. */
