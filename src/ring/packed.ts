@@ -502,9 +502,13 @@ export class PackedDevice implements RingDevice {
   popBatch(out: ChainBatch): number | RingError {
     const chains = out.chains;
     const cap = chains.length;
+    const ids = out.id;
+    const ringDescs = out.ringDescs;
+    const inBytes = out.inBytes;
     let k = 0;
     while (k < cap) {
-      const r = this.walk(chains[k]!);
+      const c = chains[k]!;
+      const r = this.walk(c);
       if (r !== true) {
         if (r !== false && k === 0) {
           out.count = 0;
@@ -512,6 +516,9 @@ export class PackedDevice implements RingDevice {
         }
         break;
       }
+      ids[k] = c.id;
+      ringDescs[k] = c.ringDescs;
+      inBytes[k] = c.inBytes;
       k++;
     }
     out.count = k;

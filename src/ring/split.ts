@@ -504,13 +504,20 @@ export class SplitDevice implements RingDevice {
     if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
     const chains = out.chains;
     const cap = chains.length;
+    const ids = out.id;
+    const ringDescs = out.ringDescs;
+    const inBytes = out.inBytes;
     let k = 0;
     while (last !== idx && k < cap) {
-      const r = this.walk(chains[k]!, last);
+      const c = chains[k]!;
+      const r = this.walk(c, last);
       if (r !== undefined) {
         if (k === 0) return r;
         break;
       }
+      ids[k] = c.id;
+      ringDescs[k] = c.ringDescs;
+      inBytes[k] = c.inBytes;
       k++;
       last = (last + 1) & 0xffff;
     }

@@ -194,15 +194,25 @@ export class BufferBatch {
   }
 }
 
-/** Chains popped by `RingDevice.popBatch`: `chains[0..count)`, each as `pop` would have filled it. */
+/**
+ * Chains popped by `RingDevice.popBatch`: `chains[0..count)`, each as `pop` would have filled it, and
+ * beside them each chain's id, ring descriptors and writable bytes as flat arrays, ready to hand to
+ * `pushBatch` (DPDK's burst arrays) without a copy.
+ */
 export class ChainBatch {
   count = 0;
   declare readonly chains: readonly Chain[];
+  declare readonly id: Uint16Array;
+  declare readonly ringDescs: Uint16Array;
+  declare readonly inBytes: Uint32Array;
 
   constructor(capacity = 256, segments = 64) {
     const chains: Chain[] = [];
     for (let k = 0; k < capacity; k++) chains.push(new Chain(segments));
     this.chains = chains;
+    this.id = new Uint16Array(capacity);
+    this.ringDescs = new Uint16Array(capacity);
+    this.inBytes = new Uint32Array(capacity);
   }
 
   get capacity(): number {

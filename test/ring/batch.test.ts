@@ -168,7 +168,11 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
         const r = device.popBatch(cb);
         if (isRingError(r)) throw new Error(r.message);
         expect(r).toBe(cb.count);
-        for (let k = 0; k < r; k++) seen(cb.chains[k]!);
+        for (let k = 0; k < r; k++) {
+          const c = cb.chains[k]!;
+          expect([cb.id[k], cb.ringDescs[k], cb.inBytes[k]]).toEqual([c.id, c.ringDescs, c.inBytes]);
+          seen(c);
+        }
         break;
       }
       case 'push': {
