@@ -153,8 +153,9 @@ export class Used {
  * Bursts (DPDK `rte_vhost_enqueue_burst` / virtio-net `virtqueue_add_*` + one kick): the batch methods
  * of `RingDriver` / `RingDevice` do what that many calls of the per-chain method would, with the same
  * checks and the same errors, but publish the ring index (split avail/used idx, packed first head's
- * flags) and write the event index once per burst (virtio 1.2 §2.7.13.3: "the driver MAY … add
- * several buffers before updating idx"; §2.8.21.2 for packed). Every batch method stops before the
+ * flags) once per burst (virtio 1.2 §2.7.13.3: the driver may add several buffers before updating
+ * idx; §2.8.21.2 for packed); reapBatch (both layouts) and packed popBatch also write the event index
+ * once, after the last element. Every batch method stops before the
  * first element its per-chain method would refuse and returns how many it did; when the very first is
  * refused it returns that `RingError` (nothing done), so the next call of a burst that stopped early
  * reports the bad element. Caller-owned and reusable: no allocation per burst.
