@@ -311,6 +311,10 @@ export class SplitDriver implements RingDriver {
     const free = this.free;
     if (free === 0) return fail('no-space', `chain needs 1 descriptors, 0 free`);
     const m = want < free ? want : free;
+    // Layout offsets and flags as local literals (RING_IDX, RING_ENTRIES, DESC_SIZE, VRING_DESC_F_WRITE):
+    // V8 inlines a DataView access only when it needs no module-binding load.
+    const IDX = 2;
+    const ENTRIES = 4;
     const WRITE = 2;
     const dv = this.descView;
     const av = this.availView;
@@ -327,7 +331,7 @@ export class SplitDriver implements RingDriver {
     let head = this.freeHead;
     let idx = this.availIdx;
     for (let k = 0; k < m; k++) {
-      const o = head * DESC_SIZE;
+      const o = head * 16;
       const next = descNext[head]!;
       const a = addrs[k]!;
       const l = lens[k]!;
@@ -341,11 +345,11 @@ export class SplitDriver implements RingDriver {
       ndescs[head] = 1;
       inLen[head] = w ? l : 0;
       ids[k] = head;
-      av.setUint16(RING_ENTRIES + (idx & mask) * 2, head, true);
+      av.setUint16(ENTRIES + (idx & mask) * 2, head, true);
       idx = (idx + 1) & 0xffff;
       head = next;
     }
-    av.setUint16(RING_IDX, idx, true);
+    av.setUint16(IDX, idx, true);
     this.availIdx = idx;
     this.freeHead = head;
     this.free = free - m;
@@ -355,8 +359,12 @@ export class SplitDriver implements RingDriver {
 
   /** A burst of `reap`s: used->idx read once, used_event written once after the last element. */
   reapBatch(out: UsedBatch): number | RingError {
+    // RING_IDX, RING_ENTRIES, USED_ELEM_SIZE as local literals (see addBatch)
+    const IDX = 2;
+    const ENTRIES = 4;
+    const ELEM = 8;
     const uv = this.usedView;
-    const end = uv.getUint16(RING_IDX, true);
+    const end = uv.getUint16(IDX, true);
     let last = this.lastUsed;
     const cap = out.capacity;
     const n = this.num;
@@ -366,7 +374,7 @@ export class SplitDriver implements RingDriver {
     const token = this.token;
     let k = 0;
     while (last !== end && k < cap) {
-      const e = RING_ENTRIES + (last & mask) * USED_ELEM_SIZE;
+      const e = ENTRIES + (last & mask) * ELEM;
       const id = uv.getUint32(e, true);
       const len = uv.getUint32(e + 4, true);
       if (id >= n || ndescs[id] === 0 || len > inLen[id]!) {
@@ -603,6 +611,10 @@ export class SplitDevice implements RingDevice {
   pushBatch(ids: ArrayLike<number>, _ringDescs: ArrayLike<number>, lens: ArrayLike<number>, n: number): number | RingError {
     const m = Math.min(n, ids.length, lens.length);
     if (!(m > 0)) return 0;
+    // RING_IDX, RING_ENTRIES, USED_ELEM_SIZE as local literals (see SplitDriver.addBatch)
+    const IDX = 2;
+    const ENTRIES = 4;
+    const ELEM = 8;
     const num = this.num;
     const mask = this.mask;
     const uv = this.usedView;
@@ -615,7 +627,7 @@ export class SplitDevice implements RingDevice {
         if (k === 0) return fail('desc-index-out-of-range', `used id ${id} >= queue size ${num}`, id);
         break;
       }
-      const slot = (idx & mask) * USED_ELEM_SIZE + RING_ENTRIES;
+      const slot = (idx & mask) * ELEM + ENTRIES;
       uv.setUint32(slot, id, true);
       uv.setUint32(slot + 4, lens[k]! >>> 0, true);
       idx = (idx + 1) & 0xffff;
@@ -626,7 +638,7 @@ export class SplitDevice implements RingDevice {
     const run = Math.min(k, num - first);
     space.noteWrite(this.usedAddr + RING_ENTRIES + first * USED_ELEM_SIZE, run * USED_ELEM_SIZE);
     if (run < k) space.noteWrite(this.usedAddr + RING_ENTRIES, (k - run) * USED_ELEM_SIZE);
-    uv.setUint16(RING_IDX, idx, true);
+    uv.setUint16(IDX, idx, true);
     space.noteWrite(this.usedAddr + RING_IDX, 2);
     this.usedIdx = idx;
     return k;
