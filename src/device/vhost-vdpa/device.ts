@@ -343,8 +343,20 @@ export class VhostVdpaDevice implements VdpaDevice {
     return this.ioctl('VHOST_VDPA_SUSPEND', null);
   }
 
+  /**
+   * VHOST_VDPA_RESUME, then a kick on every queue that has a kick eventfd. vdpa_sim (Linux 6.12) drops a
+   * kick whose work item had not run when SUSPEND came (vdpasim_net_work returns on !running without
+   * remembering it), so chains made available before the suspend would wait for a kick that never comes.
+   * A spurious notification is always allowed (virtio 1.2 §2.7.13: the device must cope with it).
+   */
   resume(): E.Either<DeviceError, void> {
-    return this.ioctl('VHOST_VDPA_RESUME', null);
+    const r = this.ioctl('VHOST_VDPA_RESUME', null);
+    if (E.isLeft(r)) return r;
+    for (const qi of this.queues.keys()) {
+      const k = this.kick(qi);
+      if (E.isLeft(k)) return k;
+    }
+    return r;
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -227,10 +227,9 @@ cvq.test('SUSPEND → GET_VRING_BASE → RESUME mid-restore (machine, parallel):
           right(dev.suspend(), 'VHOST_VDPA_SUSPEND');
           const vringBase = right(dev.getVringBase(shadow.qi), 'GET_VRING_BASE');
           seen.push({ vringBase, usedIdx: shadow.region.view.getUint16(usedIdxOff, true) });
+          // vdpa_sim (6.12) loses a kick whose work item had not run at SUSPEND; the backend's resume()
+          // kicks every queue again, so nothing is done here: a command stuck after RESUME fails this test
           right(dev.resume(), 'VHOST_VDPA_RESUME');
-          // vdpa_sim (6.12) loses a kick whose work item had not run at SUSPEND (vdpasim_net_work returns
-          // on !running without recording a pending kick): kick again; an extra kick is harmless (§2.7.13)
-          if (shadow.driver.inFlight() > 0) right(dev.kick(shadow.qi), 're-kick after RESUME');
         }
         return w;
       },
