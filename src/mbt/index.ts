@@ -2,7 +2,7 @@
  * Model-based testing of the four machines: derive each model, generate its paths, run them through
  * a harness, and report coverage of the real machine (states and transitions taken, not planned).
  */
-import { deriveModel, checkModel, type MachineModel } from './model.js';
+import { deriveModel, checkModel, type MachineModel, type ModelEdge } from './model.js';
 import { getNextSnapshot } from 'xstate';
 import { generatePaths, selectEdge, type ModelPath } from './paths.js';
 import { edgeKey, runPath, type Harness, type StepFailure } from './runner.js';
@@ -46,6 +46,21 @@ export function planMbt(harnesses: readonly Harness[], opts: MbtOptions = {}): P
   });
 }
 
+/**
+ * A transition's second chance: the first of `paths` ending where `edge` leaves from, extended by it,
+ * that `harness` can run (the planned path to it may go through context the harness cannot make).
+ */
+export function extendToEdge(model: MachineModel, paths: readonly ModelPath[], edge: ModelEdge, harness: Harness): ModelPath | undefined {
+  for (const p of paths) {
+    const last = p.steps.at(-1);
+    if (last === undefined || selectEdge(model, last.value, edge.type) !== edge) continue;
+    const next = getNextSnapshot(model.model, model.model.resolveState({ value: last.value, context: {} } as never), { type: edge.type });
+    const extended: ModelPath = { kind: 'transition', steps: [...p.steps, { edge, value: next.value }], description: `${p.description} -${edge.type}-> …` };
+    if (harness.infeasible?.(extended) === undefined) return extended;
+  }
+  return undefined;
+}
+
 export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): Promise<MachineReport> {
   const { model, harness, paths } = plan;
   const states = new Set<string>();
@@ -66,22 +81,13 @@ export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): P
   // path that reaches its source state (the model abstracts context a real run depends on)
   for (const edge of model.edges) {
     if (transitions.has(edgeKey(edge))) continue;
-    const prefixes = paths.filter((p) => {
-      const last = p.steps.at(-1);
-      return last !== undefined && selectEdge(model, last.value, edge.type) === edge;
-    });
-    for (const p of prefixes) {
-      const next = getNextSnapshot(model.model, model.model.resolveState({ value: p.steps.at(-1)!.value, context: {} } as never), { type: edge.type });
-      const steps = [...p.steps, { edge, value: next.value }];
-      const extended: ModelPath = { kind: 'transition', steps, description: `${p.description} -${edge.type}-> …` };
-      if (harness.infeasible?.(extended) !== undefined) continue;
-      const r = await runPath(model, harness, extended);
-      extraPaths++;
-      if (r.failure) failures.push(r.failure);
-      for (const s of r.states) states.add(s);
-      for (const t of r.transitions) transitions.add(t);
-      break;
-    }
+    const extended = extendToEdge(model, paths, edge, harness);
+    if (extended === undefined) continue;
+    const r = await runPath(model, harness, extended);
+    extraPaths++;
+    if (r.failure) failures.push(r.failure);
+    for (const s of r.states) states.add(s);
+    for (const t of r.transitions) transitions.add(t);
   }
   const allTransitions = model.edges.map(edgeKey);
   return {

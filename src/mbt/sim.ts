@@ -394,7 +394,7 @@ export async function drainTraffic(env: SvqEnv): Promise<void> {
 }
 
 /** The uAPI call each svq-switch effect makes that an error edge makes fail (rollback: see arrange). */
-const SVQ_OPS: Readonly<Record<string, DeviceOp>> = {
+export const SVQ_OPS: Readonly<Record<string, DeviceOp>> = {
   readVringBases: 'getVringBase',
   pointToShadow: 'setVringAddr',
   drainShadow: 'getVringBase',
@@ -404,7 +404,7 @@ const SVQ_OPS: Readonly<Record<string, DeviceOp>> = {
 };
 
 /** A rollback right after the switch's first step failed has nothing to undo, so it cannot fail. */
-function svqInfeasible(path: ModelPath): string | undefined {
+export function svqInfeasible(path: ModelPath): string | undefined {
   for (let i = 1; i < path.steps.length; i++) {
     const e = path.steps[i]!.edge;
     const prev = path.steps[i - 1]!.edge;
