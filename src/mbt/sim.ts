@@ -11,6 +11,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { createActor, fromPromise, SimulatedClock, type Actor, type AnyActorLogic, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import type { SimDeviceOptions } from '../device/sim/device.js';
+import type { ProfileName } from '../device/sim/profiles.js';
 import { deviceError, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { deviceLifecycleMachine, type LifecycleContext } from '../../machines/device-lifecycle.js';
 import { STATUS, formatStatus } from '../state/lifecycle.js';
@@ -476,9 +477,17 @@ export const SOURCE_STATE: NetDeviceState = {
 const SPLIT_SINGLE_PAIR = ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
 const THRESHOLD_PAGES = 2;
 
+/** The destination end of a path: any VdpaDevice (the simulator or the kernel's), and its fault wrapper. */
+export interface DestinationEnv {
+  readonly dev: VdpaDevice;
+  readonly faulty: FaultyDevice;
+}
+
 export interface MigrationEnv extends SimEnv {
   readonly src: MigrationSourceEnv;
-  readonly dst: SimEnv;
+  readonly dst: DestinationEnv;
+  /** The state the source's guest configured (what the record carries). */
+  readonly state: NetDeviceState;
   readonly source: ReturnType<typeof sourceEffects>;
   readonly destination: ReturnType<typeof destinationEffects>;
   /** Frames the guest sends during the next precopy round. */
@@ -490,9 +499,16 @@ export interface MigrationEnv extends SimEnv {
 
 export type MigrationSourceEnv = SvqEnv & { readonly model: NetDeviceState; readonly negotiated: bigint; readonly dirty: DirtyLog };
 
-/** The source: data path with a dirty log, the CVQ in ASID 1 configured with SOURCE_STATE, DRIVER_OK. */
-export async function bringUpSource(): Promise<MigrationSourceEnv> {
-  const { sim, faulty } = simDevice({ maxQueuePairs: 1 });
+export interface SourceOptions {
+  /** The simulated device's profile (default full). */
+  readonly profile?: ProfileName;
+  /** What the guest configures through its CVQ (default SOURCE_STATE). */
+  readonly state?: NetDeviceState;
+}
+
+/** The source: data path with a dirty log, the CVQ in ASID 1 configured with `state`, DRIVER_OK. */
+export async function bringUpSource(o: SourceOptions = {}): Promise<MigrationSourceEnv> {
+  const { sim, faulty } = simDevice({ maxQueuePairs: 1, ...(o.profile === undefined ? {} : { profile: o.profile }) });
   const negotiated = right(sim.getFeatures()) & SPLIT_SINGLE_PAIR;
   right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
   right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
@@ -505,7 +521,7 @@ export async function bringUpSource(): Promise<MigrationSourceEnv> {
   const path = right(createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated }));
   right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
   // the guest configures its NIC; the model takes exactly what the device acked
-  const plan = planRestore(SOURCE_STATE, negotiated);
+  const plan = planRestore(o.state ?? SOURCE_STATE, negotiated);
   const out = await runCvqCommands(new CvqEngine(sim, cvq), plan.map(toCvqCommand), { strategy: 'parallel', ackTimeoutMs: 100 });
   let model = resetNetState(formatMac(right(sim.getConfig(NET_CONFIG.mac, ETH_ALEN))), negotiated);
   for (let i = 0; i < out.applied; i++) model = right(applyCommand(model, negotiated, DEFAULT_LIMITS, plan[i]!.cmd));
@@ -517,12 +533,14 @@ export async function bringUpSource(): Promise<MigrationSourceEnv> {
   return { sim, faulty, backend, nic, model, negotiated, dirty };
 }
 
-function incomingRecord(src: { negotiated: bigint; sim: SimVdpaDevice }): MigrationRecord {
+const bigintJson = (x: unknown): string => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+
+function incomingRecord(src: { negotiated: bigint; sim: SimVdpaDevice }, state: NetDeviceState): MigrationRecord {
   return right(
     E.mapLeft((e: { message: string }) => e)(
       makeMigrationRecord(
         {
-          device: JSON.parse(JSON.stringify(encodeStateJson(SOURCE_STATE), (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))),
+          device: JSON.parse(bigintJson(encodeStateJson(state))),
           offered: right(src.sim.getFeatures()),
           negotiated: src.negotiated,
           backend: right(src.sim.getBackendFeatures()),
@@ -537,14 +555,14 @@ function incomingRecord(src: { negotiated: bigint; sim: SimVdpaDevice }): Migrat
 }
 
 /**
- * Both ends for src/effects/migration on simulators: the source's guest RAM streams into host memory of
- * the destination (`dst`, reached through `dstDev`), where the destination resumes the guest's rings.
- * `copyAtRestore`: the destination copies the source's RAM itself when it maps it (a path whose
- * INCOMING record did not come from a source run: nothing streamed the pages).
+ * Both ends for src/effects/migration: the source's guest RAM (on the simulator) streams into host
+ * memory of the destination `dst` (any VdpaDevice, reached through `dstDev`), where the destination
+ * resumes the guest's rings. `copyAtRestore`: the destination copies the source's RAM itself when it
+ * maps it (a path whose INCOMING record did not come from a source run: nothing streamed the pages).
  */
 export function migrationSides(
   src: MigrationSourceEnv,
-  dst: SimVdpaDevice,
+  dst: VdpaDevice,
   o: { readonly dstDev?: VdpaDevice; readonly srcDev?: VdpaDevice; readonly workload?: (round: number) => Promise<number>; readonly copyAtRestore?: boolean } = {},
 ): { readonly source: SourceSide; readonly destination: DestinationSide; readonly incoming: { readonly bytes: Uint8Array } } {
   const path = src.backend.path;
@@ -585,116 +603,170 @@ const MIGRATION_DST_OPS: Readonly<Record<string, DeviceOp>> = {
   rollbackDestination: 'setStatus',
 };
 
-export const migrationSim = simHarness<MigrationEnv>({
-  machine: migrationMachine,
-  async env() {
-    const src = await bringUpSource();
+/** The destination's NACK of a VLAN_ADD comes from the simulator's fault plan. */
+export const NACK_NEEDS_SIM = 'a refused restore needs the simulator to NACK a VLAN_ADD (the planner sends a real vdpa_sim_net only MAC_ADDR_SET, which it always acks)';
+
+/** A path whose destination restore is refused (restoreCvq done, not cvqRestored). */
+export const refusesRestore = (path: ModelPath): boolean => path.steps.some(({ edge }) => edge.trigger === 'restoreCvq' && edge.kind === 'done' && edge.guard === null);
+
+export interface MigrationSetup {
+  /** The source: a simulator of this profile whose guest configured this state. */
+  readonly source: (path: ModelPath) => SourceOptions;
+  /** A fresh destination per path, owned (VHOST_SET_OWNER done). */
+  readonly destination: (path: ModelPath) => VdpaDevice;
+  /** The destination's CVQ ack timeout (a kernel device under TCG answers in ms, not µs). */
+  readonly ackTimeoutMs: number;
+  /** Paths this destination cannot take, with the reason. */
+  readonly infeasible?: (path: ModelPath) => string | undefined;
+  /** Called after every step's checks (the real-device comparison records the step). */
+  readonly observe?: (path: ModelPath, view: StepView, env: MigrationEnv) => void;
+}
+
+/**
+ * machines/migration with src/effects/migration on both ends: the source a simulator per path (it
+ * carries the in-process guest), the destination whatever `setup.destination` opens. The fault plan
+ * for the destination is device-independent (one-shot uAPI failures, hidden features, a corrupt config
+ * read) except the refused restore, which needs a simulated destination.
+ */
+export function migrationHarness(setup: MigrationSetup): Harness {
+  const paths = new Map<MigrationEnv, ModelPath>();
+  return simHarness<MigrationEnv>({
+    machine: migrationMachine,
+    async env(p) {
+      const so = setup.source(p);
+      const state = so.state ?? SOURCE_STATE;
+      const src = await bringUpSource(so);
+      const dstDev = setup.destination(p);
+      const dst: DestinationEnv = { dev: dstDev, faulty: faultyDevice(dstDev) };
+      right(dstDev.setBackendFeatures(right(dstDev.getBackendFeatures())));
+      const sides = migrationSides(src, dstDev, {
+        srcDev: src.faulty.device,
+        dstDev: dst.faulty.device,
+        copyAtRestore: true,
+        workload: async () => {
+          if (env.traffic === 0) return 0;
+          right(src.nic.postRx(0, env.traffic));
+          right(src.nic.sendTx(1, env.traffic));
+          await drainTraffic(src);
+          return env.traffic;
+        },
+      });
+      const env: MigrationEnv = {
+        sim: src.sim,
+        faulty: src.faulty,
+        src,
+        dst,
+        state,
+        traffic: 0,
+        incoming: undefined,
+        record: incomingRecord(src, state),
+        source: sourceEffects(sides.source),
+        destination: destinationEffects(sides.destination, { strategy: 'parallel', ackTimeoutMs: setup.ackTimeoutMs }),
+      };
+      env.incoming = env.record;
+      paths.set(env, p);
+      return env;
+    },
+    input: (path) => {
+      const r = migrationMaxRounds(path);
+      return { dirtyThresholdPages: THRESHOLD_PAGES, maxRounds: typeof r === 'number' ? r : 1 };
+    },
+    infeasible: (path) => {
+      const r = migrationMaxRounds(path);
+      return typeof r === 'string' ? r : setup.infeasible?.(path);
+    },
+    effects: (env) => ({ ...env.source.effects, ...env.destination.effects }),
+    ahead(edge, env) {
+      if (edge.type === 'error:loadRecord') env.incoming = { ...env.record, version: 2 };
+    },
+    arrange(edge, env) {
+      const t = edge.trigger;
+      if (t === 'syncDirtyLog') {
+        env.traffic = edge.guard === 'converged' ? 0 : 8;
+        if (edge.kind === 'error') env.src.sim.setFaults([{ kind: 'bad-used-id', queue: 0, times: 1 }]);
+        return;
+      }
+      if (edge.kind === 'done') {
+        if (t === 'saveRecord' && edge.guard === null) env.src.faulty.hideFeaturesOnce(F.VERSION_1);
+        // the destination does not offer a feature the record negotiated
+        if (t === 'resetAndNegotiate' && edge.guard === null) env.dst.faulty.hideFeaturesOnce((env.src.negotiated & F.CTRL_VLAN) !== 0n ? F.CTRL_VLAN : F.CTRL_MAC_ADDR);
+        if (t === 'restoreCvq' && edge.guard === null) {
+          if (!(env.dst.dev instanceof SimVdpaDevice)) throw new Error(NACK_NEEDS_SIM);
+          env.dst.dev.setFaults([{ kind: 'nack', times: 1, match: { commands: ['VLAN_ADD'] } }]);
+        }
+        if (t === 'verifyAgainstRecord' && edge.guard === null) env.dst.faulty.corruptConfigOnce();
+        return;
+      }
+      if (edge.kind !== 'error') return;
+      if (t === 'enableSvq' || t === 'suspendSource') env.src.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
+      // every RESUME fails: the rollback switches SVQ off first (its own RESUME, retried by svq-switch's
+      // rollback and the back-end's recovery) and then resumes the device
+      else if (t === 'rollbackSource') env.src.sim.setFaults([{ kind: 'resume-fails' }]);
+      else if (MIGRATION_SRC_OPS[t] !== undefined) env.src.faulty.failNext(MIGRATION_SRC_OPS[t]);
+      else if (MIGRATION_DST_OPS[t] !== undefined) env.dst.faulty.failNext(MIGRATION_DST_OPS[t]);
+    },
+    event(edge, env) {
+      if (edge.trigger === 'INCOMING') return { type: 'INCOMING', record: env.incoming };
+      if (edge.trigger === 'CANCEL') return { type: 'CANCEL', reason: 'operator' };
+      return { type: edge.trigger };
+    },
+    async invariants(view, env) {
+      const bad = await migrationChecks(view, env);
+      const p = paths.get(env);
+      if (p !== undefined) setup.observe?.(p, view, env);
+      return bad;
+    },
+    dispose(env) {
+      paths.delete(env);
+      env.src.backend.stopPump();
+      env.source.dispose();
+      env.dst.dev.close();
+    },
+  });
+}
+
+async function migrationChecks(view: StepView, env: MigrationEnv): Promise<string[]> {
+  const s = view.snapshot as AnyMachineSnapshot;
+  const c = s.context as MigrationContext;
+  const bad = migrationInvariants(s);
+  const { nic, backend, sim } = env.src;
+  if (nic.posted - nic.reaped !== nic.inFlight()) bad.push(`source ledger: posted ${nic.posted}, reaped ${nic.reaped}, in flight ${nic.inFlight()}`);
+  if (s.matches({ source: 'completed' } as never)) {
+    if (!sim.isSuspended()) bad.push('completed with the source still running');
+    if (bigintJson(c.record?.device) !== bigintJson(encodeStateJson(env.src.model))) bad.push('the record does not hold the source model');
+  }
+  if (s.matches({ source: 'cancelled' } as never) || s.matches('idle' as never)) {
+    // rolled back: running, SVQ off again, the model untouched, and the guest's traffic still flows
+    if (sim.isSuspended()) bad.push('source left suspended');
+    if (backend.mode !== 'passthrough') bad.push(`source left in ${backend.mode} mode`);
+    if (bigintJson(sim.netState()) !== bigintJson(env.src.model)) bad.push('source device state changed');
+    const rx0 = nic.rxBytes;
+    right(nic.postRx(0, 2));
+    right(nic.sendTx(1, 2));
+    await drainTraffic(env.src);
+    if (backend.path.queues[1]!.driver.inFlight() !== 0 || nic.rxBytes <= rx0) bad.push('the source does not forward traffic after the rollback');
+  }
+  if (s.matches({ destination: 'running' } as never) && c.record !== null) {
+    // every device shows the restored MAC in config space (§5.1.4); a simulated one shows all its state
+    const mac = env.dst.dev.getConfig(NET_CONFIG.mac, ETH_ALEN);
+    if (E.isLeft(mac) || formatMac(mac.right) !== env.state.mac) bad.push(`destination MAC ${E.isLeft(mac) ? mac.left.message : formatMac(mac.right)} ≠ record ${env.state.mac}`);
+    if (env.dst.dev instanceof SimVdpaDevice) {
+      const expected = viewThrough(env.state, env.destination.state.negotiated);
+      const seen = env.dst.dev.netState();
+      if (bigintJson(seen) !== bigintJson(expected)) bad.push(`destination device state ≠ record: ${bigintJson(seen).slice(0, 120)} vs ${bigintJson(expected).slice(0, 120)}`);
+    }
+  }
+  if (s.matches({ destination: 'aborted' } as never) && E.getOrElse(() => -1)(env.dst.dev.getStatus()) !== 0) bad.push('destination not reset after the rollback');
+  return bad;
+}
+
+export const migrationSim = migrationHarness({
+  source: () => ({}),
+  destination: () => {
     const dst = simDevice({ maxQueuePairs: 1, mac: '52:54:00:00:00:99' });
-    right(dst.sim.setBackendFeatures(right(dst.sim.getBackendFeatures())));
-    const sides = migrationSides(src, dst.sim, {
-      srcDev: src.faulty.device,
-      dstDev: dst.faulty.device,
-      copyAtRestore: true,
-      workload: async () => {
-        if (env.traffic === 0) return 0;
-        right(src.nic.postRx(0, env.traffic));
-        right(src.nic.sendTx(1, env.traffic));
-        await drainTraffic(src);
-        return env.traffic;
-      },
-    });
-    const env: MigrationEnv = {
-      sim: src.sim,
-      faulty: src.faulty,
-      src,
-      dst,
-      traffic: 0,
-      incoming: undefined,
-      record: incomingRecord(src),
-      source: sourceEffects(sides.source),
-      destination: destinationEffects(sides.destination, { strategy: 'parallel', ackTimeoutMs: 100 }),
-    };
-    env.incoming = env.record;
-    return env;
+    return dst.sim;
   },
-  input: (path) => {
-    const r = migrationMaxRounds(path);
-    return { dirtyThresholdPages: THRESHOLD_PAGES, maxRounds: typeof r === 'number' ? r : 1 };
-  },
-  infeasible: (path) => {
-    const r = migrationMaxRounds(path);
-    return typeof r === 'string' ? r : undefined;
-  },
-  effects: (env) => ({ ...env.source.effects, ...env.destination.effects }),
-  ahead(edge, env) {
-    if (edge.type === 'error:loadRecord') env.incoming = { ...env.record, version: 2 };
-  },
-  arrange(edge, env) {
-    const t = edge.trigger;
-    if (t === 'syncDirtyLog') {
-      env.traffic = edge.guard === 'converged' ? 0 : 8;
-      if (edge.kind === 'error') env.src.sim.setFaults([{ kind: 'bad-used-id', queue: 0, times: 1 }]);
-      return;
-    }
-    if (edge.kind === 'done') {
-      if (t === 'saveRecord' && edge.guard === null) env.src.faulty.hideFeaturesOnce(F.VERSION_1);
-      if (t === 'resetAndNegotiate' && edge.guard === null) env.dst.faulty.hideFeaturesOnce(F.CTRL_VLAN);
-      if (t === 'restoreCvq' && edge.guard === null) env.dst.sim.setFaults([{ kind: 'nack', times: 1, match: { commands: ['VLAN_ADD'] } }]);
-      if (t === 'verifyAgainstRecord' && edge.guard === null) env.dst.faulty.corruptConfigOnce();
-      return;
-    }
-    if (edge.kind !== 'error') return;
-    if (t === 'enableSvq' || t === 'suspendSource') env.src.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
-    // every RESUME fails: the rollback switches SVQ off first (its own RESUME, retried by svq-switch's
-    // rollback and the back-end's recovery) and then resumes the device
-    else if (t === 'rollbackSource') env.src.sim.setFaults([{ kind: 'resume-fails' }]);
-    else if (MIGRATION_SRC_OPS[t] !== undefined) env.src.faulty.failNext(MIGRATION_SRC_OPS[t]);
-    else if (MIGRATION_DST_OPS[t] !== undefined) env.dst.faulty.failNext(MIGRATION_DST_OPS[t]);
-  },
-  event(edge, env) {
-    if (edge.trigger === 'INCOMING') return { type: 'INCOMING', record: env.incoming };
-    if (edge.trigger === 'CANCEL') return { type: 'CANCEL', reason: 'operator' };
-    return { type: edge.trigger };
-  },
-  async invariants(view, env) {
-    const s = view.snapshot as AnyMachineSnapshot;
-    const c = s.context as MigrationContext;
-    const bad = migrationInvariants(s);
-    const { nic, backend, sim } = env.src;
-    if (nic.posted - nic.reaped !== nic.inFlight()) bad.push(`source ledger: posted ${nic.posted}, reaped ${nic.reaped}, in flight ${nic.inFlight()}`);
-    if (s.matches({ source: 'completed' } as never)) {
-      if (!sim.isSuspended()) bad.push('completed with the source still running');
-      if (JSON.stringify(c.record?.device) !== JSON.stringify(encodeStateJson(env.src.model), (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))) {
-        bad.push('the record does not hold the source model');
-      }
-    }
-    if (s.matches({ source: 'cancelled' } as never) || s.matches('idle' as never)) {
-      // rolled back: running, SVQ off again, the model untouched, and the guest's traffic still flows
-      if (sim.isSuspended()) bad.push('source left suspended');
-      if (backend.mode !== 'passthrough') bad.push(`source left in ${backend.mode} mode`);
-      if (JSON.stringify(sim.netState(), (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) !== JSON.stringify(env.src.model, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))) {
-        bad.push('source device state changed');
-      }
-      const rx0 = nic.rxBytes;
-      right(nic.postRx(0, 2));
-      right(nic.sendTx(1, 2));
-      await drainTraffic(env.src);
-      if (backend.path.queues[1]!.driver.inFlight() !== 0 || nic.rxBytes <= rx0) bad.push('the source does not forward traffic after the rollback');
-    }
-    if (s.matches({ destination: 'running' } as never) && c.record !== null) {
-      const expected = viewThrough(SOURCE_STATE, env.destination.state.negotiated);
-      const seen = env.dst.sim.netState();
-      const j = (x: unknown) => JSON.stringify(x, (_, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
-      if (j(seen) !== j(expected)) bad.push(`destination device state ≠ record: ${j(seen).slice(0, 120)} vs ${j(expected).slice(0, 120)}`);
-    }
-    if (s.matches({ destination: 'aborted' } as never) && E.getOrElse(() => -1)(env.dst.sim.getStatus()) !== 0) bad.push('destination not reset after the rollback');
-    return bad;
-  },
-  dispose(env) {
-    env.src.backend.stopPump();
-    env.source.dispose();
-    env.dst.sim.close();
-  },
+  ackTimeoutMs: 100,
 });
 
 export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim, cvqSim, svqSim, migrationSim];
