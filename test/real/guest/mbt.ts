@@ -21,8 +21,10 @@ import { extendToEdge } from '../../../src/mbt/index.js';
 import { deriveModel, type MachineModel, type ModelEdge } from '../../../src/mbt/model.js';
 import { generatePaths, type ModelPath } from '../../../src/mbt/paths.js';
 import { delayMs, edgeKey, runPath, settle, type Harness } from '../../../src/mbt/runner.js';
-import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, SCRIPT_WANTED, svqInvariants } from '../../../src/mbt/scripts.js';
-import { faultyDevice, GatedEffects, SVQ_OPS, svqInfeasible, type FaultyDevice } from '../../../src/mbt/sim.js';
+import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, migrationMaxRounds, SCRIPT_WANTED, svqInvariants } from '../../../src/mbt/scripts.js';
+import { faultyDevice, GatedEffects, migrationHarness, NACK_NEEDS_SIM, refusesRestore, SVQ_OPS, svqInfeasible, type FaultyDevice } from '../../../src/mbt/sim.js';
+import { migrationMachine, type MigrationContext } from '../../../machines/migration.js';
+import { resetNetState } from '../../../src/state/net-state.js';
 import { formatStatus, STATUS } from '../../../src/state/lifecycle.js';
 import type { RestoreCommand } from '../../../src/state/plan.js';
 import type { NetCtrlCommand } from '../../../src/virtio/cvq.js';
@@ -511,3 +513,86 @@ mbt.test('svq-switch model paths on the real data queues (guest traffic TX → R
     eq(c.states.size, model.states.length, 'every state reached on the real device');
   })();
 }, { timeoutMs: 300_000 });
+
+// ---------------------------------------------------------------------------------------------------
+// migration: the destination end on the real device. The source carries the in-process guest, so it is
+// the simulated vdpa_sim_net profile on both sides of the comparison (as in the `migration` suite); its
+// guest configured what vdpa_sim_net restores, the MAC. Only the destination differs: the real device
+// here, `sim:vdpa_sim_net` there, each with the same device-independent faults.
+
+/** The destination's CVQ ack wait: the kernel device answers in its work item, under TCG in ms. */
+const MIGRATION_ACK_TIMEOUT_MS = 10_000;
+
+/** A MAC per path (locally administered, from the path's description), so every restore changes it. */
+function migrationMac(path: ModelPath): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.description.length; i++) h = Math.imul(h ^ path.description.charCodeAt(i), 0x01000193) >>> 0;
+  return formatMac(Uint8Array.of(0x02, 0x5e, 0x01, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff));
+}
+
+/**
+ * machines/migration through src/mbt's migration harness with the destination `open` gives (owned here),
+ * recording what every step left behind: the machine's state and context, the destination's status and
+ * the MAC in its config space. `startMac`: the real device keeps its MAC across opens; the harness on it
+ * records the MAC each path starts from, the simulated destination starts from that one.
+ */
+function migrationTraced(open: () => VdpaDevice, trace: Map<string, StepRecord[]>, startMac?: { value: string }): Harness {
+  return migrationHarness({
+    source: (path) => ({ profile: 'vdpa_sim_net', state: resetNetState(migrationMac(path)) }),
+    destination: (path) => {
+      const dev = open();
+      if (startMac !== undefined) startMac.value = formatMac(right(dev.getConfig(0, 6), 'GET_CONFIG mac'));
+      right(dev.setOwner(), 'VHOST_SET_OWNER');
+      trace.set(path.description, []);
+      return dev;
+    },
+    ackTimeoutMs: MIGRATION_ACK_TIMEOUT_MS,
+    infeasible: (path) => (refusesRestore(path) ? NACK_NEEDS_SIM : undefined),
+    observe(path, view, env) {
+      const s = view.snapshot as AnyMachineSnapshot;
+      const c = s.context as MigrationContext;
+      const st = env.dst.dev.getStatus();
+      const mac = env.dst.dev.getConfig(0, 6);
+      trace.get(path.description)!.push({
+        step: view.index,
+        value: JSON.stringify(s.value),
+        // errors carry the device's op and message; the op names are the same on both devices
+        context: JSON.stringify({ ...c, error: c.error?.replace(/ on \/dev\/\S+/g, '') ?? null }),
+        deviceStatus: `${E.isRight(st) ? formatStatus(st.right) : st.left.message}; mac ${E.isRight(mac) ? formatMac(mac.right) : mac.left.message}`,
+      });
+    },
+  });
+}
+
+mbt.test('migration model paths with the destination on the real device ≡ destination sim:vdpa_sim_net, step by step (the source is the simulator on both)', (ctx) => {
+  const model = deriveModel(migrationMachine);
+  const paths = generatePaths(model).paths;
+  const realTrace = new Map<string, StepRecord[]>();
+  const simTrace = new Map<string, StepRecord[]>();
+  const startMac = { value: '' };
+  const real = migrationTraced(() => ctx.openSync(), realTrace, startMac);
+  const sim = migrationTraced(() => new SimVdpaDevice({ profile: 'vdpa_sim_net', mac: startMac.value }), simTrace);
+  return (async () => {
+    const c = await compare(model, paths, real, sim, realTrace, simTrace);
+    const uncovered = model.edges.filter((e) => !c.covered.has(edgeKey(e))).map(edgeKey);
+    ctx.metric({
+      name: 'mbt migration paths with the real destination',
+      value: realTrace.size,
+      unit: 'paths',
+      note: `${c.steps} steps compared, ${c.states.size}/${model.states.length} states, ${c.covered.size}/${model.edges.length} transitions, ${c.skipped.length} infeasible`,
+    });
+    eq(c.failures.length, 0, `path failures:\n${c.failures.slice(0, 5).join('\n')}`);
+    eq(c.diffs.length, 0, `real ≠ sim:\n${diffText(c.diffs)}`);
+    // skipped: the refused restore (simulator-only NACK) and the round-limit combinations no device can
+    // take (migrationMaxRounds: skipped on the simulator too); an extended second-chance path is never
+    const infeasible = paths.filter((p) => refusesRestore(p) || typeof migrationMaxRounds(p) === 'string');
+    eq(c.skipped.length, infeasible.length, `skipped:\n${c.skipped.join('\n')}`);
+    ok(c.skipped.some((s) => s.endsWith(NACK_NEEDS_SIM)), 'the refused restore is skipped with its reason');
+    // only the refused restore's edge is left: every other transition, and every state, on the real device
+    const nack = model.edges.filter((e) => e.trigger === 'restoreCvq' && e.kind === 'done' && e.guard === null).map(edgeKey);
+    eq(nack.length, 1, 'one refused-restore edge');
+    eq(uncovered.join(', '), nack.join(', '), 'transitions not taken on the real device');
+    eq(c.states.size, model.states.length, 'every state reached on the real device');
+    ok(realTrace.size >= 20, `paths run on the real device: ${realTrace.size}`);
+  })();
+}, { timeoutMs: 400_000 });
