@@ -69,6 +69,8 @@ export interface ShadowCvqSetupError {
 
 const setupError = (message: string, cause?: DeviceError): ShadowCvqSetupError => ({ _tag: 'ShadowCvqSetupError', message, ...(cause === undefined ? {} : { cause }) });
 const dev = <A>(what: string, r: E.Either<DeviceError, A>): E.Either<ShadowCvqSetupError, A> => E.mapLeft((e: DeviceError) => setupError(`${what}: ${e.message}`, e))(r);
+/** A uAPI failure as a set-up error naming the ioctl. */
+const uapi = <A>(r: E.Either<DeviceError, A>): E.Either<ShadowCvqSetupError, A> => E.mapLeft((e: DeviceError) => setupError(`${e.op}: ${e.message}`, e))(r);
 
 /**
  * Allocate, map and build the driver side of a shadow CVQ. Does not touch the vring registers:
@@ -191,8 +193,19 @@ export function cvqIndexOf(device: VdpaDevice, negotiated: bigint): E.Either<Dev
  */
 export function startShadowCvq(device: VdpaDevice, negotiated: bigint, opts: Omit<ShadowCvqOptions, 'negotiated' | 'qi'> = {}): E.Either<ShadowCvqSetupError, ShadowCvq> {
   const S = VIRTIO_CONFIG_S;
+  return pipe(
+    prepareShadowCvq(device, negotiated, opts),
+    E.chainFirst(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK))),
+  );
+}
+
+/**
+ * `startShadowCvq` up to a programmed shadow CVQ, without DRIVER_OK: for a caller that sets up its data
+ * queues too before the device goes live (vhost_dev_start programs every vring, then DRIVER_OK).
+ */
+export function prepareShadowCvq(device: VdpaDevice, negotiated: bigint, opts: Omit<ShadowCvqOptions, 'negotiated' | 'qi'> = {}): E.Either<ShadowCvqSetupError, ShadowCvq> {
+  const S = VIRTIO_CONFIG_S;
   const asid = opts.asid ?? 1;
-  const uapi = <A>(r: E.Either<DeviceError, A>): E.Either<ShadowCvqSetupError, A> => E.mapLeft((e: DeviceError) => setupError(`${e.op}: ${e.message}`, e))(r);
   return pipe(
     uapi(device.getBackendFeatures()),
     E.chain((backend) => uapi(device.setBackendFeatures(backend))),
@@ -208,6 +221,5 @@ export function startShadowCvq(device: VdpaDevice, negotiated: bigint, opts: Omi
       ),
     ),
     E.chainFirst((cvq) => uapi(programShadowCvq(device, cvq))),
-    E.chainFirst(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK))),
   );
 }

@@ -24,7 +24,7 @@ import { delayMs, settle, type Harness, type StepView } from './runner.js';
 import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, migrationInvariants, migrationMaxRounds, SCRIPT_WANTED, svqInvariants, vlanAdd } from './scripts.js';
 import { cvqCommandMachine, VIRTIO_NET_OK, type CvqCommandContext } from '../../machines/cvq-command.js';
 import { CvqEngine } from '../cvq/engine.js';
-import { createShadowCvq, programShadowCvq } from '../cvq/shadow.js';
+import { prepareShadowCvq, startShadowCvq } from '../cvq/shadow.js';
 import { cvqCommandEffects } from '../effects/cvq.js';
 import { createDataPath, GuestNic } from '../effects/datapath.js';
 import { SvqBackend, svqSwitchEffects } from '../effects/svq.js';
@@ -303,15 +303,7 @@ function right<T>(e: E.Either<{ message: string }, T>): T {
 export function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_PACKED): CvqEnv {
   const { sim, faulty } = simDevice(opts);
   const negotiated = right(sim.getFeatures()) & mask;
-  right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
-  right(sim.setFeatures(negotiated));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
-  const qi = sim.cvqIndex();
-  right(sim.setGroupAsid(right(sim.getVringGroup(qi)), 1));
-  const cvq = right(createShadowCvq(faulty.device, { qi, negotiated, asid: 1 }));
-  right(programShadowCvq(sim, cvq));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
+  const cvq = right(startShadowCvq(sim, negotiated, { asid: 1 }));
   return { sim, faulty, negotiated, engine: new CvqEngine(faulty.device, cvq) };
 }
 
@@ -510,14 +502,7 @@ export interface SourceOptions {
 export async function bringUpSource(o: SourceOptions = {}): Promise<MigrationSourceEnv> {
   const { sim, faulty } = simDevice({ maxQueuePairs: 1, ...(o.profile === undefined ? {} : { profile: o.profile }) });
   const negotiated = right(sim.getFeatures()) & SPLIT_SINGLE_PAIR;
-  right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
-  right(sim.setFeatures(negotiated));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
-  const qi = sim.cvqIndex();
-  right(sim.setGroupAsid(right(sim.getVringGroup(qi)), 1));
-  const cvq = right(createShadowCvq(sim, { qi, negotiated, asid: 1 }));
-  right(programShadowCvq(sim, cvq));
+  const cvq = right(prepareShadowCvq(sim, negotiated, { asid: 1 }));
   const path = right(createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated }));
   right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
   // the guest configures its NIC; the model takes exactly what the device acked
