@@ -26,7 +26,7 @@ import {
   type RingError,
   type RingLayout,
 } from '../../src/ring/index.js';
-import { BUF_BASE, hex, IND_BASE, packedDesc, rig, RING_BASE, splitDesc, splitPublish, unwrap, type Rig } from './helpers.js';
+import { BUF_BASE, hex, IND_BASE, packedDesc, rig, RING_BASE, RingLedger, splitDesc, splitPublish, unwrap, type Rig } from './helpers.js';
 
 // ───────────────────────────── property: bursts and single calls interchangeable ─────────────────────────────
 
@@ -54,13 +54,6 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('toggle' as const), calls: fc.boolean(), kicks: fc.boolean() }) },
 );
 
-interface Sent {
-  addr: number[];
-  len: number[];
-  outCount: number;
-  inBytes: number;
-}
-
 function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op[]): void {
   const { driver, device } = rig(layout, size, { eventIdx, indirect: true, indCap: 8 });
   const chain = new Chain(64);
@@ -69,57 +62,17 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
   const bufs = new BufferBatch(12);
   const usedBatches = new Map<number, UsedBatch>();
   const chainBatches = new Map<number, ChainBatch>();
-  const sent = new Map<number, Sent>(); // token → what the driver added
-  const byId = new Map<number, number>(); // head / buffer id → token, as the driver handed it out
-  const pending: Array<{ id: number; ringDescs: number; token: number; inBytes: number }> = [];
-  const pushedLen = new Map<number, number>(); // token → len the device wrote
-  const reaped = new Set<number>();
-  let nextToken = 1;
-  let addr = BUF_BASE;
-  const nextAddr = (): number => {
-    const a = addr;
-    addr = BUF_BASE + ((addr - BUF_BASE + 4096) % 0x80000);
-    return a;
-  };
-
-  const record = (id: number, token: number, s: Sent): void => {
-    expect(byId.has(id)).toBe(false);
-    byId.set(id, token);
-    sent.set(token, s);
-  };
-  const seen = (c: Chain): void => {
-    const token = byId.get(c.id);
-    expect(token).toBeDefined();
-    const s = sent.get(token!)!;
-    expect(Array.from(c.addr.subarray(0, c.count))).toEqual(s.addr);
-    expect(Array.from(c.len.subarray(0, c.count))).toEqual(s.len);
-    expect(c.outCount).toBe(s.outCount);
-    expect(c.inBytes).toBe(s.inBytes);
-    pending.push({ id: c.id, ringDescs: c.ringDescs, token: token!, inBytes: c.inBytes });
-  };
-  const takePending = (pick: number, frac: number): { id: number; ringDescs: number; len: number } => {
-    const p = pending.splice(pick % pending.length, 1)[0]!;
-    const len = Math.floor(p.inBytes * frac);
-    pushedLen.set(p.token, len);
-    return { id: p.id, ringDescs: p.ringDescs, len };
-  };
-  const gotUsed = (id: number, len: number, token: number): void => {
-    expect(byId.get(id)).toBe(token);
-    byId.delete(id);
-    expect(reaped.has(token)).toBe(false);
-    reaped.add(token);
-    expect(len).toBe(pushedLen.get(token));
-  };
+  const ledger = new RingLedger();
   const reapOne = (): boolean => {
     const r = driver.reap(used);
     if (isRingError(r)) throw new Error(r.message);
-    if (r) gotUsed(used.id, used.len, used.token);
+    if (r) ledger.gotUsed(used.id, used.len, used.token);
     return r;
   };
   const popOne = (): boolean => {
     const r = device.pop(popped);
     if (isRingError(r)) throw new Error(r.message);
-    if (r) seen(popped);
+    if (r) ledger.seen(popped);
     return r;
   };
 
@@ -127,22 +80,22 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
     switch (o.op) {
       case 'add': {
         chain.reset();
-        for (const l of o.outs) chain.push(nextAddr(), l, false);
-        for (const l of o.ins) chain.push(nextAddr(), l, true);
-        const token = nextToken++;
+        for (const l of o.outs) chain.push(ledger.nextAddr(), l, false);
+        for (const l of o.ins) chain.push(ledger.nextAddr(), l, true);
+        const token = ledger.nextToken++;
         const r = driver.add(chain, token, o.indirect);
         if (isRingError(r)) {
           expect(['no-space', 'empty-chain']).toContain(r.rule);
           break;
         }
-        record(r, token, { addr: Array.from(chain.addr.subarray(0, chain.count)), len: Array.from(chain.len.subarray(0, chain.count)), outCount: chain.outCount, inBytes: chain.inBytes });
+        ledger.recordChain(r, token, chain);
         driver.kickNeeded();
         break;
       }
       case 'addBatch': {
         bufs.count = 0;
-        const first = nextToken;
-        for (let k = 0; k < o.lens.length; k++) expect(bufs.push(nextAddr(), o.lens[k]!, o.writable[k]!, nextToken++)).toBe(true);
+        const first = ledger.nextToken;
+        for (let k = 0; k < o.lens.length; k++) expect(bufs.push(ledger.nextAddr(), o.lens[k]!, o.writable[k]!, ledger.nextToken++)).toBe(true);
         const free = driver.numFree();
         const r = driver.addBatch(bufs);
         if (isRingError(r)) {
@@ -154,7 +107,7 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
         expect(r).toBe(Math.min(o.lens.length, free));
         for (let k = 0; k < r; k++) {
           const w = o.writable[k]!;
-          record(bufs.id[k]!, first + k, { addr: [bufs.addr[k]!], len: [o.lens[k]!], outCount: w ? 0 : 1, inBytes: w ? o.lens[k]! : 0 });
+          ledger.record(bufs.id[k]!, first + k, { addr: [bufs.addr[k]!], len: [o.lens[k]!], outCount: w ? 0 : 1, inBytes: w ? o.lens[k]! : 0 });
         }
         driver.kickNeeded();
         break;
@@ -171,13 +124,13 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
         for (let k = 0; k < r; k++) {
           const c = cb.chains[k]!;
           expect([cb.id[k], cb.ringDescs[k], cb.inBytes[k]]).toEqual([c.id, c.ringDescs, c.inBytes]);
-          seen(c);
+          ledger.seen(c);
         }
         break;
       }
       case 'push': {
-        if (pending.length === 0) break;
-        const p = takePending(o.pick, o.frac);
+        if (ledger.pending.length === 0) break;
+        const p = ledger.takePending(o.pick, o.frac);
         expect(device.push(p.id, p.ringDescs, p.len)).toBeUndefined();
         device.callNeeded();
         break;
@@ -187,8 +140,8 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
         const descs: number[] = [];
         const lens: number[] = [];
         for (const pick of o.picks) {
-          if (pending.length === 0) break;
-          const p = takePending(pick, o.frac);
+          if (ledger.pending.length === 0) break;
+          const p = ledger.takePending(pick, o.frac);
           ids.push(p.id);
           descs.push(p.ringDescs);
           lens.push(p.len);
@@ -206,7 +159,7 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
         const r = driver.reapBatch(ub);
         if (isRingError(r)) throw new Error(r.message);
         expect(r).toBe(ub.count);
-        for (let k = 0; k < r; k++) gotUsed(ub.id[k]!, ub.len[k]!, ub.token[k]!);
+        for (let k = 0; k < r; k++) ledger.gotUsed(ub.id[k]!, ub.len[k]!, ub.token[k]!);
         break;
       }
       case 'toggle':
@@ -216,18 +169,18 @@ function interleave(layout: RingLayout, size: number, eventIdx: boolean, ops: Op
         else device.disableKicks();
         break;
     }
-    expect(driver.inFlight()).toBe(byId.size);
+    expect(driver.inFlight()).toBe(ledger.byId.size);
   }
   // Drain: every token still in flight comes back exactly once.
   while (popOne());
-  while (pending.length > 0) {
-    const p = takePending(0, 1);
+  while (ledger.pending.length > 0) {
+    const p = ledger.takePending(0, 1);
     expect(device.push(p.id, p.ringDescs, p.len)).toBeUndefined();
   }
   while (reapOne());
   expect(driver.inFlight()).toBe(0);
-  expect(byId.size).toBe(0);
-  expect(reaped.size).toBe(sent.size);
+  expect(ledger.byId.size).toBe(0);
+  expect(ledger.reaped.size).toBe(ledger.sent.size);
 }
 
 describe('bursts and per-chain calls are interchangeable', () => {

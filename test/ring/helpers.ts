@@ -1,7 +1,8 @@
 /** Shared set-up for ring tests: one guest address space with a ring region and a buffer region. */
 import * as E from 'fp-ts/lib/Either.js';
+import { expect } from 'vitest';
 import { AddressSpace } from '../../src/memory/address-space.js';
-import { isRingError, placeRing, ringFactory, type RingConfig, type RingDevice, type RingDriver, type RingLayout } from '../../src/ring/index.js';
+import { isRingError, placeRing, ringFactory, type Chain, type RingConfig, type RingDevice, type RingDriver, type RingLayout } from '../../src/ring/index.js';
 
 export const RING_BASE = 0x10000;
 export const IND_BASE = 0x200000;
@@ -72,4 +73,79 @@ export function packedDesc(space: AddressSpace, table: number, i: number, addr: 
   unwrap(space.writeU32(o + 8, len));
   unwrap(space.writeU16(o + 12, id));
   unwrap(space.writeU16(o + 14, flags));
+}
+
+/** What the driver made available under one token. */
+export interface Sent {
+  addr: number[];
+  len: number[];
+  outCount: number;
+  inBytes: number;
+}
+
+/**
+ * The reference model of random-traffic ring tests: which token went out under which head / buffer id
+ * and with which segments, which popped chains await a push, what length the device wrote, and which
+ * tokens came back. Every method asserts the driver/device agreement it can see.
+ */
+export class RingLedger {
+  /** token → what the driver added */
+  readonly sent = new Map<number, Sent>();
+  /** head / buffer id → token, as the driver handed it out */
+  readonly byId = new Map<number, number>();
+  /** popped, not yet pushed */
+  readonly pending: Array<{ id: number; ringDescs: number; token: number; inBytes: number }> = [];
+  /** token → len the device wrote */
+  readonly pushedLen = new Map<number, number>();
+  readonly reaped = new Set<number>();
+  nextToken = 1;
+  private addr = BUF_BASE;
+
+  /** The next buffer address: 4 KiB steps through the first 512 KiB of the buffer region. */
+  nextAddr(): number {
+    const a = this.addr;
+    this.addr = BUF_BASE + ((this.addr - BUF_BASE + 4096) % 0x80000);
+    return a;
+  }
+
+  /** The driver made `s` available as `id` under `token`: the id must not be in flight already. */
+  record(id: number, token: number, s: Sent): void {
+    expect(this.byId.has(id)).toBe(false);
+    this.byId.set(id, token);
+    this.sent.set(token, s);
+  }
+
+  /** `record` of a whole chain the driver just added. */
+  recordChain(id: number, token: number, c: Chain): void {
+    this.record(id, token, { addr: Array.from(c.addr.subarray(0, c.count)), len: Array.from(c.len.subarray(0, c.count)), outCount: c.outCount, inBytes: c.inBytes });
+  }
+
+  /** The device popped `c`: exactly the segments the driver added under its id; it now awaits a push. */
+  seen(c: Chain): void {
+    const token = this.byId.get(c.id);
+    expect(token).toBeDefined();
+    const s = this.sent.get(token!)!;
+    expect(Array.from(c.addr.subarray(0, c.count))).toEqual(s.addr);
+    expect(Array.from(c.len.subarray(0, c.count))).toEqual(s.len);
+    expect(c.outCount).toBe(s.outCount);
+    expect(c.inBytes).toBe(s.inBytes);
+    this.pending.push({ id: c.id, ringDescs: c.ringDescs, token: token!, inBytes: c.inBytes });
+  }
+
+  /** Take the pending chain at `pick` (mod the count) to push with `frac` of its writable bytes. */
+  takePending(pick: number, frac: number): { id: number; ringDescs: number; len: number } {
+    const p = this.pending.splice(pick % this.pending.length, 1)[0]!;
+    const len = Math.floor(p.inBytes * frac);
+    this.pushedLen.set(p.token, len);
+    return { id: p.id, ringDescs: p.ringDescs, len };
+  }
+
+  /** The driver reaped (id, len, token): the id it handed out, once, with the length the device wrote. */
+  gotUsed(id: number, len: number, token: number): void {
+    expect(this.byId.get(id)).toBe(token);
+    this.byId.delete(id);
+    expect(this.reaped.has(token)).toBe(false);
+    this.reaped.add(token);
+    expect(len).toBe(this.pushedLen.get(token));
+  }
 }

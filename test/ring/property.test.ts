@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Chain, isRingError, Used, type RingLayout } from '../../src/ring/index.js';
-import { BUF_BASE, rig } from './helpers.js';
+import { BUF_BASE, RingLedger, rig } from './helpers.js';
 
 type Op =
   | { op: 'add'; outs: number[]; ins: number[]; indirect: boolean }
@@ -26,31 +26,18 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('toggle' as const), calls: fc.boolean(), kicks: fc.boolean() }) },
 );
 
-interface Sent {
-  addr: number[];
-  len: number[];
-  outCount: number;
-  inBytes: number;
-}
-
 function check(layout: RingLayout, size: number, eventIdx: boolean, warmup: number, ops: Op[]): void {
   const { driver, device } = rig(layout, size, { eventIdx, indirect: true, indCap: 8 });
   const chain = new Chain(64);
   const popped = new Chain(64);
   const used = new Used();
-  const sent = new Map<number, Sent>(); // token → what the driver added
-  const byId = new Map<number, number>(); // head / buffer id → token, as the driver handed it out
-  const pending: Array<{ id: number; ringDescs: number; token: number; inBytes: number }> = [];
-  const pushedLen = new Map<number, number>(); // token → len the device wrote
-  const reaped = new Set<number>();
-  let nextToken = 1;
-  let addr = BUF_BASE;
+  const ledger = new RingLedger();
 
   const add = (outs: number[], ins: number[], indirect: boolean): boolean => {
     chain.reset();
-    for (const l of outs) { chain.push(addr, l, false); addr = BUF_BASE + ((addr - BUF_BASE + 4096) % 0x80000); }
-    for (const l of ins) { chain.push(addr, l, true); addr = BUF_BASE + ((addr - BUF_BASE + 4096) % 0x80000); }
-    const token = nextToken++;
+    for (const l of outs) chain.push(ledger.nextAddr(), l, false);
+    for (const l of ins) chain.push(ledger.nextAddr(), l, true);
+    const token = ledger.nextToken++;
     const r = driver.add(chain, token, indirect);
     if (isRingError(r)) {
       expect(['no-space', 'empty-chain']).toContain(r.rule);
@@ -58,9 +45,7 @@ function check(layout: RingLayout, size: number, eventIdx: boolean, warmup: numb
       else expect(driver.numFree()).toBeLessThan(indirect ? 1 : chain.count);
       return false;
     }
-    expect(byId.has(r)).toBe(false);
-    byId.set(r, token);
-    sent.set(token, { addr: Array.from(chain.addr.subarray(0, chain.count)), len: Array.from(chain.len.subarray(0, chain.count)), outCount: chain.outCount, inBytes: chain.inBytes });
+    ledger.recordChain(r, token, chain);
     driver.kickNeeded();
     return true;
   };
@@ -69,22 +54,13 @@ function check(layout: RingLayout, size: number, eventIdx: boolean, warmup: numb
       const r = device.pop(popped);
       if (isRingError(r)) throw new Error(r.message);
       if (!r) return;
-      const token = byId.get(popped.id);
-      expect(token).toBeDefined();
-      const s = sent.get(token!)!;
-      expect(Array.from(popped.addr.subarray(0, popped.count))).toEqual(s.addr);
-      expect(Array.from(popped.len.subarray(0, popped.count))).toEqual(s.len);
-      expect(popped.outCount).toBe(s.outCount);
-      expect(popped.inBytes).toBe(s.inBytes);
-      pending.push({ id: popped.id, ringDescs: popped.ringDescs, token: token!, inBytes: popped.inBytes });
+      ledger.seen(popped);
     }
   };
   const push = (pick: number, frac: number): void => {
-    if (pending.length === 0) return;
-    const [p] = pending.splice(pick % pending.length, 1);
-    const len = Math.floor(p!.inBytes * frac);
-    expect(device.push(p!.id, p!.ringDescs, len)).toBeUndefined();
-    pushedLen.set(p!.token, len);
+    if (ledger.pending.length === 0) return;
+    const p = ledger.takePending(pick, frac);
+    expect(device.push(p.id, p.ringDescs, p.len)).toBeUndefined();
     device.callNeeded();
   };
   const reap = (n: number): void => {
@@ -92,11 +68,7 @@ function check(layout: RingLayout, size: number, eventIdx: boolean, warmup: numb
       const r = driver.reap(used);
       if (isRingError(r)) throw new Error(r.message);
       if (!r) return;
-      expect(reaped.has(used.token)).toBe(false);
-      expect(pushedLen.get(used.token)).toBe(used.len);
-      expect(byId.get(used.id)).toBe(used.token);
-      byId.delete(used.id);
-      reaped.add(used.token);
+      ledger.gotUsed(used.id, used.len, used.token);
     }
   };
 
@@ -122,16 +94,16 @@ function check(layout: RingLayout, size: number, eventIdx: boolean, warmup: numb
         if (o.kicks) device.enableKicks(); else device.disableKicks();
         break;
     }
-    expect(driver.inFlight()).toBe(byId.size);
+    expect(driver.inFlight()).toBe(ledger.byId.size);
   }
   // Tokens in flight are exactly those not yet reaped.
   const flying = new Set(driver.inFlightTokens());
-  for (const t of sent.keys()) expect(flying.has(t) !== reaped.has(t)).toBe(true);
+  for (const t of ledger.sent.keys()) expect(flying.has(t) !== ledger.reaped.has(t)).toBe(true);
   // Drain: every token added comes back exactly once.
   pop(size);
-  while (pending.length > 0) push(pending.length - 1, 1);
+  while (ledger.pending.length > 0) push(ledger.pending.length - 1, 1);
   reap(size);
-  expect(reaped.size).toBe(sent.size);
+  expect(ledger.reaped.size).toBe(ledger.sent.size);
   expect(driver.inFlight()).toBe(0);
   expect(driver.numFree()).toBe(size);
   expect(device.hasAvail()).toBe(false);
