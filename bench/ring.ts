@@ -14,7 +14,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { AddressSpace } from '../src/memory/address-space.js';
-import { BufferBatch, Chain, ChainBatch, isRingError, placeRing, ringFactory, Used, UsedBatch, type RingLayout } from '../src/ring/index.js';
+import { BufferBatch, Chain, ChainBatch, isRingError, placeRing, ringFactory, Used, UsedBatch, type RingDevice, type RingDriver, type RingLayout } from '../src/ring/index.js';
 import { BATCH, BUF_BASE, BUF_LEN, makeBaseline, QSZ, type BaselineVariant } from './baseline.js';
 import { heapBytesPerOp, opsPerSecond, type BenchRow, type BenchSuite } from './harness.js';
 
@@ -26,8 +26,8 @@ interface ChildResult {
   heapBytesPerChain: number;
 }
 
-/** The ring layer's round trip: the same work as the baseline, through RingDriver / RingDevice. */
-function ringLoop(layout: RingLayout): { step(): void; check(): void } {
+/** A ring of QSZ entries and its buffer region in one guest space, with both sides (set-up, not timed). */
+function ringPair(layout: RingLayout): { drv: RingDriver; dev: RingDevice } {
   const space = new AddressSpace('gpa');
   const place = placeRing(layout, QSZ, 0, { deviceAlign: 4096 });
   space.addRegion(0, Math.ceil(place.end / 4096) * 4096, { name: 'ring' });
@@ -37,6 +37,12 @@ function ringLoop(layout: RingLayout): { step(): void; check(): void } {
   const drv = f.driver(space, config);
   const dev = f.device(space, config);
   if (isRingError(drv) || isRingError(dev)) throw new Error('ring set-up failed');
+  return { drv, dev };
+}
+
+/** The ring layer's round trip: the same work as the baseline, through RingDriver / RingDevice. */
+function ringLoop(layout: RingLayout): { step(): void; check(): void } {
+  const { drv, dev } = ringPair(layout);
   const chain = new Chain(4);
   const popped = new Chain(4);
   const used = new Used();
@@ -94,15 +100,7 @@ function ringLoop(layout: RingLayout): { step(): void; check(): void } {
  * one avail publish per 128 adds, one used publish per burst of pushes, as DPDK / vhost-net run.
  */
 function burstLoop(layout: RingLayout): { step(): void; check(): void } {
-  const space = new AddressSpace('gpa');
-  const place = placeRing(layout, QSZ, 0, { deviceAlign: 4096 });
-  space.addRegion(0, Math.ceil(place.end / 4096) * 4096, { name: 'ring' });
-  space.addRegion(BUF_BASE, QSZ * BUF_LEN, { name: 'buffers' });
-  const f = ringFactory(layout);
-  const config = { layout, size: QSZ, addrs: place.addrs, eventIdx: false, indirect: false };
-  const drv = f.driver(space, config);
-  const dev = f.device(space, config);
-  if (isRingError(drv) || isRingError(dev)) throw new Error('ring set-up failed');
+  const { drv, dev } = ringPair(layout);
   const bufs = new BufferBatch(BATCH);
   const popped = new ChainBatch(BATCH, 4);
   const reaped = new UsedBatch(BATCH);
