@@ -6,6 +6,9 @@
  *   the device may refuse; accepted: the driver sets up its queues) → DRIVER_OK (write, running ⇄
  *   suspended via vDPA SUSPEND/RESUME)
  *
+ * START resets the device first (§3.1.1 step 1) and may name the features to negotiate (a migration
+ * destination learns them from the record). ATTACH takes over a device another driver instance brought
+ * up (a migration source: its status is read, and must show DRIVER_OK).
  * plus NEEDS_RESET (the device reports an error), FAILED (the driver gives up) and RESET from anywhere.
  * Pure: every status/feature access is an actor bound with `provide`; guards come from the reducers of
  * src/state/lifecycle.ts. Context is JSON (feature masks as `0x…` strings).
@@ -38,7 +41,10 @@ export interface LifecycleContext {
 }
 
 export type LifecycleEvent =
-  | { type: 'START' }
+  /** Reset, then initialize; `wanted` / `required` (`0x…`) replace the input's. */
+  | { type: 'START'; wanted?: string; required?: string }
+  /** Take over a running device whose features were negotiated as given. */
+  | { type: 'ATTACH'; offered: string; negotiated: string }
   /** The driver finished its setup after FEATURES_OK: set DRIVER_OK. */
   | { type: 'DRIVER_OK' }
   | { type: 'DEVICE_ERROR' }
@@ -85,6 +91,9 @@ export const deviceLifecycleMachine = setup({
     negotiable: ({ context }, params: { offered: string }) => E.isRight(negotiated(context, params.offered)),
     /** §3.1.1 step 6: FEATURES_OK still set on re-read. */
     featuresAccepted: (_, params: { status: number }) => E.isRight(featuresAccepted(params.status)),
+    /** A running device: DRIVER_OK set, neither FAILED nor NEEDS_RESET (§2.1). */
+    driverOkSet: (_, params: { status: number }) =>
+      (params.status & STATUS.DRIVER_OK) !== 0 && (params.status & (STATUS.FAILED | STATUS.NEEDS_RESET)) === 0,
   },
   actions: {
     recordError: assign({ error: ({ self }, params: { error: unknown }) => failureIn(self, params.error) }),
@@ -106,7 +115,35 @@ export const deviceLifecycleMachine = setup({
   on: { RESET: { target: '.resetting' } },
   states: {
     reset: {
-      on: { START: { target: 'active', actions: assign({ error: null }) } },
+      on: {
+        START: {
+          target: 'starting',
+          actions: assign(({ context, event }) => ({ error: null, wanted: event.wanted ?? context.wanted, required: event.required ?? context.required })),
+        },
+        ATTACH: { target: 'attaching', actions: assign(({ event }) => ({ error: null, offered: event.offered, negotiated: event.negotiated })) },
+      },
+    },
+    // §3.1.1 step 1: reset the device (write 0, wait until it reads back 0)
+    starting: {
+      invoke: {
+        src: 'resetDevice',
+        input: ({ context }) => ({ timeoutMs: context.resetTimeoutMs }),
+        onDone: { target: 'active', actions: assign({ status: 0, offered: '0x0', negotiated: '0x0' }) },
+        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      },
+    },
+    attaching: {
+      invoke: {
+        src: 'readStatus',
+        onDone: [
+          { guard: { type: 'driverOkSet', params: ({ event }) => event.output }, target: '#device-lifecycle.active.driverOk.running', actions: { type: 'setStatus', params: ({ event }) => event.output } },
+          {
+            target: 'reset',
+            actions: assign(({ event }) => ({ status: event.output.status, offered: '0x0', negotiated: '0x0', error: `cannot attach: device status 0x${event.output.status.toString(16)} is not running (DRIVER_OK)` })),
+          },
+        ],
+        onError: { target: 'reset', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+      },
     },
     resetting: {
       invoke: {
@@ -225,7 +262,7 @@ export const deviceLifecycleMachine = setup({
               },
             },
             running: {
-              on: { SUSPEND: { target: 'suspending' } },
+              on: { SUSPEND: { target: 'suspending', actions: assign({ error: null }) } },
             },
             suspending: {
               invoke: {

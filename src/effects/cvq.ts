@@ -6,26 +6,15 @@
  * its restore plan.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, toPromise } from 'xstate';
+import { createActor, toPromise, type InspectionEvent } from 'xstate';
 import type { CvqEngine, CvqOut } from '../cvq/engine.js';
 import type { RestoreCommand } from '../state/plan.js';
 import { fromHex, toHex } from '../virtio/net.js';
-import {
-  cvqCommandMachine,
-  type AwaitAcksInput,
-  type CvqAck,
-  type CvqCommand,
-  type CvqCommandOutput,
-  type CvqStrategy,
-  type WriteBatchInput,
-} from '../../machines/cvq-command.js';
-import { toActors, type Effect } from './common.js';
+import { cvqCommandMachine, type CvqCommand, type CvqCommandOutput, type CvqStrategy } from '../../machines/cvq-command.js';
+import { bind, type EffectsOf } from '../../machines/contract.js';
 
-export interface CvqCommandEffects {
-  readonly [name: string]: Effect<never, unknown>;
-  writeBatch: Effect<WriteBatchInput, { written: number }>;
-  awaitAcks: Effect<AwaitAcksInput, { acks: CvqAck[] }>;
-}
+/** machines/cvq-command's effects: its port's two ops (the type is the machine's). */
+export type CvqCommandEffects = EffectsOf<typeof cvqCommandMachine>;
 
 /** The JSON form the machine keeps in its context, from a planned command. */
 export const toCvqCommand = (c: RestoreCommand): CvqCommand => ({ name: c.name, class: c.class, cmd: c.command, payload: toHex(c.payload) });
@@ -50,7 +39,9 @@ export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
     return w;
   };
   return {
-    async writeBatch({ strategy, commands, first }) {
+    cvqPort: {
+      // synchronous: the ring write and the kick answer before the machine's step ends
+      writeBatch({ strategy, commands, first }) {
       // a batch never exceeds the ring: offer at most that many
       const n = Math.min(commands.length - first, engine.cvq.size);
       const outs = new Array<CvqOut>(n);
@@ -58,19 +49,25 @@ export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
       const w = engine.writeBatch(outs, strategy, first);
       if (E.isLeft(w)) throw w.left;
       return { written: w.right };
-    },
-    async awaitAcks({ timeoutMs }) {
-      const r = await engine.awaitAcks(timeoutMs);
-      if (E.isLeft(r)) throw r.left;
-      return { acks: engine.acks() };
+      },
+      async awaitAcks({ timeoutMs }) {
+        const r = await engine.awaitAcks(timeoutMs);
+        if (E.isLeft(r)) throw r.left;
+        return { acks: engine.acks() };
+      },
     },
   };
 }
 
 /** Send `commands` through machines/cvq-command bound to `engine`; resolves with the machine's output. */
-export async function runCvqCommands(engine: CvqEngine, commands: readonly CvqCommand[], opts: { strategy: CvqStrategy; ackTimeoutMs: number }): Promise<CvqCommandOutput> {
-  const actor = createActor(cvqCommandMachine.provide({ actors: toActors(cvqCommandEffects(engine)) as never }), {
+export async function runCvqCommands(
+  engine: CvqEngine,
+  commands: readonly CvqCommand[],
+  opts: { strategy: CvqStrategy; ackTimeoutMs: number; inspect?: (e: InspectionEvent) => void },
+): Promise<CvqCommandOutput> {
+  const actor = createActor(bind(cvqCommandMachine, cvqCommandEffects(engine)), {
     input: { strategy: opts.strategy, commands, ackTimeoutMs: opts.ackTimeoutMs },
+    ...(opts.inspect === undefined ? {} : { inspect: opts.inspect }),
   });
   const done = toPromise(actor);
   actor.start();

@@ -7,19 +7,13 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { VdpaDevice } from '../device/types.js';
 import { deviceError } from '../device/types.js';
 import { fromHex, toHex, writeStatus } from '../state/lifecycle.js';
-import type { FeaturesOutput, StatusOutput } from '../../machines/device-lifecycle.js';
-import { orReject, type Effect } from './common.js';
+import { createActor, waitFor, type Actor, type InspectionEvent } from 'xstate';
+import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
+import { bind, type EffectsOf } from '../../machines/contract.js';
+import { orReject } from './common.js';
 
-export interface LifecycleEffects {
-  readonly [name: string]: Effect<never, unknown>;
-  resetDevice: Effect<{ timeoutMs: number }, StatusOutput>;
-  writeStatus: Effect<{ status: number }, StatusOutput>;
-  readStatus: Effect<void, StatusOutput>;
-  readFeatures: Effect<void, FeaturesOutput>;
-  writeFeatures: Effect<{ features: string }, FeaturesOutput>;
-  suspendDevice: Effect<void, void>;
-  resumeDevice: Effect<void, void>;
-}
+/** machines/device-lifecycle's effects (the type is the machine's). */
+export type LifecycleEffects = EffectsOf<typeof deviceLifecycleMachine>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,4 +54,67 @@ export function lifecycleEffects(dev: VdpaDevice): LifecycleEffects {
     suspendDevice: async () => orReject(dev.suspend()),
     resumeDevice: async () => orReject(dev.resume()),
   };
+}
+
+/** Why `startDevice` could not bring a device up. */
+export interface StartError {
+  readonly _tag: 'StartError';
+  /** The lifecycle state it stopped in. */
+  readonly state: string;
+  readonly message: string;
+}
+
+export interface Started {
+  readonly offered: bigint;
+  readonly negotiated: bigint;
+  /** The lifecycle actor, left running at DRIVER_OK (SUSPEND / RESUME / RESET go to it). */
+  readonly actor: Actor<typeof deviceLifecycleMachine>;
+}
+
+/**
+ * A driver's bring-up of `dev` through machines/device-lifecycle (§3.1.1): START (reset, ACKNOWLEDGE,
+ * DRIVER, negotiate `wanted`, FEATURES_OK and its re-read), then `setup(negotiated)` — the driver's
+ * step 7: queues, the shadow CVQ, ASIDs — then DRIVER_OK. Every device step is the machine's; this only
+ * sends it the driver's events and waits for the states they lead to.
+ */
+export async function startDevice<T>(
+  dev: VdpaDevice,
+  o: { readonly wanted: bigint; readonly required?: bigint; readonly timeoutMs?: number; readonly inspect?: (e: InspectionEvent) => void },
+  setup: (negotiated: bigint) => E.Either<{ readonly message: string }, T> | Promise<E.Either<{ readonly message: string }, T>>,
+): Promise<E.Either<StartError | { readonly message: string }, Started & { readonly setup: T }>> {
+  const machine = bind(deviceLifecycleMachine, lifecycleEffects(dev));
+  const actor = createActor(machine, {
+    input: { wanted: toHex(o.wanted), ...(o.required === undefined ? {} : { required: toHex(o.required) }) },
+    ...(o.inspect === undefined ? {} : { inspect: o.inspect }),
+  });
+  actor.start();
+  const timeout = o.timeoutMs ?? 10_000;
+  const fail = (s: { value: unknown; context: { error: string | null } }): StartError => ({
+    _tag: 'StartError',
+    state: JSON.stringify(s.value),
+    message: s.context.error ?? `device-lifecycle stopped in ${JSON.stringify(s.value)}`,
+  });
+  const settle = (ok: (s: ReturnType<typeof actor.getSnapshot>) => boolean) =>
+    waitFor(actor, (s) => ok(s) || s.matches('failed') || s.matches('needsReset') || (s.matches('reset') && s.context.error !== null), { timeout });
+  actor.send({ type: 'START' });
+  const accepted = await settle((s) => s.matches({ active: { featuresOk: 'accepted' } }));
+  if (!accepted.matches({ active: { featuresOk: 'accepted' } })) {
+    actor.stop();
+    return E.left(fail(accepted));
+  }
+  const negotiated = BigInt(accepted.context.negotiated);
+  const done = await setup(negotiated);
+  if (E.isLeft(done)) {
+    actor.send({ type: 'FAIL', reason: done.left.message });
+    await settle(() => false).catch(() => undefined);
+    actor.stop();
+    return done;
+  }
+  actor.send({ type: 'DRIVER_OK' });
+  const running = await settle((s) => s.matches({ active: { driverOk: 'running' } }));
+  if (!running.matches({ active: { driverOk: 'running' } })) {
+    actor.stop();
+    return E.left(fail(running));
+  }
+  return E.right({ offered: BigInt(running.context.offered), negotiated, actor, setup: done.right });
 }

@@ -25,23 +25,13 @@ import { deviceError, VHOST_ACCESS_RW, type DeviceError } from '../device/types.
 import { IovaTree, isIovaTreeError, type DMAMap } from '../svq/iova-tree.js';
 import { isSvqError, ShadowVirtqueue, type SvqHandover } from '../svq/shadow-virtqueue.js';
 import type { DirtyLog } from '../svq/dirty-log.js';
-import type { BasesInput, QueuesInput, RollbackInput, SvqMode } from '../../machines/svq-switch.js';
+import type { SvqMode, svqSwitchMachine } from '../../machines/svq-switch.js';
+import type { EffectsOf } from '../../machines/contract.js';
 import { GUEST_RAM_GPA, type DataPath, type GuestQueue } from './datapath.js';
-import { orReject, type Effect } from './common.js';
+import { orReject } from './common.js';
 
-export interface SvqSwitchEffects {
-  readonly [name: string]: Effect<never, unknown>;
-  suspendDevice: Effect<void, void>;
-  readVringBases: Effect<QueuesInput, { bases: number[] }>;
-  mapShadowRings: Effect<BasesInput, void>;
-  pointToShadow: Effect<BasesInput, void>;
-  resumeDevice: Effect<void, void>;
-  drainShadow: Effect<QueuesInput, { handedBack: number; bases: number[] }>;
-  writeBackIndexes: Effect<BasesInput, void>;
-  unmapShadowRings: Effect<QueuesInput, void>;
-  pointToGuest: Effect<BasesInput, void>;
-  rollback: Effect<RollbackInput, void>;
-}
+/** machines/svq-switch's effects (the type is the machine's). */
+export type SvqSwitchEffects = EffectsOf<typeof svqSwitchMachine>;
 
 interface Shadow {
   readonly region: Region;
@@ -240,6 +230,38 @@ export class SvqBackend {
     return errs.length ? E.left(deviceError('state', 'svq recover', errs.join('; '))) : E.right(undefined);
   }
 
+  /**
+   * SVQ stop on a suspended device (QEMU vhost_svq_stop): forward what the device used, un-pop every
+   * chain still in flight so the guest ring holds it again, and say where each guest ring resumes.
+   * machines/svq-switch's `drainShadow` and the migration's stop-and-copy drain are this one step.
+   */
+  async drain(queues: readonly number[]): Promise<{ handedBack: number; bases: number[] }> {
+    const dev = this.path.dev;
+    const layout = this.path.layout;
+    this.stopPump();
+    let handedBack = 0;
+    const bases: number[] = [];
+    for (const qi of queues) {
+      const s = this.shadows.get(qi);
+      if (s === undefined) throw deviceError('state', 'svq drain', `queue ${qi} is not shadowed`);
+      // VHOST_GET_VRING_BASE on the shadow ring: the device cannot have consumed more than SVQ offered
+      const devBase = await orReject(dev.getVringBase(qi));
+      const offered = encodeBase(layout, s.svq.shadowRing.base());
+      if (layout === 'split' && ((offered - devBase) & 0xffff) > s.config.size) {
+        throw deviceError('state', 'svq drain', `queue ${qi}: the device is at shadow index ${devBase}, beyond SVQ's ${offered}`);
+      }
+      if (s.svq.state === 'running') s.svq.handleDeviceCall();
+      const h = s.svq.stop();
+      this.handovers.set(qi, h);
+      if (h.passthroughBase === undefined) {
+        throw deviceError('state', 'svq drain', `queue ${qi}: ${h.inFlight.length} in-flight chain(s) completed out of order cannot be handed back to the guest ring`);
+      }
+      handedBack += h.inFlight.length;
+      bases.push(encodeBase(layout, h.passthroughBase));
+    }
+    return { handedBack, bases };
+  }
+
   /** Guest chains the data path holds: in the guest rings' drivers (made available, not yet reaped). */
   guestInFlight(): number {
     return this.path.queues.reduce((n, q) => n + q.driver.inFlight(), 0);
@@ -293,30 +315,7 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
       for (const qi of queues) b.shadows.get(qi)!.svq.start();
       b.startPump();
     },
-    async drainShadow({ queues }) {
-      b.stopPump();
-      let handedBack = 0;
-      const bases: number[] = [];
-      for (const qi of queues) {
-        const s = b.shadows.get(qi);
-        if (s === undefined) throw deviceError('state', 'svq drain', `queue ${qi} is not shadowed`);
-        // VHOST_GET_VRING_BASE on the shadow ring: the device cannot have consumed more than SVQ offered
-        const devBase = await orReject(dev.getVringBase(qi));
-        const offered = encodeBase(layout, s.svq.shadowRing.base());
-        if (layout === 'split' && ((offered - devBase) & 0xffff) > s.config.size) {
-          throw deviceError('state', 'svq drain', `queue ${qi}: the device is at shadow index ${devBase}, beyond SVQ's ${offered}`);
-        }
-        if (s.svq.state === 'running') s.svq.handleDeviceCall();
-        const h = s.svq.stop();
-        b.handovers.set(qi, h);
-        if (h.passthroughBase === undefined) {
-          throw deviceError('state', 'svq drain', `queue ${qi}: ${h.inFlight.length} in-flight chain(s) completed out of order cannot be handed back to the guest ring`);
-        }
-        handedBack += h.inFlight.length;
-        bases.push(encodeBase(layout, h.passthroughBase));
-      }
-      return { handedBack, bases };
-    },
+    drainShadow: ({ queues }) => b.drain(queues),
     async writeBackIndexes({ queues, bases }) {
       // the guest's used ring already holds every chain SVQ returned; the device resumes at the base
       await orReject(all(queues, (qi, i) => dev.setVringBase(qi, bases[i]!)));

@@ -9,11 +9,9 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { DeviceError, VdpaDevice } from '../device/types.js';
 import { CvqEngine } from '../cvq/engine.js';
 import { createShadowCvq, cvqIndexOf as cvqIndexOfDevice, programShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
-import { STATUS, negotiate } from '../state/lifecycle.js';
 import { DEFAULT_LIMITS, type DeviceLimits } from '../state/net-state.js';
 import { hasFeature } from '../virtio/features.js';
 import { ETH_ALEN, NET_CONFIG, formatMac } from '../virtio/net.js';
-import type { LifecycleEffects } from './lifecycle.js';
 
 export interface MigrateError {
   readonly _tag: 'MigrateError';
@@ -25,28 +23,6 @@ export const migrateError = (where: string, message: string): MigrateError => ({
 
 /** How long a CVQ command may wait for its ack by default. */
 export const ACK_TIMEOUT_MS = 1000;
-
-/** Reset, ACKNOWLEDGE, DRIVER, negotiate `wanted` against the offer, FEATURES_OK and its re-read (§3.1.1 1-6). */
-export async function negotiateDevice(fx: LifecycleEffects, wanted: bigint, signal: AbortSignal): Promise<bigint> {
-  // a cancelled negotiation stops between steps: the rollback owns the device from then on
-  const step = async <T>(p: Promise<T>): Promise<T> => {
-    const v = await p;
-    if (signal.aborted) throw migrateError('negotiation', 'cancelled');
-    return v;
-  };
-  await step(fx.resetDevice({ timeoutMs: 1000 }, signal));
-  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE }, signal));
-  await step(fx.writeStatus({ status: STATUS.ACKNOWLEDGE | STATUS.DRIVER }, signal));
-  const offered = BigInt((await step(fx.readFeatures(undefined, signal))).features);
-  const n = negotiate(offered, wanted);
-  if (E.isLeft(n)) throw migrateError('negotiation', n.left.message);
-  await step(fx.writeFeatures({ features: `0x${n.right.toString(16)}` }, signal));
-  const s = STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK;
-  await step(fx.writeStatus({ status: s }, signal));
-  const back = (await step(fx.readStatus(undefined, signal))).status;
-  if ((back & STATUS.FEATURES_OK) === 0) throw migrateError('negotiation', `the device cleared FEATURES_OK: it refuses features 0x${n.right.toString(16)}`);
-  return n.right;
-}
 
 /** Own the device and acknowledge every backend feature it offers (VHOST_SET_BACKEND_FEATURES). */
 export function ownDevice(dev: VdpaDevice): E.Either<MigrateError, bigint> {

@@ -16,27 +16,30 @@
  * was in without repeating a side effect that already happened.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, type Actor, type AnyActorLogic, type Snapshot, type SnapshotFrom } from 'xstate';
+import { createActor, type Actor, type InspectionEvent, type Snapshot, type SnapshotFrom } from 'xstate';
 import { openDevice } from '../device/index.js';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import type { Fault } from '../device/sim/faults.js';
 import type { VdpaDevice } from '../device/types.js';
-import { toActors, type Effect, type Effects } from '../effects/common.js';
 import { encodeStateJson } from '../state/json.js';
 import type { NetDeviceState } from '../state/net-state.js';
 import { migrationMachine, type MigrationEvent, type MigrationInput } from '../../machines/migration.js';
-import type { CvqStrategy } from '../../machines/cvq-command.js';
-import { destinationEffects, sourceEffects, type DestinationEffects, type MigrationNote, type SourceEffects } from '../effects/migration.js';
+import type { CvqCommandContext, CvqStrategy } from '../../machines/cvq-command.js';
+import { bind, type ActorsOf } from '../../machines/contract.js';
+import { destinationEffects, sourceEffects, type MigrationEffects, type MigrationNote } from '../effects/migration.js';
+import { ACK_TIMEOUT_MS } from '../effects/vdpa-net.js';
 import { phaseOf, statePath, transitionInspector, type TransitionRecord } from './transitions.js';
 import { bringUpSource, destinationSideOf, migrateError, MigrationStream, openDestination, runTraffic, sourceSideOf, type Destination, type MigrateError, type Source } from './world.js';
 
-export type MigrationActorName = keyof SourceEffects | keyof DestinationEffects;
+export type MigrationActorName = keyof MigrationEffects;
 export type MigrationActor = Actor<typeof migrationMachine>;
 
 /**
- * At-most-once effects: a second invocation of an actor with the same input (a restored snapshot
- * re-entering the phase it was persisted in) gets the first one's promise instead of running again.
- * Invoking `resetAfter` forgets everything once it settles (a rolled-back source may MIGRATE again).
+ * At-most-once effects: a second invocation of an effect with the same input (a restored snapshot
+ * re-entering the step it was persisted in, in any machine of the tree) gets the first one's result
+ * instead of running again. The effects may be nested (a child machine's under its src) and ports' ops
+ * may answer synchronously. Invoking `resetAfter` (a dotted path) forgets everything once it settles:
+ * the rollback that makes a source ready to MIGRATE again.
  *
  * The work gets its own abort signal, aborted when the invoking actor's is (a CANCEL stops the work) —
  * except for work in flight when `detached(fn)` runs: stopping an actor there (to persist and restore
@@ -48,9 +51,12 @@ export interface IdempotentEffects<T> {
   detached<R>(fn: () => R): R;
 }
 
-export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T): IdempotentEffects<T> {
+/** Memo key of an input: JSON, with long arrays (a CVQ command list) by their length. */
+const inputKey = (input: unknown): string => JSON.stringify(input ?? null, (_, v: unknown) => (Array.isArray(v) && v.length > 32 ? `#array(${v.length})` : v));
+
+export function idempotent<T extends object>(effects: T, resetAfter?: string): IdempotentEffects<T> {
   interface Entry {
-    readonly promise: Promise<unknown>;
+    readonly result: { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
     readonly inner: AbortController;
     /** The invocation whose abort stops the work: the latest, until it is detached. */
     owner: AbortSignal | undefined;
@@ -62,24 +68,36 @@ export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T):
       if (e.owner === signal) e.inner.abort(signal.reason);
     });
   };
-  const out = {} as Record<string, Effect<unknown, unknown>>;
-  for (const name of Object.keys(effects)) {
-    const fn = effects[name] as unknown as Effect<unknown, unknown>;
-    out[name] = (input, signal) => {
-      const key = `${name}:${JSON.stringify(input ?? null)}`;
-      let e = memo.get(key);
-      if (e === undefined) {
-        const inner = new AbortController();
-        e = { promise: fn(input, inner.signal), inner, owner: undefined };
-        memo.set(key, e);
-        if (name === resetAfter) void e.promise.finally(() => memo.clear()).catch(() => {});
+  const wrap = (path: string, fn: (input: unknown, signal: AbortSignal) => unknown) => (input: unknown, signal: AbortSignal): unknown => {
+    const key = `${path}:${inputKey(input)}`;
+    let e = memo.get(key);
+    if (e === undefined) {
+      const inner = new AbortController();
+      let result: Entry['result'];
+      try {
+        result = { ok: true, value: fn(input, inner.signal) };
+      } catch (error) {
+        result = { ok: false, error };
       }
-      adopt(e, signal);
-      return e.promise;
-    };
-  }
+      e = { result, inner, owner: undefined };
+      memo.set(key, e);
+      const v = result.ok ? result.value : undefined;
+      if (path === resetAfter && v instanceof Promise) void v.finally(() => memo.clear()).catch(() => {});
+    }
+    adopt(e, signal);
+    if (!e.result.ok) throw e.result.error;
+    return e.result.value;
+  };
+  const walk = (node: object, prefix: string): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node)) {
+      const path = prefix === '' ? k : `${prefix}.${k}`;
+      out[k] = typeof v === 'function' ? wrap(path, v as (input: unknown, signal: AbortSignal) => unknown) : typeof v === 'object' && v !== null ? walk(v, path) : v;
+    }
+    return out;
+  };
   return {
-    effects: out as unknown as T,
+    effects: walk(effects, '') as T,
     detached<R>(f: () => R): R {
       // whatever is in flight now outlives the actor about to stop: its abort no longer reaches the work
       for (const e of memo.values()) e.owner = undefined;
@@ -89,24 +107,27 @@ export function idempotent<T extends Effects>(effects: T, resetAfter?: keyof T):
 }
 
 /**
- * machines/migration provided with `effects` (one end's, or both), each replaceable: `replace` maps
- * actor names to any actor logic (`fromPromise`, a machine …) and wins over `effects`.
+ * machines/migration with `effects` bound (one end's, or both; its children's nested under their src),
+ * each replaceable: `replace` maps actor names to any logic of the declared type and wins over `effects`.
  */
-export function wireMigration(effects: Partial<SourceEffects & DestinationEffects>, replace: Partial<Record<MigrationActorName, AnyActorLogic>> = {}) {
-  return migrationMachine.provide({ actors: { ...toActors(effects as Effects), ...replace } as never });
+export function wireMigration(effects: Partial<MigrationEffects>, replace: Partial<ActorsOf<typeof migrationMachine>> = {}) {
+  return bind(migrationMachine, effects, replace);
 }
 
 export type MigrationPhase =
+  | 'attaching'
   | 'setup'
   | 'precopy'
   | 'stopAndCopy'
   | 'loading'
   | 'negotiating'
+  | 'preparing'
+  | 'startingDriver'
   | 'restoringCvq'
   | 'enablingQueues'
   | 'verifying';
-export const SOURCE_PHASES: readonly MigrationPhase[] = ['setup', 'precopy', 'stopAndCopy'];
-export const DESTINATION_PHASES: readonly MigrationPhase[] = ['loading', 'negotiating', 'restoringCvq', 'enablingQueues', 'verifying'];
+export const SOURCE_PHASES: readonly MigrationPhase[] = ['attaching', 'setup', 'precopy', 'stopAndCopy'];
+export const DESTINATION_PHASES: readonly MigrationPhase[] = ['loading', 'negotiating', 'preparing', 'startingDriver', 'restoringCvq', 'enablingQueues', 'verifying'];
 export const MIGRATION_PHASES: readonly MigrationPhase[] = [...SOURCE_PHASES, ...DESTINATION_PHASES];
 
 export interface RunOptions {
@@ -141,8 +162,8 @@ export interface RunOptions {
   readonly onRestart?: (end: 'source' | 'destination', snapshotJson: string) => void;
   /** Called once both ends are up (the guest, its rings, the devices), before anything migrates. */
   readonly onWorld?: (w: { readonly source: Source; readonly destination: Destination }) => void;
-  /** Replace any migration actor (both ends). */
-  readonly replace?: Partial<Record<MigrationActorName, AnyActorLogic>>;
+  /** Replace any migration actor (both ends) with logic of its declared type. */
+  readonly replace?: Partial<ActorsOf<typeof migrationMachine>>;
   readonly onTransition?: (t: TransitionRecord) => void;
   readonly onNote?: (n: MigrationNote) => void;
   /** Called with each end's actor once started (a controller may persist its snapshots). */
@@ -238,6 +259,97 @@ export async function runMigration(o: RunOptions): Promise<E.Either<MigrateError
   }
 }
 
+type Settled = SnapshotFrom<typeof migrationMachine>;
+type End = 'source' | 'destination';
+
+/**
+ * One end's actor, from `event` until `settled`: machines/migration with its children, every machine's
+ * transitions reported from the actor system's inspection. With `restartAt`, the first time that phase
+ * begins the actor is stopped, its persisted snapshot (children included) goes through JSON, and a
+ * fresh actor resumes from it — a controller restart in the middle of the phase.
+ */
+interface EndRun {
+  readonly actor: () => MigrationActor;
+  /** Resolves with the first snapshot `settled` accepts from now on. */
+  until(settled: (s: Settled) => boolean): Promise<Settled>;
+  stop(): void;
+}
+
+function startEnd(
+  o: RunOptions,
+  end: End,
+  fx: IdempotentEffects<Partial<MigrationEffects>>,
+  input: MigrationInput,
+  event: MigrationEvent,
+  report: { readonly t0: number; readonly onTransition: (t: TransitionRecord) => void; readonly onInspect?: (e: InspectionEvent) => void },
+): EndRun {
+  const machine = wireMigration(fx.effects, o.replace);
+  let restarted = false;
+  let current: MigrationActor;
+  const waiters = new Set<{ readonly settled: (s: Settled) => boolean; readonly resolve: (s: Settled) => void; readonly reject: (e: unknown) => void }>();
+  const offer = (s: Settled) => {
+    for (const w of [...waiters]) {
+      if (w.settled(s)) {
+        waiters.delete(w);
+        w.resolve(s);
+      }
+    }
+  };
+  const launch = (snapshot: Snapshot<unknown> | undefined): void => {
+    let actor: MigrationActor | undefined;
+    const onT = transitionInspector(end, report.t0, (r) => {
+      report.onTransition(r);
+      if (r.machine !== 'migration') return;
+      const entered = (p: MigrationPhase | undefined) => p !== undefined && phaseOf(r.toState) === p && phaseOf(r.fromState) !== p;
+      if (entered(o.cancelAt)) actor?.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
+    });
+    const inspect = (e: InspectionEvent) => {
+      onT(e);
+      report.onInspect?.(e);
+    };
+    actor = createActor(machine, snapshot === undefined ? { input, inspect } : { snapshot, input, inspect });
+    current = actor;
+    const a = actor;
+    const sub = a.subscribe({
+      next: (s) => {
+        if (!restarted && o.restartAt !== undefined && phaseOf(statePath(s.value)) === o.restartAt) {
+          // synchronously after the phase's entry: its effect has started and has not finished
+          restarted = true;
+          sub.unsubscribe();
+          const json = JSON.stringify(a.getPersistedSnapshot());
+          fx.detached(() => a.stop());
+          o.onRestart?.(end, json);
+          launch(JSON.parse(json) as Snapshot<unknown>);
+          return;
+        }
+        offer(s);
+      },
+      error: (e) => {
+        for (const w of waiters) w.reject(e);
+        waiters.clear();
+      },
+    });
+    a.start();
+    o.onActor?.(end, a);
+    if (snapshot === undefined) a.send(event);
+    else offer(a.getSnapshot());
+  };
+  launch(undefined);
+  return {
+    actor: () => current,
+    until: (settled) =>
+      new Promise((resolve, reject) => {
+        const s = current.getSnapshot();
+        if (settled(s)) resolve(s);
+        else waiters.add({ settled, resolve, reject });
+      }),
+    stop: () => current.stop(),
+  };
+}
+
+const sourceSettled = (s: Settled) => s.matches({ source: 'completed' }) || s.matches({ source: 'cancelled' }) || s.matches('failed');
+const destinationSettled = (s: Settled) => s.matches({ destination: 'running' }) || s.matches({ destination: 'aborted' }) || s.matches({ destination: 'rejected' }) || s.matches('failed');
+
 async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): Promise<MigrationSummary> {
   const transitions: TransitionRecord[] = [];
   const onTransition = (r: TransitionRecord) => {
@@ -249,7 +361,6 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
     notes.push(n);
     o.onNote?.(n);
   };
-  const inspect = (end: 'source' | 'destination') => (machine: string) => transitionInspector(machine, end, t0, onTransition);
   const stream = new MigrationStream(src.path.ram, dst.ram, { bandwidth: o.bandwidth ?? 1250, rate: o.rate ?? 0.12 });
 
   // traffic before the migration: the guest on the passthrough data path
@@ -257,59 +368,53 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   if (E.isLeft(before)) throw before.left;
   const sentBefore = src.guest.stats.txPosted;
 
-  const source = sourceEffects(sourceSideOf(src, stream, { rate: o.rate ?? 0.12 }), { note, inspect: inspect('source') });
-  const srcFx = idempotent(source.effects, 'rollbackSource');
-  const dstFx = idempotent(destinationEffects(destinationSideOf(dst, src), { strategy: o.strategy, note, inspect: inspect('destination') }).effects, 'rollbackDestination');
-  const input: MigrationInput = { dirtyThresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12 };
+  const srcFx = idempotent(sourceEffects(sourceSideOf(src, stream, { rate: o.rate ?? 0.12 }), { note }), 'stopDirtyLog');
+  const dstSide = destinationSideOf(dst, src);
+  const dstFx = idempotent(destinationEffects(dstSide, { note }).effects, 'teardownDestination');
+  const hex = (v: bigint) => `0x${v.toString(16)}`;
+  const common = { dirtyThresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12 };
 
-  type Settled = SnapshotFrom<typeof migrationMachine>;
-  /**
-   * Run one end from `event` until `settled`. With `restartAt`, the first time that phase begins the
-   * actor is stopped, its persisted snapshot goes through JSON, and a fresh actor resumes from it.
-   */
-  const runEnd = (end: 'source' | 'destination', fx: IdempotentEffects<Partial<SourceEffects & DestinationEffects>>, event: MigrationEvent, settled: (s: Settled) => boolean): Promise<Settled> =>
-    new Promise((resolve, reject) => {
-      const machine = wireMigration(fx.effects, o.replace);
-      let restarted = false;
-      const launch = (snapshot: Snapshot<unknown> | undefined): void => {
-        let actor: MigrationActor | undefined;
-        const onT = transitionInspector('migration', end, t0, (r) => {
-          onTransition(r);
-          const entered = (p: MigrationPhase | undefined) => p !== undefined && phaseOf(r.toState) === p && phaseOf(r.fromState) !== p;
-          if (entered(o.cancelAt)) actor?.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
-        });
-        actor = createActor(machine, snapshot === undefined ? { input, inspect: onT } : { snapshot, input, inspect: onT });
-        const a = actor;
-        const sub = a.subscribe({
-          next: (s) => {
-            if (!restarted && o.restartAt !== undefined && phaseOf(statePath(s.value)) === o.restartAt) {
-              // synchronously after the phase's entry: its effect has started and has not finished
-              restarted = true;
-              sub.unsubscribe();
-              const json = JSON.stringify(a.getPersistedSnapshot());
-              fx.detached(() => a.stop());
-              o.onRestart?.(end, json);
-              launch(JSON.parse(json) as Snapshot<unknown>);
-              return;
-            }
-            if (settled(s)) {
-              sub.unsubscribe();
-              a.stop();
-              resolve(s);
-            }
-          },
-          error: reject,
-        });
-        a.start();
-        o.onActor?.(end, a);
-        if (snapshot === undefined) a.send(event);
-      };
-      launch(undefined);
-    });
+  // the CVQ restore as machines/cvq-command shows it: progress, and the device's clock and ack counters
+  const probe = dstSide.probe;
+  let cvqStart: { readonly us: number; readonly ok: number; readonly err: number } | undefined;
+  let cvqLast: CvqCommandContext | undefined;
+  const watchCvq = (e: InspectionEvent) => {
+    if (e.type !== '@xstate.snapshot' || (e.actorRef as { logic?: { id?: unknown } }).logic?.id !== 'cvq-command') return;
+    const snap = e.snapshot as { context?: CvqCommandContext; status?: string };
+    const c = snap.context;
+    if (c === undefined) return;
+    if (cvqStart === undefined) {
+      const acks = probe?.acks();
+      cvqStart = { us: probe?.now() ?? performance.now() * 1000, ok: acks?.ok ?? 0, err: acks?.err ?? 0 };
+    }
+    if (cvqLast === undefined || c.applied !== cvqLast.applied) note({ kind: 'cvq-progress', applied: c.applied, total: c.commands.length, roundTrips: c.roundTrips });
+    cvqLast = c;
+    if (snap.status === 'done') {
+      const acks = probe?.acks();
+      note({
+        kind: 'cvq-done',
+        ok: c.failure === null,
+        applied: c.applied,
+        total: c.commands.length,
+        roundTrips: c.roundTrips,
+        simUs: (probe?.now() ?? performance.now() * 1000) - cvqStart.us,
+        acksOk: acks === undefined ? c.applied : acks.ok - cvqStart.ok,
+        acksErr: acks === undefined ? (c.failure === null ? 0 : 1) : acks.err - cvqStart.err,
+      });
+    }
+  };
 
   // ---- source ----
-  const sDone = await runEnd('source', srcFx, { type: 'MIGRATE' }, (s) => s.matches({ source: 'completed' }) || s.matches({ source: 'cancelled' }) || s.matches('failed'));
-  const svqSwitched = sDone.context.svqEnabledByUs || notes.some((n) => n.kind === 'svq-on' && n.switched);
+  const source = startEnd(
+    o,
+    'source',
+    srcFx,
+    { ...common, source: { offered: hex(src.offered), negotiated: hex(src.negotiated), queues: src.dataQueues } },
+    { type: 'MIGRATE' },
+    { t0, onTransition },
+  );
+  const sDone = await source.until(sourceSettled);
+  const svqSwitched = transitions.some((t) => t.end === 'source' && t.machine === 'svq-switch' && t.to === 'shadow');
   let error = sDone.context.error;
   let outcome: MigrationSummary['outcome'] = sDone.matches('failed') ? 'failed' : sDone.matches({ source: 'cancelled' }) ? 'rolled-back' : 'completed';
 
@@ -318,12 +423,13 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   let differences: string[] = [];
   let dDoneAt: number | null = null;
   if (outcome === 'completed') {
-    const dDone = await runEnd(
-      'destination',
-      dstFx,
-      { type: 'INCOMING', record: sDone.context.record },
-      (s) => s.matches({ destination: 'running' }) || s.matches({ destination: 'aborted' }) || s.matches({ destination: 'rejected' }) || s.matches('failed'),
-    );
+    const destination = startEnd(o, 'destination', dstFx, { ...common, strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS }, { type: 'INCOMING', record: sDone.context.record }, {
+      t0,
+      onTransition,
+      onInspect: watchCvq,
+    });
+    const dDone = await destination.until(destinationSettled);
+    destination.stop();
     dDoneAt = performance.now();
     const verified = notes.find((n) => n.kind === 'verified');
     if (verified?.kind === 'verified') {
@@ -333,18 +439,16 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
     if (!dDone.matches({ destination: 'running' })) {
       error = dDone.context.error;
       outcome = dDone.matches('failed') ? 'failed' : 'rolled-back';
-      // the VM stays on the source: resume it as the source's own rollback does
-      try {
-        await srcFx.effects.rollbackSource({ svqEnabledByUs: sDone.context.svqEnabledByUs }, new AbortController().signal);
-      } catch (e) {
+      // the VM stays on the source: the source machine resumes it (ROLLBACK)
+      source.actor().send({ type: 'ROLLBACK', reason: dDone.context.error ?? undefined });
+      const back = await source.until((s) => s.matches({ source: 'cancelled' }) || s.matches('failed'));
+      if (back.matches('failed')) {
         outcome = 'failed';
-        error = `${error ?? 'destination failed'}; resuming the source failed: ${text(e)}`;
+        error = `${error ?? 'destination failed'}; resuming the source failed: ${back.context.error ?? ''}`;
       }
     }
   }
-
-  // the source's svq-switch actor has nothing left to do: a rollback above was its last use
-  source.dispose();
+  source.stop();
 
   // ---- after: the guest runs where the VM now lives ----
   const inFlightNote = notes.find((n) => n.kind === 'drained');
@@ -414,7 +518,7 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
         : null,
     cvq:
       cvqDone?.kind === 'cvq-done'
-        ? { commands: cvqDone.total, applied: cvqDone.output.applied, roundTrips: cvqDone.output.roundTrips, acksOk: cvqDone.acksOk, acksErr: cvqDone.acksErr, simUs: cvqDone.simUs }
+        ? { commands: cvqDone.total, applied: cvqDone.applied, roundTrips: cvqDone.roundTrips, acksOk: cvqDone.acksOk, acksErr: cvqDone.acksErr, simUs: cvqDone.simUs }
         : null,
     downtime,
     traffic: {

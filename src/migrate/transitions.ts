@@ -44,25 +44,36 @@ export function phaseOf(path: string): string {
   return parts[parts.length - 1] ?? path;
 }
 
+/** The machine id of a machine actor (its logic's `id`), or undefined for other actors. */
+const machineIdOf = (ref: unknown): string | undefined => {
+  const logic = (ref as { logic?: { id?: unknown; root?: unknown } }).logic;
+  return logic !== undefined && typeof logic.id === 'string' && logic.root !== undefined ? logic.id : undefined;
+};
+
 /**
- * An inspect callback for `createActor(…, { inspect })` that reports each transition (microstep) of the
- * root actor `machine` names, in causal order. `t0` is the run's start (performance.now()).
+ * An inspect callback for `createActor(…, { inspect })` that reports each transition (microstep) of
+ * every machine actor in the system — the root (machines/migration) and the children it invokes
+ * (device-lifecycle, svq-switch, cvq-command) — each named by its machine id, in causal order.
+ * `t0` is the run's start (performance.now()).
  */
-export function transitionInspector(machine: string, end: 'source' | 'destination', t0: number, emit: (r: TransitionRecord) => void): (e: InspectionEvent) => void {
-  let prev = '';
+export function transitionInspector(end: 'source' | 'destination', t0: number, emit: (r: TransitionRecord) => void): (e: InspectionEvent) => void {
+  const prev = new Map<string, string>();
   return (e) => {
-    if (e.actorRef.sessionId !== e.rootId) return;
     const snap = (e as { snapshot?: { value?: StateValue } }).snapshot;
     if (snap?.value === undefined) return;
+    const machine = machineIdOf(e.actorRef);
+    if (machine === undefined) return;
+    const id = e.actorRef.sessionId;
     const next = statePath(snap.value);
     // the initial (or restored) state: where the first transition starts from
     if (e.type === '@xstate.snapshot') {
-      if (e.event.type === 'xstate.init' || prev === '') prev = next;
+      if (e.event.type === 'xstate.init' || !prev.has(id)) prev.set(id, next);
       return;
     }
     // microsteps, not snapshots: a transition is reported before the actors its entry starts report theirs
     if (e.type !== '@xstate.microstep') return;
-    emit({ machine, end, from: phaseOf(prev), to: phaseOf(next), fromState: prev, toState: next, event: e.event.type, t: Math.round((performance.now() - t0) * 1000) / 1000 });
-    prev = next;
+    const from = prev.get(id) ?? next;
+    emit({ machine, end, from: phaseOf(from), to: phaseOf(next), fromState: from, toState: next, event: e.event.type, t: Math.round((performance.now() - t0) * 1000) / 1000 });
+    prev.set(id, next);
   };
 }

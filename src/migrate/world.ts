@@ -19,21 +19,20 @@ import { hdrLenOf } from '../device/sim/rx-filter.js';
 import type { VdpaDevice } from '../device/types.js';
 import type { RingAddrs } from '../ring/types.js';
 import { createDataPath, GUEST_RAM_GPA, type DataPath } from '../effects/datapath.js';
-import { lifecycleEffects, type LifecycleEffects } from '../effects/lifecycle.js';
-import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
+import { startDevice } from '../effects/lifecycle.js';
+import { runCvqCommands } from '../effects/cvq.js';
 import type { DestinationSide, DeviceProbe, SourceSide } from '../effects/migration.js';
 import { SvqBackend } from '../effects/svq.js';
-import { ACK_TIMEOUT_MS, configMac, limitsOf, migrateError, negotiateDevice, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
+import { ACK_TIMEOUT_MS, configMac, limitsOf, migrateError, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
 import { DirtyLog } from '../svq/dirty-log.js';
-import { applyCommand } from '../state/apply.js';
-import { STATUS } from '../state/lifecycle.js';
+import { applyAll } from '../state/apply.js';
 import { resetNetState, vlanList, type NetDeviceState } from '../state/net-state.js';
-import { planRestore } from '../state/plan.js';
+import { planRestore, toCvqCommand } from '../state/plan.js';
 import { hasFeature } from '../virtio/features.js';
 import type { CvqStrategy } from '../../machines/cvq-command.js';
 import { GuestNet } from './guest.js';
 
-export { ACK_TIMEOUT_MS, configMac, cvqIndexOf, limitsOf, migrateError, negotiateDevice, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
+export { ACK_TIMEOUT_MS, configMac, cvqIndexOf, limitsOf, migrateError, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
 
 /** Reject with a MigrateError from whatever an effect failed with. */
 const text = (e: unknown): string => (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : String(e));
@@ -52,7 +51,6 @@ export interface SourceOptions {
 
 export interface Source {
   readonly dev: VdpaDevice;
-  readonly fx: LifecycleEffects;
   readonly offered: bigint;
   readonly negotiated: bigint;
   readonly backendFeatures: bigint;
@@ -76,18 +74,25 @@ export async function bringUpSource(dev: VdpaDevice, o: SourceOptions, signal: A
   try {
     const backendFeatures = ownDevice(dev);
     if (E.isLeft(backendFeatures)) return backendFeatures;
-    const fx = lifecycleEffects(dev);
-    const offered = BigInt((await fx.readFeatures(undefined, signal)).features);
-    const negotiated = await negotiateDevice(fx, o.wanted, signal);
-    const cvq = setUpCvq(dev, negotiated);
-    if (E.isLeft(cvq)) return cvq;
-    const pairs = hasFeature(negotiated, 'MQ') ? o.state.queuePairs : 1;
-    const maxPairs = cvq.right.qi / 2;
-    if (pairs > maxPairs) return E.left(migrateError('source bring-up', `the state has ${pairs} queue pairs, the device ${maxPairs}`));
-    const dataQueues = Array.from({ length: 2 * pairs }, (_, i) => i);
-    const path = createDataPath(dev, { queues: dataQueues, size: o.queueSize, negotiated, ramBytes: o.ramBytes });
-    if (E.isLeft(path)) return E.left(migrateError('source data path', path.left.message));
-    await fx.writeStatus({ status: STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK }, signal);
+    // the guest driver's bring-up through machines/device-lifecycle; its step 7 (before DRIVER_OK):
+    // the shadow CVQ in its own ASID, the data queues on guest rings
+    const started = await startDevice(dev, { wanted: o.wanted }, (negotiated) => {
+      const cvq = setUpCvq(dev, negotiated);
+      if (E.isLeft(cvq)) return cvq;
+      const pairs = hasFeature(negotiated, 'MQ') ? o.state.queuePairs : 1;
+      const maxPairs = cvq.right.qi / 2;
+      if (pairs > maxPairs) return E.left(migrateError('source bring-up', `the state has ${pairs} queue pairs, the device ${maxPairs}`));
+      const dataQueues = Array.from({ length: 2 * pairs }, (_, i) => i);
+      const path = createDataPath(dev, { queues: dataQueues, size: o.queueSize, negotiated, ramBytes: o.ramBytes });
+      if (E.isLeft(path)) return E.left(migrateError('source data path', path.left.message));
+      return E.right({ cvq: cvq.right, pairs, dataQueues, path: path.right });
+    });
+    if (E.isLeft(started)) return E.left(migrateError('source bring-up', started.left.message));
+    // the bring-up's lifecycle actor has done its part: the migration's own device-lifecycle attaches later
+    started.right.actor.stop();
+    const { offered, negotiated } = started.right;
+    const { cvq, pairs, dataQueues, path } = started.right.setup;
+    if (signal.aborted) return E.left(migrateError('source bring-up', 'cancelled'));
 
     // the guest configures its NIC: the restore plan of its state is exactly the commands that build it
     const limits = limitsOf(dev);
@@ -95,18 +100,16 @@ export async function bringUpSource(dev: VdpaDevice, o: SourceOptions, signal: A
     const mac = configMac(dev, negotiated, o.state.mac);
     if (E.isLeft(mac)) return mac;
     const plan = planRestore(o.state, negotiated);
-    const out = await runCvqCommands(cvq.right.engine, plan.map(toCvqCommand), { strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS });
-    let model = resetNetState(mac.right, negotiated);
-    for (let i = 0; i < out.applied; i++) {
-      const r = applyCommand(model, negotiated, limits.right, plan[i]!.cmd);
-      if (E.isRight(r)) model = r.right;
-    }
+    const out = await runCvqCommands(cvq.engine, plan.map(toCvqCommand), { strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS });
     if (!out.ok) return E.left(migrateError('guest configuration', out.failure?.message ?? 'CVQ commands failed'));
+    const acked = applyAll(resetNetState(mac.right, negotiated), negotiated, limits.right, plan.slice(0, out.applied).map((c) => c.cmd));
+    if (E.isLeft(acked)) return E.left(migrateError('guest configuration', `the device acked ${plan[acked.left.index]?.name ?? '?'} but the model refuses it: ${acked.left.message}`));
+    const model = acked.right;
 
-    const dirty = DirtyLog.forSpace(path.right.gpa);
-    const backend = new SvqBackend(path.right, { dirty });
+    const dirty = DirtyLog.forSpace(path.gpa);
+    const backend = new SvqBackend(path, { dirty });
     const vlans = hasFeature(negotiated, 'CTRL_VLAN') ? vlanList(model.vlanFilter) : [];
-    const guest = new GuestNet(path.right, {
+    const guest = new GuestNet(path, {
       pairs,
       hdrLen: hdrLenOf(negotiated),
       mac: model.mac,
@@ -114,7 +117,7 @@ export async function bringUpSource(dev: VdpaDevice, o: SourceOptions, signal: A
       notify: (qi) => void backend.notify(qi),
     });
     guest.refill();
-    return E.right({ dev, fx, offered, negotiated, backendFeatures: backendFeatures.right, cvq: cvq.right, path: path.right, backend, dirty, guest, model, dataQueues });
+    return E.right({ dev, offered, negotiated, backendFeatures: backendFeatures.right, cvq, path, backend, dirty, guest, model, dataQueues });
   } catch (e) {
     return E.left(migrateError('source bring-up', text(e)));
   }

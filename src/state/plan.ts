@@ -6,7 +6,7 @@
  */
 import { encodePayload, commandClass, commandCode, type CommandKind, type NetCtrlCommand } from '../virtio/cvq.js';
 import { GUEST_OFFLOAD_FEATURES, hasFeature, type FeatureName } from '../virtio/features.js';
-import { fromHex } from '../virtio/net.js';
+import { fromHex, toHex } from '../virtio/net.js';
 import { vlanList, type NetDeviceState } from './net-state.js';
 
 export interface RestoreCommand {
@@ -17,6 +17,18 @@ export interface RestoreCommand {
   readonly payload: Uint8Array;
   readonly cmd: NetCtrlCommand;
 }
+
+/** A planned command as the machines keep it in their (JSON) context: the payload as lower-case hex. */
+export interface CvqCommandJson {
+  /** Human name for reports, e.g. "VLAN_ADD vid=100". */
+  readonly name: string;
+  readonly class: number;
+  readonly cmd: number;
+  readonly payload: string;
+}
+
+/** The JSON form of a planned command. */
+export const toCvqCommand = (c: RestoreCommand): CvqCommandJson => ({ name: c.name, class: c.class, cmd: c.command, payload: toHex(c.payload) });
 
 const keyBytes = (hex: string): Uint8Array => fromHex(hex) ?? new Uint8Array(0);
 
