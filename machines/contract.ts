@@ -42,7 +42,7 @@ function actorsFor(machine: AnyStateMachine, effects: Readonly<Record<string, un
     else if (isPort(d)) out[src] = portOf(fx as PortEffects<PortOps>) satisfies PortLogic<PortOps>;
     else {
       const f = fx as Effect<unknown, unknown>;
-      out[src] = fromPromise<unknown, unknown>(({ input, signal }) => f(input, signal));
+      out[src] = fromPromise<unknown, unknown>(({ input, signal, self }) => f(input, signal, self.id));
     }
   }
   return out;

@@ -266,6 +266,8 @@ export const migrationMachine = setup({
         attaching: {
           entry: 'attach',
           on: {
+            // nothing is switched or suspended yet: a cancelled attach leaves the source as it was
+            CANCEL: { target: 'cancelled', actions: assign({ error: ({ event }) => cancelled(event.reason) }) },
             'xstate.snapshot.device': [
               { guard: { type: 'deviceIs', params: ({ event }) => ({ ...event, view: 'running' }) }, target: 'active', actions: { type: 'trackDevice', params: ({ event }) => event } },
               {

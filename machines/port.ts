@@ -18,8 +18,11 @@
 import { fromCallback, type CallbackActorLogic, type EventObject, type NonReducibleUnknown } from 'xstate';
 import { ActorNotProvided } from './actors.js';
 
-/** An effect: one device operation, given its input and an abort signal. */
-export type Effect<I, O> = (input: I, signal: AbortSignal) => Promise<O>;
+/**
+ * An effect: one device operation, given its input and an abort signal. `site` names the invocation
+ * (the invoking state's invoke id), for wrappers that must tell two invocations with the same input apart.
+ */
+export type Effect<I, O> = (input: I, signal: AbortSignal, site?: string) => Promise<O>;
 
 /** Op name → its input and output. */
 export type PortOps = Record<string, { readonly input: unknown; readonly output: unknown }>;

@@ -68,14 +68,15 @@ export function idempotent<T extends object>(effects: T, resetAfter?: string): I
       if (e.owner === signal) e.inner.abort(signal.reason);
     });
   };
-  const wrap = (path: string, fn: (input: unknown, signal: AbortSignal) => unknown) => (input: unknown, signal: AbortSignal): unknown => {
-    const key = `${path}:${inputKey(input)}`;
+  const wrap = (path: string, fn: (input: unknown, signal: AbortSignal, site?: string) => unknown) => (input: unknown, signal: AbortSignal, site?: string): unknown => {
+    // the invoking state tells apart two steps with the same input (a reset at START and one at RESET)
+    const key = `${path}@${site ?? ''}:${inputKey(input)}`;
     let e = memo.get(key);
     if (e === undefined) {
       const inner = new AbortController();
       let result: Entry['result'];
       try {
-        result = { ok: true, value: fn(input, inner.signal) };
+        result = { ok: true, value: fn(input, inner.signal, site) };
       } catch (error) {
         result = { ok: false, error };
       }
@@ -92,7 +93,7 @@ export function idempotent<T extends object>(effects: T, resetAfter?: string): I
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(node)) {
       const path = prefix === '' ? k : `${prefix}.${k}`;
-      out[k] = typeof v === 'function' ? wrap(path, v as (input: unknown, signal: AbortSignal) => unknown) : typeof v === 'object' && v !== null ? walk(v, path) : v;
+      out[k] = typeof v === 'function' ? wrap(path, v as (input: unknown, signal: AbortSignal, site?: string) => unknown) : typeof v === 'object' && v !== null ? walk(v, path) : v;
     }
     return out;
   };

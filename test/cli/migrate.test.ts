@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { MIGRATION_PHASES } from '../../src/migrate/controller.js';
 import { runMigrateCli } from '../../src/cli/migrate.js';
 
 interface Out {
@@ -45,7 +46,7 @@ describe('shadowvq migrate (CLI, child processes)', () => {
     for (const r of s.precopy.rounds) expect(Object.keys(r).sort()).toEqual(['dirtyPages', 'frames', 'pagesSent', 'round', 'wireUs']);
     expect(s.cvq.acksOk).toBe(s.cvq.commands);
     expect(s.downtime.simUs).toBeGreaterThan(0);
-    for (const phase of ['setup', 'precopy', 'stopAndCopy', 'loading', 'negotiating', 'restoringCvq', 'enablingQueues', 'verifying', 'running']) {
+    for (const phase of [...MIGRATION_PHASES, 'running']) {
       expect(o.stderr).toMatch(new RegExp(`\\] (source|destination) +${phase}\\n`));
     }
   });
@@ -58,7 +59,13 @@ describe('shadowvq migrate (CLI, child processes)', () => {
     for (const e of events) expect(Object.keys(e).sort()).toEqual(['end', 'event', 'from', 'machine', 'state', 't', 'to']);
     expect(events.find((e) => e.machine === 'migration' && e.from === 'precopy' && e.to === 'stopAndCopy')).toMatchObject({ end: 'source', state: 'source.active.stopAndCopy.suspending' });
     expect(events.find((e) => e.machine === 'migration' && e.to === 'running')).toMatchObject({ end: 'destination', from: 'verifying' });
-    expect(new Set(events.map((e) => e.machine))).toEqual(new Set(['migration', 'svq-switch', 'cvq-command']));
+    // every machine of the tree, seen through the actor system's inspection: the children included
+    expect(new Set(events.map((e) => e.machine))).toEqual(new Set(['migration', 'device-lifecycle', 'svq-switch', 'cvq-command']));
+    // the children's transitions come from the same actors the migration invokes: ATTACH, ENABLE, START …
+    expect(events.find((e) => e.machine === 'device-lifecycle' && e.end === 'source' && e.event === 'ATTACH')).toBeDefined();
+    expect(events.find((e) => e.machine === 'device-lifecycle' && e.end === 'destination' && e.event === 'START')).toBeDefined();
+    expect(events.find((e) => e.machine === 'svq-switch' && e.event === 'ENABLE')).toMatchObject({ end: 'source', to: 'suspending' });
+    expect(events.find((e) => e.machine === 'cvq-command' && e.event === 'FLUSH')).toMatchObject({ end: 'destination' });
     for (let i = 1; i < events.length; i++) expect(events[i]!.t).toBeGreaterThanOrEqual(events[i - 1]!.t);
     expect(o.stderr).toContain('verdict: destination state == source state');
   });
@@ -92,7 +99,8 @@ describe('shadowvq migrate (CLI, child processes)', () => {
     expect(stdout).toMatch(/restoringCvq +│█+/);
     expect(stdout).toContain('none lost');
     expect(stdout).toContain('CVQ parallel-indirect');
-    expect(stderr.split('\n').filter((l) => l !== '')).toHaveLength(10); // one line per phase
+    // one line per phase entered, and the two final states
+    expect(stderr.split('\n').filter((l) => l !== '')).toHaveLength(MIGRATION_PHASES.length + 2);
   });
 });
 

@@ -15,7 +15,7 @@ async function cli(...args: string[]) {
 describe('shadowvq usage errors (in process): a message and exit status 2', () => {
   it.each([
     [['migrate', '--demo', '--strategy', 'fast'], /Allowed choices are serial, parallel, indirect/],
-    [['migrate', '--demo', '--cancel-at', 'nowhere'], /Allowed choices are setup, precopy, stopAndCopy, loading/],
+    [['migrate', '--demo', '--cancel-at', 'nowhere'], /Allowed choices are attaching, setup, precopy, stopAndCopy, loading/],
     [['migrate', '--demo', '--fault', 'nack'], /nack needs the commands/],
     [['migrate', '--demo', '--fault', 'nack:VLAN_FLY'], /unknown CVQ command "VLAN_FLY"/],
     [['migrate', '--demo', '--fault', 'delay-ack:soon'], /delay-ack:<us> must be a non-negative integer/],

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MIGRATION_PHASES } from '../../src/migrate/controller.js';
 import { planRestore } from '../../src/state/plan.js';
 import { F, FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
 import { demoState, expectCompleted, migrate } from './helpers.js';
@@ -29,7 +30,7 @@ describe('migrate: the demo migration on the simulated devices', () => {
     expect(s.cvq!.roundTrips).toBeLessThan(10);
     expect(s.downtime!.simUs).toBeGreaterThan(s.cvq!.simUs);
     // the phase table covers every phase of both ends, in order
-    expect(s.phases.map((p) => p.phase)).toEqual(['setup', 'precopy', 'stopAndCopy', 'loading', 'negotiating', 'restoringCvq', 'enablingQueues', 'verifying']);
+    expect(s.phases.map((p) => p.phase)).toEqual([...MIGRATION_PHASES]);
     expect(s.transitions).toBeGreaterThan(20);
   });
 
