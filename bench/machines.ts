@@ -10,7 +10,8 @@
  */
 import type { BenchRow, BenchSuite } from './harness.js';
 import { CVQ_STRATEGIES, type CvqStrategy } from '../machines/cvq-command.js';
-import { runCvqCommands, toCvqCommand } from '../src/effects/cvq.js';
+import { cvqCommandEffects, runCvqCommands, toCvqCommand } from '../src/effects/cvq.js';
+import { firstBadAck, type CvqCommand } from '../machines/cvq-command.js';
 import { bringUpCvq, SIM_HARNESSES } from '../src/mbt/sim.js';
 import { harnessesFor } from '../src/mbt/harnesses.js';
 import { planMbt, runMachine } from '../src/mbt/index.js';
@@ -43,6 +44,36 @@ async function restoreOnce(strategy: CvqStrategy): Promise<RestoreRun> {
 }
 const big = (_: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
 
+/**
+ * The same CVQ round trips two ways on a zero-latency simulator: through machines/cvq-command (the
+ * effect port, `runCvqCommands`), and as a bare loop calling the very same effects (write a batch,
+ * await its acks, check them). Host ms for the whole plan, and round trips.
+ */
+async function machineVsBare(strategy: CvqStrategy, how: 'machine' | 'bare'): Promise<{ ms: number; roundTrips: number; commands: number }> {
+  const env = bringUpCvq({});
+  const commands: readonly CvqCommand[] = planRestore(maximalState({ alluni: true, nomulti: true, nouni: true }), env.negotiated).map(toCvqCommand);
+  const t0 = performance.now();
+  let roundTrips = 0;
+  if (how === 'machine') {
+    const out = await runCvqCommands(env.engine, commands, { strategy, ackTimeoutMs: 1000 });
+    if (!out.ok) throw new Error(`machine path failed: ${out.failure?.message ?? ''}`);
+    roundTrips = out.roundTrips;
+  } else {
+    const fx = cvqCommandEffects(env.engine).cvqPort;
+    const signal = new AbortController().signal;
+    for (let first = 0; first < commands.length; ) {
+      const { written } = await fx.writeBatch({ strategy, commands, first }, signal);
+      const { acks } = await fx.awaitAcks({ first, count: written, timeoutMs: 1000 }, signal);
+      if (firstBadAck(acks) !== undefined) throw new Error('bare loop: a bad ack');
+      first += written;
+      roundTrips++;
+    }
+  }
+  const ms = performance.now() - t0;
+  env.sim.close();
+  return { ms, roundTrips, commands: commands.length };
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 export const suite: BenchSuite = {
@@ -71,6 +102,41 @@ export const suite: BenchSuite = {
         ...(s === 'serial' ? {} : { ratio: host / baseHost, baseline: 'serial' }),
         note: `machine + engine + simulator on this CPU, ${((host * 1000) / rs[0]!.roundTrips).toFixed(0)} µs per round trip`,
       });
+    }
+
+    // the machine path against a bare loop over the same effects, interleaved in one run
+    for (const strategy of ['parallel', 'serial'] as const) {
+      const m: number[] = [];
+      const b: number[] = [];
+      let trips = 0;
+      let cmds = 0;
+      for (let r = 0; r < (quick ? 3 : 7); r++) {
+        const x = await machineVsBare(strategy, 'bare');
+        const y = await machineVsBare(strategy, 'machine');
+        b.push(x.ms);
+        m.push(y.ms);
+        trips = y.roundTrips;
+        cmds = y.commands;
+      }
+      const mm = median(m);
+      const bm = median(b);
+      if (strategy === 'parallel') {
+        rows.push({
+          name: 'cvq-command machine vs bare loop, parallel',
+          value: cmds / (mm / 1000),
+          unit: 'cmds/s',
+          ratio: bm / mm,
+          baseline: 'bare loop over the same effects',
+          note: `${cmds} cmds in ${trips} round trips: machine ${mm.toFixed(2)} ms, bare ${bm.toFixed(2)} ms (goal ≥ 0.8×)`,
+        });
+      } else {
+        rows.push({
+          name: 'cvq-command serial host overhead per round trip',
+          value: ((mm - bm) * 1000) / trips,
+          unit: 'µs',
+          note: `${trips} round trips: machine ${((mm * 1000) / trips).toFixed(1)} µs, bare loop ${((bm * 1000) / trips).toFixed(1)} µs per round trip (goal ≤ 10 µs)`,
+        });
+      }
     }
 
     const t0 = performance.now();
