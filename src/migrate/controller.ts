@@ -131,6 +131,15 @@ export const SOURCE_PHASES: readonly MigrationPhase[] = ['attaching', 'setup', '
 export const DESTINATION_PHASES: readonly MigrationPhase[] = ['loading', 'negotiating', 'preparing', 'startingDriver', 'restoringCvq', 'enablingQueues', 'verifying'];
 export const MIGRATION_PHASES: readonly MigrationPhase[] = [...SOURCE_PHASES, ...DESTINATION_PHASES];
 
+/** A state of one machine of the tree (dotted path within that machine, e.g. `flushing.inFlight`). */
+export interface RestartPoint {
+  readonly machine: string;
+  readonly state: string;
+  readonly end?: 'source' | 'destination';
+  /** Restart the nth time it is entered (default 1). */
+  readonly nth?: number;
+}
+
 export interface RunOptions {
   /** Devices, or specs for `openDevice` ("sim", "sim:vdpa_sim_net", "vdpa:/dev/vhost-vdpa-0"). */
   readonly source: VdpaDevice | string;
@@ -153,13 +162,14 @@ export interface RunOptions {
   readonly framesAfter?: number;
   /** Simulator faults: CVQ faults go to the destination, device faults (suspend, resume, IOTLB) to the source. */
   readonly faults?: readonly Fault[];
-  /** Send CANCEL when this phase is entered. */
-  readonly cancelAt?: MigrationPhase;
+  /** Send CANCEL when this phase is entered — or this state of any machine of the tree (its nth entry). */
+  readonly cancelAt?: MigrationPhase | RestartPoint;
   /**
-   * When this phase is entered (first time): stop the actor, persist its snapshot as JSON, resume a
-   * fresh actor from it — a controller restart in the middle of the phase.
+   * When this phase is entered (first time) — or this state of any machine of the tree, the `nth` time
+   * it is entered: stop the actor, persist its snapshot (children included) as JSON, resume a fresh
+   * actor from it — a controller restart in the middle of that step.
    */
-  readonly restartAt?: MigrationPhase;
+  readonly restartAt?: MigrationPhase | RestartPoint;
   readonly onRestart?: (end: 'source' | 'destination', snapshotJson: string) => void;
   /** Called once both ends are up (the guest, its rings, the devices), before anything migrates. */
   readonly onWorld?: (w: { readonly source: Source; readonly destination: Destination }) => void;
@@ -296,13 +306,48 @@ function startEnd(
       }
     }
   };
+  // a restart (or cancel) point inside any machine of the tree: count its entries across restarts
+  const point = typeof o.restartAt === 'object' ? o.restartAt : undefined;
+  let entries = 0;
+  let cancelEntries = 0;
+  let cancelSent = false;
+  const enters = (p: RestartPoint, r: TransitionRecord) => {
+    if (r.machine !== p.machine || (p.end !== undefined && p.end !== end)) return false;
+    const inside = (x: string) => x === p.state || x.startsWith(`${p.state}.`);
+    return inside(r.toState) && !inside(r.fromState);
+  };
   const launch = (snapshot: Snapshot<unknown> | undefined): void => {
     let actor: MigrationActor | undefined;
+    let sub: { unsubscribe(): void } | undefined;
+    /** Stop the actor, persist its snapshot (children included) through JSON, resume a fresh actor from it. */
+    const restart = (a: MigrationActor) => {
+      if (restarted || current !== a) return;
+      restarted = true;
+      sub?.unsubscribe();
+      const json = JSON.stringify(a.getPersistedSnapshot());
+      fx.detached(() => a.stop());
+      o.onRestart?.(end, json);
+      launch(JSON.parse(json) as Snapshot<unknown>);
+    };
     const onT = transitionInspector(end, report.t0, (r) => {
       report.onTransition(r);
-      if (r.machine !== 'migration') return;
-      const entered = (p: MigrationPhase | undefined) => p !== undefined && phaseOf(r.toState) === p && phaseOf(r.fromState) !== p;
-      if (entered(o.cancelAt)) actor?.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
+      if (point !== undefined && !restarted && enters(point, r) && ++entries === (point.nth ?? 1)) {
+        // after the step that entered it (inspection runs inside it): the state as it is then
+        const a = actor;
+        if (a !== undefined) queueMicrotask(() => restart(a));
+      }
+      const c = o.cancelAt;
+      if (c !== undefined && !cancelSent) {
+        const hit = typeof c === 'string' ? r.machine === 'migration' && phaseOf(r.toState) === c && phaseOf(r.fromState) !== c : enters(c, r) && ++cancelEntries === (c.nth ?? 1);
+        if (hit) {
+          cancelSent = true;
+          const a = actor;
+          const reason = `--cancel-at ${typeof c === 'string' ? c : `${c.machine}:${c.state}`}`;
+          // a child's state: after its step, so the CANCEL is the root's next event
+          if (typeof c === 'string') a?.send({ type: 'CANCEL', reason });
+          else if (a !== undefined) queueMicrotask(() => a.send({ type: 'CANCEL', reason }));
+        }
+      }
     });
     const inspect = (e: InspectionEvent) => {
       onT(e);
@@ -311,16 +356,11 @@ function startEnd(
     actor = createActor(machine, snapshot === undefined ? { input, inspect } : { snapshot, input, inspect });
     current = actor;
     const a = actor;
-    const sub = a.subscribe({
+    sub = a.subscribe({
       next: (s) => {
-        if (!restarted && o.restartAt !== undefined && phaseOf(statePath(s.value)) === o.restartAt) {
+        if (!restarted && typeof o.restartAt === 'string' && phaseOf(statePath(s.value)) === o.restartAt) {
           // synchronously after the phase's entry: its effect has started and has not finished
-          restarted = true;
-          sub.unsubscribe();
-          const json = JSON.stringify(a.getPersistedSnapshot());
-          fx.detached(() => a.stop());
-          o.onRestart?.(end, json);
-          launch(JSON.parse(json) as Snapshot<unknown>);
+          restart(a);
           return;
         }
         offer(s);
