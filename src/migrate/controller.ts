@@ -16,14 +16,16 @@
  * was in without repeating a side effect that already happened.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, type Actor, type InspectionEvent, type Snapshot, type SnapshotFrom } from 'xstate';
+import type { ChildProcess } from 'node:child_process';
+import { createActor, type Actor, type InspectionEvent, type Snapshot, type SnapshotFrom, type StateValue } from 'xstate';
 import { openDevice } from '../device/index.js';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import type { Fault } from '../device/sim/faults.js';
 import type { VdpaDevice } from '../device/types.js';
 import { encodeStateJson } from '../state/json.js';
 import type { NetDeviceState } from '../state/net-state.js';
-import { migrationMachine, type MigrationEvent, type MigrationInput } from '../../machines/migration.js';
+import { migrationMachine, type MigrationContext, type MigrationEvent, type MigrationInput } from '../../machines/migration.js';
+import { startControllerProcess } from './remote.js';
 import type { CvqCommandContext, CvqStrategy } from '../../machines/cvq-command.js';
 import { bind, type ActorsOf } from '../../machines/contract.js';
 import { destinationEffects, sourceEffects, type MigrationEffects, type MigrationNote } from '../effects/migration.js';
@@ -177,6 +179,13 @@ export interface RunOptions {
   readonly replace?: Partial<ActorsOf<typeof migrationMachine>>;
   readonly onTransition?: (t: TransitionRecord) => void;
   readonly onNote?: (n: MigrationNote) => void;
+  /**
+   * Run each end's machines in a supervised controller process (src/migrate/remote.ts): the effects
+   * stay here; a controller process that dies is restarted from its last persisted snapshot.
+   */
+  readonly controllerProcess?: boolean;
+  /** Each controller process started (`restart` 0 for the first). */
+  readonly onControllerProcess?: (end: 'source' | 'destination', child: ChildProcess, restart: number) => void;
   /** Called with each end's actor once started (a controller may persist its snapshots). */
   readonly onActor?: (end: 'source' | 'destination', actor: MigrationActor) => void;
 }
@@ -280,7 +289,7 @@ type End = 'source' | 'destination';
  * fresh actor resumes from it — a controller restart in the middle of the phase.
  */
 interface EndRun {
-  readonly actor: () => MigrationActor;
+  send(event: MigrationEvent): void;
   /** Resolves with the first snapshot `settled` accepts from now on. */
   until(settled: (s: Settled) => boolean): Promise<Settled>;
   stop(): void;
@@ -377,7 +386,7 @@ function startEnd(
   };
   launch(undefined);
   return {
-    actor: () => current,
+    send: (e) => current.send(e),
     until: (settled) =>
       new Promise((resolve, reject) => {
         const s = current.getSnapshot();
@@ -385,6 +394,65 @@ function startEnd(
         else waiters.add({ settled, resolve, reject });
       }),
     stop: () => current.stop(),
+  };
+}
+
+/**
+ * One end's actor in a supervised controller process (./remote.ts): the same machine, its effects
+ * served from here; a controller that dies is started again from its last persisted snapshot.
+ */
+function startRemoteEnd(
+  o: RunOptions,
+  end: End,
+  fx: IdempotentEffects<Partial<MigrationEffects>>,
+  input: MigrationInput,
+  event: MigrationEvent,
+  report: { readonly t0: number; readonly onTransition: (t: TransitionRecord) => void; readonly onCvq?: (c: CvqCommandContext, status: string) => void },
+): EndRun {
+  let last: Settled | undefined;
+  const waiters = new Set<{ readonly settled: (s: Settled) => boolean; readonly resolve: (s: Settled) => void; readonly reject: (e: unknown) => void }>();
+  let restarts = 0;
+  const proc = startControllerProcess({
+    end,
+    input,
+    event,
+    effects: fx.effects,
+    onTransition: (r) => report.onTransition({ ...r, t: Math.round((performance.now() - report.t0) * 1000) / 1000 }),
+    ...(report.onCvq === undefined ? {} : { onCvq: report.onCvq }),
+    onSnapshot: (json) => {
+      const p = JSON.parse(json) as { value: StateValue; context: MigrationContext };
+      const s = migrationMachine.resolveState({ value: p.value, context: p.context });
+      last = s;
+      for (const w of [...waiters]) {
+        if (w.settled(s)) {
+          waiters.delete(w);
+          w.resolve(s);
+        }
+      }
+    },
+    onProcess: (child, n) => {
+      if (n > 0) {
+        restarts = n;
+        o.onRestart?.(end, '');
+      }
+      o.onControllerProcess?.(end, child, n);
+    },
+  });
+  proc.failed.catch((e: unknown) => {
+    for (const w of waiters) w.reject(e);
+    waiters.clear();
+  });
+  return {
+    send: (e) => proc.send(e),
+    until: (settled) =>
+      new Promise((resolve, reject) => {
+        if (last !== undefined && settled(last)) resolve(last);
+        else waiters.add({ settled, resolve, reject });
+      }),
+    stop: () => {
+      void restarts;
+      proc.close();
+    },
   };
 }
 
@@ -419,18 +487,16 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   const probe = dstSide.probe;
   let cvqStart: { readonly us: number; readonly ok: number; readonly err: number } | undefined;
   let cvqLast: CvqCommandContext | undefined;
-  const watchCvq = (e: InspectionEvent) => {
-    if (e.type !== '@xstate.snapshot' || (e.actorRef as { logic?: { id?: unknown } }).logic?.id !== 'cvq-command') return;
-    const snap = e.snapshot as { context?: CvqCommandContext; status?: string };
-    const c = snap.context;
-    if (c === undefined) return;
+  let cvqFinished = false;
+  const watchCvqContext = (c: CvqCommandContext, status: string) => {
     if (cvqStart === undefined) {
       const acks = probe?.acks();
       cvqStart = { us: probe?.now() ?? performance.now() * 1000, ok: acks?.ok ?? 0, err: acks?.err ?? 0 };
     }
     if (cvqLast === undefined || c.applied !== cvqLast.applied) note({ kind: 'cvq-progress', applied: c.applied, total: c.commands.length, roundTrips: c.roundTrips });
     cvqLast = c;
-    if (snap.status === 'done') {
+    if (status === 'done' && !cvqFinished) {
+      cvqFinished = true;
       const acks = probe?.acks();
       note({
         kind: 'cvq-done',
@@ -444,16 +510,19 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
       });
     }
   };
+  const watchCvq = (e: InspectionEvent) => {
+    if (e.type !== '@xstate.snapshot' || (e.actorRef as { logic?: { id?: unknown } }).logic?.id !== 'cvq-command') return;
+    const snap = e.snapshot as { context?: CvqCommandContext; status?: string };
+    if (snap.context !== undefined) watchCvqContext(snap.context, snap.status ?? 'active');
+  };
 
   // ---- source ----
-  const source = startEnd(
-    o,
-    'source',
-    srcFx,
-    { ...common, source: { offered: hex(src.offered), negotiated: hex(src.negotiated), queues: src.dataQueues } },
-    { type: 'MIGRATE' },
-    { t0, onTransition },
-  );
+  const onCvq = (c: CvqCommandContext, status: string) => watchCvqContext(c, status);
+  const run = (end: End, fx: IdempotentEffects<Partial<MigrationEffects>>, input: MigrationInput, event: MigrationEvent) =>
+    o.controllerProcess === true
+      ? startRemoteEnd(o, end, fx, input, event, { t0, onTransition, onCvq })
+      : startEnd(o, end, fx, input, event, { t0, onTransition, ...(end === 'destination' ? { onInspect: watchCvq } : {}) });
+  const source = run('source', srcFx, { ...common, source: { offered: hex(src.offered), negotiated: hex(src.negotiated), queues: src.dataQueues } }, { type: 'MIGRATE' });
   const sDone = await source.until(sourceSettled);
   const svqSwitched = transitions.some((t) => t.end === 'source' && t.machine === 'svq-switch' && t.to === 'shadow');
   let error = sDone.context.error;
@@ -464,11 +533,7 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   let differences: string[] = [];
   let dDoneAt: number | null = null;
   if (outcome === 'completed') {
-    const destination = startEnd(o, 'destination', dstFx, { ...common, strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS }, { type: 'INCOMING', record: sDone.context.record }, {
-      t0,
-      onTransition,
-      onInspect: watchCvq,
-    });
+    const destination = run('destination', dstFx, { ...common, strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS }, { type: 'INCOMING', record: sDone.context.record });
     const dDone = await destination.until(destinationSettled);
     destination.stop();
     dDoneAt = performance.now();
@@ -481,7 +546,7 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
       error = dDone.context.error;
       outcome = dDone.matches('failed') ? 'failed' : 'rolled-back';
       // the VM stays on the source: the source machine resumes it (ROLLBACK)
-      source.actor().send({ type: 'ROLLBACK', reason: dDone.context.error ?? undefined });
+      source.send({ type: 'ROLLBACK', ...(dDone.context.error === null ? {} : { reason: dDone.context.error }) });
       const back = await source.until((s) => s.matches({ source: 'cancelled' }) || s.matches('failed'));
       if (back.matches('failed')) {
         outcome = 'failed';
