@@ -27,8 +27,6 @@ import type { NetDeviceState } from '../../state/net-state.js';
 import { checkFeatureDependencies, formatFeatures, hasFeature } from '../../virtio/features.js';
 import {
   QEMU_MAC_TABLE_ENTRIES,
-  VIRTIO_NET_CTRL_ANNOUNCE,
-  VIRTIO_NET_CTRL_ANNOUNCE_ACK,
   VIRTIO_NET_ERR,
   VIRTIO_NET_OK,
   VIRTIO_NET_S_ANNOUNCE,
@@ -249,8 +247,6 @@ export class SimVdpaDevice implements VdpaDevice {
   private pendingKick = false;
   private readonly afterResume: (() => void)[] = [];
   private inBatch = false;
-  /** VIRTIO_NET_S_ANNOUNCE is set in config status (§5.1.6.5.4). */
-  private announcePending = false;
   private nextHost = HOST_BASE;
   private drainScheduled = false;
   private readonly callListeners = new Map<number, Set<() => void>>();
@@ -361,7 +357,7 @@ export class SimVdpaDevice implements VdpaDevice {
    */
   announce(): boolean {
     if (!hasFeature(this.driverFeatures, 'GUEST_ANNOUNCE') || (this.status & VIRTIO_CONFIG_S.DRIVER_OK) === 0) return false;
-    this.announcePending = true;
+    this.model.announcePending = true;
     return true;
   }
 
@@ -799,7 +795,6 @@ export class SimVdpaDevice implements VdpaDevice {
 
   private reset(): void {
     this.status = 0;
-    this.announcePending = false;
     this.setDriverFeatures(0n);
     this.suspended = false;
     this.pendingKick = false;
@@ -910,7 +905,7 @@ export class SimVdpaDevice implements VdpaDevice {
     const b = new Uint8Array(Math.max(24, p.configSize));
     const v = new DataView(b.buffer);
     b.set(this.model.configMac, 0);
-    v.setUint16(6, VIRTIO_NET_S_LINK_UP | (this.announcePending ? VIRTIO_NET_S_ANNOUNCE : 0), true);
+    v.setUint16(6, VIRTIO_NET_S_LINK_UP | (this.model.announcePending ? VIRTIO_NET_S_ANNOUNCE : 0), true);
     v.setUint16(8, this.maxQueuePairs, true);
     v.setUint16(10, p.mtu, true);
     v.setUint32(12, p.speed >>> 0, true);
@@ -1153,16 +1148,11 @@ export class SimVdpaDevice implements VdpaDevice {
     const badLen = this.faults.forCommand('wrong-used-len', cls, cmd);
     const badId = this.faults.forCommand('bad-used-id', cls, cmd);
     const finish = (): boolean => {
-      // QEMU virtio_net_handle_announce: ANNOUNCE_ACK is OK only while an announcement is pending
-      const announceAck = cls === VIRTIO_NET_CTRL_ANNOUNCE && cmd === VIRTIO_NET_CTRL_ANNOUNCE_ACK && this.profile.cvq === 'model';
       const out = nack
         ? { ack: VIRTIO_NET_ERR, reason: 'NACK (injected)' }
         : tooLong && this.profile.cvq === 'model'
           ? { ack: VIRTIO_NET_ERR, reason: `command of ${outBytes} bytes exceeds ${CVQ_MAX_COMMAND}` }
-          : announceAck && !this.announcePending
-            ? { ack: VIRTIO_NET_ERR, reason: 'ANNOUNCE_ACK with no announcement pending' }
-            : this.model.handle(bytes, this.driverFeatures);
-      if (announceAck && out.ack === VIRTIO_NET_OK) this.announcePending = false;
+          : this.model.handle(bytes, this.driverFeatures);
       const e: CvqLogEntry = { ...entry, ack: out.ack, reason: out.reason, ackedAt: this.clock.now };
       this.cvqLog.push(e);
       if (out.ack === VIRTIO_NET_OK) this.stats.acksOk++;
