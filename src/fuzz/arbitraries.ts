@@ -25,7 +25,7 @@ export function subsetOf(mask: bigint): fc.Arbitrary<bigint> {
 }
 
 /** What each class module builds its arbitraries from. */
-const kit: ArbKit = {
+export const arbKit: ArbKit = {
   fc,
   mac: arbMac,
   u16,
@@ -41,7 +41,7 @@ const kit: ArbKit = {
  * Any command the codec can carry: every kind of every class (src/cvq/classes), values near the
  * device's limits (a MAC table past 64 entries, vid 4096, 0x8000 pairs) and over the whole field width.
  */
-export const arbCommand: fc.Arbitrary<NetCtrlCommand> = fc.oneof(...CLASSES.flatMap((c) => c.arbitraries(kit)));
+export const arbCommand: fc.Arbitrary<NetCtrlCommand> = fc.oneof(...CLASSES.flatMap((c) => c.arbitraries(arbKit)));
 
 /** Feature sets from the full profile; CTRL_VQ present most of the time. */
 export const arbNegotiated: fc.Arbitrary<bigint> = fc
@@ -65,7 +65,7 @@ export const arbLimits: fc.Arbitrary<DeviceLimits> = fc.oneof(
  */
 export function arbState(limits: DeviceLimits): fc.Arbitrary<NetDeviceState> {
   return fc.integer({ min: 1, max: limits.maxQueuePairs }).chain((queuePairs) =>
-    fc.tuple(...CLASSES.map((c) => c.arbitraryState(kit, { limits, queuePairs }))).map((slices: StateSlice[]) => {
+    fc.tuple(...CLASSES.map((c) => c.arbitraryState(arbKit, { limits, queuePairs }))).map((slices: StateSlice[]) => {
       const s: StateSlice = Object.assign({}, ...slices);
       return Object.fromEntries(NET_STATE_FIELDS.map((f) => [f, s[f]])) as unknown as NetDeviceState;
     }),
