@@ -30,7 +30,7 @@ export function applyCommand(state: NetDeviceState, negotiated: bigint, limits: 
     const need = hasFeature(negotiated, 'CTRL_VQ') ? REQUIRED_FEATURE[kind] : 'CTRL_VQ';
     return refuse(kind, 'not-negotiated', `${need} not negotiated`) as E.Either<CommandRefused, NetDeviceState>;
   }
-  return CLASS_OF_KIND[kind].apply(state, cmd, { negotiated, limits }) as E.Either<CommandRefused, NetDeviceState>;
+  return CLASS_OF_KIND[kind].apply(state, cmd, negotiated, limits) as E.Either<CommandRefused, NetDeviceState>;
 }
 
 /** Apply commands in order, stopping at the first refusal (with its index). */

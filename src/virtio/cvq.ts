@@ -11,7 +11,7 @@
  * module frames them with the header and dispatches on (class, command).
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { CLASS_OF_KIND, KINDS, type CommandKind, type NetCtrlCommand } from '../cvq/classes/index.js';
+import { KIND_BY_CODE, KIND_INFO, KINDS, type CommandKind, type NetCtrlCommand } from '../cvq/classes/index.js';
 import { WireReader, isFail } from '../cvq/classes/wire.js';
 import { CTRL_HDR_LEN } from './net.js';
 
@@ -30,17 +30,15 @@ export const COMMAND_CODES = Object.fromEntries(KINDS.map((k) => [k.kind, [k.cls
   readonly [K in CommandKind]: readonly [cls: number, cmd: number];
 };
 
-const KIND_BY_CODE = new Map<number, CommandKind>(KINDS.map((k) => [(k.cls << 8) | k.code, k.kind]));
-
 /** The kind named by (class, command), or undefined for a code the spec does not define. */
-export const kindOf = (cls: number, cmd: number): CommandKind | undefined => KIND_BY_CODE.get((cls << 8) | cmd);
+export const kindOf = (cls: number, cmd: number): CommandKind | undefined => KIND_BY_CODE.get((cls << 8) | cmd)?.kind;
 
 export const commandName = (cmd: NetCtrlCommand): CommandKind => cmd.kind;
 export const commandClass = (cmd: NetCtrlCommand): number => COMMAND_CODES[cmd.kind][0];
 export const commandCode = (cmd: NetCtrlCommand): number => COMMAND_CODES[cmd.kind][1];
 
 /** Bytes of the command-specific data (without the 2-byte header). */
-export const payloadLength = (cmd: NetCtrlCommand): number => CLASS_OF_KIND[cmd.kind].payloadLength(cmd);
+export const payloadLength = (cmd: NetCtrlCommand): number => KIND_INFO[cmd.kind].klass.payloadLength(cmd);
 
 /** Header + payload bytes: the device-readable length of the command's chain. */
 export const encodedLength = (cmd: NetCtrlCommand): number => CTRL_HDR_LEN + payloadLength(cmd);
@@ -51,10 +49,10 @@ export const encodedLength = (cmd: NetCtrlCommand): number => CTRL_HDR_LEN + pay
  * Field values are written modulo their width; the reducers, not the codec, judge ranges.
  */
 export function encodeCommandInto(cmd: NetCtrlCommand, buf: Uint8Array, off: number): number {
-  const [cls, code] = COMMAND_CODES[cmd.kind];
-  buf[off] = cls;
-  buf[off + 1] = code;
-  return CLASS_OF_KIND[cmd.kind].encode(cmd, buf, off + CTRL_HDR_LEN) - off;
+  const k = KIND_INFO[cmd.kind];
+  buf[off] = k.cls;
+  buf[off + 1] = k.code;
+  return k.klass.encode(cmd, buf, off + CTRL_HDR_LEN) - off;
 }
 
 /** The device-readable bytes of the command: class, command, payload. */
@@ -107,15 +105,16 @@ export function decodeCommand(segments: readonly Uint8Array[]): E.Either<CvqDeco
   if (r.remaining < CTRL_HDR_LEN) return E.left(decodeError('short-header', `CVQ command of ${r.remaining} byte(s): the header is 2`));
   const cls = r.u8();
   const code = r.u8();
-  const kind = kindOf(cls, code);
-  if (kind === undefined) {
+  const k = KIND_BY_CODE.get((cls << 8) | code);
+  if (k === undefined) {
     return E.left(decodeError('unknown-command', `unknown CVQ command class ${cls} command ${code}`, cls, code));
   }
-  const body = CLASS_OF_KIND[kind].decode(r, kind);
+  const kind = k.kind;
+  const body = k.klass.decode(r, kind);
   if (isFail(body)) return E.left(decodeError(body.reason, `${kind}: ${body.what}`, cls, code, kind));
   if (r.remaining !== 0) return E.left(decodeError('long-payload', `${kind}: ${r.remaining} byte(s) after the command data`, cls, code, kind));
   return E.right(body);
 }
 
 /** A one-line human form of a command, e.g. `VLAN_ADD vid=100`. */
-export const describeCommand = (cmd: NetCtrlCommand): string => CLASS_OF_KIND[cmd.kind].describe(cmd);
+export const describeCommand = (cmd: NetCtrlCommand): string => KIND_INFO[cmd.kind].klass.describe(cmd);

@@ -44,5 +44,11 @@ export const KINDS: readonly KindInfo[] = CLASSES.flatMap((klass) =>
 /** The class module of each kind. */
 export const CLASS_OF_KIND = Object.fromEntries(KINDS.map((k) => [k.kind, k.klass])) as { readonly [K in CommandKind]: AnyCvqClass };
 
+/** Each kind's entry, by kind (one lookup for the codec's hot path). */
+export const KIND_INFO = Object.fromEntries(KINDS.map((k) => [k.kind, k])) as { readonly [K in CommandKind]: KindInfo };
+
+/** Each kind's entry by `class << 8 | command`. */
+export const KIND_BY_CODE: ReadonlyMap<number, KindInfo> = new Map(KINDS.map((k) => [(k.cls << 8) | k.code, k]));
+
 export { announce, mac, mq, notfCoal, offloads, rss, rx, vlan };
 export type { CvqClass } from './types.js';

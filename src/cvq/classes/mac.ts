@@ -70,7 +70,7 @@ export const mac = defineClass<MacCommand>()({
   },
   describe: (cmd) => (cmd.kind === 'MAC_ADDR_SET' ? `MAC_ADDR_SET ${cmd.mac}` : `MAC_TABLE_SET unicast=${cmd.unicast.length} multicast=${cmd.multicast.length}`),
 
-  apply(state, cmd, { limits }) {
+  apply(state, cmd, _negotiated, limits) {
     if (cmd.kind === 'MAC_ADDR_SET') return E.right(produce(state, (d) => void (d.mac = cmd.mac)));
     // QEMU virtio_net_handle_mac: one table of `macTableEntries` shared by both blocks; a block that
     // does not fit is dropped and its overflow flag set (the filter then accepts that whole class).

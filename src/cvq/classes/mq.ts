@@ -35,7 +35,7 @@ export const mq = defineClass<MqVqPairsSetCommand>()({
   },
   describe: (cmd) => `MQ_VQ_PAIRS_SET pairs=${cmd.pairs}`,
 
-  apply(state, cmd, { limits }) {
+  apply(state, cmd, _negotiated, limits) {
     const p = cmd.pairs;
     if (p < VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN || p > VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX || p > limits.maxQueuePairs) {
       return refuse(cmd.kind, 'queue-pairs', `${p} queue pairs outside 1..${limits.maxQueuePairs}`);

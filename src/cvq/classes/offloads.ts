@@ -38,7 +38,7 @@ export const offloads = defineClass<GuestOffloadsSetCommand>()({
   },
   describe: (cmd) => `GUEST_OFFLOADS_SET 0x${cmd.offloads.toString(16)}`,
 
-  apply(state, cmd, { negotiated }) {
+  apply(state, cmd, negotiated) {
     const allowed = negotiated & GUEST_OFFLOAD_FEATURES;
     const extra = cmd.offloads & ~allowed;
     if (extra !== 0n) {

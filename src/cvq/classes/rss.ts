@@ -147,7 +147,7 @@ export const rss = defineClass<RssCommand>()({
       ? `MQ_RSS_CONFIG hash_types=0x${cmd.hashTypes.toString(16)} table=${cmd.indirectionTable.length} unclassified=${cmd.unclassifiedQueue} max_tx_vq=${cmd.maxTxVq} key=${cmd.key.length}B`
       : `MQ_HASH_CONFIG hash_types=0x${cmd.hashTypes.toString(16)} key=${cmd.key.length}B`,
 
-  apply(state, cmd, { negotiated, limits }) {
+  apply(state, cmd, negotiated, limits) {
     if (cmd.kind === 'MQ_RSS_CONFIG') return applyRss(state, cmd, negotiated, limits);
     const bad = checkHash(cmd.kind, limits, cmd.hashTypes, cmd.key.length);
     if (bad !== undefined) return bad;

@@ -49,11 +49,6 @@ export interface CommandRefused<K extends string = string> {
 
 export type Applied = E.Either<CommandRefused, NetDeviceState>;
 
-export interface ApplyContext {
-  readonly negotiated: bigint;
-  readonly limits: DeviceLimits;
-}
-
 export type Has = (f: FeatureName) => boolean;
 
 export interface PlanContext {
@@ -159,7 +154,7 @@ export interface CvqClass<C extends CommandBase, P extends t.Props = t.Props> {
   describe(cmd: C): string;
 
   /** The device's rule (CTRL_VQ and the command's feature are checked before). */
-  apply(state: NetDeviceState, cmd: C, ctx: ApplyContext): Applied;
+  apply(state: NetDeviceState, cmd: C, negotiated: bigint, limits: DeviceLimits): Applied;
   /** The restore-plan step: the commands that bring a reset device to this class's part of `state`. */
   plan(state: NetDeviceState, ctx: PlanContext, out: Sink<C>): void;
   /** The fields this class restores, as the plan step leaves them (only called with CTRL_VQ). */
@@ -183,8 +178,25 @@ export type CommandOf<X> = X extends CvqClass<infer C, infer _P> ? C : never;
  */
 export const defineClass =
   <C extends CommandBase>() =>
-  <P extends t.Props>(def: CvqClass<C, P>): CvqClass<C, P> =>
-    def;
+  <P extends t.Props>(def: CvqClass<C, P>): CvqClass<C, P> => ({
+    // one property order for every class: the codec and the reducer dispatch through one object shape
+    name: def.name,
+    cls: def.cls,
+    section: def.section,
+    commands: def.commands,
+    payloadLength: def.payloadLength,
+    encode: def.encode,
+    decode: def.decode,
+    describe: def.describe,
+    apply: def.apply,
+    plan: def.plan,
+    view: def.view,
+    maximal: def.maximal,
+    json: def.json,
+    arbitraries: def.arbitraries,
+    arbitraryState: def.arbitraryState,
+    sim: def.sim,
+  });
 
 /** A refusal of `kind` (the message prefixed with the kind, as the device log shows it). */
 export const refuse = (kind: string, reason: RefusalReason, message: string): Applied =>
