@@ -5,19 +5,17 @@
  * across buffers at any boundary).
  */
 import fc from 'fast-check';
-import { RX_KINDS, type NetCtrlCommand } from '../virtio/cvq.js';
-import { FULL_PROFILE_FEATURES, GUEST_OFFLOAD_FEATURES, maskOf } from '../virtio/features.js';
-import { VIRTIO_NET_RSS_HASH_TYPE_ALL, formatMac, toHex } from '../virtio/net.js';
-import { DEFAULT_LIMITS, vlanFilterOf, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
+import { CLASSES } from '../cvq/classes/index.js';
+import type { ArbKit, StateSlice } from '../cvq/classes/types.js';
+import type { NetCtrlCommand } from '../virtio/cvq.js';
+import { FULL_PROFILE_FEATURES, maskOf } from '../virtio/features.js';
+import { VIRTIO_NET_RSS_HASH_TYPE_ALL, formatMac } from '../virtio/net.js';
+import { DEFAULT_LIMITS, NET_STATE_FIELDS, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
 
 export const arbMac = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => formatMac(b));
 const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u64 = fc.bigInt({ min: 0n, max: (1n << 64n) - 1n });
-/** Coalescing parameters: zero, small, or over the whole le32. */
-const small = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 16 }), u32);
-/** An RSS key of up to `max` bytes (rss_max_key_size is a u8; drivers use 40). */
-const rssKey = (max: number) => fc.uint8Array({ maxLength: max });
 
 /** A random subset of the set bits of `mask`. */
 export function subsetOf(mask: bigint): fc.Arbitrary<bigint> {
@@ -26,31 +24,24 @@ export function subsetOf(mask: bigint): fc.Arbitrary<bigint> {
   return fc.subarray(bits).map((s) => s.reduce((a, b) => a | b, 0n));
 }
 
+/** What each class module builds its arbitraries from. */
+export const arbKit: ArbKit = {
+  fc,
+  mac: arbMac,
+  u16,
+  u32,
+  u64,
+  small: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 16 }), u32),
+  // an RSS key of up to `max` bytes (rss_max_key_size is a u8; drivers use 40)
+  key: (max) => fc.uint8Array({ maxLength: max }),
+  subsetOf,
+};
+
 /**
- * Any command the codec can carry: every kind, values near the device's limits (a MAC table past 64
- * entries, vid 4096, 0x8000 pairs) and over the whole field width.
+ * Any command the codec can carry: every kind of every class (src/cvq/classes), values near the
+ * device's limits (a MAC table past 64 entries, vid 4096, 0x8000 pairs) and over the whole field width.
  */
-export const arbCommand: fc.Arbitrary<NetCtrlCommand> = fc.oneof(
-  fc.record({ kind: fc.constantFrom(...RX_KINDS), on: fc.boolean() }),
-  fc.record({ kind: fc.constant('MAC_TABLE_SET' as const), unicast: fc.array(arbMac, { maxLength: 70 }), multicast: fc.array(arbMac, { maxLength: 70 }) }),
-  fc.record({ kind: fc.constant('MAC_ADDR_SET' as const), mac: arbMac }),
-  fc.record({ kind: fc.constantFrom('VLAN_ADD' as const, 'VLAN_DEL' as const), vid: fc.oneof(fc.integer({ min: 0, max: 4095 }), fc.constantFrom(4096, 0xffff), u16) }),
-  fc.constant({ kind: 'ANNOUNCE_ACK' as const }),
-  fc.record({ kind: fc.constant('MQ_VQ_PAIRS_SET' as const), pairs: fc.oneof(fc.integer({ min: 0, max: 20 }), fc.constantFrom(0x8000, 0x8001, 0xffff), u16) }),
-  fc.integer({ min: 0, max: 8 }).chain((lg) =>
-    fc.record({
-      kind: fc.constant('MQ_RSS_CONFIG' as const),
-      hashTypes: fc.oneof(fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }), u32),
-      indirectionTable: fc.array(fc.oneof(fc.integer({ min: 0, max: 9 }), u16), { minLength: 1 << lg, maxLength: 1 << lg }),
-      unclassifiedQueue: fc.oneof(fc.integer({ min: 0, max: 9 }), u16),
-      maxTxVq: fc.oneof(fc.integer({ min: 0, max: 10 }), u16),
-      key: rssKey(64),
-    }),
-  ),
-  fc.record({ kind: fc.constant('MQ_HASH_CONFIG' as const), hashTypes: fc.oneof(fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }), u32), key: rssKey(64) }),
-  fc.record({ kind: fc.constant('GUEST_OFFLOADS_SET' as const), offloads: fc.oneof(u64, subsetOf(GUEST_OFFLOAD_FEATURES)) }),
-  fc.record({ kind: fc.constantFrom('NOTF_COAL_TX_SET' as const, 'NOTF_COAL_RX_SET' as const), maxPackets: small, maxUsecs: small }),
-);
+export const arbCommand: fc.Arbitrary<NetCtrlCommand> = fc.oneof(...CLASSES.flatMap((c) => c.arbitraries(arbKit)));
 
 /** Feature sets from the full profile; CTRL_VQ present most of the time. */
 export const arbNegotiated: fc.Arbitrary<bigint> = fc
@@ -69,41 +60,16 @@ export const arbLimits: fc.Arbitrary<DeviceLimits> = fc.oneof(
 );
 
 /**
- * A device state that fits `limits` (what a source device of those limits can be in): VLAN filters
- * with the edge ids 0 and 4095, guest offloads from the profile's or any 64 bits (the device keeps
- * what it was given; viewThrough and the plan mask them by the negotiated features).
+ * A device state that fits `limits` (what a source device of those limits can be in): the queue pairs
+ * first (RSS queues depend on them), then each class module's fields.
  */
 export function arbState(limits: DeviceLimits): fc.Arbitrary<NetDeviceState> {
   return fc.integer({ min: 1, max: limits.maxQueuePairs }).chain((queuePairs) =>
-    fc.integer({ min: 0, max: limits.macTableEntries }).chain((nUni) => {
-      const queue = fc.integer({ min: 0, max: queuePairs - 1 });
-      const hash = fc.integer({ min: 0, max: VIRTIO_NET_RSS_HASH_TYPE_ALL }).map((h) => h & limits.supportedHashTypes);
-      const key = rssKey(limits.rssMaxKeySize).map((b) => toHex(b));
-      const tableLen = fc.integer({ min: 0, max: Math.log2(limits.rssMaxIndirectionTableLength) }).map((lg) => 1 << lg);
-      const coal = fc.record({ maxPackets: small, maxUsecs: small });
-      return fc.record({
-        mac: arbMac,
-        queuePairs: fc.constant(queuePairs),
-        rxMode: fc.record({ promisc: fc.boolean(), allmulti: fc.boolean(), alluni: fc.boolean(), nomulti: fc.boolean(), nouni: fc.boolean(), nobcast: fc.boolean() }),
-        macTable: fc.record({
-          unicast: fc.array(arbMac, { minLength: nUni, maxLength: nUni }),
-          multicast: fc.array(arbMac, { maxLength: limits.macTableEntries - nUni }),
-          unicastOverflow: fc.boolean(),
-          multicastOverflow: fc.boolean(),
-        }),
-        vlanFilter: fc
-          .oneof(fc.uniqueArray(fc.integer({ min: 0, max: 4095 }), { maxLength: 40 }), fc.constant([0, 4095]), fc.constant([]))
-          .map((v) => vlanFilterOf(v)),
-        guestOffloads: fc.oneof(subsetOf(GUEST_OFFLOAD_FEATURES), u64),
-        rss: fc.option(
-          tableLen.chain((n) => fc.record({ hashTypes: hash, indirectionTable: fc.array(queue, { minLength: n, maxLength: n }), unclassifiedQueue: queue, key })),
-          { nil: null },
-        ),
-        hashReport: fc.option(fc.record({ hashTypes: hash, key }), { nil: null }),
-        coalescing: fc.option(fc.record({ tx: coal, rx: coal }), { nil: null }),
-      });
+    fc.tuple(...CLASSES.map((c) => c.arbitraryState(arbKit, { limits, queuePairs }))).map((slices: StateSlice[]) => {
+      const s: StateSlice = Object.assign({}, ...slices);
+      return Object.fromEntries(NET_STATE_FIELDS.map((f) => [f, s[f]])) as unknown as NetDeviceState;
     }),
-  ) as fc.Arbitrary<NetDeviceState>;
+  );
 }
 
 // ───────────────────────────── byte mutators ─────────────────────────────

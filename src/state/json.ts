@@ -16,8 +16,10 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { MAX_VLAN, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX, VIRTIO_NET_RSS_HASH_TYPE_ALL, fromHex, isMacString, normaliseMac } from '../virtio/net.js';
-import { vlanFilterOf, vlanList, type NetDeviceState } from './net-state.js';
+import { CLASSES, CVQ_CLASSES } from '../cvq/classes/index.js';
+import type { JsonKit } from '../cvq/classes/types.js';
+import { VIRTIO_NET_RSS_HASH_TYPE_ALL, fromHex, isMacString, normaliseMac } from '../virtio/net.js';
+import { NET_STATE_FIELDS, type NetDeviceState } from './net-state.js';
 import { showValue } from './show-value.js';
 
 export interface StateJsonIssue {
@@ -117,32 +119,23 @@ const closed = <P extends t.Props>(props: P, name: string): t.Type<t.TypeOf<t.Ty
 const u32 = intIn('u32', 0, 0xffffffff);
 const hashTypes = intIn('hashTypes', 0, VIRTIO_NET_RSS_HASH_TYPE_ALL);
 
-const rxModeCodec = closed({ promisc: t.boolean, allmulti: t.boolean, alluni: t.boolean, nomulti: t.boolean, nouni: t.boolean, nobcast: t.boolean }, 'RxMode');
-const macTableCodec = closed(
-  { unicast: arrayOf(macString, 'MAC[]'), multicast: arrayOf(macString, 'MAC[]'), unicastOverflow: t.boolean, multicastOverflow: t.boolean },
-  'MacTable',
-);
-const rssCodec = closed(
-  { hashTypes, indirectionTable: arrayOf(intIn('queue', 0, 0xffff), 'queue[]'), unclassifiedQueue: intIn('queue', 0, 0xffff), key: keyHex },
-  'Rss',
-);
-const hashReportCodec = closed({ hashTypes, key: keyHex }, 'HashReport');
-const coalCodec = closed({ maxPackets: u32, maxUsecs: u32 }, 'Coalescing');
+/** The codecs above, handed to each class module for its fields of the document. */
+const kit: JsonKit = { intIn, u32, hashTypes, macString, keyHex, offloadsHex, arrayOf, nullable, closed };
 
-export const StateJsonCodec = closed(
-  {
-    mac: macString,
-    queuePairs: intIn('queuePairs', 1, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX),
-    rxMode: rxModeCodec,
-    macTable: macTableCodec,
-    vlans: arrayOf(intIn('vid', 0, MAX_VLAN - 1), 'vid[]'),
-    guestOffloads: offloadsHex,
-    rss: nullable(rssCodec),
-    hashReport: nullable(hashReportCodec),
-    coalescing: nullable(closed({ tx: coalCodec, rx: coalCodec }, 'NotfCoal')),
-  },
-  'NetDeviceState',
-);
+/** Each class's JSON fields (src/cvq/classes/<class>.ts `json`). */
+const CLASS_JSON = CLASSES.map((c) => c.json(kit));
+
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+type StateJsonProps = UnionToIntersection<ReturnType<(typeof CVQ_CLASSES)[number]['json']>['props']>;
+
+/** JSON keys in the document's order: the order of the state fields they hold (`NET_STATE_FIELDS`). */
+const JSON_KEYS: readonly string[] = CLASS_JSON.flatMap((j) => Object.keys(j.props).map((key) => ({ key, at: NET_STATE_FIELDS.indexOf(j.fields[key]!) })))
+  .sort((a, b) => a.at - b.at)
+  .map((k) => k.key);
+
+const inDocumentOrder = <V>(o: Readonly<Record<string, V>>): Record<string, V> => Object.fromEntries(JSON_KEYS.map((k) => [k, o[k]!]));
+
+export const StateJsonCodec = closed(inDocumentOrder(Object.assign({}, ...CLASS_JSON.map((j) => j.props))) as StateJsonProps, 'NetDeviceState');
 
 export type StateJson = t.OutputOf<typeof StateJsonCodec>;
 
@@ -163,22 +156,10 @@ function describeError(e: t.ValidationError): string {
   return e.message ?? `expected ${expected}, got ${showValue(e.value)}`;
 }
 
-/** Checks beyond the types: what any reachable device state satisfies. */
+/** Checks beyond the types: what any reachable device state satisfies (each class's `check`). */
 function semanticIssues(s: t.TypeOf<typeof StateJsonCodec>): StateJsonIssue[] {
-  const issues: StateJsonIssue[] = [];
-  if (s.rss !== null) {
-    const len = s.rss.indirectionTable.length;
-    if (len === 0 || (len & (len - 1)) !== 0) {
-      issues.push({ path: 'rss.indirectionTable', message: `length ${len} is not a power of two (§5.1.6.5.7.1)` });
-    }
-    s.rss.indirectionTable.forEach((q, i) => {
-      if (q >= s.queuePairs) issues.push({ path: `rss.indirectionTable[${i}]`, message: `queue ${q} ≥ queuePairs ${s.queuePairs}` });
-    });
-    if (s.rss.unclassifiedQueue >= s.queuePairs) {
-      issues.push({ path: 'rss.unclassifiedQueue', message: `queue ${s.rss.unclassifiedQueue} ≥ queuePairs ${s.queuePairs}` });
-    }
-  }
-  return issues;
+  const doc = s as unknown as Readonly<Record<string, unknown>>;
+  return CLASS_JSON.flatMap((j) => j.check?.(doc, doc) ?? []);
 }
 
 /** Decode the JSON form (already parsed) into a state. */
@@ -190,17 +171,9 @@ export function decodeStateJson(u: unknown): E.Either<StateJsonError, NetDeviceS
   const s = r.right;
   const issues = semanticIssues(s);
   if (issues.length > 0) return E.left(stateJsonError(issues));
-  return E.right({
-    mac: s.mac,
-    queuePairs: s.queuePairs,
-    rxMode: s.rxMode,
-    macTable: s.macTable,
-    vlanFilter: vlanFilterOf(s.vlans),
-    guestOffloads: s.guestOffloads,
-    rss: s.rss,
-    hashReport: s.hashReport,
-    coalescing: s.coalescing,
-  });
+  const state: Record<string, unknown> = {};
+  for (const j of CLASS_JSON) Object.assign(state, j.toState(s));
+  return E.right(Object.fromEntries(NET_STATE_FIELDS.map((f) => [f, state[f]])) as unknown as NetDeviceState);
 }
 
 /** Parse and decode JSON text; a syntax error is an issue at the document. */
@@ -216,20 +189,5 @@ export function parseStateJson(text: string): E.Either<StateJsonError, NetDevice
 
 /** The JSON form of a state (round-trips through `decodeStateJson`). */
 export function encodeStateJson(state: NetDeviceState): StateJson {
-  return {
-    mac: state.mac,
-    queuePairs: state.queuePairs,
-    rxMode: { ...state.rxMode },
-    macTable: {
-      unicast: [...state.macTable.unicast],
-      multicast: [...state.macTable.multicast],
-      unicastOverflow: state.macTable.unicastOverflow,
-      multicastOverflow: state.macTable.multicastOverflow,
-    },
-    vlans: vlanList(state.vlanFilter),
-    guestOffloads: `0x${state.guestOffloads.toString(16)}`,
-    rss: state.rss === null ? null : { ...state.rss, indirectionTable: [...state.rss.indirectionTable] },
-    hashReport: state.hashReport === null ? null : { ...state.hashReport },
-    coalescing: state.coalescing === null ? null : { tx: { ...state.coalescing.tx }, rx: { ...state.coalescing.rx } },
-  };
+  return inDocumentOrder(Object.assign({}, ...CLASS_JSON.map((j) => j.fromState(state)))) as StateJson;
 }

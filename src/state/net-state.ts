@@ -142,3 +142,9 @@ export function vlanFilterOf(vids: Iterable<number>): number[] {
   for (const v of vids) f[v >> 5] = (f[v >> 5]! | (1 << (v & 31))) >>> 0;
   return f;
 }
+
+/**
+ * The state's fields in their one order (the reset state's): the state file lists its keys in it
+ * and the decoders build states in it.
+ */
+export const NET_STATE_FIELDS: readonly (keyof NetDeviceState)[] = Object.keys(resetNetState('00:00:00:00:00:00')) as (keyof NetDeviceState)[];

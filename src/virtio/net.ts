@@ -7,47 +7,10 @@
 export const VIRTIO_NET_OK = 0;
 export const VIRTIO_NET_ERR = 1;
 
-/** Command classes (§5.1.6.5). */
-export const VIRTIO_NET_CTRL_RX = 0;
-export const VIRTIO_NET_CTRL_MAC = 1;
-export const VIRTIO_NET_CTRL_VLAN = 2;
-export const VIRTIO_NET_CTRL_ANNOUNCE = 3;
-export const VIRTIO_NET_CTRL_MQ = 4;
-export const VIRTIO_NET_CTRL_GUEST_OFFLOADS = 5;
-export const VIRTIO_NET_CTRL_NOTF_COAL = 6;
-
-/** VIRTIO_NET_CTRL_RX commands (§5.1.6.5.1), each with one u8 on/off. */
-export const VIRTIO_NET_CTRL_RX_PROMISC = 0;
-export const VIRTIO_NET_CTRL_RX_ALLMULTI = 1;
-export const VIRTIO_NET_CTRL_RX_ALLUNI = 2;
-export const VIRTIO_NET_CTRL_RX_NOMULTI = 3;
-export const VIRTIO_NET_CTRL_RX_NOUNI = 4;
-export const VIRTIO_NET_CTRL_RX_NOBCAST = 5;
-
-/** VIRTIO_NET_CTRL_MAC commands (§5.1.6.5.2). */
-export const VIRTIO_NET_CTRL_MAC_TABLE_SET = 0;
-export const VIRTIO_NET_CTRL_MAC_ADDR_SET = 1;
-
-/** VIRTIO_NET_CTRL_VLAN commands (§5.1.6.5.3), le16 vid. */
-export const VIRTIO_NET_CTRL_VLAN_ADD = 0;
-export const VIRTIO_NET_CTRL_VLAN_DEL = 1;
-
-/** VIRTIO_NET_CTRL_ANNOUNCE commands (§5.1.6.5.4), no payload. */
-export const VIRTIO_NET_CTRL_ANNOUNCE_ACK = 0;
-
-/** VIRTIO_NET_CTRL_MQ commands (§5.1.6.5.5). */
-export const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET = 0;
-export const VIRTIO_NET_CTRL_MQ_RSS_CONFIG = 1;
-export const VIRTIO_NET_CTRL_MQ_HASH_CONFIG = 2;
-export const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN = 1;
-export const VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MAX = 0x8000;
-
-/** VIRTIO_NET_CTRL_GUEST_OFFLOADS commands (§5.1.6.5.6), le64 offloads. */
-export const VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET = 0;
-
-/** VIRTIO_NET_CTRL_NOTF_COAL commands (§5.1.6.5.7), le32 max_packets + le32 max_usecs. */
-export const VIRTIO_NET_CTRL_NOTF_COAL_TX_SET = 0;
-export const VIRTIO_NET_CTRL_NOTF_COAL_RX_SET = 1;
+/**
+ * The command classes (VIRTIO_NET_CTRL_RX … NOTF_COAL), their command numbers and payloads are each
+ * class module's (src/cvq/classes/<class>.ts, one per §5.1.6.5 section); this file keeps the framing.
+ */
 
 /** `struct virtio_net_ctrl_hdr` (u8 class, u8 cmd) and the ack (u8). */
 export const CTRL_HDR_LEN = 2;

@@ -3,8 +3,9 @@
  * device's `NetDeviceState` kept current.
  *
  * - `ModelCvq` (profile `full`): decode with `decodeCommand` (virtio 1.2 §5.1.6.5) and apply with the
- *   pure reducer `applyCommand`; a decode error or a refusal acks VIRTIO_NET_ERR and leaves the state
- *   unchanged, as QEMU's virtio_net_handle_ctrl does.
+ *   pure reducer `applyCommand`, plus the class module's `sim` rule (src/cvq/classes: ANNOUNCE_ACK
+ *   needs a pending announcement, MAC_ADDR_SET lands in config space); a decode error or a refusal acks
+ *   VIRTIO_NET_ERR and leaves the state unchanged, as QEMU's virtio_net_handle_ctrl does.
  * - `VdpaSimNetCvq` (profile `vdpa_sim_net`): Linux 6.12's `vdpasim_handle_cvq` /
  *   `vdpasim_handle_ctrl_mac`: only MAC_ADDR_SET acks OK (pulling 6 bytes into config space; a shorter
  *   payload still overwrites the bytes it has and acks ERR), any other MAC command acks ERR, and any
@@ -13,10 +14,13 @@
  */
 import { produce } from 'immer';
 import * as E from 'fp-ts/lib/Either.js';
+import { CLASS_OF_KIND } from '../../cvq/classes/index.js';
+import { VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET } from '../../cvq/classes/mac.js';
+import type { SimCvqDevice } from '../../cvq/classes/types.js';
 import { applyCommand } from '../../state/apply.js';
 import { resetNetState, type DeviceLimits, type NetDeviceState } from '../../state/net-state.js';
 import { decodeCommand } from '../../virtio/cvq.js';
-import { ETH_ALEN, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, VIRTIO_NET_ERR, VIRTIO_NET_OK, formatMac, macBytes, type MacString } from '../../virtio/net.js';
+import { ETH_ALEN, VIRTIO_NET_ERR, VIRTIO_NET_OK, formatMac, macBytes, type MacString } from '../../virtio/net.js';
 
 /** Why the last command got the ack it got (for the device's command log). */
 export interface CvqOutcome {
@@ -24,22 +28,21 @@ export interface CvqOutcome {
   readonly reason: string;
 }
 
-export interface CvqModel {
+export interface CvqModel extends SimCvqDevice {
   /** Start of one kick's processing pass (vdpasim's `status` lives for one pass). */
   beginPass(): void;
   /** Handle one command's device-readable bytes (header + payload). */
   handle(bytes: Uint8Array, negotiated: bigint): CvqOutcome;
   /** The current device state. */
   state(): NetDeviceState;
-  /** Device reset or FEATURES_OK: start over from the reset state with `mac`. */
+  /** Device reset or FEATURES_OK: start over from the reset state with `mac` (no announcement pending). */
   reset(mac: MacString, negotiated: bigint): void;
-  /** The MAC config space shows (6 bytes, live). */
-  readonly configMac: Uint8Array;
 }
 
 export class ModelCvq implements CvqModel {
   private current: NetDeviceState;
   readonly configMac = new Uint8Array(ETH_ALEN);
+  announcePending = false;
 
   constructor(
     mac: MacString,
@@ -54,10 +57,13 @@ export class ModelCvq implements CvqModel {
   handle(bytes: Uint8Array, negotiated: bigint): CvqOutcome {
     const cmd = decodeCommand([bytes]);
     if (E.isLeft(cmd)) return { ack: VIRTIO_NET_ERR, reason: cmd.left.message };
+    const rule = CLASS_OF_KIND[cmd.right.kind].sim;
+    const refused = rule?.refuse?.(cmd.right, this);
+    if (refused !== undefined) return { ack: VIRTIO_NET_ERR, reason: refused };
     const next = applyCommand(this.current, negotiated, this.limits, cmd.right);
     if (E.isLeft(next)) return { ack: VIRTIO_NET_ERR, reason: next.left.message };
     this.current = next.right;
-    if (cmd.right.kind === 'MAC_ADDR_SET') this.syncMac();
+    rule?.applied?.(cmd.right, this, this.current);
     return { ack: VIRTIO_NET_OK, reason: 'applied' };
   }
 
@@ -67,6 +73,7 @@ export class ModelCvq implements CvqModel {
 
   reset(mac: MacString, negotiated: bigint): void {
     this.current = resetNetState(mac, negotiated);
+    this.announcePending = false;
     this.syncMac();
   }
 
@@ -77,6 +84,8 @@ export class ModelCvq implements CvqModel {
 
 export class VdpaSimNetCvq implements CvqModel {
   readonly configMac = new Uint8Array(ETH_ALEN);
+  /** vdpa_sim_net offers no GUEST_ANNOUNCE: never set. */
+  announcePending = false;
   private current: NetDeviceState;
   /** vdpasim_handle_cvq's `status`: initialised to ERR once per pass. */
   private status = VIRTIO_NET_ERR;

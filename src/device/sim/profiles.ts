@@ -13,6 +13,7 @@
  *   (virtio 1.2 §3.1.1 step 5, §5.1.3.1), a device error sets NEEDS_RESET (§2.1.2), and the loopback
  *   is lossless (a TX chain waits for an RX buffer).
  */
+import { KINDS } from '../../cvq/classes/index.js';
 import { MAX_SAFE_ADDR } from '../../memory/address-space.js';
 import { maskOf } from '../../virtio/features.js';
 import { NET_CONFIG, VIRTIO_NET_RSS_HASH_TYPE_ALL } from '../../virtio/net.js';
@@ -71,13 +72,17 @@ export const VDPA_SIM_BACKEND_FEATURES: bigint = backendMask(['IOTLB_MSG_V2', 'I
 /** vdpa_sim_net's device features (0x308830028). */
 export const VDPA_SIM_NET_FEATURES: bigint = maskOf(['MTU', 'MAC', 'STATUS', 'CTRL_VQ', 'CTRL_MAC_ADDR', 'ANY_LAYOUT', 'VERSION_1', 'ACCESS_PLATFORM']);
 
-/** The `full` profile: every net feature the reducers handle, guest/host offloads and every ring feature. */
-export const SIM_FULL_FEATURES: bigint = maskOf([
-  'CSUM', 'GUEST_CSUM', 'CTRL_GUEST_OFFLOADS', 'MTU', 'MAC', 'GUEST_TSO4', 'GUEST_TSO6', 'GUEST_ECN', 'GUEST_UFO',
-  'GUEST_USO4', 'GUEST_USO6', 'HOST_TSO4', 'HOST_TSO6', 'HOST_ECN', 'HOST_UFO', 'HOST_USO', 'MRG_RXBUF', 'STATUS',
-  'CTRL_VQ', 'CTRL_RX', 'CTRL_VLAN', 'CTRL_RX_EXTRA', 'GUEST_ANNOUNCE', 'MQ', 'CTRL_MAC_ADDR', 'NOTF_COAL',
-  'HASH_REPORT', 'RSS', 'ANY_LAYOUT', 'INDIRECT_DESC', 'EVENT_IDX', 'VERSION_1', 'ACCESS_PLATFORM', 'RING_PACKED',
-]);
+/** CTRL_VQ and the feature of every command of every CVQ class module (src/cvq/classes). */
+export const SIM_CVQ_FEATURES: bigint = maskOf(['CTRL_VQ', ...KINDS.map((k) => k.feature)]);
+
+/** The `full` profile: every CVQ class the reducers handle, guest/host offloads and every ring feature. */
+export const SIM_FULL_FEATURES: bigint =
+  SIM_CVQ_FEATURES |
+  maskOf([
+    'CSUM', 'GUEST_CSUM', 'MTU', 'MAC', 'GUEST_TSO4', 'GUEST_TSO6', 'GUEST_ECN', 'GUEST_UFO', 'GUEST_USO4', 'GUEST_USO6',
+    'HOST_TSO4', 'HOST_TSO6', 'HOST_ECN', 'HOST_UFO', 'HOST_USO', 'MRG_RXBUF', 'STATUS', 'ANY_LAYOUT', 'INDIRECT_DESC',
+    'EVENT_IDX', 'VERSION_1', 'ACCESS_PLATFORM', 'RING_PACKED',
+  ]);
 
 export const PROFILES: Readonly<Record<ProfileName, SimProfile>> = {
   vdpa_sim_net: {
