@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import * as E from 'fp-ts/lib/Either.js';
-import { parseSimSpec } from '../device/index.js';
+import { parseSimSpec, validateSpec } from '../device/index.js';
 import { parseFault, type Fault } from '../device/sim/faults.js';
 import { parseStateJson } from '../state/json.js';
 import type { NetDeviceState } from '../state/net-state.js';
@@ -89,14 +89,11 @@ const sourceOpt = (v: string): string => {
   return v.trim();
 };
 
+/** Any registered backend's spec (src/device/registry.ts), checked without opening anything. */
 const destOpt = (v: string): string => {
   const s = v.trim();
-  if (s.startsWith('vdpa:')) {
-    if (!/^vdpa:\/dev\/vhost-vdpa-\d+$/.test(s)) throw new InvalidArgumentError('expected vdpa:/dev/vhost-vdpa-N');
-    return s;
-  }
-  const p = parseSimSpec(s);
-  if (E.isLeft(p)) throw new InvalidArgumentError(`expected sim, sim:<profile> or vdpa:/dev/vhost-vdpa-N (${p.left.message})`);
+  const p = validateSpec(s);
+  if (E.isLeft(p)) throw new InvalidArgumentError(p.left.message);
   return s;
 };
 

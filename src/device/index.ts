@@ -1,6 +1,6 @@
 /**
- * The device factory: one spec string names either the embedded simulator or a real vhost-vdpa
- * device, and the caller gets a `VdpaDevice` either way.
+ * The device backends, registered by spec prefix (./registry.ts): one spec string names the embedded
+ * simulator or a real vhost-vdpa device, and the caller gets a `VdpaDevice` either way.
  *
  *   sim                       the simulator, `full` profile
  *   sim:<profile>             `sim:full`, `sim:vdpa_sim_net`
@@ -11,10 +11,12 @@ import * as E from 'fp-ts/lib/Either.js';
 import { SimVdpaDevice, type SimDeviceOptions } from './sim/device.js';
 import { PROFILE_NAMES, type ProfileName } from './sim/profiles.js';
 import { deviceError, type DeviceError, type VdpaDevice } from './types.js';
-import { openVdpaSpec, VDPA_SPEC_PREFIX } from './vhost-vdpa/index.js';
+import { openVdpaSpec } from './vhost-vdpa/index.js';
+import { openDevice as openRegistered, registerBackend, type OpenOptions } from './registry.js';
 
 export * from './types.js';
 export { SimVdpaDevice } from './sim/device.js';
+export { deviceBackends, hasCapability, registerBackend, validateSpec, type Capabilities, type Capability, type DeviceBackend, type OpenOptions } from './registry.js';
 
 export type DeviceSpec = 'sim' | `sim:${string}` | `vdpa:${string}`;
 
@@ -34,13 +36,27 @@ export function parseSimSpec(spec: string): E.Either<DeviceError, SimDeviceOptio
   return E.right({ profile: name as ProfileName, ...(staleAck ? { staleAck } : {}) });
 }
 
-/** Open a device by spec; `simOptions` add to what the spec says for a simulator (faults, latency …). */
+registerBackend({
+  prefix: 'sim',
+  forms: ['sim', 'sim:<profile>', 'sim:vdpa_sim_net+stale'],
+  validate: (spec) => E.map(() => undefined)(parseSimSpec(spec)),
+  // the simulator's options are checked by the simulator (SimVdpaDevice.create refuses bad ones)
+  open: (spec, opts) => E.chain((o: SimDeviceOptions) => SimVdpaDevice.create({ ...(opts as SimDeviceOptions), ...o }))(parseSimSpec(spec)),
+});
+
+const VDPA_PATH = /^vdpa:\/dev\/vhost-vdpa-\d+$/;
+registerBackend({
+  prefix: 'vdpa',
+  forms: ['vdpa:/dev/vhost-vdpa-N'],
+  validate: (spec) => (VDPA_PATH.test(spec) ? E.right(undefined) : invalid(spec, 'expected vdpa:/dev/vhost-vdpa-N')),
+  open: (spec, opts) => {
+    const given = Object.keys(opts).filter((k) => opts[k] !== undefined && !(k === 'faults' && Array.isArray(opts[k]) && opts[k].length === 0));
+    return given.length > 0 ? invalid(spec, `a kernel device takes no simulator options (${given.join(', ')})`) : openVdpaSpec(spec);
+  },
+});
+
+/** Open a device by spec through its registered backend; `simOptions` add to a simulator spec (faults, latency …). */
 export function openDevice(spec: string, simOptions: SimDeviceOptions = {}): E.Either<DeviceError, VdpaDevice> {
-  const s = spec.trim();
-  if (s.startsWith(VDPA_SPEC_PREFIX)) return openVdpaSpec(s);
-  if (s === 'sim' || s.startsWith('sim:')) {
-    const o = parseSimSpec(s);
-    return E.isLeft(o) ? o : SimVdpaDevice.create({ ...simOptions, ...o.right });
-  }
-  return invalid(spec, 'expected sim, sim:<profile> or vdpa:/dev/vhost-vdpa-N');
+  const opts: OpenOptions = { ...simOptions };
+  return openRegistered(spec, opts);
 }

@@ -19,7 +19,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { ChildProcess } from 'node:child_process';
 import { createActor, type Actor, type InspectionEvent, type Snapshot, type SnapshotFrom, type StateValue } from 'xstate';
 import { openDevice } from '../device/index.js';
-import { SimVdpaDevice } from '../device/sim/device.js';
+import { hasCapability } from '../device/registry.js';
 import type { Fault } from '../device/sim/faults.js';
 import type { VdpaDevice } from '../device/types.js';
 import { encodeStateJson } from '../state/json.js';
@@ -244,7 +244,10 @@ const text = (e: unknown): string => (typeof e === 'object' && e !== null && 'me
 
 function open(d: VdpaDevice | string, faults: readonly Fault[]): E.Either<MigrateError, VdpaDevice> {
   if (typeof d !== 'string') {
-    if (faults.length > 0 && d instanceof SimVdpaDevice) d.setFaults(faults);
+    if (faults.length > 0) {
+      if (!hasCapability(d, 'faults')) return E.left(migrateError('open', `${d.name} takes no injected faults`));
+      d.setFaults(faults);
+    }
     return E.right(d);
   }
   const r = openDevice(d, faults.length > 0 ? { faults } : {});
@@ -268,7 +271,11 @@ export async function runMigration(o: RunOptions): Promise<E.Either<MigrateError
 
   const src = await bringUpSource(srcDev.right, { wanted: o.features, state: o.state, strategy: o.strategy, queueSize: o.queueSize ?? 256, ramBytes }, ctl.signal);
   if (E.isLeft(src)) return src;
-  if (srcFaults.length > 0 && srcDev.right instanceof SimVdpaDevice) srcDev.right.setFaults(srcFaults);
+  if (srcFaults.length > 0) {
+    const d = srcDev.right;
+    if (!hasCapability(d, 'faults')) return E.left(migrateError('open', `${d.name} takes no injected faults`));
+    d.setFaults(srcFaults);
+  }
   const dst = openDestination(dstDev.right, ramBytes);
   if (E.isLeft(dst)) return dst;
   o.onWorld?.({ source: src.right, destination: dst.right });
@@ -562,7 +569,8 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   const sentBeforeAfter = src.guest.stats.txPosted;
   let sourceIntact: boolean | null = null;
   if (outcome === 'completed') {
-    if (dst.dev instanceof SimVdpaDevice) {
+    // the guest moves with its buffers: it can only drive a device that maps this process's memory
+    if (hasCapability(dst.dev, 'sharedHostMemory')) {
       const dev = dst.dev;
       src.guest.retarget((qi) => void dev.kick(qi));
       const after = await runTraffic(src.guest, o.framesAfter ?? 4000);
@@ -572,8 +580,9 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
     // the source must run as before: same device state, not suspended, traffic flowing with nothing lost
     const after = await runTraffic(src.guest, o.framesAfter ?? 4000);
     if (E.isLeft(after)) src.guest.errors.push(after.left.message);
-    const stateSame = !(src.dev instanceof SimVdpaDevice) || JSON.stringify(encodeStateJson(src.dev.netState())) === JSON.stringify(encodeStateJson(src.model));
-    const running = !(src.dev instanceof SimVdpaDevice) || !src.dev.isSuspended();
+    const sdev = src.dev;
+    const stateSame = !hasCapability(sdev, 'netState') || JSON.stringify(encodeStateJson(sdev.netState())) === JSON.stringify(encodeStateJson(src.model));
+    const running = !hasCapability(sdev, 'suspendState') || !sdev.isSuspended();
     sourceIntact = stateSame && running && E.isRight(after) && src.guest.outstanding() === 0 && src.backend.mode === 'passthrough';
   }
 

@@ -14,7 +14,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { PAGE_SIZE, type Region } from '../memory/address-space.js';
-import { SimVdpaDevice } from '../device/sim/device.js';
+import { hasCapability } from '../device/registry.js';
 import { hdrLenOf } from '../device/sim/rx-filter.js';
 import type { VdpaDevice } from '../device/types.js';
 import type { RingAddrs } from '../ring/types.js';
@@ -142,7 +142,7 @@ export function openDestination(dev: VdpaDevice, ramBytes: number): E.Either<Mig
 
 /** The simulator's clock, ack counters and own state (undefined for a kernel device). */
 export function probeOf(dev: VdpaDevice): DeviceProbe | undefined {
-  if (!(dev instanceof SimVdpaDevice)) return undefined;
+  if (!hasCapability(dev, 'probe') || !hasCapability(dev, 'netState')) return undefined;
   return { now: () => dev.clock.now, acks: () => ({ ok: dev.stats.acksOk, err: dev.stats.acksErr }), netState: () => dev.netState() };
 }
 
@@ -154,11 +154,12 @@ export function probeOf(dev: VdpaDevice): DeviceProbe | undefined {
  */
 export function guestRamFor(dst: Destination, src: Source): { hva: number; size: number } {
   const ram = src.path.ram;
-  if (dst.dev instanceof SimVdpaDevice) {
+  const dev = dst.dev;
+  if (hasCapability(dev, 'sharedHostMemory')) {
     const hva = dst.ram.base + 0x10_0000_0000;
-    const found = dst.dev.host.find(hva, ram.size);
+    const found = dev.host.find(hva, ram.size);
     if (found === undefined) {
-      const r = dst.dev.host.addRegion(hva, ram.buffer, { offset: ram.offset, size: ram.size, name: 'guest-ram (migrated)' });
+      const r = dev.host.addRegion(hva, ram.buffer, { offset: ram.offset, size: ram.size, name: 'guest-ram (migrated)' });
       if (E.isLeft(r)) return { hva: dst.ram.base, size: dst.ram.size };
     }
     return { hva, size: ram.size };
@@ -196,7 +197,7 @@ export function sourceSideOf(src: Source, stream: MigrationStream, o: SourceRunO
     negotiated: src.negotiated,
     dataQueues: src.dataQueues,
     // the simulator shows the state it holds; a kernel device's is what its acked commands built
-    deviceState: () => (dev instanceof SimVdpaDevice ? dev.netState() : src.model),
+    deviceState: () => (hasCapability(dev, 'netState') ? dev.netState() : src.model),
     stream,
     guest: {
       async run(round, wireUs, signal) {

@@ -21,7 +21,7 @@ describe('shadowvq usage errors (in process): a message and exit status 2', () =
     [['migrate', '--demo', '--fault', 'delay-ack:soon'], /delay-ack:<us> must be a non-negative integer/],
     [['migrate', '--demo', '--features', 'CTRL_VQ,WARP'], /unknown feature name "WARP"/],
     [['migrate', '--demo', '--features', 'CTRL_VLAN,VERSION_1'], /inconsistent feature set/],
-    [['migrate', '--demo', '--dest', 'tcp:host'], /expected sim, sim:<profile> or vdpa:/],
+    [['migrate', '--demo', '--dest', 'tcp:host'], /expected sim, sim:<profile>, sim:vdpa_sim_net\+stale, vdpa:\/dev\/vhost-vdpa-N/],
     [['migrate', '--demo', '--dest', 'sim:nope'], /unknown profile "nope"/],
     [['migrate', '--demo', '--dest', 'vdpa:/tmp/x'], /vdpa:\/dev\/vhost-vdpa-N/],
     [['migrate', '--demo', '--source', 'vdpa:/dev/vhost-vdpa-0'], /the source is the embedded simulator/],
