@@ -43,3 +43,10 @@ export function failureIn(self: AnyActorRef, error: unknown): string {
   const text = errorText(error);
   return snap?.value === undefined ? text : `${phaseOf(snap.value)}: ${text}`;
 }
+
+/**
+ * The error edge every effect invocation has: on failure go to `target` and record the error, named
+ * after the phase it happened in (the machine's `recordError` action). `onError: failTo('#m.failed')`.
+ */
+export const failTo = <T extends string>(target: T) =>
+  ({ target, actions: { type: 'recordError' as const, params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }) } }) as const;

@@ -16,7 +16,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { assign, setup } from 'xstate';
 import { STATUS, featuresAccepted, fromHex, negotiate, toHex } from '../src/state/lifecycle.js';
-import { failureIn, placeholder } from './actors.js';
+import { failTo, failureIn, placeholder } from './actors.js';
 
 export interface LifecycleInput {
   /** Features the driver wants (`0x…`). */
@@ -129,7 +129,7 @@ export const deviceLifecycleMachine = setup({
         src: 'resetDevice',
         input: ({ context }) => ({ timeoutMs: context.resetTimeoutMs }),
         onDone: { target: 'active', actions: assign({ status: 0, offered: '0x0', negotiated: '0x0' }) },
-        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+        onError: failTo('failed'),
       },
     },
     attaching: {
@@ -142,7 +142,7 @@ export const deviceLifecycleMachine = setup({
             actions: assign(({ event }) => ({ status: event.output.status, offered: '0x0', negotiated: '0x0', error: `cannot attach: device status 0x${event.output.status.toString(16)} is not running (DRIVER_OK)` })),
           },
         ],
-        onError: { target: 'reset', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+        onError: failTo('reset'),
       },
     },
     resetting: {
@@ -150,7 +150,7 @@ export const deviceLifecycleMachine = setup({
         src: 'resetDevice',
         input: ({ context }) => ({ timeoutMs: context.resetTimeoutMs }),
         onDone: { target: 'reset', actions: assign({ status: 0, offered: '0x0', negotiated: '0x0', error: null }) },
-        onError: { target: 'failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+        onError: failTo('failed'),
       },
     },
     active: {
@@ -166,7 +166,7 @@ export const deviceLifecycleMachine = setup({
             src: 'writeStatus',
             input: () => ({ status: STATUS.ACKNOWLEDGE }),
             onDone: { target: 'driver', actions: { type: 'setStatus', params: ({ event }) => event.output } },
-            onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#device-lifecycle.failed'),
           },
         },
         driver: {
@@ -174,7 +174,7 @@ export const deviceLifecycleMachine = setup({
             src: 'writeStatus',
             input: ({ context }) => ({ status: context.status | STATUS.DRIVER }),
             onDone: { target: 'negotiation', actions: { type: 'setStatus', params: ({ event }) => event.output } },
-            onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#device-lifecycle.failed'),
           },
         },
         negotiation: {
@@ -200,7 +200,7 @@ export const deviceLifecycleMachine = setup({
                     })),
                   },
                 ],
-                onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#device-lifecycle.failed'),
               },
             },
             writeFeatures: {
@@ -208,7 +208,7 @@ export const deviceLifecycleMachine = setup({
                 src: 'writeFeatures',
                 input: ({ context }) => ({ features: context.negotiated }),
                 onDone: { target: '#device-lifecycle.active.featuresOk' },
-                onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#device-lifecycle.failed'),
               },
             },
           },
@@ -221,7 +221,7 @@ export const deviceLifecycleMachine = setup({
                 src: 'writeStatus',
                 input: ({ context }) => ({ status: context.status | STATUS.FEATURES_OK }),
                 onDone: { target: 'reread', actions: { type: 'setStatus', params: ({ event }) => event.output } },
-                onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#device-lifecycle.failed'),
               },
             },
             reread: {
@@ -241,7 +241,7 @@ export const deviceLifecycleMachine = setup({
                     })),
                   },
                 ],
-                onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#device-lifecycle.failed'),
               },
             },
             // §3.1.1 step 7: device-specific setup (virtqueues, the shadow CVQ, ASIDs) before DRIVER_OK
@@ -258,7 +258,7 @@ export const deviceLifecycleMachine = setup({
                 src: 'writeStatus',
                 input: ({ context }) => ({ status: context.status | STATUS.DRIVER_OK }),
                 onDone: { target: 'running', actions: { type: 'setStatus', params: ({ event }) => event.output } },
-                onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#device-lifecycle.failed'),
               },
             },
             running: {
@@ -269,7 +269,7 @@ export const deviceLifecycleMachine = setup({
                 src: 'suspendDevice',
                 onDone: { target: 'suspended' },
                 // a device without SUSPEND keeps running; the caller sees why
-                onError: { target: 'running', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('running'),
               },
             },
             suspended: {
@@ -279,7 +279,7 @@ export const deviceLifecycleMachine = setup({
               invoke: {
                 src: 'resumeDevice',
                 onDone: { target: 'running' },
-                onError: { target: '#device-lifecycle.failed', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#device-lifecycle.failed'),
               },
             },
           },

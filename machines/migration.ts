@@ -26,7 +26,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { assign, sendTo, setup, type SnapshotFrom } from 'xstate';
 import { decodeMigrationRecord, type MigrationRecord } from '../src/state/migration-record.js';
 import { recordCommands } from '../src/state/record-plan.js';
-import { errorText, failureIn, placeholder } from './actors.js';
+import { errorText, failTo, failureIn, placeholder } from './actors.js';
 import { cvqCommandMachine, type CvqCommandOutput, type CvqStrategy } from './cvq-command.js';
 import { deviceLifecycleMachine } from './device-lifecycle.js';
 import { svqSwitchMachine } from './svq-switch.js';
@@ -298,7 +298,7 @@ export const migrationMachine = setup({
                       { guard: { type: 'alreadyShadowed', params: ({ event }) => event.output }, target: '#migration.source.active.precopy' },
                       { target: 'switchingSvq' },
                     ],
-                    onError: { target: '#migration.source.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                    onError: failTo('#migration.source.rollingBack'),
                   },
                 },
                 /** machines/svq-switch: passthrough → shadow (log_global_start). */
@@ -353,7 +353,7 @@ export const migrationMachine = setup({
                       },
                       { target: 'round', reenter: true, actions: { type: 'countRound', params: ({ event }) => event.output } },
                     ],
-                    onError: { target: '#migration.source.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                    onError: failTo('#migration.source.rollingBack'),
                   },
                 },
               },
@@ -391,7 +391,7 @@ export const migrationMachine = setup({
                   invoke: {
                     src: 'drainInFlight',
                     onDone: { target: 'saving' },
-                    onError: { target: '#migration.source.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                    onError: failTo('#migration.source.rollingBack'),
                   },
                 },
                 saving: {
@@ -411,7 +411,7 @@ export const migrationMachine = setup({
                         }),
                       },
                     ],
-                    onError: { target: '#migration.source.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                    onError: failTo('#migration.source.rollingBack'),
                   },
                 },
               },
@@ -523,7 +523,7 @@ export const migrationMachine = setup({
                 input: ({ context }) => ({ record: context.incoming }),
                 onDone: { target: 'negotiating', actions: assign({ record: ({ event }) => event.output.record }) },
                 // nothing touched the device yet: refuse the record, no rollback needed
-                onError: { target: '#migration.destination.rejected', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#migration.destination.rejected'),
               },
             },
             /** device-lifecycle START: reset, §3.1.1 up to FEATURES_OK with the record's features. */
@@ -564,7 +564,7 @@ export const migrationMachine = setup({
                 src: 'prepareDevice',
                 input: ({ context }) => ({ record: context.record! }),
                 onDone: { target: 'startingDriver' },
-                onError: { target: '#migration.destination.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#migration.destination.rollingBack'),
               },
             },
             /** device-lifecycle DRIVER_OK (the CVQ runs from here; the data queues stay disabled). */
@@ -610,7 +610,7 @@ export const migrationMachine = setup({
                     }),
                   },
                 ],
-                onError: { target: '#migration.destination.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#migration.destination.rollingBack'),
               },
             },
             enablingQueues: {
@@ -618,7 +618,7 @@ export const migrationMachine = setup({
                 src: 'enableDataQueues',
                 input: ({ context }) => ({ record: context.record! }),
                 onDone: { target: 'verifying' },
-                onError: { target: '#migration.destination.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#migration.destination.rollingBack'),
               },
             },
             verifying: {
@@ -632,7 +632,7 @@ export const migrationMachine = setup({
                     actions: assign({ error: ({ self, event }) => failureIn(self, `restored state differs from the record: ${event.output.differences.join('; ')}`) }),
                   },
                 ],
-                onError: { target: '#migration.destination.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+                onError: failTo('#migration.destination.rollingBack'),
               },
             },
           },

@@ -12,7 +12,7 @@
  * Triggers (QEMU): migration setup enables, precopy failure disables, `x-svq=on` forces shadow mode.
  */
 import { assign, setup } from 'xstate';
-import { errorText, failureIn, placeholder } from './actors.js';
+import { errorText, failTo, failureIn, placeholder } from './actors.js';
 
 export type SvqMode = 'passthrough' | 'shadow';
 export type SvqTrigger = 'migration' | 'x-svq' | 'precopy-failed' | 'request';
@@ -109,14 +109,14 @@ export const svqSwitchMachine = setup({
       initial: 'suspending',
       states: {
         suspending: {
-          invoke: { src: 'suspendDevice', onDone: { target: 'readingBases', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'suspendDevice', onDone: { target: 'readingBases', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: failTo('#svq-switch.enabling.rollingBack') },
         },
         readingBases: {
           invoke: {
             src: 'readVringBases',
             input: ({ context }) => ({ queues: context.queues }),
             onDone: { target: 'mapping', actions: [assign({ bases: ({ event }) => event.output.bases }), { type: 'markStep', params: { step: 'bases-read' } }] },
-            onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#svq-switch.enabling.rollingBack'),
           },
         },
         mapping: {
@@ -124,7 +124,7 @@ export const svqSwitchMachine = setup({
             src: 'mapShadowRings',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'pointing', actions: { type: 'markStep', params: { step: 'mapped' } } },
-            onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#svq-switch.enabling.rollingBack'),
           },
         },
         pointing: {
@@ -132,11 +132,11 @@ export const svqSwitchMachine = setup({
             src: 'pointToShadow',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'restarting', actions: { type: 'markStep', params: { step: 'pointed' } } },
-            onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#svq-switch.enabling.rollingBack'),
           },
         },
         restarting: {
-          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.shadow' }, onError: { target: '#svq-switch.enabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.shadow' }, onError: failTo('#svq-switch.enabling.rollingBack') },
         },
         /** Undo what this switch did, back to passthrough mode. */
         rollingBack: {
@@ -160,7 +160,7 @@ export const svqSwitchMachine = setup({
       initial: 'stopping',
       states: {
         stopping: {
-          invoke: { src: 'suspendDevice', onDone: { target: 'draining', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'suspendDevice', onDone: { target: 'draining', actions: { type: 'markStep', params: { step: 'suspended' } } }, onError: failTo('#svq-switch.disabling.rollingBack') },
         },
         draining: {
           invoke: {
@@ -170,7 +170,7 @@ export const svqSwitchMachine = setup({
               target: 'writingBack',
               actions: [assign({ handedBack: ({ event }) => event.output.handedBack, bases: ({ event }) => event.output.bases }), { type: 'markStep', params: { step: 'drained' } }],
             },
-            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#svq-switch.disabling.rollingBack'),
           },
         },
         writingBack: {
@@ -178,7 +178,7 @@ export const svqSwitchMachine = setup({
             src: 'writeBackIndexes',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'unmapping', actions: { type: 'markStep', params: { step: 'written-back' } } },
-            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#svq-switch.disabling.rollingBack'),
           },
         },
         unmapping: {
@@ -186,7 +186,7 @@ export const svqSwitchMachine = setup({
             src: 'unmapShadowRings',
             input: ({ context }) => ({ queues: context.queues }),
             onDone: { target: 'pointing', actions: { type: 'markStep', params: { step: 'unmapped' } } },
-            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#svq-switch.disabling.rollingBack'),
           },
         },
         pointing: {
@@ -194,11 +194,11 @@ export const svqSwitchMachine = setup({
             src: 'pointToGuest',
             input: ({ context }) => ({ queues: context.queues, bases: context.bases }),
             onDone: { target: 'restarting', actions: { type: 'markStep', params: { step: 'pointed' } } },
-            onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } },
+            onError: failTo('#svq-switch.disabling.rollingBack'),
           },
         },
         restarting: {
-          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.passthrough' }, onError: { target: '#svq-switch.disabling.rollingBack', actions: { type: 'recordError', params: ({ event }) => ({ error: event.error }) } } },
+          invoke: { src: 'resumeDevice', onDone: { target: '#svq-switch.passthrough' }, onError: failTo('#svq-switch.disabling.rollingBack') },
         },
         /** Undo what this switch did, back to shadow mode. */
         rollingBack: {
