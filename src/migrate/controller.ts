@@ -28,7 +28,7 @@ import { migrationMachine, type MigrationContext, type MigrationEvent, type Migr
 import { startControllerProcess } from './remote.js';
 import type { CvqCommandContext, CvqStrategy } from '../../machines/cvq-command.js';
 import { bind, type ActorsOf } from '../../machines/contract.js';
-import { destinationEffects, sourceEffects, type MigrationEffects, type MigrationNote } from '../effects/migration.js';
+import { destinationEffects, sourceEffects, type DeviceProbe, type MigrationEffects, type MigrationNote } from '../effects/migration.js';
 import { ACK_TIMEOUT_MS } from '../effects/vdpa-net.js';
 import { phaseOf, statePath, transitionInspector, type TransitionRecord } from './transitions.js';
 import { bringUpSource, destinationSideOf, migrateError, MigrationStream, openDestination, runTraffic, sourceSideOf, type Destination, type MigrateError, type Source } from './world.js';
@@ -302,6 +302,7 @@ interface EndRun {
   stop(): void;
 }
 
+// (Long: one closure holds the actor, its restarts and the waiters, which must share its state.)
 function startEnd(
   o: RunOptions,
   end: End,
@@ -416,6 +417,7 @@ function startRemoteEnd(
   event: MigrationEvent,
   report: { readonly t0: number; readonly onTransition: (t: TransitionRecord) => void; readonly onCvq?: (c: CvqCommandContext, status: string) => void },
 ): EndRun {
+  // one end's controller process, supervised
   let last: Settled | undefined;
   const waiters = new Set<{ readonly settled: (s: Settled) => boolean; readonly resolve: (s: Settled) => void; readonly reject: (e: unknown) => void }>();
   let restarts = 0;
@@ -466,6 +468,112 @@ function startRemoteEnd(
 const sourceSettled = (s: Settled) => s.matches({ source: 'completed' }) || s.matches({ source: 'cancelled' }) || s.matches('failed');
 const destinationSettled = (s: Settled) => s.matches({ destination: 'running' }) || s.matches({ destination: 'aborted' }) || s.matches({ destination: 'rejected' }) || s.matches('failed');
 
+/**
+ * The CVQ restore as machines/cvq-command shows it (through the inspector, or a controller process):
+ * progress notes, and at its end the device's clock and ack counters over the restore.
+ */
+function cvqWatcher(probe: DeviceProbe | undefined, note: (n: MigrationNote) => void) {
+  let start: { readonly us: number; readonly ok: number; readonly err: number } | undefined;
+  let last: CvqCommandContext | undefined;
+  let finished = false;
+  const now = () => probe?.now() ?? performance.now() * 1000;
+  const context = (c: CvqCommandContext, status: string) => {
+    if (start === undefined) {
+      const acks = probe?.acks();
+      start = { us: now(), ok: acks?.ok ?? 0, err: acks?.err ?? 0 };
+    }
+    if (last === undefined || c.applied !== last.applied) note({ kind: 'cvq-progress', applied: c.applied, total: c.commands.length, roundTrips: c.roundTrips });
+    last = c;
+    if (status !== 'done' || finished) return;
+    finished = true;
+    const acks = probe?.acks();
+    note({
+      kind: 'cvq-done',
+      ok: c.failure === null,
+      applied: c.applied,
+      total: c.commands.length,
+      roundTrips: c.roundTrips,
+      simUs: now() - start.us,
+      acksOk: acks === undefined ? c.applied : acks.ok - start.ok,
+      acksErr: acks === undefined ? (c.failure === null ? 0 : 1) : acks.err - start.err,
+    });
+  };
+  const inspect = (e: InspectionEvent) => {
+    if (e.type !== '@xstate.snapshot' || (e.actorRef as { logic?: { id?: unknown } }).logic?.id !== 'cvq-command') return;
+    const snap = e.snapshot as { context?: CvqCommandContext; status?: string };
+    if (snap.context !== undefined) context(snap.context, snap.status ?? 'active');
+  };
+  return { context, inspect };
+}
+
+interface EndsResult {
+  readonly outcome: MigrationSummary['outcome'];
+  readonly error: string | null;
+  /** When the destination settled (wall ms), if it ran. */
+  readonly dDoneAt: number | null;
+}
+
+/**
+ * Both ends' machines, one after the other: the source from MIGRATE to completed (or rolled back),
+ * then the destination from INCOMING(record); a destination that does not reach `running` makes the
+ * source resume the VM (ROLLBACK).
+ */
+async function runEnds(o: RunOptions, src: Source, fx: { readonly source: EndFx; readonly destination: EndFx }, report: EndReport): Promise<EndsResult> {
+  const hex = (v: bigint) => `0x${v.toString(16)}`;
+  const common = { dirtyThresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12 };
+  const run = (end: End, f: EndFx, input: MigrationInput, event: MigrationEvent) =>
+    o.controllerProcess === true ? startRemoteEnd(o, end, f, input, event, report) : startEnd(o, end, f, input, event, { ...report, ...(end === 'destination' ? { onInspect: report.onCvqInspect } : {}) });
+  const source = run('source', fx.source, { ...common, source: { offered: hex(src.offered), negotiated: hex(src.negotiated), queues: src.dataQueues } }, { type: 'MIGRATE' });
+  try {
+    const sDone = await source.until(sourceSettled);
+    if (!sDone.matches({ source: 'completed' })) return { outcome: sDone.matches('failed') ? 'failed' : 'rolled-back', error: sDone.context.error, dDoneAt: null };
+    const destination = run('destination', fx.destination, { ...common, strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS }, { type: 'INCOMING', record: sDone.context.record });
+    const dDone = await destination.until(destinationSettled);
+    destination.stop();
+    const dDoneAt = performance.now();
+    if (dDone.matches({ destination: 'running' })) return { outcome: 'completed', error: null, dDoneAt };
+    // the VM stays on the source: the source machine resumes it (ROLLBACK)
+    source.send({ type: 'ROLLBACK', ...(dDone.context.error === null ? {} : { reason: dDone.context.error }) });
+    const back = await source.until((s) => s.matches({ source: 'cancelled' }) || s.matches('failed'));
+    if (back.matches('failed')) return { outcome: 'failed', error: `${dDone.context.error ?? 'destination failed'}; resuming the source failed: ${back.context.error ?? ''}`, dDoneAt };
+    return { outcome: dDone.matches('failed') ? 'failed' : 'rolled-back', error: dDone.context.error, dDoneAt };
+  } finally {
+    source.stop();
+  }
+}
+
+type EndFx = IdempotentEffects<Partial<MigrationEffects>>;
+interface EndReport {
+  readonly t0: number;
+  readonly onTransition: (t: TransitionRecord) => void;
+  readonly onCvq: (c: CvqCommandContext, status: string) => void;
+  readonly onCvqInspect: (e: InspectionEvent) => void;
+}
+
+/**
+ * After the machines: the guest runs where the VM now lives — on the destination (a device that maps
+ * this process's memory: the guest moves with its buffers), or again on the source, which must run as
+ * before: same device state, not suspended, SVQ off, traffic flowing with nothing lost.
+ */
+async function afterwards(o: RunOptions, src: Source, dst: Destination, outcome: MigrationSummary['outcome']): Promise<boolean | null> {
+  if (outcome === 'completed') {
+    if (hasCapability(dst.dev, 'sharedHostMemory')) {
+      const dev = dst.dev;
+      src.guest.retarget((qi) => void dev.kick(qi));
+      const after = await runTraffic(src.guest, o.framesAfter ?? 4000);
+      if (E.isLeft(after)) src.guest.errors.push(after.left.message);
+    }
+    return null;
+  }
+  if (outcome !== 'rolled-back') return null;
+  const after = await runTraffic(src.guest, o.framesAfter ?? 4000);
+  if (E.isLeft(after)) src.guest.errors.push(after.left.message);
+  const sdev = src.dev;
+  const stateSame = !hasCapability(sdev, 'netState') || JSON.stringify(encodeStateJson(sdev.netState())) === JSON.stringify(encodeStateJson(src.model));
+  const running = !hasCapability(sdev, 'suspendState') || !sdev.isSuspended();
+  return stateSame && running && E.isRight(after) && src.guest.outstanding() === 0 && src.backend.mode === 'passthrough';
+}
+
 async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): Promise<MigrationSummary> {
   const transitions: TransitionRecord[] = [];
   const onTransition = (r: TransitionRecord) => {
@@ -484,123 +592,55 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   if (E.isLeft(before)) throw before.left;
   const sentBefore = src.guest.stats.txPosted;
 
-  const srcFx = idempotent(sourceEffects(sourceSideOf(src, stream, { rate: o.rate ?? 0.12 }), { note }), 'stopDirtyLog');
   const dstSide = destinationSideOf(dst, src);
-  const dstFx = idempotent(destinationEffects(dstSide, { note }).effects, 'teardownDestination');
-  const hex = (v: bigint) => `0x${v.toString(16)}`;
-  const common = { dirtyThresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12 };
-
-  // the CVQ restore as machines/cvq-command shows it: progress, and the device's clock and ack counters
-  const probe = dstSide.probe;
-  let cvqStart: { readonly us: number; readonly ok: number; readonly err: number } | undefined;
-  let cvqLast: CvqCommandContext | undefined;
-  let cvqFinished = false;
-  const watchCvqContext = (c: CvqCommandContext, status: string) => {
-    if (cvqStart === undefined) {
-      const acks = probe?.acks();
-      cvqStart = { us: probe?.now() ?? performance.now() * 1000, ok: acks?.ok ?? 0, err: acks?.err ?? 0 };
-    }
-    if (cvqLast === undefined || c.applied !== cvqLast.applied) note({ kind: 'cvq-progress', applied: c.applied, total: c.commands.length, roundTrips: c.roundTrips });
-    cvqLast = c;
-    if (status === 'done' && !cvqFinished) {
-      cvqFinished = true;
-      const acks = probe?.acks();
-      note({
-        kind: 'cvq-done',
-        ok: c.failure === null,
-        applied: c.applied,
-        total: c.commands.length,
-        roundTrips: c.roundTrips,
-        simUs: (probe?.now() ?? performance.now() * 1000) - cvqStart.us,
-        acksOk: acks === undefined ? c.applied : acks.ok - cvqStart.ok,
-        acksErr: acks === undefined ? (c.failure === null ? 0 : 1) : acks.err - cvqStart.err,
-      });
-    }
+  const fx = {
+    source: idempotent(sourceEffects(sourceSideOf(src, stream, { rate: o.rate ?? 0.12 }), { note }), 'stopDirtyLog'),
+    destination: idempotent(destinationEffects(dstSide, { note }).effects, 'teardownDestination'),
   };
-  const watchCvq = (e: InspectionEvent) => {
-    if (e.type !== '@xstate.snapshot' || (e.actorRef as { logic?: { id?: unknown } }).logic?.id !== 'cvq-command') return;
-    const snap = e.snapshot as { context?: CvqCommandContext; status?: string };
-    if (snap.context !== undefined) watchCvqContext(snap.context, snap.status ?? 'active');
-  };
-
-  // ---- source ----
-  const onCvq = (c: CvqCommandContext, status: string) => watchCvqContext(c, status);
-  const run = (end: End, fx: IdempotentEffects<Partial<MigrationEffects>>, input: MigrationInput, event: MigrationEvent) =>
-    o.controllerProcess === true
-      ? startRemoteEnd(o, end, fx, input, event, { t0, onTransition, onCvq })
-      : startEnd(o, end, fx, input, event, { t0, onTransition, ...(end === 'destination' ? { onInspect: watchCvq } : {}) });
-  const source = run('source', srcFx, { ...common, source: { offered: hex(src.offered), negotiated: hex(src.negotiated), queues: src.dataQueues } }, { type: 'MIGRATE' });
-  const sDone = await source.until(sourceSettled);
-  const svqSwitched = transitions.some((t) => t.end === 'source' && t.machine === 'svq-switch' && t.to === 'shadow');
-  let error = sDone.context.error;
-  let outcome: MigrationSummary['outcome'] = sDone.matches('failed') ? 'failed' : sDone.matches({ source: 'cancelled' }) ? 'rolled-back' : 'completed';
-
-  // ---- destination ----
-  let stateEqual: boolean | null = null;
-  let differences: string[] = [];
-  let dDoneAt: number | null = null;
-  if (outcome === 'completed') {
-    const destination = run('destination', dstFx, { ...common, strategy: o.strategy, ackTimeoutMs: ACK_TIMEOUT_MS }, { type: 'INCOMING', record: sDone.context.record });
-    const dDone = await destination.until(destinationSettled);
-    destination.stop();
-    dDoneAt = performance.now();
-    const verified = notes.find((n) => n.kind === 'verified');
-    if (verified?.kind === 'verified') {
-      stateEqual = verified.equal;
-      differences = [...verified.differences];
-    }
-    if (!dDone.matches({ destination: 'running' })) {
-      error = dDone.context.error;
-      outcome = dDone.matches('failed') ? 'failed' : 'rolled-back';
-      // the VM stays on the source: the source machine resumes it (ROLLBACK)
-      source.send({ type: 'ROLLBACK', ...(dDone.context.error === null ? {} : { reason: dDone.context.error }) });
-      const back = await source.until((s) => s.matches({ source: 'cancelled' }) || s.matches('failed'));
-      if (back.matches('failed')) {
-        outcome = 'failed';
-        error = `${error ?? 'destination failed'}; resuming the source failed: ${back.context.error ?? ''}`;
-      }
-    }
-  }
-  source.stop();
-
-  // ---- after: the guest runs where the VM now lives ----
-  const inFlightNote = notes.find((n) => n.kind === 'drained');
-  const inFlightAtSuspend = inFlightNote?.kind === 'drained' ? inFlightNote.guestInFlight : null;
+  const cvq = cvqWatcher(dstSide.probe, note);
+  const ends = await runEnds(o, src, fx, { t0, onTransition, onCvq: cvq.context, onCvqInspect: cvq.inspect });
   const sentBeforeAfter = src.guest.stats.txPosted;
-  let sourceIntact: boolean | null = null;
-  if (outcome === 'completed') {
-    // the guest moves with its buffers: it can only drive a device that maps this process's memory
-    if (hasCapability(dst.dev, 'sharedHostMemory')) {
-      const dev = dst.dev;
-      src.guest.retarget((qi) => void dev.kick(qi));
-      const after = await runTraffic(src.guest, o.framesAfter ?? 4000);
-      if (E.isLeft(after)) src.guest.errors.push(after.left.message);
-    }
-  } else if (outcome === 'rolled-back') {
-    // the source must run as before: same device state, not suspended, traffic flowing with nothing lost
-    const after = await runTraffic(src.guest, o.framesAfter ?? 4000);
-    if (E.isLeft(after)) src.guest.errors.push(after.left.message);
-    const sdev = src.dev;
-    const stateSame = !hasCapability(sdev, 'netState') || JSON.stringify(encodeStateJson(sdev.netState())) === JSON.stringify(encodeStateJson(src.model));
-    const running = !hasCapability(sdev, 'suspendState') || !sdev.isSuspended();
-    sourceIntact = stateSame && running && E.isRight(after) && src.guest.outstanding() === 0 && src.backend.mode === 'passthrough';
-  }
+  const sourceIntact = await afterwards(o, src, dst, ends.outcome);
+  return summarize(o, { src, dst, t0, transitions, notes, ends, sentBefore, sentBeforeAfter, sourceIntact });
+}
 
+/**
+ * The summary, from the transitions, the effects' notes and the guest's counters. (Long because the
+ * summary is one object literal, field by field as MigrationSummary documents it.)
+ */
+function summarize(
+  o: RunOptions,
+  r: {
+    readonly src: Source;
+    readonly dst: Destination;
+    readonly t0: number;
+    readonly transitions: readonly TransitionRecord[];
+    readonly notes: readonly MigrationNote[];
+    readonly ends: EndsResult;
+    readonly sentBefore: number;
+    readonly sentBeforeAfter: number;
+    readonly sourceIntact: boolean | null;
+  },
+): MigrationSummary {
+  const { src, dst, t0, transitions, notes, ends } = r;
   const g = src.guest;
   const rounds: RoundRow[] = notes.flatMap((n) => (n.kind === 'round' ? [{ round: n.round, pagesSent: n.pagesSent, dirtyPages: n.dirtyPages, wireUs: n.wireUs, frames: n.frames }] : []));
-  const saved = notes.find((n) => n.kind === 'saved');
-  const cvqDone = notes.find((n) => n.kind === 'cvq-done');
-  const enabled = notes.find((n) => n.kind === 'queues-enabled');
+  const find = <K extends MigrationNote['kind']>(k: K) => notes.find((n): n is Extract<MigrationNote, { kind: K }> => n.kind === k);
+  const saved = find('saved');
+  const cvqDone = find('cvq-done');
+  const enabled = find('queues-enabled');
+  const drained = find('drained');
+  const verified = find('verified');
   const simOf = (phase: string): number | null => {
     switch (phase) {
       case 'precopy':
-        return rounds.reduce((a, r) => a + r.wireUs, 0);
+        return rounds.reduce((a, x) => a + x.wireUs, 0);
       case 'stopAndCopy':
-        return saved?.kind === 'saved' ? saved.wireUs : null;
+        return saved?.wireUs ?? null;
       case 'restoringCvq':
-        return cvqDone?.kind === 'cvq-done' ? cvqDone.simUs : null;
+        return cvqDone?.simUs ?? null;
       case 'enablingQueues':
-        return enabled?.kind === 'queues-enabled' ? enabled.simUs : null;
+        return enabled?.simUs ?? null;
       case 'loading':
       case 'negotiating':
       case 'verifying':
@@ -612,41 +652,50 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   const phases = phaseRows(transitions, simOf);
   const stopAt = transitions.find((t) => t.machine === 'migration' && t.to === 'stopAndCopy');
   const downtime =
-    outcome === 'completed' && stopAt !== undefined && dDoneAt !== null
+    ends.outcome === 'completed' && stopAt !== undefined && ends.dDoneAt !== null
       ? {
           simUs: phases.filter((p) => p.phase === 'stopAndCopy' || (p.end === 'destination' && DESTINATION_PHASES.includes(p.phase as MigrationPhase))).reduce((a, p) => a + (p.simUs ?? 0), 0),
-          wallMs: dDoneAt - t0 - stopAt.t,
+          wallMs: ends.dDoneAt - t0 - stopAt.t,
         }
       : null;
-  const drained = notes.find((n) => n.kind === 'drained');
   return {
-    outcome,
-    error,
+    outcome: ends.outcome,
+    error: ends.error,
     source: { device: src.dev.name, negotiated: `0x${src.negotiated.toString(16)}` },
     destination: { device: dst.dev.name },
     strategy: o.strategy,
     phases,
-    precopy: { rounds, thresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12, svqSwitched },
+    precopy: {
+      rounds,
+      thresholdPages: o.dirtyThresholdPages ?? 64,
+      maxRounds: o.maxRounds ?? 12,
+      svqSwitched: transitions.some((t) => t.end === 'source' && t.machine === 'svq-switch' && t.to === 'shadow'),
+    },
     stopAndCopy:
-      saved?.kind === 'saved' && drained?.kind === 'drained'
+      saved !== undefined && drained !== undefined
         ? { remainingPages: saved.remainingPages, recordBytes: saved.recordBytes, inFlightHandedOver: drained.inFlight, svqForwarded: drained.svqForwarded }
         : null,
     cvq:
-      cvqDone?.kind === 'cvq-done'
+      cvqDone !== undefined
         ? { commands: cvqDone.total, applied: cvqDone.applied, roundTrips: cvqDone.roundTrips, acksOk: cvqDone.acksOk, acksErr: cvqDone.acksErr, simUs: cvqDone.simUs }
         : null,
     downtime,
     traffic: {
-      before: sentBefore,
-      during: sentBeforeAfter - sentBefore,
-      after: g.stats.txPosted - sentBeforeAfter,
+      before: r.sentBefore,
+      during: r.sentBeforeAfter - r.sentBefore,
+      after: g.stats.txPosted - r.sentBeforeAfter,
       sent: g.stats.txPosted,
       received: g.stats.rxDone,
-      inFlightAtSuspend,
+      inFlightAtSuspend: drained?.guestInFlight ?? null,
       lost: g.stats.txPosted - g.stats.rxDone,
       errors: [...g.errors],
     },
-    verdict: { stateEqual, differences, ramEqual: saved !== undefined ? true : null, sourceIntact },
+    verdict: {
+      stateEqual: verified?.equal ?? null,
+      differences: [...(verified?.differences ?? [])],
+      ramEqual: saved !== undefined ? true : null,
+      sourceIntact: r.sourceIntact,
+    },
     transitions: transitions.length,
     wallMs: performance.now() - t0,
   };

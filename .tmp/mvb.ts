@@ -1,0 +1,1 @@
+import { suite } from '../bench/machines.js';
