@@ -46,6 +46,8 @@ const D_FLAGS = 14;
 /** Offsets inside an event suppression structure (§2.8.14). */
 const EV_OFF_WRAP = 0;
 const EV_FLAGS = 2;
+/** `desc_event_flags : 2` of the flags word; the other 14 bits are reserved (§2.8.14). */
+const EV_FLAGS_MASK = 0x3;
 const WRAP_BIT = 1 << VRING_PACKED_EVENT_F_WRAP_CTR;
 const AVAIL_USED = VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED;
 
@@ -269,7 +271,10 @@ export class PackedDriver implements RingDriver {
     const moved = this.addedSince;
     if (moved === 0) return false;
     this.addedSince = 0;
-    const flags = this.devView.getUint16(EV_FLAGS, true);
+    // §2.8.14: desc_event_flags is the low 2 bits, the other 14 are reserved; §2.8.10: 0x3 is reserved
+    // and DESC "only valid if VIRTIO_F_RING_EVENT_IDX has been negotiated" — both notify, as ENABLE does
+    // (a spurious notification is harmless, a missed one stalls the queue).
+    const flags = this.devView.getUint16(EV_FLAGS, true) & EV_FLAGS_MASK;
     if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
       return packedNeedEvent(this.devView.getUint16(EV_OFF_WRAP, true), this.nextAvail, this.availWrap, moved, this.num);
     }
@@ -284,7 +289,9 @@ export class PackedDriver implements RingDriver {
     const fl = flags & AVAIL_USED;
     if (fl !== (this.usedWrap ? AVAIL_USED : 0)) return false;
     const id = dv.getUint16(o + D_ID, true);
-    const len = dv.getUint32(o + D_LEN, true);
+    // §2.8 "Element Address and Length": "Element Length is reserved for used descriptors without the VIRTQ_DESC_F_WRITE flag, and
+    // is ignored by drivers" — without WRITE the device wrote nothing ("Write Flag"), whatever len holds.
+    const len = (flags & VRING_DESC_F_WRITE) !== 0 ? dv.getUint32(o + D_LEN, true) : 0;
     if (id >= this.num || this.ndescs[id] === 0 || len > this.inLen[id]!) return this.reapError(id, len);
     this.release(id);
     out.id = id;
@@ -395,6 +402,7 @@ export class PackedDriver implements RingDriver {
     const LEN = 8;
     const ID = 12;
     const FLAGS = 14;
+    const WRITE = 2;
     const AU = 0x8080;
     const dv = this.descView;
     const cap = out.capacity;
@@ -405,9 +413,11 @@ export class PackedDriver implements RingDriver {
     let k = 0;
     while (k < cap) {
       const o = this.nextUsed * 16;
-      if ((dv.getUint16(o + FLAGS, true) & AU) !== (this.usedWrap ? AU : 0)) break;
+      const flags = dv.getUint16(o + FLAGS, true);
+      if ((flags & AU) !== (this.usedWrap ? AU : 0)) break;
       const id = dv.getUint16(o + ID, true);
-      const len = dv.getUint32(o + LEN, true);
+      // §2.8 "Element Address and Length": len is reserved in a used descriptor without WRITE: 0 written
+      const len = (flags & WRITE) !== 0 ? dv.getUint32(o + LEN, true) : 0;
       if (id >= n || ndescs[id] === 0 || len > inLen[id]!) {
         if (k === 0) {
           out.count = 0;
@@ -555,7 +565,7 @@ export class PackedDevice implements RingDevice {
       id = dv.getUint16(o + D_ID, true);
       cnt++;
       if ((flags & VRING_DESC_F_INDIRECT) !== 0) {
-        const r = this.indirectTable(out, s, addr, len, flags);
+        const r = this.indirectTable(out, s, addr, len, flags, cnt);
         if (r !== undefined) return r;
         break;
       }
@@ -579,10 +589,20 @@ export class PackedDevice implements RingDevice {
     return true;
   }
 
-  /** §2.8.19–20: one indirect table; its entries are used in sequence, WRITE is their only flag. */
-  private indirectTable(out: Chain, s: number, addr: number, len: number, flags: number): RingError | undefined {
+  /**
+   * §2.8 "Indirect Flag: Scatter-Gather Support" and §2.8.19: one indirect table, the whole buffer;
+   * its entries are used in sequence. The INDIRECT descriptor's own WRITE bit is ignored ("In descriptors with
+   * VIRTQ_DESC_F_INDIRECT set VIRTQ_DESC_F_WRITE is reserved and is ignored by the device"), and so is
+   * every flag of a table entry but WRITE, and its Buffer ID ("The VIRTQ_DESC_F_WRITE flags bit is the
+   * only valid flag for descriptors in the indirect table. Others are reserved and are ignored by the
+   * device. Buffer ID is also reserved and is ignored by the device.").
+   */
+  private indirectTable(out: Chain, s: number, addr: number, len: number, flags: number, nth: number): RingError | undefined {
     if (!this.indirectOk) return fail('indirect-not-negotiated', `descriptor at slot ${s} is INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`, s);
     if ((flags & VRING_DESC_F_NEXT) !== 0) return fail('indirect-next', `descriptor at slot ${s} has both INDIRECT and NEXT`, s);
+    // §2.8.19: "A driver MUST NOT write direct descriptors with DESC_F_INDIRECT set in a scatter-gather
+    // list linked by VIRTQ_DESC_F_NEXT" (unlike split §2.7.5.3, which allows direct descriptors before it)
+    if (nth > 1) return fail('indirect-next', `INDIRECT descriptor at slot ${s} ends a list linked by NEXT`, s);
     if (len === 0) return fail('zero-length', `indirect descriptor at slot ${s} has an empty table`, s);
     if (len % DESC_SIZE !== 0) return fail('indirect-len', `indirect table length ${len} at slot ${s} is not a multiple of 16`, s);
     const r = addr < 0 ? undefined : this.space.find(addr, len);
@@ -594,8 +614,8 @@ export class PackedDevice implements RingDevice {
     const space = this.space;
     for (let j = 0; j < entries; j++) {
       const o = tOff + j * DESC_SIZE;
+      // only WRITE counts (reserved flags ignored, see above): an INDIRECT bit here is not a nested table
       const f = tv.getUint16(o + D_FLAGS, true);
-      if ((f & VRING_DESC_F_INDIRECT) !== 0) return fail('indirect-nested', `entry ${j} of the indirect table at slot ${s} is INDIRECT`, j);
       const a = getU64(tv, o);
       const l = tv.getUint32(o + D_LEN, true);
       const rule = takeSegment(space, out, a, l, f & VRING_DESC_F_WRITE);
@@ -614,10 +634,13 @@ export class PackedDevice implements RingDevice {
     const dv = this.descView;
     const slot = this.nextUsed;
     const o = slot * DESC_SIZE;
-    dv.setUint32(o + D_LEN, len >>> 0, true);
+    const l = len >>> 0;
+    dv.setUint32(o + D_LEN, l, true);
     dv.setUint16(o + D_ID, id, true);
-    // (write barrier) then the flags publish it
-    dv.setUint16(o + D_FLAGS, this.usedWrap ? 0x8080 /* AVAIL | USED */ : 0, true);
+    // (write barrier) then the flags publish it: AVAIL = USED = our wrap counter (§2.8.1), and WRITE
+    // when the device wrote anything — §2.8 "Write Flag": "In a used descriptor, this bit is used to specify
+    // whether any data has been written by the device into any parts of the buffer."
+    dv.setUint16(o + D_FLAGS, (this.usedWrap ? 0x8080 /* AVAIL | USED */ : 0) | (l !== 0 ? 2 /* VRING_DESC_F_WRITE */ : 0), true);
     this.space.noteWrite(this.descAddr + slot * DESC_SIZE + D_LEN, DESC_SIZE - D_LEN);
     let next = slot + ringDescs;
     if (next >= n) {
@@ -659,9 +682,11 @@ export class PackedDevice implements RingDevice {
         break;
       }
       const o = slot * 16;
-      dv.setUint32(o + LEN, lens[k]! >>> 0, true);
+      const l = lens[k]! >>> 0;
+      dv.setUint32(o + LEN, l, true);
       dv.setUint16(o + ID, id, true);
-      const f = wrap ? 0x8080 /* AVAIL | USED */ : 0;
+      // AVAIL = USED = wrap, WRITE when bytes were written (§2.8 "Write Flag", as in push)
+      const f = (wrap ? 0x8080 /* AVAIL | USED */ : 0) | (l !== 0 ? 2 /* VRING_DESC_F_WRITE */ : 0);
       if (k === 0) firstFlags = f;
       else {
         dv.setUint16(o + FLAGS, f, true);
@@ -693,7 +718,8 @@ export class PackedDevice implements RingDevice {
     const moved = this.pushedSince;
     if (moved === 0) return false;
     this.pushedSince = 0;
-    const flags = this.drvView.getUint16(EV_FLAGS, true);
+    // reserved bits and the reserved value 3 as in PackedDriver.kickNeeded (§2.8.14, §2.8.10)
+    const flags = this.drvView.getUint16(EV_FLAGS, true) & EV_FLAGS_MASK;
     if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
       return packedNeedEvent(this.drvView.getUint16(EV_OFF_WRAP, true), this.nextUsed, this.usedWrap, moved, this.num);
     }

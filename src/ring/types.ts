@@ -28,8 +28,8 @@ export type RingRule =
   | 'zero-length' // descriptor with len 0 where the rule forbids it (indirect table)
   | 'indirect-not-negotiated' // INDIRECT flag without VIRTIO_F_INDIRECT_DESC (§2.7.5.3)
   | 'indirect-len' // indirect table len not a non-zero multiple of 16 (§2.7.5.3.1)
-  | 'indirect-nested' // INDIRECT inside an indirect table (§2.7.5.3.1)
-  | 'indirect-next' // INDIRECT and NEXT both set on one descriptor (§2.7.5.3.1)
+  | 'indirect-nested' // split: INDIRECT inside an indirect table (§2.7.5.3.1; packed ignores every table flag but WRITE, §2.8 "Indirect Flag")
+  | 'indirect-next' // INDIRECT and NEXT both set on one descriptor (§2.7.5.3.1); packed: INDIRECT anywhere in a NEXT list (§2.8.19)
   | 'chain-too-long' // more segments than the caller's Chain can hold
   | 'packed-id-out-of-range' // packed buffer id ≥ num
   | 'packed-chain-unterminated' // packed chain runs past num descriptors without ending

@@ -341,10 +341,12 @@ const packedScenarios: DeviceScenario[] = [
     write: (r, b) => packedDesc(r.space, r.config.addrs.desc, b, TABLE, len, 0, A | flags),
   })),
   {
-    rule: 'indirect-nested',
+    // §2.8.19: no INDIRECT descriptor in a list linked by NEXT (packed; split allows it, §2.7.5.3)
+    rule: 'indirect-next',
     write: (r, b) => {
-      packedDesc(r.space, TABLE, 0, BUF_BASE, 16, 0, INDIRECT);
-      packedDesc(r.space, r.config.addrs.desc, b, TABLE, 16, 0, A | INDIRECT);
+      packedDesc(r.space, TABLE, 0, BUF_BASE, 16, 0, 0);
+      packedDesc(r.space, r.config.addrs.desc, b + 1, TABLE, 16, 0, A | INDIRECT);
+      packedDesc(r.space, r.config.addrs.desc, b, BUF_BASE, 16, 0, A | NEXT);
     },
   },
   {
@@ -438,7 +440,8 @@ function writeUsed(r: Rig, elems: ReadonlyArray<readonly [id: number, len: numbe
     });
     unwrap(r.space.writeU16(u + 2, elems.length));
   } else {
-    elems.forEach(([id, len], k) => packedDesc(r.space, r.config.addrs.desc, k, 0, len, id, AVAIL | USED));
+    // WRITE marks a used descriptor whose len counts (§2.8 "Write Flag", "Element Address and Length")
+    elems.forEach(([id, len], k) => packedDesc(r.space, r.config.addrs.desc, k, 0, len, id, AVAIL | USED | (len > 0 ? WRITE : 0)));
   }
 }
 
