@@ -170,6 +170,22 @@ export class PackedDriver implements RingDriver {
    */
   add(chain: Chain, token: number, useIndirect = false): number | RingError {
     const count = chain.count;
+    if (count === 1 && !useIndirect && this.free !== 0) {
+      // One buffer: one descriptor, its flags (which publish it) stored last (u32 len: no overflow)
+      const id = this.freeId;
+      const dv = this.descView;
+      const o = this.nextAvail * DESC_SIZE;
+      const a = chain.addr[0]!;
+      const len = chain.len[0]!;
+      const writable = chain.outCount === 0;
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + 8, len, true);
+      dv.setUint16(o + 12, id, true);
+      // WRITE = 2, AVAIL = 0x80, USED = 0x8000 (§2.8.1: AVAIL = wrap counter, USED its inverse)
+      this.publish(id, (writable ? 2 : 0) | (this.availWrap ? 0x80 : 0x8000), 1, token, writable ? len : 0);
+      return id;
+    }
     if (useIndirect || count === 0 || count > this.free || chain.outBytes + chain.inBytes > 0xffffffff) return this.addSlow(chain, token, useIndirect);
     const id = this.freeId;
     this.publish(id, this.writeDirect(chain, id), count, token, chain.inBytes);
@@ -554,6 +570,48 @@ export class PackedDevice implements RingDevice {
     let o = head * DESC_SIZE;
     let flags = dv.getUint16(o + D_FLAGS, true);
     if ((flags & AVAIL_USED) !== (this.availWrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED)) return false;
+    // The common buffer, one direct descriptor: its checks inline (neither NEXT nor INDIRECT = 5, id in
+    // range, address below 2^53, buffer inside one region); anything else, or any check failing, takes
+    // the full walk below, which names the rule broken.
+    const hi = dv.getUint32(o + 4, true);
+    const id0 = dv.getUint16(o + D_ID, true);
+    if ((flags & 5) === 0 && hi < 0x200000 && id0 < n && out.capacity > 0) {
+      const addr = hi * 4294967296 + dv.getUint32(o, true);
+      const len = dv.getUint32(o + D_LEN, true);
+      if (this.space.contains(addr, len)) {
+        // the Chain's fields written here, not through a method: a double (addr) passed to a call
+        // V8 does not inline is boxed, and this path must not allocate
+        out.id = id0;
+        out.ringDescs = 1;
+        out.indirect = false;
+        out.count = 1;
+        out.addr[0] = addr;
+        out.len[0] = len;
+        if ((flags & 2) !== 0) {
+          out.outCount = 0;
+          out.outBytes = 0;
+          out.inBytes = len;
+        } else {
+          out.outCount = 1;
+          out.outBytes = len;
+          out.inBytes = 0;
+        }
+        const next = head + 1;
+        if (next === n) {
+          this.nextAvail = 0;
+          this.availWrap = !this.availWrap;
+        } else this.nextAvail = next;
+        return true;
+      }
+    }
+    return this.walkChain(out, head, flags);
+  }
+
+  /** `walk` of any chain from slot `head` (whose flags are `flags`): every descriptor checked, the rule broken named. */
+  private walkChain(out: Chain, head: number, flags: number): boolean | RingError {
+    const n = this.num;
+    const dv = this.descView;
+    let o = head * DESC_SIZE;
     out.reset();
     const space = this.space;
     let s = head;

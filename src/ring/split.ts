@@ -156,6 +156,23 @@ export class SplitDriver implements RingDriver {
    */
   add(chain: Chain, token: number, useIndirect = false): number | RingError {
     const count = chain.count;
+    if (count === 1 && !useIndirect && this.free !== 0) {
+      // One buffer (a TX packet, an RX buffer): one descriptor, no loop (u32 len: no overflow to check)
+      const head = this.freeHead;
+      const dv = this.descView;
+      const o = head * DESC_SIZE;
+      const next = this.descNext[head]!;
+      const a = chain.addr[0]!;
+      const len = chain.len[0]!;
+      const writable = chain.outCount === 0;
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + 8, len, true);
+      dv.setUint16(o + 12, writable ? 2 /* VRING_DESC_F_WRITE */ : 0, true);
+      dv.setUint16(o + 14, next, true);
+      this.freeHead = next;
+      return this.publish(head, 1, token, writable ? len : 0);
+    }
     if (useIndirect || count === 0 || count > this.free || chain.outBytes + chain.inBytes > 0xffffffff) return this.addSlow(chain, token, useIndirect);
     const head = this.freeHead;
     this.freeHead = this.writeDirect(chain, head);
@@ -285,7 +302,7 @@ export class SplitDriver implements RingDriver {
     const nd = this.ndescs[id]!;
     const descNext = this.descNext;
     let tail = id;
-    for (let k = 1; k < nd; k++) tail = descNext[tail]!;
+    if (nd > 1) for (let k = 1; k < nd; k++) tail = descNext[tail]!;
     descNext[tail] = this.freeHead;
     this.freeHead = id;
     this.free += nd;
@@ -492,6 +509,47 @@ export class SplitDevice implements RingDevice {
     if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
     const head = av.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
     if (head >= n) return popError('desc-index-out-of-range', head, -1, n);
+    // The common chain, one direct descriptor (a TX packet, an RX buffer): its checks inline here — flags
+    // neither NEXT nor INDIRECT (5 = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT), address below 2^53 and
+    // the buffer inside one region — so this stays small enough for V8 to inline into its caller.
+    // Anything else, or any of those failing, takes the full walk, which names the broken rule.
+    const dv = this.descView;
+    const o = head * 16;
+    const flags = dv.getUint16(o + 12, true);
+    const hi = dv.getUint32(o + 4, true);
+    if ((flags & 5) === 0 && hi < 0x200000 && out.capacity > 0) {
+      const addr = hi * 4294967296 + dv.getUint32(o, true);
+      const len = dv.getUint32(o + 8, true);
+      if (this.space.contains(addr, len)) {
+        // the Chain's fields written here, not through a method: a double (addr) passed to a call
+        // V8 does not inline is boxed, and this path must not allocate
+        out.id = head;
+        out.ringDescs = 1;
+        out.indirect = false;
+        out.count = 1;
+        out.addr[0] = addr;
+        out.len[0] = len;
+        if ((flags & 2) !== 0) {
+          out.outCount = 0;
+          out.outBytes = 0;
+          out.inBytes = len;
+        } else {
+          out.outCount = 1;
+          out.outBytes = len;
+          out.inBytes = 0;
+        }
+        const next = (last + 1) & 0xffff;
+        this.lastAvail = next;
+        if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+        return true;
+      }
+    }
+    return this.popChain(out, last, head);
+  }
+
+  /** `pop` of any chain from `head` (at avail entry `last`): walk, check each descriptor, name the rule broken. */
+  private popChain(out: Chain, last: number, head: number): boolean | RingError {
+    const n = this.num;
     out.reset();
     out.id = head;
     const space = this.space;
