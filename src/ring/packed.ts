@@ -25,9 +25,7 @@ import {
   VRING_PACKED_EVENT_FLAG_DESC,
   VRING_PACKED_EVENT_FLAG_DISABLE,
   VRING_PACKED_EVENT_FLAG_ENABLE,
-  type BufferBatch,
   type Chain,
-  type ChainBatch,
   type RingBase,
   type RingConfig,
   type RingDevice,
@@ -36,7 +34,6 @@ import {
   type RingFactory,
   type RingRule,
   type Used,
-  type UsedBatch,
 } from './types.js';
 
 /** Offsets inside a packed descriptor (§2.8.13). */
@@ -345,113 +342,6 @@ export class PackedDriver implements RingDriver {
     this.drvView.setUint16(EV_OFF_WRAP, this.nextUsed | (this.usedWrap ? WRAP_BIT : 0), true);
   }
 
-  /**
-   * A burst of one-segment chains (§2.8.21.2, Linux virtqueue_add_packed per buffer): every descriptor
-   * written with its flags except the first one's, which (write barrier) is stored last and makes the
-   * whole burst available at once, as DPDK's packed burst enqueue does.
-   */
-  addBatch(batch: BufferBatch): number | RingError {
-    const want = Math.min(batch.count, batch.capacity);
-    if (want <= 0) return 0;
-    const free = this.free;
-    if (free === 0) return fail('no-space', `chain needs 1 descriptors, 0 free`);
-    const m = want < free ? want : free;
-    // Layout offsets and flags as local literals (D_LEN, D_ID, D_FLAGS, DESC_SIZE, VRING_DESC_F_WRITE,
-    // VRING_PACKED_DESC_F_*): V8 inlines a DataView access only when it needs no module-binding load.
-    const LEN = 8;
-    const ID = 12;
-    const FLAGS = 14;
-    const WRITE = 2;
-    const AVAIL = 0x80;
-    const USED = 0x8000;
-    const n = this.num;
-    const dv = this.descView;
-    const idNext = this.idNext;
-    const token = this.token;
-    const ndescs = this.ndescs;
-    const inLen = this.inLen;
-    const addrs = batch.addr;
-    const lens = batch.len;
-    const writable = batch.writable;
-    const tokens = batch.token;
-    const ids = batch.id;
-    const first = this.nextAvail;
-    let s = first;
-    let wrap = this.availWrap;
-    let id = this.freeId;
-    let firstFlags = 0;
-    for (let k = 0; k < m; k++) {
-      const o = s * 16;
-      const a = addrs[k]!;
-      const l = lens[k]!;
-      const w = writable[k] !== 0;
-      dv.setUint32(o, a >>> 0, true);
-      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
-      dv.setUint32(o + LEN, l, true);
-      dv.setUint16(o + ID, id, true);
-      const f = (w ? WRITE : 0) | (wrap ? AVAIL : USED);
-      if (k === 0) firstFlags = f;
-      else dv.setUint16(o + FLAGS, f, true);
-      token[id] = tokens[k]!;
-      ndescs[id] = 1;
-      inLen[id] = w ? l : 0;
-      ids[k] = id;
-      id = idNext[id]!;
-      if (++s === n) {
-        s = 0;
-        wrap = !wrap;
-      }
-    }
-    dv.setUint16(first * 16 + FLAGS, firstFlags, true);
-    this.nextAvail = s;
-    this.availWrap = wrap;
-    this.freeId = id;
-    this.addedSince += m;
-    this.free = free - m;
-    this.flight += m;
-    return m;
-  }
-
-  /** A burst of `reap`s; in DESC mode off_wrap is written once, after the last element. */
-  reapBatch(out: UsedBatch): number | RingError {
-    // D_LEN, D_ID, D_FLAGS, DESC_SIZE, AVAIL|USED as local literals (see addBatch)
-    const LEN = 8;
-    const ID = 12;
-    const FLAGS = 14;
-    const WRITE = 2;
-    const AU = 0x8080;
-    const dv = this.descView;
-    const cap = out.capacity;
-    const n = this.num;
-    const ndescs = this.ndescs;
-    const inLen = this.inLen;
-    const token = this.token;
-    let k = 0;
-    while (k < cap) {
-      const o = this.nextUsed * 16;
-      const flags = dv.getUint16(o + FLAGS, true);
-      if ((flags & AU) !== (this.usedWrap ? AU : 0)) break;
-      const id = dv.getUint16(o + ID, true);
-      // §2.8 "Element Address and Length": len is reserved in a used descriptor without WRITE: 0 written
-      const len = (flags & WRITE) !== 0 ? dv.getUint32(o + LEN, true) : 0;
-      if (id >= n || ndescs[id] === 0 || len > inLen[id]!) {
-        if (k === 0) {
-          out.count = 0;
-          return this.reapError(id, len);
-        }
-        break;
-      }
-      this.release(id);
-      out.id[k] = id;
-      out.len[k] = len;
-      out.token[k] = token[id]!;
-      k++;
-    }
-    out.count = k;
-    if (k !== 0 && this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeUsedEvent();
-    return k;
-  }
-
   disableCalls(): void {
     this.eventFlags = VRING_PACKED_EVENT_FLAG_DISABLE;
     this.drvView.setUint16(EV_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE, true);
@@ -532,34 +422,6 @@ export class PackedDevice implements RingDevice {
     if (r !== true) return r;
     if (this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeEvent(this.nextAvail | (this.availWrap ? WRAP_BIT : 0), -1);
     return true;
-  }
-
-  /** A burst of `pop`s (DPDK rte_vhost_dequeue_burst); in DESC mode off_wrap is written once, after the last chain. */
-  popBatch(out: ChainBatch): number | RingError {
-    const chains = out.chains;
-    const cap = chains.length;
-    const ids = out.id;
-    const ringDescs = out.ringDescs;
-    const inBytes = out.inBytes;
-    let k = 0;
-    while (k < cap) {
-      const c = chains[k]!;
-      const r = this.walk(c);
-      if (r !== true) {
-        if (r !== false && k === 0) {
-          out.count = 0;
-          return r;
-        }
-        break;
-      }
-      ids[k] = c.id;
-      ringDescs[k] = c.ringDescs;
-      inBytes[k] = c.inBytes;
-      k++;
-    }
-    out.count = k;
-    if (k !== 0 && this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeEvent(this.nextAvail | (this.availWrap ? WRAP_BIT : 0), -1);
-    return k;
   }
 
   /** Flatten the chain at our avail position into `out` and move past it; false when none is available. */
@@ -708,61 +570,6 @@ export class PackedDevice implements RingDevice {
     this.nextUsed = next;
     this.pushedSince += ringDescs;
     return undefined;
-  }
-
-  /**
-   * A burst of `push`es (vhost_add_used_n_packed, DPDK's packed burst enqueue): each used descriptor's
-   * len and id, its flags for all but the first, then (write barrier) the first one's flags, which
-   * publishes the burst. Each descriptor goes to the dirty log as `push` logs it.
-   */
-  pushBatch(ids: ArrayLike<number>, ringDescs: ArrayLike<number>, lens: ArrayLike<number>, n: number): number | RingError {
-    const m = Math.min(n, ids.length, ringDescs.length, lens.length);
-    if (!(m > 0)) return 0;
-    // D_LEN, D_ID, D_FLAGS, DESC_SIZE as local literals (see PackedDriver.addBatch)
-    const LEN = 8;
-    const ID = 12;
-    const FLAGS = 14;
-    const num = this.num;
-    const dv = this.descView;
-    const space = this.space;
-    const descAddr = this.descAddr;
-    const first = this.nextUsed;
-    let slot = first;
-    let wrap = this.usedWrap;
-    let firstFlags = 0;
-    let moved = 0;
-    let k = 0;
-    for (; k < m; k++) {
-      const id = ids[k]!;
-      const nd = ringDescs[k]!;
-      if (!(id >= 0 && id < num) || !(nd >= 1 && nd <= num)) {
-        if (k === 0) return this.pushError(id, nd);
-        break;
-      }
-      const o = slot * 16;
-      const l = lens[k]! >>> 0;
-      dv.setUint32(o + LEN, l, true);
-      dv.setUint16(o + ID, id, true);
-      // AVAIL = USED = wrap, WRITE when bytes were written (§2.8 "Write Flag", as in push)
-      const f = (wrap ? 0x8080 /* AVAIL | USED */ : 0) | (l !== 0 ? 2 /* VRING_DESC_F_WRITE */ : 0);
-      if (k === 0) firstFlags = f;
-      else {
-        dv.setUint16(o + FLAGS, f, true);
-        space.noteWrite(descAddr + o + LEN, 16 - LEN);
-      }
-      slot += nd;
-      if (slot >= num) {
-        slot -= num;
-        wrap = !wrap;
-      }
-      moved += nd;
-    }
-    dv.setUint16(first * 16 + FLAGS, firstFlags, true);
-    space.noteWrite(descAddr + first * 16 + LEN, 16 - LEN);
-    this.nextUsed = slot;
-    this.usedWrap = wrap;
-    this.pushedSince += moved;
-    return k;
   }
 
   private pushError(id: number, ringDescs: number): RingError {

@@ -7,10 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   Chain,
-  ChainBatch,
   isRingError,
   Used,
-  UsedBatch,
   VRING_DESC_F_INDIRECT as INDIRECT,
   VRING_DESC_F_NEXT as NEXT,
   VRING_DESC_F_WRITE as WRITE,
@@ -51,17 +49,8 @@ describe('packed §2.8 "Write Flag" and "Element Address and Length" (used descr
     expect(hex(r.space, d + 16, 16)).toBe('00 01 00 01 00 00 00 00 00 00 00 00 01 00 80 80');
   });
 
-  it('device: pushBatch writes the same flags as push', () => {
-    const r = rig('packed', 4);
-    const d = r.config.addrs.desc;
-    expect(r.device.pushBatch([2, 3, 1], [1, 1, 1], [0, 7, 0], 3)).toBe(3);
-    expect(hex(r.space, d + 8, 8)).toBe('00 00 00 00 02 00 80 80');
-    expect(hex(r.space, d + 16 + 8, 8)).toBe('07 00 00 00 03 00 82 80');
-    expect(hex(r.space, d + 32 + 8, 8)).toBe('00 00 00 00 01 00 80 80');
-  });
-
   it('driver: a used descriptor without WRITE means 0 bytes written, whatever its len (never used-len-too-large)', () => {
-    for (const batch of [false, true]) {
+    {
       const r = rig('packed', 4);
       const d = r.config.addrs.desc;
       // a read-only buffer: the device writes only id and flags, the len the driver wrote (64) stays
@@ -71,16 +60,10 @@ describe('packed §2.8 "Write Flag" and "Element Address and Length" (used descr
       u16(r, d + 14, AVAIL | USED);
       packedDesc(r.space, d, 1, 0xdead_beef, 0xffffffff, 1, AVAIL | USED);
       const got: Array<[number, number]> = [];
-      if (batch) {
-        const ub = new UsedBatch(4);
-        expect(r.driver.reapBatch(ub)).toBe(2);
-        for (let k = 0; k < 2; k++) got.push([ub.token[k]!, ub.len[k]!]);
-      } else {
-        const u = new Used();
-        for (let k = 0; k < 2; k++) {
-          expect(r.driver.reap(u)).toBe(true);
-          got.push([u.token, u.len]);
-        }
+      const u = new Used();
+      for (let k = 0; k < 2; k++) {
+        expect(r.driver.reap(u)).toBe(true);
+        got.push([u.token, u.len]);
       }
       expect(got).toEqual([[10, 0], [11, 0]]);
       expect(r.driver.inFlight()).toBe(0);
@@ -164,8 +147,6 @@ describe('packed §2.8 buffer ids and indirect tables (device side)', () => {
       const e = r.device.pop(new Chain());
       expect(isRingError(e) && e.rule).toBe('indirect-next');
     }
-    const e = r.device.popBatch(new ChainBatch(2, 8));
-    expect(isRingError(e) && e.rule).toBe('indirect-next');
     expect(r.device.base().availIdx).toBe(0);
   });
 });
