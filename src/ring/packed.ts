@@ -442,7 +442,8 @@ export class PackedDevice implements RingDevice {
       const len = dv.getUint32(o + D_LEN, true);
       if (this.space.contains(addr, len)) {
         // the Chain's fields written here, not through a method: a double (addr) passed to a call
-        // V8 does not inline is boxed, and this path must not allocate
+        // V8 does not inline is boxed, and this path must not allocate (the same fill as SplitDevice.pop; a
+        // shared helper measured 16 B/chain)
         out.id = id0;
         out.ringDescs = 1;
         out.indirect = false;

@@ -425,7 +425,8 @@ export class SplitDevice implements RingDevice {
       const len = dv.getUint32(o + 8, true);
       if (this.space.contains(addr, len)) {
         // the Chain's fields written here, not through a method: a double (addr) passed to a call
-        // V8 does not inline is boxed, and this path must not allocate
+        // V8 does not inline is boxed, and this path must not allocate (the same fill as PackedDevice.walk; a
+        // shared helper measured 16 B/chain)
         out.id = head;
         out.ringDescs = 1;
         out.indirect = false;
