@@ -246,6 +246,7 @@ interface Measured {
   /** Median over samples of svq/raw, each pair of samples taken back to back. */
   ratio: number;
   heapPerChain: number | undefined;
+  rawHeapPerChain: number | undefined;
   pingpong: Per1000;
   loaded: Per1000;
   rawLoaded: Per1000;
@@ -287,6 +288,8 @@ function measure(cfg: Config, rounds: number, samples: number): Measured {
   // steady-state heap bytes per forwarded chain (used-heap growth plus what GCs reclaimed meanwhile)
   const hb = heapBytesPerOp(() => void svqStep(), Math.min(rounds, 8000), BATCH);
   const heapPerChain = Number.isNaN(hb) ? undefined : hb;
+  const rb = heapBytesPerOp(() => void rawStep(), Math.min(rounds, 8000), BATCH);
+  const rawHeapPerChain = Number.isNaN(rb) ? undefined : rb;
   const loadedOf = (loop: Loop, chains: Chain[]): Per1000 => {
     const a = loop.counters();
     let b = a;
@@ -302,6 +305,7 @@ function measure(cfg: Config, rounds: number, samples: number): Measured {
     svqCps: median(svqS),
     ratio: median(ratios),
     heapPerChain,
+    rawHeapPerChain,
     pingpong: per1000(c0, c1, samples * per * BATCH),
     loaded: loadedOf(svq, svqChains),
     rawLoaded: loadedOf(raw, rawChains),
@@ -347,7 +351,7 @@ export const suite: BenchSuite = {
               name: `raw ${g} ring round trip, ${descs}-desc, ${ev}`,
               value: Math.round(m.rawCps),
               unit: 'chains/s',
-              note: `guest driver ↔ loopback on the guest ring; per 1000 chains under load: guest kicks ${f1(m.rawLoaded.guestKicks)}, guest calls ${f1(m.rawLoaded.guestCalls)}`,
+              note: `guest driver ↔ loopback on the guest ring; heap ${m.rawHeapPerChain === undefined ? 'n/a' : f1(m.rawHeapPerChain)} B/chain; per 1000 chains under load: guest kicks ${f1(m.rawLoaded.guestKicks)}, guest calls ${f1(m.rawLoaded.guestCalls)}`,
             });
           }
           const p = m.pingpong;

@@ -25,9 +25,7 @@ import {
   VRING_PACKED_EVENT_FLAG_DESC,
   VRING_PACKED_EVENT_FLAG_DISABLE,
   VRING_PACKED_EVENT_FLAG_ENABLE,
-  type BufferBatch,
   type Chain,
-  type ChainBatch,
   type RingBase,
   type RingConfig,
   type RingDevice,
@@ -36,7 +34,6 @@ import {
   type RingFactory,
   type RingRule,
   type Used,
-  type UsedBatch,
 } from './types.js';
 
 /** Offsets inside a packed descriptor (§2.8.13). */
@@ -46,6 +43,8 @@ const D_FLAGS = 14;
 /** Offsets inside an event suppression structure (§2.8.14). */
 const EV_OFF_WRAP = 0;
 const EV_FLAGS = 2;
+/** `desc_event_flags : 2` of the flags word; the other 14 bits are reserved (§2.8.14). */
+const EV_FLAGS_MASK = 0x3;
 const WRAP_BIT = 1 << VRING_PACKED_EVENT_F_WRAP_CTR;
 const AVAIL_USED = VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED;
 
@@ -168,6 +167,22 @@ export class PackedDriver implements RingDriver {
    */
   add(chain: Chain, token: number, useIndirect = false): number | RingError {
     const count = chain.count;
+    if (count === 1 && !useIndirect && this.free !== 0) {
+      // One buffer: one descriptor, its flags (which publish it) stored last (u32 len: no overflow)
+      const id = this.freeId;
+      const dv = this.descView;
+      const o = this.nextAvail * DESC_SIZE;
+      const a = chain.addr[0]!;
+      const len = chain.len[0]!;
+      const writable = chain.outCount === 0;
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + 8, len, true);
+      dv.setUint16(o + 12, id, true);
+      // WRITE = 2, AVAIL = 0x80, USED = 0x8000 (§2.8.1: AVAIL = wrap counter, USED its inverse)
+      this.publish(id, (writable ? 2 : 0) | (this.availWrap ? 0x80 : 0x8000), 1, token, writable ? len : 0);
+      return id;
+    }
     if (useIndirect || count === 0 || count > this.free || chain.outBytes + chain.inBytes > 0xffffffff) return this.addSlow(chain, token, useIndirect);
     const id = this.freeId;
     this.publish(id, this.writeDirect(chain, id), count, token, chain.inBytes);
@@ -269,7 +284,10 @@ export class PackedDriver implements RingDriver {
     const moved = this.addedSince;
     if (moved === 0) return false;
     this.addedSince = 0;
-    const flags = this.devView.getUint16(EV_FLAGS, true);
+    // §2.8.14: desc_event_flags is the low 2 bits, the other 14 are reserved; §2.8.10: 0x3 is reserved
+    // and DESC "only valid if VIRTIO_F_RING_EVENT_IDX has been negotiated" — both notify, as ENABLE does
+    // (a spurious notification is harmless, a missed one stalls the queue).
+    const flags = this.devView.getUint16(EV_FLAGS, true) & EV_FLAGS_MASK;
     if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
       return packedNeedEvent(this.devView.getUint16(EV_OFF_WRAP, true), this.nextAvail, this.availWrap, moved, this.num);
     }
@@ -284,7 +302,9 @@ export class PackedDriver implements RingDriver {
     const fl = flags & AVAIL_USED;
     if (fl !== (this.usedWrap ? AVAIL_USED : 0)) return false;
     const id = dv.getUint16(o + D_ID, true);
-    const len = dv.getUint32(o + D_LEN, true);
+    // §2.8 "Element Address and Length": "Element Length is reserved for used descriptors without the VIRTQ_DESC_F_WRITE flag, and
+    // is ignored by drivers" — without WRITE the device wrote nothing ("Write Flag"), whatever len holds.
+    const len = (flags & VRING_DESC_F_WRITE) !== 0 ? dv.getUint32(o + D_LEN, true) : 0;
     if (id >= this.num || this.ndescs[id] === 0 || len > this.inLen[id]!) return this.reapError(id, len);
     this.release(id);
     out.id = id;
@@ -320,110 +340,6 @@ export class PackedDriver implements RingDriver {
 
   private writeUsedEvent(): void {
     this.drvView.setUint16(EV_OFF_WRAP, this.nextUsed | (this.usedWrap ? WRAP_BIT : 0), true);
-  }
-
-  /**
-   * A burst of one-segment chains (§2.8.21.2, Linux virtqueue_add_packed per buffer): every descriptor
-   * written with its flags except the first one's, which (write barrier) is stored last and makes the
-   * whole burst available at once, as DPDK's packed burst enqueue does.
-   */
-  addBatch(batch: BufferBatch): number | RingError {
-    const want = Math.min(batch.count, batch.capacity);
-    if (want <= 0) return 0;
-    const free = this.free;
-    if (free === 0) return fail('no-space', `chain needs 1 descriptors, 0 free`);
-    const m = want < free ? want : free;
-    // Layout offsets and flags as local literals (D_LEN, D_ID, D_FLAGS, DESC_SIZE, VRING_DESC_F_WRITE,
-    // VRING_PACKED_DESC_F_*): V8 inlines a DataView access only when it needs no module-binding load.
-    const LEN = 8;
-    const ID = 12;
-    const FLAGS = 14;
-    const WRITE = 2;
-    const AVAIL = 0x80;
-    const USED = 0x8000;
-    const n = this.num;
-    const dv = this.descView;
-    const idNext = this.idNext;
-    const token = this.token;
-    const ndescs = this.ndescs;
-    const inLen = this.inLen;
-    const addrs = batch.addr;
-    const lens = batch.len;
-    const writable = batch.writable;
-    const tokens = batch.token;
-    const ids = batch.id;
-    const first = this.nextAvail;
-    let s = first;
-    let wrap = this.availWrap;
-    let id = this.freeId;
-    let firstFlags = 0;
-    for (let k = 0; k < m; k++) {
-      const o = s * 16;
-      const a = addrs[k]!;
-      const l = lens[k]!;
-      const w = writable[k] !== 0;
-      dv.setUint32(o, a >>> 0, true);
-      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
-      dv.setUint32(o + LEN, l, true);
-      dv.setUint16(o + ID, id, true);
-      const f = (w ? WRITE : 0) | (wrap ? AVAIL : USED);
-      if (k === 0) firstFlags = f;
-      else dv.setUint16(o + FLAGS, f, true);
-      token[id] = tokens[k]!;
-      ndescs[id] = 1;
-      inLen[id] = w ? l : 0;
-      ids[k] = id;
-      id = idNext[id]!;
-      if (++s === n) {
-        s = 0;
-        wrap = !wrap;
-      }
-    }
-    dv.setUint16(first * 16 + FLAGS, firstFlags, true);
-    this.nextAvail = s;
-    this.availWrap = wrap;
-    this.freeId = id;
-    this.addedSince += m;
-    this.free = free - m;
-    this.flight += m;
-    return m;
-  }
-
-  /** A burst of `reap`s; in DESC mode off_wrap is written once, after the last element. */
-  reapBatch(out: UsedBatch): number | RingError {
-    // D_LEN, D_ID, D_FLAGS, DESC_SIZE, AVAIL|USED as local literals (see addBatch)
-    const LEN = 8;
-    const ID = 12;
-    const FLAGS = 14;
-    const AU = 0x8080;
-    const dv = this.descView;
-    const cap = out.capacity;
-    const n = this.num;
-    const ndescs = this.ndescs;
-    const inLen = this.inLen;
-    const token = this.token;
-    let k = 0;
-    while (k < cap) {
-      const o = this.nextUsed * 16;
-      if ((dv.getUint16(o + FLAGS, true) & AU) !== (this.usedWrap ? AU : 0)) break;
-      const id = dv.getUint16(o + ID, true);
-      const len = dv.getUint32(o + LEN, true);
-      if (id >= n || ndescs[id] === 0 || len > inLen[id]!) {
-        if (k === 0) {
-          out.count = 0;
-          return this.reapError(id, len);
-        }
-        break;
-      }
-      this.release(id);
-      out.id[k] = id;
-      out.len[k] = len;
-      out.token[k] = token[id]!;
-      k++;
-    }
-    out.count = k;
-    if (k !== 0 && this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeUsedEvent();
-    return k;
   }
 
   disableCalls(): void {
@@ -508,34 +424,6 @@ export class PackedDevice implements RingDevice {
     return true;
   }
 
-  /** A burst of `pop`s (DPDK rte_vhost_dequeue_burst); in DESC mode off_wrap is written once, after the last chain. */
-  popBatch(out: ChainBatch): number | RingError {
-    const chains = out.chains;
-    const cap = chains.length;
-    const ids = out.id;
-    const ringDescs = out.ringDescs;
-    const inBytes = out.inBytes;
-    let k = 0;
-    while (k < cap) {
-      const c = chains[k]!;
-      const r = this.walk(c);
-      if (r !== true) {
-        if (r !== false && k === 0) {
-          out.count = 0;
-          return r;
-        }
-        break;
-      }
-      ids[k] = c.id;
-      ringDescs[k] = c.ringDescs;
-      inBytes[k] = c.inBytes;
-      k++;
-    }
-    out.count = k;
-    if (k !== 0 && this.eventFlags === VRING_PACKED_EVENT_FLAG_DESC) this.writeEvent(this.nextAvail | (this.availWrap ? WRAP_BIT : 0), -1);
-    return k;
-  }
-
   /** Flatten the chain at our avail position into `out` and move past it; false when none is available. */
   private walk(out: Chain): boolean | RingError {
     const n = this.num;
@@ -544,6 +432,49 @@ export class PackedDevice implements RingDevice {
     let o = head * DESC_SIZE;
     let flags = dv.getUint16(o + D_FLAGS, true);
     if ((flags & AVAIL_USED) !== (this.availWrap ? VRING_PACKED_DESC_F_AVAIL : VRING_PACKED_DESC_F_USED)) return false;
+    // The common buffer, one direct descriptor: its checks inline (neither NEXT nor INDIRECT = 5, id in
+    // range, address below 2^53, buffer inside one region); anything else, or any check failing, takes
+    // the full walk below, which names the rule broken.
+    const hi = dv.getUint32(o + 4, true);
+    const id0 = dv.getUint16(o + D_ID, true);
+    if ((flags & 5) === 0 && hi < 0x200000 && id0 < n && out.capacity > 0) {
+      const addr = hi * 4294967296 + dv.getUint32(o, true);
+      const len = dv.getUint32(o + D_LEN, true);
+      if (this.space.contains(addr, len)) {
+        // the Chain's fields written here, not through a method: a double (addr) passed to a call
+        // V8 does not inline is boxed, and this path must not allocate (the same fill as SplitDevice.pop; a
+        // shared helper measured 16 B/chain)
+        out.id = id0;
+        out.ringDescs = 1;
+        out.indirect = false;
+        out.count = 1;
+        out.addr[0] = addr;
+        out.len[0] = len;
+        if ((flags & 2) !== 0) {
+          out.outCount = 0;
+          out.outBytes = 0;
+          out.inBytes = len;
+        } else {
+          out.outCount = 1;
+          out.outBytes = len;
+          out.inBytes = 0;
+        }
+        const next = head + 1;
+        if (next === n) {
+          this.nextAvail = 0;
+          this.availWrap = !this.availWrap;
+        } else this.nextAvail = next;
+        return true;
+      }
+    }
+    return this.walkChain(out, head, flags);
+  }
+
+  /** `walk` of any chain from slot `head` (whose flags are `flags`): every descriptor checked, the rule broken named. */
+  private walkChain(out: Chain, head: number, flags: number): boolean | RingError {
+    const n = this.num;
+    const dv = this.descView;
+    let o = head * DESC_SIZE;
     out.reset();
     const space = this.space;
     let s = head;
@@ -555,7 +486,7 @@ export class PackedDevice implements RingDevice {
       id = dv.getUint16(o + D_ID, true);
       cnt++;
       if ((flags & VRING_DESC_F_INDIRECT) !== 0) {
-        const r = this.indirectTable(out, s, addr, len, flags);
+        const r = this.indirectTable(out, s, addr, len, flags, cnt);
         if (r !== undefined) return r;
         break;
       }
@@ -579,10 +510,20 @@ export class PackedDevice implements RingDevice {
     return true;
   }
 
-  /** §2.8.19–20: one indirect table; its entries are used in sequence, WRITE is their only flag. */
-  private indirectTable(out: Chain, s: number, addr: number, len: number, flags: number): RingError | undefined {
+  /**
+   * §2.8 "Indirect Flag: Scatter-Gather Support" and §2.8.19: one indirect table, the whole buffer;
+   * its entries are used in sequence. The INDIRECT descriptor's own WRITE bit is ignored ("In descriptors with
+   * VIRTQ_DESC_F_INDIRECT set VIRTQ_DESC_F_WRITE is reserved and is ignored by the device"), and so is
+   * every flag of a table entry but WRITE, and its Buffer ID ("The VIRTQ_DESC_F_WRITE flags bit is the
+   * only valid flag for descriptors in the indirect table. Others are reserved and are ignored by the
+   * device. Buffer ID is also reserved and is ignored by the device.").
+   */
+  private indirectTable(out: Chain, s: number, addr: number, len: number, flags: number, nth: number): RingError | undefined {
     if (!this.indirectOk) return fail('indirect-not-negotiated', `descriptor at slot ${s} is INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`, s);
     if ((flags & VRING_DESC_F_NEXT) !== 0) return fail('indirect-next', `descriptor at slot ${s} has both INDIRECT and NEXT`, s);
+    // §2.8.19: "A driver MUST NOT write direct descriptors with DESC_F_INDIRECT set in a scatter-gather
+    // list linked by VIRTQ_DESC_F_NEXT" (unlike split §2.7.5.3, which allows direct descriptors before it)
+    if (nth > 1) return fail('indirect-next', `INDIRECT descriptor at slot ${s} ends a list linked by NEXT`, s);
     if (len === 0) return fail('zero-length', `indirect descriptor at slot ${s} has an empty table`, s);
     if (len % DESC_SIZE !== 0) return fail('indirect-len', `indirect table length ${len} at slot ${s} is not a multiple of 16`, s);
     const r = addr < 0 ? undefined : this.space.find(addr, len);
@@ -594,8 +535,8 @@ export class PackedDevice implements RingDevice {
     const space = this.space;
     for (let j = 0; j < entries; j++) {
       const o = tOff + j * DESC_SIZE;
+      // only WRITE counts (reserved flags ignored, see above): an INDIRECT bit here is not a nested table
       const f = tv.getUint16(o + D_FLAGS, true);
-      if ((f & VRING_DESC_F_INDIRECT) !== 0) return fail('indirect-nested', `entry ${j} of the indirect table at slot ${s} is INDIRECT`, j);
       const a = getU64(tv, o);
       const l = tv.getUint32(o + D_LEN, true);
       const rule = takeSegment(space, out, a, l, f & VRING_DESC_F_WRITE);
@@ -614,10 +555,13 @@ export class PackedDevice implements RingDevice {
     const dv = this.descView;
     const slot = this.nextUsed;
     const o = slot * DESC_SIZE;
-    dv.setUint32(o + D_LEN, len >>> 0, true);
+    const l = len >>> 0;
+    dv.setUint32(o + D_LEN, l, true);
     dv.setUint16(o + D_ID, id, true);
-    // (write barrier) then the flags publish it
-    dv.setUint16(o + D_FLAGS, this.usedWrap ? 0x8080 /* AVAIL | USED */ : 0, true);
+    // (write barrier) then the flags publish it: AVAIL = USED = our wrap counter (§2.8.1), and WRITE
+    // when the device wrote anything — §2.8 "Write Flag": "In a used descriptor, this bit is used to specify
+    // whether any data has been written by the device into any parts of the buffer."
+    dv.setUint16(o + D_FLAGS, (this.usedWrap ? 0x8080 /* AVAIL | USED */ : 0) | (l !== 0 ? 2 /* VRING_DESC_F_WRITE */ : 0), true);
     this.space.noteWrite(this.descAddr + slot * DESC_SIZE + D_LEN, DESC_SIZE - D_LEN);
     let next = slot + ringDescs;
     if (next >= n) {
@@ -627,59 +571,6 @@ export class PackedDevice implements RingDevice {
     this.nextUsed = next;
     this.pushedSince += ringDescs;
     return undefined;
-  }
-
-  /**
-   * A burst of `push`es (vhost_add_used_n_packed, DPDK's packed burst enqueue): each used descriptor's
-   * len and id, its flags for all but the first, then (write barrier) the first one's flags, which
-   * publishes the burst. Each descriptor goes to the dirty log as `push` logs it.
-   */
-  pushBatch(ids: ArrayLike<number>, ringDescs: ArrayLike<number>, lens: ArrayLike<number>, n: number): number | RingError {
-    const m = Math.min(n, ids.length, ringDescs.length, lens.length);
-    if (!(m > 0)) return 0;
-    // D_LEN, D_ID, D_FLAGS, DESC_SIZE as local literals (see PackedDriver.addBatch)
-    const LEN = 8;
-    const ID = 12;
-    const FLAGS = 14;
-    const num = this.num;
-    const dv = this.descView;
-    const space = this.space;
-    const descAddr = this.descAddr;
-    const first = this.nextUsed;
-    let slot = first;
-    let wrap = this.usedWrap;
-    let firstFlags = 0;
-    let moved = 0;
-    let k = 0;
-    for (; k < m; k++) {
-      const id = ids[k]!;
-      const nd = ringDescs[k]!;
-      if (!(id >= 0 && id < num) || !(nd >= 1 && nd <= num)) {
-        if (k === 0) return this.pushError(id, nd);
-        break;
-      }
-      const o = slot * 16;
-      dv.setUint32(o + LEN, lens[k]! >>> 0, true);
-      dv.setUint16(o + ID, id, true);
-      const f = wrap ? 0x8080 /* AVAIL | USED */ : 0;
-      if (k === 0) firstFlags = f;
-      else {
-        dv.setUint16(o + FLAGS, f, true);
-        space.noteWrite(descAddr + o + LEN, 16 - LEN);
-      }
-      slot += nd;
-      if (slot >= num) {
-        slot -= num;
-        wrap = !wrap;
-      }
-      moved += nd;
-    }
-    dv.setUint16(first * 16 + FLAGS, firstFlags, true);
-    space.noteWrite(descAddr + first * 16 + LEN, 16 - LEN);
-    this.nextUsed = slot;
-    this.usedWrap = wrap;
-    this.pushedSince += moved;
-    return k;
   }
 
   private pushError(id: number, ringDescs: number): RingError {
@@ -693,7 +584,8 @@ export class PackedDevice implements RingDevice {
     const moved = this.pushedSince;
     if (moved === 0) return false;
     this.pushedSince = 0;
-    const flags = this.drvView.getUint16(EV_FLAGS, true);
+    // reserved bits and the reserved value 3 as in PackedDriver.kickNeeded (§2.8.14, §2.8.10)
+    const flags = this.drvView.getUint16(EV_FLAGS, true) & EV_FLAGS_MASK;
     if (flags === VRING_PACKED_EVENT_FLAG_DESC && this.eventIdx) {
       return packedNeedEvent(this.drvView.getUint16(EV_OFF_WRAP, true), this.nextUsed, this.usedWrap, moved, this.num);
     }

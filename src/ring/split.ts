@@ -24,9 +24,7 @@ import {
   VRING_DESC_F_NEXT,
   VRING_DESC_F_WRITE,
   VRING_USED_F_NO_NOTIFY,
-  type BufferBatch,
   type Chain,
-  type ChainBatch,
   type RingBase,
   type RingConfig,
   type RingDevice,
@@ -35,7 +33,6 @@ import {
   type RingFactory,
   type RingRule,
   type Used,
-  type UsedBatch,
 } from './types.js';
 
 /** Offsets inside the avail / used rings (§2.7.6, §2.7.8). */
@@ -156,6 +153,23 @@ export class SplitDriver implements RingDriver {
    */
   add(chain: Chain, token: number, useIndirect = false): number | RingError {
     const count = chain.count;
+    if (count === 1 && !useIndirect && this.free !== 0) {
+      // One buffer (a TX packet, an RX buffer): one descriptor, no loop (u32 len: no overflow to check)
+      const head = this.freeHead;
+      const dv = this.descView;
+      const o = head * DESC_SIZE;
+      const next = this.descNext[head]!;
+      const a = chain.addr[0]!;
+      const len = chain.len[0]!;
+      const writable = chain.outCount === 0;
+      dv.setUint32(o, a >>> 0, true);
+      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
+      dv.setUint32(o + 8, len, true);
+      dv.setUint16(o + 12, writable ? 2 /* VRING_DESC_F_WRITE */ : 0, true);
+      dv.setUint16(o + 14, next, true);
+      this.freeHead = next;
+      return this.publish(head, 1, token, writable ? len : 0);
+    }
     if (useIndirect || count === 0 || count > this.free || chain.outBytes + chain.inBytes > 0xffffffff) return this.addSlow(chain, token, useIndirect);
     const head = this.freeHead;
     this.freeHead = this.writeDirect(chain, head);
@@ -285,7 +299,7 @@ export class SplitDriver implements RingDriver {
     const nd = this.ndescs[id]!;
     const descNext = this.descNext;
     let tail = id;
-    for (let k = 1; k < nd; k++) tail = descNext[tail]!;
+    if (nd > 1) for (let k = 1; k < nd; k++) tail = descNext[tail]!;
     descNext[tail] = this.freeHead;
     this.freeHead = id;
     this.free += nd;
@@ -299,100 +313,6 @@ export class SplitDriver implements RingDriver {
    */
   private writeUsedEvent(next: number): void {
     this.availView.setUint16(RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
-  }
-
-  /**
-   * A burst of one-segment chains (Linux virtqueue_add_split per buffer, one virtqueue_kick_prepare):
-   * descriptors and avail->ring entries first, then (write barrier) avail->idx once (§2.7.13.3).
-   */
-  addBatch(batch: BufferBatch): number | RingError {
-    const want = Math.min(batch.count, batch.capacity);
-    if (want <= 0) return 0;
-    const free = this.free;
-    if (free === 0) return fail('no-space', `chain needs 1 descriptors, 0 free`);
-    const m = want < free ? want : free;
-    // Layout offsets and flags as local literals (RING_IDX, RING_ENTRIES, DESC_SIZE, VRING_DESC_F_WRITE):
-    // V8 inlines a DataView access only when it needs no module-binding load.
-    const IDX = 2;
-    const ENTRIES = 4;
-    const WRITE = 2;
-    const dv = this.descView;
-    const av = this.availView;
-    const descNext = this.descNext;
-    const token = this.token;
-    const ndescs = this.ndescs;
-    const inLen = this.inLen;
-    const mask = this.mask;
-    const addrs = batch.addr;
-    const lens = batch.len;
-    const writable = batch.writable;
-    const tokens = batch.token;
-    const ids = batch.id;
-    let head = this.freeHead;
-    let idx = this.availIdx;
-    for (let k = 0; k < m; k++) {
-      const o = head * 16;
-      const next = descNext[head]!;
-      const a = addrs[k]!;
-      const l = lens[k]!;
-      const w = writable[k] !== 0;
-      dv.setUint32(o, a >>> 0, true);
-      dv.setUint32(o + 4, (a * 2.3283064365386963e-10) >>> 0, true);
-      dv.setUint32(o + 8, l, true);
-      dv.setUint16(o + 12, w ? WRITE : 0, true);
-      dv.setUint16(o + 14, next, true);
-      token[head] = tokens[k]!;
-      ndescs[head] = 1;
-      inLen[head] = w ? l : 0;
-      ids[k] = head;
-      av.setUint16(ENTRIES + (idx & mask) * 2, head, true);
-      idx = (idx + 1) & 0xffff;
-      head = next;
-    }
-    av.setUint16(IDX, idx, true);
-    this.availIdx = idx;
-    this.freeHead = head;
-    this.free = free - m;
-    this.flight += m;
-    return m;
-  }
-
-  /** A burst of `reap`s: used->idx read once, used_event written once after the last element. */
-  reapBatch(out: UsedBatch): number | RingError {
-    // RING_IDX, RING_ENTRIES, USED_ELEM_SIZE as local literals (see addBatch)
-    const IDX = 2;
-    const ENTRIES = 4;
-    const ELEM = 8;
-    const uv = this.usedView;
-    const end = uv.getUint16(IDX, true);
-    let last = this.lastUsed;
-    const cap = out.capacity;
-    const n = this.num;
-    const mask = this.mask;
-    const ndescs = this.ndescs;
-    const inLen = this.inLen;
-    const token = this.token;
-    let k = 0;
-    while (last !== end && k < cap) {
-      const e = ENTRIES + (last & mask) * ELEM;
-      const id = uv.getUint32(e, true);
-      const len = uv.getUint32(e + 4, true);
-      if (id >= n || ndescs[id] === 0 || len > inLen[id]!) {
-        if (k === 0) return this.reapError(id, len);
-        break;
-      }
-      this.release(id);
-      out.id[k] = id;
-      out.len[k] = len;
-      out.token[k] = token[id]!;
-      k++;
-      last = (last + 1) & 0xffff;
-    }
-    out.count = k;
-    if (k === 0) return 0;
-    this.lastUsed = last;
-    if (this.eventIdx) this.writeUsedEvent(last);
-    return k;
   }
 
   /** §2.7.7: VRING_AVAIL_F_NO_INTERRUPT, or (EVENT_IDX, flags must stay 0) used_event parked behind. */
@@ -492,6 +412,48 @@ export class SplitDevice implements RingDevice {
     if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
     const head = av.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
     if (head >= n) return popError('desc-index-out-of-range', head, -1, n);
+    // The common chain, one direct descriptor (a TX packet, an RX buffer): its checks inline here — flags
+    // neither NEXT nor INDIRECT (5 = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT), address below 2^53 and
+    // the buffer inside one region — so this stays small enough for V8 to inline into its caller.
+    // Anything else, or any of those failing, takes the full walk, which names the broken rule.
+    const dv = this.descView;
+    const o = head * 16;
+    const flags = dv.getUint16(o + 12, true);
+    const hi = dv.getUint32(o + 4, true);
+    if ((flags & 5) === 0 && hi < 0x200000 && out.capacity > 0) {
+      const addr = hi * 4294967296 + dv.getUint32(o, true);
+      const len = dv.getUint32(o + 8, true);
+      if (this.space.contains(addr, len)) {
+        // the Chain's fields written here, not through a method: a double (addr) passed to a call
+        // V8 does not inline is boxed, and this path must not allocate (the same fill as PackedDevice.walk; a
+        // shared helper measured 16 B/chain)
+        out.id = head;
+        out.ringDescs = 1;
+        out.indirect = false;
+        out.count = 1;
+        out.addr[0] = addr;
+        out.len[0] = len;
+        if ((flags & 2) !== 0) {
+          out.outCount = 0;
+          out.outBytes = 0;
+          out.inBytes = len;
+        } else {
+          out.outCount = 1;
+          out.outBytes = len;
+          out.inBytes = 0;
+        }
+        const next = (last + 1) & 0xffff;
+        this.lastAvail = next;
+        if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+        return true;
+      }
+    }
+    return this.popChain(out, last, head);
+  }
+
+  /** `pop` of any chain from `head` (at avail entry `last`): walk, check each descriptor, name the rule broken. */
+  private popChain(out: Chain, last: number, head: number): boolean | RingError {
+    const n = this.num;
     out.reset();
     out.id = head;
     const space = this.space;
@@ -523,37 +485,6 @@ export class SplitDevice implements RingDevice {
     // QEMU virtqueue_pop: with EVENT_IDX and kicks wanted, ask for a kick at the next entry.
     if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
     return true;
-  }
-
-  /**
-   * A burst of `pop`s (vhost-net handle_tx's loop, DPDK rte_vhost_dequeue_burst), each exactly `pop`
-   * (so V8 inlines the one chain walk into both), with each chain's id, ring descriptors and writable
-   * bytes gathered into the batch's flat arrays for `pushBatch`.
-   */
-  popBatch(out: ChainBatch): number | RingError {
-    const chains = out.chains;
-    const cap = chains.length;
-    const ids = out.id;
-    const ringDescs = out.ringDescs;
-    const inBytes = out.inBytes;
-    let k = 0;
-    while (k < cap) {
-      const c = chains[k]!;
-      const r = this.pop(c);
-      if (r !== true) {
-        if (r !== false && k === 0) {
-          out.count = 0;
-          return r;
-        }
-        break;
-      }
-      ids[k] = c.id;
-      ringDescs[k] = c.ringDescs;
-      inBytes[k] = c.inBytes;
-      k++;
-    }
-    out.count = k;
-    return k;
   }
 
   /** §2.7.5.3: one indirect table, the last descriptor of the ring chain. */
@@ -602,46 +533,6 @@ export class SplitDevice implements RingDevice {
     space.noteWrite(this.usedAddr + RING_IDX, 2);
     this.usedIdx = next;
     return undefined;
-  }
-
-  /**
-   * A burst of `push`es (vhost_add_used_n): the used elements, then (write barrier) used->idx once.
-   * The dirty log gets the written element range(s) and used->idx, as the per-chain path logs them.
-   */
-  pushBatch(ids: ArrayLike<number>, _ringDescs: ArrayLike<number>, lens: ArrayLike<number>, n: number): number | RingError {
-    const m = Math.min(n, ids.length, lens.length);
-    if (!(m > 0)) return 0;
-    // RING_IDX, RING_ENTRIES, USED_ELEM_SIZE as local literals (see SplitDriver.addBatch)
-    const IDX = 2;
-    const ENTRIES = 4;
-    const ELEM = 8;
-    const num = this.num;
-    const mask = this.mask;
-    const uv = this.usedView;
-    const start = this.usedIdx;
-    let idx = start;
-    let k = 0;
-    for (; k < m; k++) {
-      const id = ids[k]!;
-      if (!(id >= 0 && id < num)) {
-        if (k === 0) return fail('desc-index-out-of-range', `used id ${id} >= queue size ${num}`, id);
-        break;
-      }
-      const slot = (idx & mask) * ELEM + ENTRIES;
-      uv.setUint32(slot, id, true);
-      uv.setUint32(slot + 4, lens[k]! >>> 0, true);
-      idx = (idx + 1) & 0xffff;
-    }
-    const space = this.space;
-    // The elements written: [start, start + k) mod num, at most two runs.
-    const first = start & mask;
-    const run = Math.min(k, num - first);
-    space.noteWrite(this.usedAddr + RING_ENTRIES + first * USED_ELEM_SIZE, run * USED_ELEM_SIZE);
-    if (run < k) space.noteWrite(this.usedAddr + RING_ENTRIES, (k - run) * USED_ELEM_SIZE);
-    uv.setUint16(IDX, idx, true);
-    space.noteWrite(this.usedAddr + RING_IDX, 2);
-    this.usedIdx = idx;
-    return k;
   }
 
   /** §2.7.10 / vhost_notify: used_event window with EVENT_IDX, else the driver's NO_INTERRUPT flag. */

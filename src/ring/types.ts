@@ -28,8 +28,8 @@ export type RingRule =
   | 'zero-length' // descriptor with len 0 where the rule forbids it (indirect table)
   | 'indirect-not-negotiated' // INDIRECT flag without VIRTIO_F_INDIRECT_DESC (§2.7.5.3)
   | 'indirect-len' // indirect table len not a non-zero multiple of 16 (§2.7.5.3.1)
-  | 'indirect-nested' // INDIRECT inside an indirect table (§2.7.5.3.1)
-  | 'indirect-next' // INDIRECT and NEXT both set on one descriptor (§2.7.5.3.1)
+  | 'indirect-nested' // split: INDIRECT inside an indirect table (§2.7.5.3.1; packed ignores every table flag but WRITE, §2.8 "Indirect Flag")
+  | 'indirect-next' // INDIRECT and NEXT both set on one descriptor (§2.7.5.3.1); packed: INDIRECT anywhere in a NEXT list (§2.8.19)
   | 'chain-too-long' // more segments than the caller's Chain can hold
   | 'packed-id-out-of-range' // packed buffer id ≥ num
   | 'packed-chain-unterminated' // packed chain runs past num descriptors without ending
@@ -149,94 +149,6 @@ export class Used {
   token = 0;
 }
 
-/**
- * Bursts (DPDK `rte_vhost_enqueue_burst` / virtio-net `virtqueue_add_*` + one kick): the batch methods
- * of `RingDriver` / `RingDevice` do what that many calls of the per-chain method would, with the same
- * checks and the same errors, but publish the ring index (split avail/used idx, packed first head's
- * flags) once per burst (virtio 1.2 §2.7.13.3: the driver may add several buffers before updating
- * idx; §2.8.21.2 for packed); reapBatch (both layouts) and packed popBatch also write the event index
- * once, after the last element. Every batch method stops before the
- * first element its per-chain method would refuse and returns how many it did; when the very first is
- * refused it returns that `RingError` (nothing done), so the next call of a burst that stopped early
- * reports the bad element. Caller-owned and reusable: no allocation per burst.
- */
-
-/** One-segment chains for `RingDriver.addBatch`: fill `count` entries; `id` receives each head / buffer id. */
-export class BufferBatch {
-  count = 0;
-  declare readonly capacity: number;
-  declare readonly addr: Float64Array;
-  declare readonly len: Uint32Array;
-  /** Non-zero: the buffer is device-writable (VRING_DESC_F_WRITE), else device-readable. */
-  declare readonly writable: Uint8Array;
-  declare readonly token: Float64Array;
-  /** Out: the head index (split) / buffer id (packed) each added chain got. */
-  declare readonly id: Uint16Array;
-
-  constructor(capacity = 256) {
-    this.capacity = capacity;
-    this.addr = new Float64Array(capacity);
-    this.len = new Uint32Array(capacity);
-    this.writable = new Uint8Array(capacity);
-    this.token = new Float64Array(capacity);
-    this.id = new Uint16Array(capacity);
-  }
-
-  /** Append one buffer; false when the batch is full. */
-  push(addr: number, len: number, writable: boolean, token: number): boolean {
-    const k = this.count;
-    if (k >= this.capacity) return false;
-    this.addr[k] = addr;
-    this.len[k] = len;
-    this.writable[k] = writable ? 1 : 0;
-    this.token[k] = token;
-    this.count = k + 1;
-    return true;
-  }
-}
-
-/**
- * Chains popped by `RingDevice.popBatch`: `chains[0..count)`, each as `pop` would have filled it, and
- * beside them each chain's id, ring descriptors and writable bytes as flat arrays, ready to hand to
- * `pushBatch` (DPDK's burst arrays) without a copy.
- */
-export class ChainBatch {
-  count = 0;
-  declare readonly chains: readonly Chain[];
-  declare readonly id: Uint16Array;
-  declare readonly ringDescs: Uint16Array;
-  declare readonly inBytes: Uint32Array;
-
-  constructor(capacity = 256, segments = 64) {
-    const chains: Chain[] = [];
-    for (let k = 0; k < capacity; k++) chains.push(new Chain(segments));
-    this.chains = chains;
-    this.id = new Uint16Array(capacity);
-    this.ringDescs = new Uint16Array(capacity);
-    this.inBytes = new Uint32Array(capacity);
-  }
-
-  get capacity(): number {
-    return this.chains.length;
-  }
-}
-
-/** Used elements reaped by `RingDriver.reapBatch`: entries `0..count)`, each as `reap` would have filled a `Used`. */
-export class UsedBatch {
-  count = 0;
-  declare readonly capacity: number;
-  declare readonly id: Uint16Array;
-  declare readonly len: Uint32Array;
-  declare readonly token: Float64Array;
-
-  constructor(capacity = 256) {
-    this.capacity = capacity;
-    this.id = new Uint16Array(capacity);
-    this.len = new Uint32Array(capacity);
-    this.token = new Float64Array(capacity);
-  }
-}
-
 /** Where a ring lives in its address space (split: desc/avail/used; packed: desc/driver/device areas). */
 export interface RingAddrs {
   /** Descriptor table (split) or descriptor ring (packed). */
@@ -286,14 +198,6 @@ export interface RingDriver {
   kickNeeded(): boolean;
   /** Reap one used element into `out`; false when there is none. Validates id, in-flight state and len. */
   reap(out: Used): boolean | RingError;
-  /**
-   * Add the first `min(batch.count, capacity)` buffers of `batch` as one-segment chains, as that many
-   * `add` calls would (no indirect), publishing avail once. Returns how many were added (fewer when the
-   * free descriptors run out), or `no-space` when not even the first fits.
-   */
-  addBatch(batch: BufferBatch): number | RingError;
-  /** Reap up to `out.capacity` used elements, as that many `reap` calls would; sets and returns `out.count`. */
-  reapBatch(out: UsedBatch): number | RingError;
   /** Ask for no calls (VRING_AVAIL_F_NO_INTERRUPT or packed DISABLE). */
   disableCalls(): void;
   /** Ask for calls again (flags or used_event); true when used entries are already pending (re-check race). */
@@ -309,17 +213,10 @@ export interface RingDevice {
   readonly config: RingConfig;
   /** Pop the next available chain into `out`; false when none is available. */
   pop(out: Chain): boolean | RingError;
-  /** Pop up to `out.capacity` chains, as that many `pop` calls would; sets and returns `out.count`. */
-  popBatch(out: ChainBatch): number | RingError;
   /** Whether a chain is available without popping it. */
   hasAvail(): boolean;
   /** Return a chain as used: its id, the descriptors it took on the ring, the bytes written. */
   push(id: number, ringDescs: number, len: number): undefined | RingError;
-  /**
-   * Push `n` used elements (`id[k]`, `ringDescs[k]`, `len[k]`), as that many `push` calls would,
-   * publishing used idx (split) / the first element's flags (packed) once. Returns how many were pushed.
-   */
-  pushBatch(id: ArrayLike<number>, ringDescs: ArrayLike<number>, len: ArrayLike<number>, n: number): number | RingError;
   /** After pushes: whether the driver wants an interrupt (NO_INTERRUPT / used_event / packed suppression). */
   callNeeded(): boolean;
   /** Ask for no kicks (VRING_USED_F_NO_NOTIFY or packed DISABLE). */

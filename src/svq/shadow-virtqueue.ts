@@ -25,6 +25,10 @@
  *    queue in the failed state with a typed error, and the guest chains in flight stay accounted for;
  *  - after each batch of used entries: signal the guest if its suppression allows, re-enable device
  *    notifications and loop while the device raced us (vhost_svq_enable_notification).
+ * And one from vhost-net (handle_tx / handle_rx): while chains are in flight on the shadow ring, guest
+ * kicks stay off and every device call polls the guest ring; they are re-enabled, with the re-check,
+ * when the shadow ring goes idle. Each pass forwards in a burst: every available guest chain popped and
+ * added, then one kick decision; every used entry reaped and pushed, then one call decision.
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { ringFactory } from '../ring/index.js';
@@ -171,6 +175,8 @@ export class ShadowVirtqueue {
   private readonly schain: Chain;
   private readonly used = new Used();
 
+  /** Guest kicks left off while chains were in flight: the next device call polls the guest ring. */
+  private guestPolling = false;
   private st: SvqState = 'running';
   private err: SvqError | undefined;
   private readonly counters: SvqStats = { forwarded: 0, returned: 0, guestKicks: 0, deviceCalls: 0, kicksSent: 0, callsSent: 0, stashes: 0, indirectForwarded: 0, usedBytes: 0 };
@@ -303,6 +309,15 @@ export class ShadowVirtqueue {
       }
       // stashed: leave guest kicks off until the device returns something (QEMU's -ENOSPC rule)
       if (this.pendCount > 0 || this.st !== 'running') return;
+      // Busy (vhost-net's handle_tx keeps notifications off while it has work): with chains in flight
+      // on the shadow ring the device will call, and handleDeviceCall polls the guest ring then, so
+      // guest kicks stay off (§2.7.10 / §2.8.10 allow the device to suppress them) and a guest under
+      // load kicks only when SVQ went idle. Re-enabled (and re-checked) once nothing is in flight.
+      if (this.shadowRing.inFlight() > 0) {
+        this.guestPolling = true;
+        return;
+      }
+      this.guestPolling = false;
       if (!guest.enableKicks()) return;
     }
   }
@@ -416,7 +431,8 @@ export class ShadowVirtqueue {
     if (this.st !== 'running') return;
     this.counters.deviceCalls++;
     this.flush();
-    if (this.pendCount > 0 && this.st === 'running') this.forwardAvail();
+    // the stash first, and the guest ring while its kicks are off because we were busy
+    if ((this.pendCount > 0 || this.guestPolling) && this.st === 'running') this.forwardAvail();
   }
 
   /** vhost_svq_flush: reap every used entry, push to the guest, signal, re-enable and re-check. */

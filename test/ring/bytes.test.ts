@@ -89,9 +89,12 @@ describe('packed layout (§2.8)', () => {
     // le64 addr, le32 len, le16 id, le16 flags: head NEXT|AVAIL = 0x0081, tail WRITE|AVAIL = 0x0082
     expect(hex(r.space, d, 16)).toBe('05 04 03 02 01 00 00 00 11 00 00 00 00 00 81 00');
     expect(hex(r.space, d + 16, 16)).toBe('0f 0e 0d 0c 0b 0a 00 00 22 00 00 00 00 00 82 00');
-    // the device writes the used descriptor in slot 0: len, id, flags AVAIL|USED = 0x8080
+    // the device writes the used descriptor in slot 0: len, id, flags AVAIL|USED|WRITE = 0x8082 —
+    // §2.8 "Write Flag": "In a used descriptor, this bit is used to specify whether any data has been
+    // written by the device into any parts of the buffer." (0x10 bytes were.) Element Address is
+    // "unused" in a used descriptor: the device leaves it alone.
     expect(r.device.push(0, 2, 0x10)).toBeUndefined();
-    expect(hex(r.space, d, 16)).toBe('05 04 03 02 01 00 00 00 10 00 00 00 00 00 80 80');
+    expect(hex(r.space, d, 16)).toBe('05 04 03 02 01 00 00 00 10 00 00 00 00 00 82 80');
     const u = new Used();
     expect(r.driver.reap(u)).toBe(true);
     expect([u.id, u.len, u.token]).toEqual([0, 0x10, 7]);
@@ -104,7 +107,15 @@ describe('packed layout (§2.8)', () => {
     r.device.setBase({ availIdx: 0, availWrap: false, usedIdx: 0, usedWrap: false });
     expect(r.device.pop(new Chain())).toBe(true);
     expect(r.device.push(0, 1, 0x30)).toBeUndefined();
-    expect(hex(r.space, d + 8, 8)).toBe('30 00 00 00 00 00 00 00');
+    // lap 2 used: AVAIL = USED = 0, WRITE set (0x30 bytes written)
+    expect(hex(r.space, d + 8, 8)).toBe('30 00 00 00 00 00 02 00');
+    // nothing written: WRITE clear, and the driver reads 0 whatever len says
+    expect(r.driver.reap(new Used())).toBe(true);
+    r.driver.add(one, 9);
+    r.device.setBase({ availIdx: 1, availWrap: false, usedIdx: 1, usedWrap: false });
+    expect(r.device.pop(new Chain())).toBe(true);
+    expect(r.device.push(0, 1, 0)).toBeUndefined();
+    expect(hex(r.space, d + 16 + 8, 8)).toBe('00 00 00 00 00 00 00 00');
   });
 
   it('a chain that crosses the end of the ring: tail descriptors carry the next lap\'s bits', () => {

@@ -105,12 +105,22 @@ describe('packed ring: device-side rules', () => {
     expect(popRule(r)).toBe('indirect-len');
   });
 
-  it('indirect-nested', () => {
+  it('INDIRECT inside a packed table is a reserved flag, ignored: the entry is a plain buffer (no indirect-nested)', () => {
     const r = rig('packed', 4, { indirect: true });
     packedDesc(r.space, TABLE, 0, BUF_BASE, 16, 0, 0);
-    packedDesc(r.space, TABLE, 1, TABLE, 16, 0, INDIRECT);
+    packedDesc(r.space, TABLE, 1, TABLE, 16, 0, INDIRECT | WRITE);
     packedDesc(r.space, r.config.addrs.desc, 0, TABLE, 32, 0, AVAIL | INDIRECT);
-    expect(popRule(r)).toBe('indirect-nested');
+    const c = new Chain();
+    expect(popRule(r, c)).toBe('ok');
+    expect([c.count, c.outCount, c.addr[1], c.len[1], c.inBytes]).toEqual([2, 1, TABLE, 16, 16]);
+  });
+
+  it('indirect-next: an INDIRECT descriptor ending a NEXT-linked list (§2.8.19)', () => {
+    const r = rig('packed', 4, { indirect: true });
+    packedDesc(r.space, TABLE, 0, BUF_BASE, 16, 0, 0);
+    packedDesc(r.space, r.config.addrs.desc, 0, BUF_BASE, 16, 0, AVAIL | NEXT);
+    packedDesc(r.space, r.config.addrs.desc, 1, TABLE, 16, 1, AVAIL | INDIRECT);
+    expect(popRule(r)).toBe('indirect-next');
   });
 
   it('indirect-next', () => {
@@ -146,8 +156,9 @@ describe('packed ring: driver-side rules', () => {
     c.push(BUF_BASE, 100, true);
     return c;
   };
+  /** A used descriptor as a spec device writes it: WRITE when it wrote bytes (§2.8 "Write Flag"). */
   const usedDesc = (r: Rig, slot: number, id: number, len: number): void =>
-    packedDesc(r.space, r.config.addrs.desc, slot, 0, len, id, AVAIL | USED);
+    packedDesc(r.space, r.config.addrs.desc, slot, 0, len, id, AVAIL | USED | (len > 0 ? WRITE : 0));
   const reapRule = (r: Rig): RingRule | boolean => {
     const res = r.driver.reap(new Used());
     return isRingError(res) ? res.rule : res;
