@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registry } from './commands.js';
+import { sanitizeUsage } from './args.js';
 
 /** The package version (package.json next to src/). */
 export function packageVersion(): string {
@@ -49,8 +50,10 @@ export interface CliOutput {
  */
 export async function runCli(argv: readonly string[], output?: CliOutput): Promise<number> {
   const program = buildProgram();
-  if (output !== undefined) {
-    for (const c of [program, ...program.commands]) c.configureOutput({ writeOut: output.out, writeErr: output.err, outputError: (s, write) => write(s) });
+  // every usage error is printed cut and escaped (commander echoes raw arguments)
+  const outputError = (s: string, write: (s: string) => void): void => write(sanitizeUsage(s));
+  for (const c of [program, ...program.commands]) {
+    c.configureOutput(output !== undefined ? { writeOut: output.out, writeErr: output.err, outputError } : { outputError });
   }
   process.exitCode = undefined;
   try {
