@@ -336,7 +336,15 @@ export function registerMigrate(program: Command): void {
       try {
         process.exitCode = await runMigrateCli(opts, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), tty: process.stderr.isTTY === true });
       } catch (e) {
-        if (e instanceof UsageError) cmd.error(`error: ${e.message}`, { exitCode: 2, code: 'shadowvq.usage' });
+        if (e instanceof UsageError) {
+          try {
+            cmd.error(`error: ${e.message}`, { exitCode: 2, code: 'shadowvq.usage' });
+          } catch (ce) {
+            // runMigrateCli already printed the refusal as JSON
+            if (opts.json === true) Object.assign(ce as object, { jsonPrinted: true });
+            throw ce;
+          }
+        }
         throw e;
       }
     });

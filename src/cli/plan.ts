@@ -34,6 +34,9 @@ export interface PlanOutput {
 }
 
 const fail = (message: string): PlanOutput => ({ code: 2, stdout: '', stderr: `shadowvq plan: ${message}\n` });
+/** With --json a refusal is also one JSON object on stdout. */
+const withJson = (opts: PlanOptions, out: PlanOutput): PlanOutput =>
+  out.code !== 0 && opts.json === true ? { ...out, stdout: JSON.stringify({ outcome: 'refused', error: out.stderr.replace(/^shadowvq plan: /, '').trim(), exitCode: out.code }) + '\n' } : out;
 
 /** The limits of a simulated device profile (its config space's RSS maxima and queue pairs). */
 export function simLimits(spec: string): E.Either<string, DeviceLimits> {
@@ -101,7 +104,7 @@ export function registerPlan(program: Command): void {
     .option('--json', 'print a JSON array of {class, command, name, payload}')
     .addOption(new Option('--device <sim[:profile]>', 'the device whose limits (RSS key and table sizes, queue pairs, MAC table) the state must fit').default('sim'))
     .action(async (opts: PlanOptions) => {
-      const out = await runPlan(opts);
+      const out = withJson(opts, await runPlan(opts));
       process.stdout.write(out.stdout);
       process.stderr.write(out.stderr);
       process.exitCode = out.code;

@@ -322,7 +322,7 @@ export function parseFault(spec: string): E.Either<FaultParseError, Fault> {
     case 'suspend-fails':
     case 'resume-fails': {
       const k = form.kind;
-      return rest.length === 0 ? E.right({ kind: k }) : fail(`${k} takes no field, got ${show(rest.join(':'))} ${usage}`);
+      return rest.length === 0 ? E.right({ kind: k }) : fail(`${k} takes no argument, got ${show(rest.join(':'))} ${usage}`);
     }
     case 'iotlb-map-fails': {
       if (rest.length === 0) return E.right({ kind: 'iotlb-map-fails' });
