@@ -283,7 +283,7 @@ export class CvqEngine {
         this.ackByte[slot] = inb[slot]!;
         this.pending--;
         return this.breakWith(
-          cvqError('wrong-length', `device wrote ${this.ackLen[slot]} byte(s) for the ack of ${this.nameAt(slot)}, expected ${CTRL_ACK_LEN}`, this.at(slot), bad),
+          cvqError('wrong-length', `device wrote ${this.ackLen[slot]} byte(s) for the ack of ${this.label(slot)}, expected ${CTRL_ACK_LEN}`, this.at(slot), bad),
         );
       }
     }
@@ -295,7 +295,7 @@ export class CvqEngine {
         this.ackLen[slot] = bad.usedLen ?? NO_ANSWER;
         this.ackByte[slot] = inb[slot]!;
         this.pending--;
-        return this.breakWith(cvqError('ring', `device returned ${this.nameAt(slot)} under used id ${bad.index} (not a head in flight): ${bad.message}`, this.at(slot), bad));
+        return this.breakWith(cvqError('ring', `device returned ${this.label(slot)} under used id ${bad.index} (not a head in flight): ${bad.message}`, this.at(slot), bad));
       }
       return this.breakWith(
         cvqError('ring', `device broke the ring: ${bad.message}; ${open.length} commands of the batch are unanswered (${this.span(open)}), so the bad entry cannot be attributed to one`, undefined, bad),
@@ -314,6 +314,11 @@ export class CvqEngine {
   private nameAt(slot: number): string {
     const c = this.batchCmds[slot];
     return c === undefined ? `command #${this.batchFirst + slot}` : nameOf(c);
+  }
+
+  /** The command of a slot for messages: its name and its index in the caller's list. */
+  private label(slot: number): string {
+    return `${this.nameAt(slot)} (#${this.batchFirst + slot})`;
   }
 
   private at(slot: number): { index: number; command: string } {
@@ -339,7 +344,7 @@ export class CvqEngine {
     return this.breakWith(
       slot === undefined
         ? cvqError('needs-reset', 'device set DEVICE_NEEDS_RESET (0x40)')
-        : cvqError('needs-reset', `device set DEVICE_NEEDS_RESET (0x40) with ${this.nameAt(slot)} in flight (${open.length} of ${this.batch} command(s) unanswered)`, this.at(slot)),
+        : cvqError('needs-reset', `device set DEVICE_NEEDS_RESET (0x40) with ${this.label(slot)} in flight (${open.length} of ${this.batch} command(s) unanswered)`, this.at(slot)),
     );
   }
 
@@ -382,7 +387,7 @@ export class CvqEngine {
         const open = this.unanswered();
         const first = open[0]!;
         return E.left(
-          this.breakWith(cvqError('timeout', `${this.pending} of ${this.batch} command(s) unanswered after ${timeoutMs} ms, from ${this.nameAt(first)}`, this.at(first))),
+          this.breakWith(cvqError('timeout', `${this.pending} of ${this.batch} command(s) unanswered after ${timeoutMs} ms, from ${this.label(first)}`, this.at(first))),
         );
       }
     }
