@@ -43,7 +43,6 @@ export function literalIsExact(lit: string): boolean {
   return exact === BigInt(Math.abs(n));
 }
 
-const NUMBER_START = /[-0-9]/;
 const NUMBER_AT = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 /** Parse JSON text; Left: the syntax error. Inexact number literals become `InexactNumber`s. */
@@ -63,7 +62,7 @@ export function parseJsonText(text: string): E.Either<string, unknown> {
       inString = true;
       continue;
     }
-    if (!NUMBER_START.test(text[i]!)) continue;
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue; // '-' or a digit starts a number
     NUMBER_AT.lastIndex = i;
     const m = NUMBER_AT.exec(text);
     if (m === null) continue;
