@@ -58,7 +58,8 @@ export function sanitizeUsage(s: string): string {
   return sanitizeLines(s);
 }
 
-function sanitizeLines(s: string): string {
+/** Every line of a message cut (400 characters) and escaped: for messages that may carry input text. */
+export function sanitizeLines(s: string): string {
   return s
     .split('\n')
     .map((l) => escapeText(l, 400))

@@ -25,7 +25,7 @@ import { viewThrough } from '../state/view.js';
 import { limitsOf } from '../effects/vdpa-net.js';
 import { hasFeature } from '../virtio/features.js';
 import { escapeText } from '../state/escape.js';
-import { countOpt, COUNT_LIMITS } from './args.js';
+import { countOpt, COUNT_LIMITS, sanitizeLines } from './args.js';
 import type { NetDeviceState } from '../state/net-state.js';
 import { checkFeatureDependencies, formatFeatures, FULL_PROFILE_FEATURES, parseFeatureList } from '../virtio/features.js';
 import type { CvqStrategy } from '../../machines/cvq-command.js';
@@ -285,7 +285,7 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
   if (E.isLeft(r)) {
     const code = r.left.where === 'open' ? 2 : 1;
     if (o.json === true) io.stdout(JSON.stringify({ outcome: 'failed', error: `${r.left.where}: ${r.left.message}`, exitCode: code, notes, faults }) + '\n');
-    io.stderr(`shadowvq migrate: ${r.left.where}: ${r.left.message}\n`);
+    io.stderr(`shadowvq migrate: ${sanitizeLines(`${r.left.where}: ${r.left.message}`)}\n`);
     return code;
   }
   const s = r.right;

@@ -14,6 +14,7 @@ import { formatIssues, parseStateJson } from '../state/json.js';
 import { DEFAULT_LIMITS, type DeviceLimits } from '../state/net-state.js';
 import { planRestore, type RestoreCommand } from '../state/plan.js';
 import { readBounded } from '../state/read-bounded.js';
+import { sanitizeLines } from './args.js';
 import { checkLimits } from '../state/validate.js';
 import { viewThrough } from '../state/view.js';
 import { checkFeatureDependencies, formatFeatures, FULL_PROFILE_FEATURES, parseFeatureList } from '../virtio/features.js';
@@ -33,7 +34,7 @@ export interface PlanOutput {
   readonly stderr: string;
 }
 
-const fail = (message: string): PlanOutput => ({ code: 2, stdout: '', stderr: `shadowvq plan: ${message}\n` });
+const fail = (message: string): PlanOutput => ({ code: 2, stdout: '', stderr: `shadowvq plan: ${sanitizeLines(message)}\n` });
 /** With --json a refusal is also one JSON object on stdout. */
 const withJson = (opts: PlanOptions, out: PlanOutput): PlanOutput =>
   out.code !== 0 && opts.json === true ? { ...out, stdout: JSON.stringify({ outcome: 'refused', error: out.stderr.replace(/^shadowvq plan: /, '').trim(), exitCode: out.code }) + '\n' } : out;

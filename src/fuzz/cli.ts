@@ -80,7 +80,7 @@ export function argvArb(): fc.Arbitrary<string[]> {
   const files = [fx.valid, fx.invalid, fx.notJson, fx.dir, fx.missing, fx.deep, '', '-', fx.huge, fx.over, fx.zero, fx.fifo, fx.flood, fx.ansi, fx.inexact];
   // files a migration must refuse before it starts (a valid one would run it: seconds)
   const badFiles = files.filter((x) => x !== fx.valid);
-  const junk = fc.oneof(fc.constantFrom('', '-', '--', '---x', '--=', '-x', '--help', '-h', '--version', 'help', '\u0000', 'über', '--json=1', '$(id)', '%s%n'), fc.string({ maxLength: 8 }));
+  const junk = fc.oneof(fc.constantFrom('', '-', '--', '---x', '--=', '-x', '--help', '-h', '--version', 'help', '\u0000', 'über', '--json=1', '$(id)', '%s%n', '\u001b[31m', '\r\u009b2J', '\u202e', 'x'.repeat(5000)), fc.string({ maxLength: 8 }));
   const num = fc.oneof(fc.constantFrom('0', '1', '-1', '8', '16', '64', '3', '1e3', '0x10', 'NaN', 'Infinity', '', ' 8', '9007199254740993', '65536', '32768', '1e400', '4294967296', '\u001b[31m8'), fc.string({ maxLength: 4 }));
   // counts past their maxima must be refused (a valid huge --chains would run for minutes)
   const small = fc.constantFrom('1', '2', '7', '0', '-3', 'x', '', '1e9', '9007199254740991', '10000001', '0x7', '1e400', '2.5');
@@ -97,7 +97,7 @@ export function argvArb(): fc.Arbitrary<string[]> {
     demo: [opt('--chains', small), opt('--size', num), flag('--json')],
     // every migrate vector carries a part it must refuse up front (a fault spec or a state file)
     migrate: [opt('--state', fc.constantFrom(...badFiles)), opt('--ram', num), opt('--max-rounds', num), opt('--threshold', num), opt('--features', features), opt('--source', junk), opt('--dest', junk), flag('--json'), flag('--demo')],
-    diagrams: [opt('--format', fc.oneof(fc.constantFrom('mermaid', 'dot', 'svg', ''), fc.string({ maxLength: 5 }))), opt('--machine', fc.oneof(fc.constantFrom('migration', 'svq-switch', 'cvq-command', 'device-lifecycle', 'nope'), fc.string({ maxLength: 5 })))],
+    diagrams: [opt('--format', fc.oneof(fc.constantFrom('mermaid', 'dot', 'svg', '', '\u001b[2J'), fc.string({ maxLength: 5 }))), opt('--machine', fc.oneof(fc.constantFrom('migration', 'svq-switch', 'cvq-command', 'device-lifecycle', 'nope', '\u009b31m'), fc.string({ maxLength: 5 })))],
   } as const;
   // the demo's default is 20000 chains per layout (seconds): vectors start from a small --chains
   const prefix = (name: string): string[] => (name === 'ring-demo' || name === 'demo' ? ['--chains', '3'] : []);
