@@ -70,7 +70,11 @@ export class UsageError extends Error {}
 
 // ---- option parsers: each bad value is an InvalidArgumentError (commander prints it, exit 2) ----
 
+/** At most this many --fault rules in one run (each CVQ command is matched against every rule). */
+export const MAX_FAULTS = 32;
+
 const faultOpt = (v: string, prev: readonly Fault[]): Fault[] => {
+  if (prev.length >= MAX_FAULTS) throw new InvalidArgumentError(`at most ${MAX_FAULTS} --fault rules in one run`);
   const f = parseFault(v);
   if (E.isLeft(f)) throw new InvalidArgumentError(f.left.message);
   return [...prev, f.right];

@@ -6,6 +6,7 @@
  * it and the message shows what the file said.
  */
 import * as E from 'fp-ts/lib/Either.js';
+import { quoteText } from './escape.js';
 
 /** A JSON number literal no double holds exactly (kept as its text, cut to 80 characters). */
 export class InexactNumber {
@@ -45,23 +46,50 @@ export function literalIsExact(lit: string): boolean {
 
 const NUMBER_AT = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
-/** Parse JSON text; Left: the syntax error. Inexact number literals become `InexactNumber`s. */
+/**
+ * Parse JSON text; Left: the syntax error, or a key given twice in one object (`JSON.parse` would keep
+ * the last silently). Inexact number literals become `InexactNumber`s.
+ */
 export function parseJsonText(text: string): E.Either<string, unknown> {
-  // find the inexact literals outside strings (a linear scan, no allocation per character)
+  // one linear scan outside strings: inexact number literals, and each object's keys
   const inexact: string[] = [];
   const spans: [number, number][] = [];
+  const objects: (Set<string> | null)[] = [];
   let inString = false;
+  let stringStart = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
       if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
+      else if (c === 0x22) {
+        inString = false;
+        const keys = objects[objects.length - 1];
+        if (keys === undefined || keys === null) continue;
+        let j = i + 1;
+        while (j < text.length && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x0a || text.charCodeAt(j) === 0x0d || text.charCodeAt(j) === 0x09)) j++;
+        if (text.charCodeAt(j) !== 0x3a) continue; // not followed by ':' — a value, not a key
+        let key: string;
+        try {
+          key = JSON.parse(text.slice(stringStart, i + 1)) as string;
+        } catch {
+          continue; // a bad string: JSON.parse reports it
+        }
+        if (keys.has(key)) {
+          const line = text.slice(0, stringStart).split('\n').length;
+          return E.left(`duplicate key ${quoteText(key, 40)} on line ${line} (an object gives each key once; JSON.parse would keep only the last)`);
+        }
+        keys.add(key);
+      }
       continue;
     }
     if (c === 0x22) {
       inString = true;
+      stringStart = i;
       continue;
     }
+    if (c === 0x7b) objects.push(new Set());
+    else if (c === 0x5b) objects.push(null);
+    else if (c === 0x7d || c === 0x5d) objects.pop();
     if (c !== 0x2d && (c < 0x30 || c > 0x39)) continue; // '-' or a digit starts a number
     NUMBER_AT.lastIndex = i;
     const m = NUMBER_AT.exec(text);

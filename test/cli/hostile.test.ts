@@ -117,7 +117,14 @@ describe('numbers, floods and control characters in state files', () => {
     }
   });
 
-  it('a flood of bad entries lists the first 20 and counts the rest', () => {
+  it('a key given twice is refused (JSON.parse would silently keep the last)', () => {
+    const r = parseStateJson(example.replace('"queuePairs": 4,', '"queuePairs": 4, "queuePairs": 1,'));
+    expect(E.isLeft(r) && r.left.message).toMatch(/\(document\): duplicate key "queuePairs" on line 3/);
+    // the same key in different objects, and equal strings as values, are fine
+    expect(E.isRight(parseStateJson(example))).toBe(true);
+  });
+
+    it('a flood of bad entries lists the first 20 and counts the rest', () => {
     const doc = exampleJson();
     doc.vlans = Array.from({ length: 600_000 }, () => 5000);
     const r = parseStateJson(JSON.stringify(doc));
@@ -214,7 +221,14 @@ describe('fault specs: strict, every field used and in its width', () => {
     expect(r.err).toMatch(message);
   });
 
-  it('migrate --help and docs/faults.md list every form of the parser\'s table', async () => {
+  it('at most 32 --fault rules', async () => {
+    const many = Array.from({ length: 33 }, () => ['--fault', 'nack:VLAN_ADD']).flat();
+    const r = await cli('migrate', '--demo', ...many);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/at most 32 --fault rules/);
+  });
+
+    it('migrate --help and docs/faults.md list every form of the parser\'s table', async () => {
     const h = await cli('migrate', '--help');
     const docs = readFileSync('docs/faults.md', 'utf8');
     for (const f of FAULT_FORMS) {
