@@ -293,17 +293,20 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
   return { ...base, outcome, fired, ok: problems.length === 0 && lostFrames === 0, inFlightBefore, inFlightAfter, lost: ledger(), error, namesCommand, namesPhase, lostFrames, needsReset, problems };
 }
 
-export async function svqSwitchMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
+/** Every row × every column, one cell each, in order (cells run one at a time: they share nothing). */
+async function grid<R, C>(rows: readonly R[], cols: readonly C[], cell: (r: R, c: C) => Promise<Cell>, onCell?: (c: Cell) => void): Promise<Cell[]> {
   const cells: Cell[] = [];
-  for (const p of SVQ_SWITCH_PHASES) {
-    for (const f of FAULT_NAMES) {
-      const c = await svqSwitchCell(p, f);
-      cells.push(c);
-      onCell?.(c);
+  for (const r of rows) {
+    for (const c of cols) {
+      const x = await cell(r, c);
+      cells.push(x);
+      onCell?.(x);
     }
   }
   return cells;
 }
+
+export const svqSwitchMatrix = (onCell?: (c: Cell) => void): Promise<Cell[]> => grid(SVQ_SWITCH_PHASES, FAULT_NAMES, svqSwitchCell, onCell);
 
 const SYMBOL: Record<Outcome, string> = { completed: 'done', 'rolled-back': 'back', error: 'err', failed: 'FAIL', stuck: 'STUCK', 'n/a': '·' };
 
@@ -411,17 +414,7 @@ export async function cvqCell(strategy: CvqStrategy, fault: FaultName): Promise<
   return { ...base, ...none, needsReset, outcome: out.ok ? 'completed' : 'error', fired, ok: problems.length === 0, error, namesCommand, namesPhase: f !== null, problems };
 }
 
-export async function cvqMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
-  const cells: Cell[] = [];
-  for (const s of CVQ_PHASES) {
-    for (const f of FAULT_NAMES) {
-      const c = await cvqCell(s, f);
-      cells.push(c);
-      onCell?.(c);
-    }
-  }
-  return cells;
-}
+export const cvqMatrix = (onCell?: (c: Cell) => void): Promise<Cell[]> => grid(CVQ_PHASES, FAULT_NAMES, cvqCell, onCell);
 
 // ───────────────────────────── migration (machines/migration via src/migrate) ─────────────────────────────
 
@@ -566,22 +559,23 @@ export const KTH_FAULTS = ['nack', 'delay-ack', 'no-answer', 'wrong-used-len', '
 /** Commands a batch of the strategy holds on a 256-entry ring (2 descriptors each, or 1 indirect slot). */
 const BATCH: Record<CvqStrategy, number> = { serial: 1, parallel: 128, 'parallel-indirect': 256 };
 
-function kthRule(f: (typeof KTH_FAULTS)[number], name: string, nth: number): Fault {
+/**
+ * A CVQ fault on exactly the `nth` command named `name`: the delay is ten ack timeouts, the wrong used
+ * length `len` (default 7: more than the one writable byte, so the length the device claimed is that
+ * command's answer).
+ */
+export function faultOnCommand(f: (typeof KTH_FAULTS)[number], name: string, nth: number, len = 7): Fault {
   const match = { commands: [name] };
   switch (f) {
     case 'nack':
-      return { kind: 'nack', match, nth };
+    case 'no-answer':
+    case 'bad-used-id':
+    case 'needs-reset':
+      return { kind: f, match, nth };
     case 'delay-ack':
       return { kind: 'delay-ack', us: 1000 * CVQ_TIMEOUT_MS * 10, match, nth };
-    case 'no-answer':
-      return { kind: 'no-answer', match, nth };
     case 'wrong-used-len':
-      // more than the one writable byte: the length the device claimed is that command's answer
-      return { kind: 'wrong-used-len', len: 7, match, nth };
-    case 'bad-used-id':
-      return { kind: 'bad-used-id', match, nth };
-    case 'needs-reset':
-      return { kind: 'needs-reset', match, nth };
+      return { kind: 'wrong-used-len', len, match, nth };
   }
 }
 
@@ -610,7 +604,7 @@ export async function cvqKthCell(strategy: CvqStrategy, fault: (typeof KTH_FAULT
   const target = plan[k]!;
   const nth = plan.slice(0, k + 1).filter((c) => c.class === target.class && c.cmd === target.cmd).length;
   const name = target.name.split(' ')[0]!;
-  const rule = kthRule(fault, name, nth);
+  const rule = faultOnCommand(fault, name, nth);
   sim.setFaults([rule]);
   const base = { machine: 'cvq-command k-th', phase: `${strategy} #${k} (${pos})`, fault };
   const none = { inFlightBefore: 0, inFlightAfter: 0, lost: 0, lostFrames: 0 };
@@ -650,19 +644,13 @@ export async function cvqKthCell(strategy: CvqStrategy, fault: (typeof KTH_FAULT
   return { ...base, ...none, needsReset, outcome: out.ok ? 'completed' : 'error', fired: hits > 0, ok: problems.length === 0, error, namesCommand, namesPhase: true, problems };
 }
 
-export async function cvqKthMatrix(onCell?: (c: Cell) => void, positions: readonly KthPosition[] = KTH_POSITIONS): Promise<Cell[]> {
-  const cells: Cell[] = [];
-  for (const s of CVQ_PHASES) {
-    for (const pos of positions) {
-      for (const f of KTH_FAULTS) {
-        const c = await cvqKthCell(s, f, pos);
-        cells.push(c);
-        onCell?.(c);
-      }
-    }
-  }
-  return cells;
-}
+export const cvqKthMatrix = (onCell?: (c: Cell) => void, positions: readonly KthPosition[] = KTH_POSITIONS): Promise<Cell[]> =>
+  grid(
+    CVQ_PHASES.flatMap((s) => positions.map((pos) => [s, pos] as const)),
+    KTH_FAULTS,
+    ([s, pos], f) => cvqKthCell(s, f, pos),
+    onCell,
+  );
 
 /** Faults that cannot fire on a restore: a command the plan lacks, `@n` past its matches, an unused ASID. */
 export const UNFIREABLE: readonly { readonly spec: string; readonly fault: FaultName; readonly rule: Fault }[] = [
@@ -705,14 +693,4 @@ export async function unfiredCell(strategy: CvqStrategy, u: (typeof UNFIREABLE)[
   };
 }
 
-export async function unfiredMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
-  const cells: Cell[] = [];
-  for (const s of CVQ_PHASES) {
-    for (const u of UNFIREABLE) {
-      const c = await unfiredCell(s, u);
-      cells.push(c);
-      onCell?.(c);
-    }
-  }
-  return cells;
-}
+export const unfiredMatrix = (onCell?: (c: Cell) => void): Promise<Cell[]> => grid(CVQ_PHASES, UNFIREABLE, unfiredCell, onCell);

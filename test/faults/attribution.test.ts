@@ -20,6 +20,7 @@ import { startShadowCvq } from '../../src/cvq/shadow.js';
 import { SimVdpaDevice } from '../../src/device/sim/index.js';
 import { cvqCommandName, type Fault } from '../../src/device/sim/faults.js';
 import { runCvqCommands } from '../../src/effects/cvq.js';
+import { faultOnCommand } from '../../src/fuzz/faults.js';
 import type { CvqCommand } from '../../machines/cvq-command.js';
 import { commandClass, commandCode, describeCommand, encodePayload, type NetCtrlCommand } from '../../src/virtio/cvq.js';
 import { toHex } from '../../src/virtio/net.js';
@@ -42,23 +43,9 @@ const CLASSES: readonly FaultClass[] = ['nack', 'len0', 'len7', 'no-answer', 'ne
 
 function faultOn(cls: FaultClass, commands: readonly CvqCommand[], k: number): Fault {
   const target = commands[k]!;
-  const name = cvqCommandName(target.class, target.cmd);
   const nth = commands.slice(0, k + 1).filter((c) => c.class === target.class && c.cmd === target.cmd).length;
-  const match = { commands: [name] };
-  switch (cls) {
-    case 'nack':
-      return { kind: 'nack', match, nth };
-    case 'len0':
-      return { kind: 'wrong-used-len', len: 0, match, nth };
-    case 'len7':
-      return { kind: 'wrong-used-len', len: 7, match, nth };
-    case 'no-answer':
-      return { kind: 'no-answer', match, nth };
-    case 'needs-reset':
-      return { kind: 'needs-reset', match, nth };
-    case 'bad-used-id':
-      return { kind: 'bad-used-id', match, nth };
-  }
+  const kind = cls === 'len0' || cls === 'len7' ? 'wrong-used-len' : cls;
+  return faultOnCommand(kind, cvqCommandName(target.class, target.cmd), nth, cls === 'len0' ? 0 : 7);
 }
 
 async function run(strategy: CvqStrategy, commands: readonly CvqCommand[], fault: Fault) {
