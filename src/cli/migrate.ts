@@ -148,14 +148,23 @@ function openEnd(flag: string, spec: string): VdpaDevice {
 function preflight(state: NetDeviceState, wanted: bigint, ends: readonly { flag: string; spec: string; dev: VdpaDevice }[]): string[] {
   const notes: string[] = [];
   let negotiated = wanted;
+  const readable: { flag: string; spec: string; dev: VdpaDevice }[] = [];
   for (const end of ends) {
+    // a device that answers nothing before it is owned is checked by the migration itself (said, not skipped silently)
     const offered = end.dev.getFeatures();
-    if (E.isLeft(offered)) throw new UsageError(`${end.flag} ${escapeText(end.spec)}: reading its features: ${offered.left.message}`);
+    if (E.isLeft(offered)) {
+      notes.push(`${end.flag} ${escapeText(end.spec)}: its features cannot be read before the migration owns it (${escapeText(offered.left.message)}); its limits are checked by the device`);
+      continue;
+    }
     negotiated &= offered.right;
+    readable.push(end);
   }
-  for (const end of ends) {
+  for (const end of readable) {
     const limits = limitsOf(end.dev);
-    if (E.isLeft(limits)) throw new UsageError(`${end.flag} ${escapeText(end.spec)}: ${limits.left.message}`);
+    if (E.isLeft(limits)) {
+      notes.push(`${end.flag} ${escapeText(end.spec)}: its limits cannot be read before the migration owns it (${escapeText(limits.left.message)}); they are checked by the device`);
+      continue;
+    }
     const fits = checkLimits(viewThrough(state, negotiated), limits.right);
     if (E.isLeft(fits)) {
       throw new UsageError(`the state does not fit ${end.flag} ${escapeText(end.spec)} (nothing was sent):\n${fits.left.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
@@ -163,7 +172,7 @@ function preflight(state: NetDeviceState, wanted: bigint, ends: readonly { flag:
   }
   const dropped = droppedFields(state, negotiated);
   if (dropped.length > 0) {
-    notes.push(`with features ${formatFeatures(negotiated)} (what ${ends.map((e) => escapeText(e.spec)).join(' and ')} offer${ends.length > 1 ? '' : 's'} of those wanted) the state's ${dropped.join(', ')} cannot be configured and stay at their reset values`);
+    notes.push(`with features ${formatFeatures(negotiated)} (what ${ends.map((e) => escapeText(e.spec)).join(' and ')} offer of those wanted) the state's ${dropped.join(', ')} cannot be configured and stay at their reset values`);
   }
   return notes;
 }
