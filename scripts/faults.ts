@@ -1,16 +1,19 @@
 /**
- * `npm run faults [-- --json] [--only svq|cvq|migration]`: the fault matrix — every fault the simulated
- * device can inject (and CANCEL) × every phase of the migration (src/migrate on two simulated devices),
- * every step of machines/svq-switch and every strategy of the CVQ restore (machines/cvq-command), each
- * run with the real effects — printed as a table, then every cell whose
- * checks failed with what went wrong. Exit status 1 when a cell failed, 2 on bad arguments.
+ * `npm run faults [-- --json] [--only svq|cvq|migration|kth|unfired]`: the fault matrix — every fault the
+ * simulated device can inject (and CANCEL) × every phase of the migration (src/migrate on two simulated
+ * devices), every step of machines/svq-switch and every strategy of the CVQ restore (machines/cvq-command),
+ * each run with the real effects; then every CVQ fault on the k-th command of a ≈4100-command restore
+ * (first, mid-batch, a batch's last, the next batch's first, the last) under each strategy, blamed on
+ * exactly that command; then faults that cannot fire (the device must count 0 hits and the restore
+ * complete) — printed as a table, then every cell whose checks failed with what went wrong. Exit status
+ * 1 when a cell failed, 2 on bad arguments.
  */
 import { Command } from 'commander';
-import { cvqMatrix, formatMatrix, migrationMatrix, svqSwitchMatrix, type Cell } from '../src/fuzz/faults.js';
+import { cvqKthMatrix, cvqMatrix, formatMatrix, migrationMatrix, svqSwitchMatrix, unfiredMatrix, type Cell } from '../src/fuzz/faults.js';
 
 const program = new Command('faults')
   .description('run the fault matrix on the simulated device and print it')
-  .option('--only <block>', 'migration | svq | cvq')
+  .option('--only <block>', 'migration | svq | cvq | kth | unfired')
   .option('--json', 'print the cells as JSON')
   .exitOverride();
 let o: { only?: string; json?: boolean };
@@ -20,8 +23,8 @@ try {
 } catch (e) {
   process.exit((e as { exitCode?: number }).exitCode === 0 ? 0 : 2);
 }
-if (o.only !== undefined && !['migration', 'svq', 'cvq'].includes(o.only)) {
-  process.stderr.write(`faults: --only: expected migration, svq or cvq, got "${o.only}"\n`);
+if (o.only !== undefined && !['migration', 'svq', 'cvq', 'kth', 'unfired'].includes(o.only)) {
+  process.stderr.write(`faults: --only: expected migration, svq, cvq, kth or unfired, got ${JSON.stringify(o.only.slice(0, 40))}\n`);
   process.exit(2);
 }
 
@@ -34,6 +37,8 @@ const cells: Cell[] = [];
 if (o.only === undefined || o.only === 'migration') cells.push(...(await migrationMatrix(tick)));
 if (o.only === undefined || o.only === 'svq') cells.push(...(await svqSwitchMatrix(tick)));
 if (o.only === undefined || o.only === 'cvq') cells.push(...(await cvqMatrix(tick)));
+if (o.only === undefined || o.only === 'kth') cells.push(...(await cvqKthMatrix(tick)));
+if (o.only === undefined || o.only === 'unfired') cells.push(...(await unfiredMatrix(tick)));
 if (process.stderr.isTTY) process.stderr.write('\r');
 
 if (o.json === true) {

@@ -6,6 +6,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
+import { parseCount } from '../src/cli/args.js';
 import { cliTargets } from '../src/fuzz/cli.js';
 import { cvqTargets } from '../src/fuzz/cvq.js';
 import { jsonTargets } from '../src/fuzz/json.js';
@@ -14,16 +15,19 @@ import { formatTable, runTarget, type KindResult } from '../src/fuzz/runner.js';
 import { svqTargets } from '../src/fuzz/svq.js';
 import type { AnyFuzzTarget } from '../src/fuzz/target.js';
 
-const int = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer`);
-  return n;
+/** Strict counts (src/cli/args.ts): decimal digits within the range, else exit 2 naming the flag. */
+const int = (what: string, max: number) => (v: string): number => {
+  try {
+    return parseCount(what, v, 0, max);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 };
 
 const program = new Command('fuzz')
   .description('fuzz every parser of shadowvq: ring images, SVQ, CVQ payloads, state files, migration records, CLI')
-  .option('--runs <n>', 'cases per target (scaled by its weight)', int('--runs'), 2000)
-  .option('--seed <s>', 'fast-check seed', int('--seed'), Date.now() % 0x7fffffff)
+  .option('--runs <n>', 'cases per target (scaled by its weight), 0..10000000', int('--runs', 10_000_000), 2000)
+  .option('--seed <s>', 'fast-check seed, 0..2147483647', int('--seed', 0x7fffffff), Date.now() % 0x7fffffff)
   .option('--only <substr>', 'only targets whose kind contains this')
   .option('--no-shrink', 'do not shrink the first failure of each kind')
   .option('--json', 'print the rows as JSON')

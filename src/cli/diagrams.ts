@@ -3,6 +3,7 @@
  * its definition (the files under diagrams/ come from `npm run diagrams`).
  */
 import type { Command } from 'commander';
+import { quoteText } from '../state/escape.js';
 import { DIAGRAM_MACHINES, toDot, toMermaid } from '../diagrams/index.js';
 
 export interface DiagramsCliOptions {
@@ -12,10 +13,10 @@ export interface DiagramsCliOptions {
 
 export function runDiagramsCli(opts: DiagramsCliOptions): { code: 0 | 2; stdout: string; stderr: string } {
   const format = opts.format ?? 'mermaid';
-  if (format !== 'mermaid' && format !== 'dot') return { code: 2, stdout: '', stderr: `shadowvq diagrams: --format: expected mermaid or dot, got "${format}"\n` };
+  if (format !== 'mermaid' && format !== 'dot') return { code: 2, stdout: '', stderr: `shadowvq diagrams: --format: expected mermaid or dot, got ${quoteText(format, 40)}\n` };
   const ids = DIAGRAM_MACHINES.map((m) => m.id);
   const machines = opts.machine === undefined ? DIAGRAM_MACHINES : DIAGRAM_MACHINES.filter((m) => m.id === opts.machine);
-  if (machines.length === 0) return { code: 2, stdout: '', stderr: `shadowvq diagrams: --machine: expected one of ${ids.join(', ')}, got "${opts.machine}"\n` };
+  if (machines.length === 0) return { code: 2, stdout: '', stderr: `shadowvq diagrams: --machine: expected one of ${ids.join(', ')}, got ${quoteText(opts.machine ?? "", 40)}\n` };
   return { code: 0, stdout: machines.map((m) => (format === 'dot' ? toDot(m) : toMermaid(m))).join('\n'), stderr: '' };
 }
 

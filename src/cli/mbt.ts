@@ -8,6 +8,8 @@ import type { Command } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
 import { mbtJson, planMbt, runMachine, type MachineReport } from '../mbt/index.js';
 import { harnessesFor, MBT_DEVICES, type MbtDevice } from '../mbt/harnesses.js';
+import { quoteText } from '../state/escape.js';
+import { COUNT_LIMITS, parseCount } from './args.js';
 
 export interface MbtCliOptions {
   readonly device?: string;
@@ -52,11 +54,14 @@ export function formatMbtText(reports: readonly MachineReport[], effects: readon
 
 export async function runMbtCli(opts: MbtCliOptions): Promise<MbtCliOutput> {
   const device = (opts.device ?? 'sim') as MbtDevice;
-  if (!MBT_DEVICES.includes(device)) return usage(`--device: expected one of ${MBT_DEVICES.join(', ')}, got "${opts.device}"`);
+  if (!MBT_DEVICES.includes(device)) return usage(`--device: expected one of ${MBT_DEVICES.join(', ')}, got ${quoteText(String(opts.device), 40)}`);
   let simpleLimit: number | undefined;
   if (opts.simpleLimit !== undefined) {
-    simpleLimit = Number(opts.simpleLimit);
-    if (!Number.isInteger(simpleLimit) || simpleLimit < 0) return usage(`--simple-limit: expected a non-negative integer, got "${opts.simpleLimit}"`);
+    try {
+      simpleLimit = parseCount('--simple-limit', opts.simpleLimit);
+    } catch (e) {
+      return usage((e as Error).message);
+    }
   }
   const choices = harnessesFor(device);
   const plans = planMbt(
@@ -86,7 +91,7 @@ export function registerMbt(program: Command): void {
     .description('run the model-based test paths of the four machines and report coverage (exit 1 on any failure)')
     .option('--device <device>', `effects to run against: ${MBT_DEVICES.join(' | ')}`, 'sim')
     .option('--json', 'print {"machines":[{id, states, transitions, paths, failures}]}')
-    .option('--simple-limit <n>', 'run simple paths only for machines with at most this many (default 500)')
+    .option('--simple-limit <n>', `run simple paths only for machines with at most this many (default 500; ${COUNT_LIMITS['--simple-limit'].min}..${COUNT_LIMITS['--simple-limit'].max})`)
     .action(async (opts: MbtCliOptions) => {
       const out = await runMbtCli({ ...opts, progress: process.stderr.isTTY === true });
       process.stdout.write(out.stdout);

@@ -12,13 +12,20 @@
  * Exit status: 0 when the migration completed with equal state and nothing lost, or when a requested
  * fault / cancel ended in a rollback that left the source intact; 1 otherwise; 2 for bad usage.
  */
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import * as E from 'fp-ts/lib/Either.js';
-import { parseSimSpec, validateSpec } from '../device/index.js';
-import { parseFault, type Fault } from '../device/sim/faults.js';
-import { parseStateJson } from '../state/json.js';
+import { openDevice, parseSimSpec, SimVdpaDevice, validateSpec, type VdpaDevice } from '../device/index.js';
+import { CVQ_FAULT_KINDS, faultFormsHelp, formatFault, parseFault, type Fault } from '../device/sim/faults.js';
+import { formatIssues, parseStateJson } from '../state/json.js';
+import { readBounded } from '../state/read-bounded.js';
+import { droppedFields } from '../state/dropped.js';
+import { checkLimits } from '../state/validate.js';
+import { viewThrough } from '../state/view.js';
+import { limitsOf } from '../effects/vdpa-net.js';
+import { hasFeature } from '../virtio/features.js';
+import { escapeText } from '../state/escape.js';
+import { countOpt, COUNT_LIMITS, sanitizeLines } from './args.js';
 import type { NetDeviceState } from '../state/net-state.js';
 import { checkFeatureDependencies, formatFeatures, FULL_PROFILE_FEATURES, parseFeatureList } from '../virtio/features.js';
 import type { CvqStrategy } from '../../machines/cvq-command.js';
@@ -54,7 +61,8 @@ export interface MigrateIo {
   readonly tty: boolean;
   /** Where the bars are drawn when `tty` (default process.stderr). */
   readonly barStream?: NodeJS.WritableStream;
-  readonly readFile?: (path: string) => string;
+  /** Read an input file (default: the bounded reader, src/state/read-bounded.ts). */
+  readonly readFile?: (path: string) => string | Promise<string>;
 }
 
 /** A usage error: the message, exit status 2. */
@@ -62,14 +70,11 @@ export class UsageError extends Error {}
 
 // ---- option parsers: each bad value is an InvalidArgumentError (commander prints it, exit 2) ----
 
-const intIn = (what: string, min: number, max: number) => (v: string): number => {
-  if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`${what} must be an integer in ${min}..${max}`);
-  const n = Number(v);
-  if (n < min || n > max) throw new InvalidArgumentError(`${what} must be an integer in ${min}..${max}`);
-  return n;
-};
+/** At most this many --fault rules in one run (each CVQ command is matched against every rule). */
+export const MAX_FAULTS = 32;
 
 const faultOpt = (v: string, prev: readonly Fault[]): Fault[] => {
+  if (prev.length >= MAX_FAULTS) throw new InvalidArgumentError(`at most ${MAX_FAULTS} --fault rules in one run`);
   const f = parseFault(v);
   if (E.isLeft(f)) throw new InvalidArgumentError(f.left.message);
   return [...prev, f.right];
@@ -80,6 +85,9 @@ const featuresOpt = (v: string): bigint => {
   if (E.isLeft(f)) throw new InvalidArgumentError(f.left.message);
   const d = checkFeatureDependencies(f.right);
   if (E.isLeft(d)) throw new InvalidArgumentError(`inconsistent feature set ${formatFeatures(f.right)}: ${d.left.message}`);
+  // vhost-vdpa devices are modern virtio devices behind an IOMMU: no device accepts a driver without these
+  const missing = (['VERSION_1', 'ACCESS_PLATFORM'] as const).filter((n) => !hasFeature(f.right, n));
+  if (missing.length > 0) throw new InvalidArgumentError(`cannot be negotiated: ${formatFeatures(f.right)} lacks ${missing.join(' and ')} (every vhost-vdpa device requires them)`);
   return f.right;
 };
 
@@ -97,7 +105,7 @@ const destOpt = (v: string): string => {
   return s;
 };
 
-function loadState(o: MigrateCliOptions, io: MigrateIo): NetDeviceState {
+async function loadState(o: MigrateCliOptions, io: MigrateIo): Promise<NetDeviceState> {
   if (o.demo === true && o.state !== undefined) throw new UsageError('--demo brings its own state: drop --state, or drop --demo');
   if (o.demo === true) {
     const s = decodeStateJson(demoStateJson());
@@ -106,14 +114,85 @@ function loadState(o: MigrateCliOptions, io: MigrateIo): NetDeviceState {
   }
   if (o.state === undefined) throw new UsageError('give --state FILE (the device state to migrate) or --demo');
   let text: string;
-  try {
-    text = (io.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(o.state);
-  } catch (e) {
-    throw new UsageError(`cannot read state file ${o.state}: ${(e as Error).message}`);
+  if (io.readFile !== undefined) {
+    try {
+      text = await io.readFile(o.state);
+    } catch (e) {
+      throw new UsageError(`cannot read state file ${escapeText(o.state)}: ${escapeText((e as Error).message)}`);
+    }
+  } else {
+    const r = await readBounded(o.state);
+    if (E.isLeft(r)) throw new UsageError(`cannot read state file ${r.left.message}`);
+    text = r.right;
   }
   const s = parseStateJson(text);
-  if (E.isLeft(s)) throw new UsageError(`invalid state file ${o.state}:\n${s.left.issues.map((i) => `  ${i.path === '' ? '(document)' : i.path}: ${i.message}`).join('\n')}`);
+  if (E.isLeft(s)) throw new UsageError(`invalid state file ${escapeText(o.state)}:\n${formatIssues(s.left)}`);
   return s.right;
+}
+
+/** Open one end (the simulator or /dev/vhost-vdpa-N); a failure is a usage error naming the flag. */
+function openEnd(flag: string, spec: string): VdpaDevice {
+  const d = openDevice(spec);
+  if (E.isLeft(d)) throw new UsageError(`${flag} ${escapeText(spec)}: ${d.left.message}`);
+  return d.right;
+}
+
+/**
+ * The checks before anything is sent: the state as the features let each end hold it must fit that
+ * end's limits (config space: RSS key and table sizes, hash types, queue pairs; the MAC table's
+ * entries), and what the features drop from the state is said, not silently cut.
+ */
+function preflight(state: NetDeviceState, wanted: bigint, ends: readonly { flag: string; spec: string; dev: VdpaDevice }[]): string[] {
+  const notes: string[] = [];
+  let negotiated = wanted;
+  const readable: { flag: string; spec: string; dev: VdpaDevice }[] = [];
+  for (const end of ends) {
+    // a device that answers nothing before it is owned is checked by the migration itself (said, not skipped silently)
+    const offered = end.dev.getFeatures();
+    if (E.isLeft(offered)) {
+      notes.push(`${end.flag} ${escapeText(end.spec)}: its features cannot be read before the migration owns it (${escapeText(offered.left.message)}); its limits are checked by the device`);
+      continue;
+    }
+    negotiated &= offered.right;
+    readable.push(end);
+  }
+  for (const end of readable) {
+    const limits = limitsOf(end.dev);
+    if (E.isLeft(limits)) {
+      notes.push(`${end.flag} ${escapeText(end.spec)}: its limits cannot be read before the migration owns it (${escapeText(limits.left.message)}); they are checked by the device`);
+      continue;
+    }
+    const fits = checkLimits(viewThrough(state, negotiated), limits.right);
+    if (E.isLeft(fits)) {
+      throw new UsageError(`the state does not fit ${end.flag} ${escapeText(end.spec)} (nothing was sent):\n${fits.left.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
+    }
+  }
+  const dropped = droppedFields(state, negotiated);
+  if (dropped.length > 0) {
+    notes.push(`with features ${formatFeatures(negotiated)} (what ${ends.map((e) => escapeText(e.spec)).join(' and ')} offer of those wanted) the state's ${dropped.join(', ')} cannot be configured and stay at their reset values`);
+  }
+  return notes;
+}
+
+/** Per requested fault: how often it fired (null: on a device that does not simulate faults). */
+export interface FaultOutcome {
+  readonly spec: string;
+  readonly end: 'source' | 'destination';
+  readonly fired: number | null;
+}
+
+function faultOutcomes(faults: readonly Fault[], src: VdpaDevice, dst: VdpaDevice): FaultOutcome[] {
+  // as the controller splits them: CVQ faults act on the destination's restore, the rest on the source
+  const split = { destination: faults.filter((f) => CVQ_FAULT_KINDS.has(f.kind)), source: faults.filter((f) => !CVQ_FAULT_KINDS.has(f.kind)) };
+  const hitsOf = (d: VdpaDevice, n: number): readonly (number | null)[] =>
+    d instanceof SimVdpaDevice && d.faultHits().length === n ? d.faultHits() : Array.from({ length: n }, () => null);
+  const src_ = hitsOf(src, split.source.length);
+  const dst_ = hitsOf(dst, split.destination.length);
+  return faults.map((f) => {
+    const end = CVQ_FAULT_KINDS.has(f.kind) ? 'destination' : 'source';
+    const i = split[end].indexOf(f);
+    return { spec: formatFault(f), end, fired: (end === 'source' ? src_ : dst_)[i] ?? null };
+  });
 }
 
 // ---- progress ----
@@ -172,13 +251,31 @@ function barProgress(stream: NodeJS.WritableStream): Progress {
 
 /** The command as a function of its options (the commander wrapper only wires I/O); the exit status. */
 export async function runMigrateCli(o: MigrateCliOptions, io: MigrateIo): Promise<number> {
-  const state = loadState(o, io);
+  try {
+    return await migrateOrRefuse(o, io);
+  } catch (e) {
+    // --json: even a refusal before the migration starts is one JSON object on stdout
+    if (e instanceof UsageError && o.json === true) io.stdout(JSON.stringify({ outcome: 'refused', error: e.message, exitCode: 2 }) + '\n');
+    throw e;
+  }
+}
+
+async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<number> {
+  const state = await loadState(o, io);
+  const wanted = o.features ?? FULL_PROFILE_FEATURES;
+  const src = openEnd('--source', o.source);
+  const dst = openEnd('--dest', o.dest);
+  const notes = preflight(state, wanted, [
+    { flag: '--source', spec: o.source, dev: src },
+    { flag: '--dest', spec: o.dest, dev: dst },
+  ]);
+  for (const n of notes) io.stderr(`shadowvq migrate: note: ${n}\n`);
   const progress = io.tty ? barProgress(io.barStream ?? process.stderr) : lineProgress(io);
   const r = await runMigration({
-    source: o.source,
-    destination: o.dest,
+    source: src,
+    destination: dst,
     state,
-    features: o.features ?? FULL_PROFILE_FEATURES,
+    features: wanted,
     strategy: STRATEGIES[o.strategy],
     ramBytes: o.ram << 20,
     maxRounds: o.maxRounds,
@@ -192,15 +289,30 @@ export async function runMigrateCli(o: MigrateCliOptions, io: MigrateIo): Promis
     onNote: (n) => progress.note(n),
   });
   progress.stop();
+  const faults = faultOutcomes(o.fault, src, dst);
+  const unfired = faults.filter((f) => f.fired === 0 || f.fired === null);
+  const unfiredText = unfired.map((f) => `fault ${f.spec} never fired${f.fired === null ? ` (the ${f.end} does not simulate faults)` : ` on the ${f.end}`}`);
   if (E.isLeft(r)) {
-    io.stderr(`shadowvq migrate: ${r.left.where}: ${r.left.message}\n`);
-    return r.left.where === 'open' ? 2 : 1;
+    const code = r.left.where === 'open' ? 2 : 1;
+    if (o.json === true) io.stdout(JSON.stringify({ outcome: 'failed', error: `${r.left.where}: ${r.left.message}`, exitCode: code, notes, faults }) + '\n');
+    io.stderr(`shadowvq migrate: ${sanitizeLines(`${r.left.where}: ${r.left.message}`)}\n`);
+    return code;
   }
   const s = r.right;
-  if (o.json === true) io.stdout(summaryJson(s) + '\n');
-  else if (o.events !== true) io.stdout(formatSummary(s));
-  else io.stderr(formatSummary(s));
-  return exitStatus(s, o.fault.length > 0 || o.cancelAt !== undefined);
+  const code = unfired.length > 0 ? 1 : exitStatus(s, o.fault.length > 0 || o.cancelAt !== undefined);
+  if (o.json === true) {
+    io.stdout(JSON.stringify({ ...(JSON.parse(summaryJson(s)) as object), notes, faults, unfiredFaults: unfired.map((f) => f.spec), exitCode: code }) + '\n');
+  } else {
+    const text = formatSummary(s) + (faults.length > 0 ? faultLines(faults) : '');
+    if (o.events !== true) io.stdout(text);
+    else io.stderr(text);
+  }
+  if (unfiredText.length > 0) io.stderr(unfiredText.map((t) => `shadowvq migrate: ${t}: the run did not test it (exit 1, docs/faults.md)\n`).join(''));
+  return code;
+}
+
+function faultLines(faults: readonly FaultOutcome[]): string {
+  return faults.map((f) => `fault ${f.spec} (${f.end}): ${f.fired === null ? 'not simulated there, never fired' : f.fired === 0 ? 'NEVER FIRED' : `fired ${f.fired}×`}\n`).join('');
 }
 
 export function exitStatus(s: MigrationSummary, failureRequested: boolean): number {
@@ -209,6 +321,8 @@ export function exitStatus(s: MigrationSummary, failureRequested: boolean): numb
   if (s.outcome === 'rolled-back' && failureRequested) return s.verdict.sourceIntact === true && clean ? 0 : 1;
   return 1;
 }
+
+const range = (flag: keyof typeof COUNT_LIMITS): string => `${COUNT_LIMITS[flag].min}..${COUNT_LIMITS[flag].max}`;
 
 export function registerMigrate(program: Command): void {
   program
@@ -222,16 +336,25 @@ export function registerMigrate(program: Command): void {
     .addOption(new Option('--features <list>', 'features the guest wants: names (CTRL_VQ,MQ,RSS,…) or a 0x mask; default: the full profile').argParser(featuresOpt))
     .option('--json', 'print the summary as one JSON object')
     .option('--events', 'print every machine transition as a JSON line as it happens')
-    .addOption(new Option('--fault <spec>', 'inject a simulator fault (repeatable): nack:VLAN_ADD, no-answer[:CMDS], delay-ack:<us>, wrong-used-len:<n>[:CMDS], suspend-fails, resume-fails, iotlb-map-fails').argParser(faultOpt).default([]))
+    .addOption(new Option('--fault <spec>', 'inject a simulator fault (repeatable; forms below, docs/faults.md); a fault that never fires makes the exit status 1').argParser(faultOpt).default([]))
     .addOption(new Option('--cancel-at <phase>', 'send CANCEL when this phase begins').choices(MIGRATION_PHASES))
-    .addOption(new Option('--ram <MiB>', 'guest RAM').default(64).argParser(intIn('--ram', 4, 1024)))
-    .addOption(new Option('--max-rounds <n>', 'precopy round limit').default(12).argParser(intIn('--max-rounds', 1, 1000)))
-    .addOption(new Option('--threshold <pages>', 'stop-and-copy once a round leaves at most this many dirty pages').default(64).argParser(intIn('--threshold', 0, 1 << 30)))
+    .addOption(new Option('--ram <MiB>', `guest RAM, ${range('--ram')}`).default(64).argParser(countOpt('--ram')))
+    .addOption(new Option('--max-rounds <n>', `precopy round limit, ${range('--max-rounds')}`).default(12).argParser(countOpt('--max-rounds')))
+    .addOption(new Option('--threshold <pages>', `stop-and-copy once a round leaves at most this many dirty pages, ${range('--threshold')}`).default(64).argParser(countOpt('--threshold')))
+    .addHelpText('after', `\nFault forms (--fault SPEC; COMMANDS: names as \`shadowvq plan\` prints them, comma-separated, or class=VLAN;\n@<n>: only the n-th matching command):\n${faultFormsHelp()}\n`)
     .action(async (opts: MigrateCliOptions, cmd: Command) => {
       try {
         process.exitCode = await runMigrateCli(opts, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s), tty: process.stderr.isTTY === true });
       } catch (e) {
-        if (e instanceof UsageError) cmd.error(`error: ${e.message}`, { exitCode: 2, code: 'shadowvq.usage' });
+        if (e instanceof UsageError) {
+          try {
+            cmd.error(`error: ${e.message}`, { exitCode: 2, code: 'shadowvq.usage' });
+          } catch (ce) {
+            // runMigrateCli already printed the refusal as JSON
+            if (opts.json === true) Object.assign(ce as object, { jsonPrinted: true });
+            throw ce;
+          }
+        }
         throw e;
       }
     });

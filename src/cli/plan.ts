@@ -4,12 +4,18 @@
  * unreadable or invalid state file, an unknown feature name, an inconsistent feature set — is a
  * message on stderr and exit status 2.
  */
-import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import * as E from 'fp-ts/lib/Either.js';
-import { parseStateJson } from '../state/json.js';
-import type { NetDeviceState } from '../state/net-state.js';
+import { parseSimSpec } from '../device/index.js';
+import { PROFILES } from '../device/sim/profiles.js';
+import { droppedFields } from '../state/dropped.js';
+import { escapeText } from '../state/escape.js';
+import { formatIssues, parseStateJson } from '../state/json.js';
+import { DEFAULT_LIMITS, type DeviceLimits } from '../state/net-state.js';
 import { planRestore, type RestoreCommand } from '../state/plan.js';
+import { readBounded } from '../state/read-bounded.js';
+import { sanitizeLines } from './args.js';
+import { checkLimits } from '../state/validate.js';
 import { viewThrough } from '../state/view.js';
 import { checkFeatureDependencies, formatFeatures, FULL_PROFILE_FEATURES, parseFeatureList } from '../virtio/features.js';
 import { toHex } from '../virtio/net.js';
@@ -18,6 +24,8 @@ export interface PlanOptions {
   readonly state: string;
   readonly features?: string;
   readonly json?: boolean;
+  /** The device whose limits the state must fit: sim or sim:<profile> (default sim, the full profile). */
+  readonly device?: string;
 }
 
 export interface PlanOutput {
@@ -26,14 +34,18 @@ export interface PlanOutput {
   readonly stderr: string;
 }
 
-const fail = (message: string): PlanOutput => ({ code: 2, stdout: '', stderr: `shadowvq plan: ${message}\n` });
+const fail = (message: string): PlanOutput => ({ code: 2, stdout: '', stderr: `shadowvq plan: ${sanitizeLines(message)}\n` });
+/** With --json a refusal is also one JSON object on stdout. */
+const withJson = (opts: PlanOptions, out: PlanOutput): PlanOutput =>
+  out.code !== 0 && opts.json === true ? { ...out, stdout: JSON.stringify({ outcome: 'refused', error: out.stderr.replace(/^shadowvq plan: /, '').trim(), exitCode: out.code }) + '\n' } : out;
 
-/** Top-level fields of the state a restore with these features cannot reproduce. */
-function unrestorable(state: NetDeviceState, negotiated: bigint): string[] {
-  const view = viewThrough(state, negotiated);
-  return (Object.keys(state) as (keyof NetDeviceState)[]).filter((k) => JSON.stringify(state[k], big) !== JSON.stringify(view[k], big));
+/** The limits of a simulated device profile (its config space's RSS maxima and queue pairs). */
+export function simLimits(spec: string): E.Either<string, DeviceLimits> {
+  const p = parseSimSpec(spec.trim());
+  if (E.isLeft(p)) return E.left(p.left.message);
+  const prof = typeof p.right.profile === 'object' ? p.right.profile : PROFILES[p.right.profile ?? 'full'];
+  return E.right({ ...DEFAULT_LIMITS, maxQueuePairs: prof.maxQueuePairs, rssMaxKeySize: prof.rssMaxKeySize, rssMaxIndirectionTableLength: prof.rssMaxIndirectionTableLength });
 }
-const big = (_: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v);
 
 export function formatPlanText(plan: readonly RestoreCommand[]): string {
   const w = Math.max(0, ...plan.map((c) => c.name.length));
@@ -46,7 +58,7 @@ export function formatPlanJson(plan: readonly RestoreCommand[]): string {
 }
 
 /** The whole command as a function of its options (the CLI wrapper only prints and exits). */
-export function runPlan(opts: PlanOptions, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): PlanOutput {
+export async function runPlan(opts: PlanOptions, readFile?: (path: string) => string | Promise<string>): Promise<PlanOutput> {
   let negotiated = FULL_PROFILE_FEATURES;
   if (opts.features !== undefined) {
     const f = parseFeatureList(opts.features);
@@ -55,23 +67,32 @@ export function runPlan(opts: PlanOptions, readFile: (path: string) => string = 
   }
   const deps = checkFeatureDependencies(negotiated);
   if (E.isLeft(deps)) return fail(`inconsistent feature set ${formatFeatures(negotiated)}: ${deps.left.message}`);
+  const limits = simLimits(opts.device ?? 'sim');
+  if (E.isLeft(limits)) return fail(`--device: ${limits.left}`);
 
   let text: string;
-  try {
-    text = readFile(opts.state);
-  } catch (e) {
-    return fail(`cannot read state file ${opts.state}: ${(e as Error).message}`);
+  if (readFile !== undefined) {
+    try {
+      text = await readFile(opts.state);
+    } catch (e) {
+      return fail(`cannot read state file ${escapeText(opts.state)}: ${escapeText((e as Error).message)}`);
+    }
+  } else {
+    const r = await readBounded(opts.state);
+    if (E.isLeft(r)) return fail(`cannot read state file ${r.left.message}`);
+    text = r.right;
   }
   const state = parseStateJson(text);
-  if (E.isLeft(state)) {
-    return fail(`invalid state file ${opts.state}:\n${state.left.issues.map((i) => `  ${i.path === '' ? '(document)' : i.path}: ${i.message}`).join('\n')}`);
-  }
+  if (E.isLeft(state)) return fail(`invalid state file ${escapeText(opts.state)}:\n${formatIssues(state.left)}`);
+  // the device's limits before anything is planned: what the restore would send must fit
+  const fits = checkLimits(viewThrough(state.right, negotiated), limits.right);
+  if (E.isLeft(fits)) return fail(`the state does not fit the device ${escapeText(opts.device ?? 'sim')}:\n${fits.left.issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
   const plan = planRestore(state.right, negotiated);
-  const lost = unrestorable(state.right, negotiated);
+  const lost = droppedFields(state.right, negotiated);
   return {
     code: 0,
     stdout: opts.json === true ? formatPlanJson(plan) : formatPlanText(plan),
-    stderr: lost.length === 0 ? '' : `shadowvq plan: note: with features 0x${negotiated.toString(16)} the restore does not reproduce: ${lost.join(', ')}\n`,
+    stderr: lost.length === 0 ? '' : `shadowvq plan: note: with features ${formatFeatures(negotiated)} the restore does not reproduce the state's ${lost.join(', ')} (they stay at their reset values)\n`,
   };
 }
 
@@ -82,8 +103,9 @@ export function registerPlan(program: Command): void {
     .requiredOption('--state <file>', 'device state JSON')
     .option('--features <list>', 'negotiated features: comma-separated names without VIRTIO_NET_F_/VIRTIO_F_ (e.g. CTRL_VQ,CTRL_RX,MQ,RSS) or a hex mask; default: the full profile')
     .option('--json', 'print a JSON array of {class, command, name, payload}')
-    .action((opts: PlanOptions) => {
-      const out = runPlan(opts);
+    .addOption(new Option('--device <sim[:profile]>', 'the device whose limits (RSS key and table sizes, queue pairs, MAC table) the state must fit').default('sim'))
+    .action(async (opts: PlanOptions) => {
+      const out = withJson(opts, await runPlan(opts));
       process.stdout.write(out.stdout);
       process.stderr.write(out.stderr);
       process.exitCode = out.code;

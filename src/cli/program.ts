@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registry } from './commands.js';
+import { sanitizeUsage } from './args.js';
 
 /** The package version (package.json next to src/). */
 export function packageVersion(): string {
@@ -49,8 +50,14 @@ export interface CliOutput {
  */
 export async function runCli(argv: readonly string[], output?: CliOutput): Promise<number> {
   const program = buildProgram();
-  if (output !== undefined) {
-    for (const c of [program, ...program.commands]) c.configureOutput({ writeOut: output.out, writeErr: output.err, outputError: (s, write) => write(s) });
+  // every usage error is printed cut and escaped (commander echoes raw arguments)
+  let lastError = '';
+  const outputError = (s: string, write: (s: string) => void): void => {
+    lastError = sanitizeUsage(s);
+    write(lastError);
+  };
+  for (const c of [program, ...program.commands]) {
+    c.configureOutput(output !== undefined ? { writeOut: output.out, writeErr: output.err, outputError } : { outputError });
   }
   process.exitCode = undefined;
   try {
@@ -61,6 +68,13 @@ export async function runCli(argv: readonly string[], output?: CliOutput): Promi
     return typeof code === 'number' ? code : 0;
   } catch (e) {
     const code = (e as { exitCode?: number }).exitCode;
+    // --json: a usage error is still one JSON object on stdout (unless the command already printed it)
+    const dash = argv.indexOf('--');
+    const json = argv.slice(2, dash < 0 ? undefined : dash).includes('--json');
+    if (json && code !== undefined && code !== 0 && (e as { jsonPrinted?: boolean }).jsonPrinted !== true) {
+      const text = lastError.replace(/\n?\(run with --help for usage\)\n?$/, '').replace(/^error: /, '').trim();
+      (output?.out ?? ((s: string) => process.stdout.write(s)))(JSON.stringify({ outcome: 'refused', error: text, exitCode: 2 }) + '\n');
+    }
     if (code === undefined) {
       (output?.err ?? ((s: string) => process.stderr.write(s)))(`shadowvq: ${e instanceof Error ? e.message : String(e)}\n`);
       return 1;

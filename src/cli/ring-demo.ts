@@ -7,7 +7,9 @@
  * of order and calls only when the driver asks; the driver reaps and checks every reply byte and
  * length. Thousands of laps go round the ring. The dirty log counts the pages the device wrote.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { badCount, COUNT_LIMITS, countOpt } from './args.js';
 import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace, PAGE_SIZE } from '../memory/address-space.js';
 import { Chain, isRingError, placeRing, ringFactory, Used, type RingConfig, type RingLayout } from '../ring/index.js';
@@ -16,6 +18,9 @@ export interface RingDemoOptions {
   readonly chains: number;
   readonly size: number;
   readonly seed: number;
+  /** Called about every `progressMs` (default 2000) of a long run with the chains reaped so far. */
+  readonly onProgress?: (reaped: number, total: number) => void;
+  readonly progressMs?: number;
 }
 
 export interface RingDemoRow {
@@ -174,8 +179,19 @@ export function runRingLayout(layout: RingLayout, opts: RingDemoOptions): RingDe
   const segLen = new Uint32Array(n * 4);
   driver.enableCalls();
   device.enableKicks();
+  const progressMs = opts.progressMs ?? 2000;
+  let nextProgress = t0 + progressMs;
+  let checkAt = 4096;
   try {
     while (reaped < opts.chains) {
+      if (opts.onProgress !== undefined && reaped >= checkAt) {
+        checkAt = reaped + 4096;
+        const now = performance.now();
+        if (now >= nextProgress) {
+          nextProgress = now + progressMs;
+          opts.onProgress(reaped, opts.chains);
+        }
+      }
       // Driver: add a random batch while there is room.
       const batch = 1 + (rand() % 32);
       for (let b = 0; b < batch && added < opts.chains && freeSlots.length > 0; b++) {
@@ -252,25 +268,25 @@ export function formatRingDemo(rows: readonly RingDemoRow[]): string {
   return [line(head), line(w.map((x) => '-'.repeat(x))), ...cells.map(line)].join('\n') + '\n';
 }
 
+const sizeOpt = (v: string): number => {
+  const n = countOpt('--size')(v);
+  if ((n & (n - 1)) !== 0) throw new InvalidArgumentError(badCount('--size', 8, 32768, v, ' and a power of two'));
+  return n;
+};
+
 export function registerRingDemo(program: Command): void {
   program
     .command('ring-demo')
     .alias('demo')
     .description('round-trip real chains through a split and a packed virtqueue in guest memory and check every byte')
-    .option('--chains <n>', 'chains per layout', '20000')
-    .option('--size <n>', 'queue size', '64')
-    .option('--seed <n>', 'generator seed', '1')
+    .addOption(new Option('--chains <n>', `chains per layout, ${COUNT_LIMITS['--chains'].min}..${COUNT_LIMITS['--chains'].max} (progress on stderr every 2 s)`).default(20000).argParser(countOpt('--chains')))
+    .addOption(new Option('--size <n>', 'queue size, a power of two in 8..32768').default(64).argParser(sizeOpt))
+    .addOption(new Option('--seed <n>', 'generator seed, 0..4294967295').default(1).argParser(countOpt('--seed')))
     .option('--json', 'print JSON rows')
-    .action((o: { chains: string; size: string; seed: string; json?: boolean }) => {
-      const chains = Number(o.chains);
-      const size = Number(o.size);
-      const seed = Number(o.seed);
-      if (!Number.isSafeInteger(chains) || chains < 1 || !Number.isSafeInteger(size) || size < 8 || size > 32768 || (size & (size - 1)) !== 0 || !Number.isSafeInteger(seed)) {
-        process.stderr.write('shadowvq ring-demo: --chains must be ≥ 1, --size a power of two in 8..32768, --seed an integer\n');
-        process.exitCode = 2;
-        return;
-      }
-      const rows = (['split', 'packed'] as const).map((l) => runRingLayout(l, { chains, size, seed }));
+    .action((o: { chains: number; size: number; seed: number; json?: boolean }) => {
+      const { chains, size, seed } = o;
+      const onProgress = (layout: string) => (done: number, total: number) => process.stderr.write(`shadowvq ring-demo: ${layout} ${done}/${total} chains\n`);
+      const rows = (['split', 'packed'] as const).map((l) => runRingLayout(l, { chains, size, seed, onProgress: onProgress(l) }));
       process.stdout.write(o.json === true ? JSON.stringify(rows, null, 2) + '\n' : formatRingDemo(rows));
       if (rows.some((r) => r.verdict !== 'ok')) process.exitCode = 1;
     });

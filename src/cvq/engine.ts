@@ -23,11 +23,13 @@ import type { DeviceError, VdpaDevice } from '../device/types.js';
 import { Chain, Used, isRingError, type RingError } from '../ring/types.js';
 import { commandAllowed } from '../state/apply.js';
 import { CTRL_ACK_LEN, CTRL_HDR_LEN, VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../virtio/net.js';
+import { VIRTIO_CONFIG_S } from '../virtio/status.js';
 import { commandClass, commandCode, describeCommand, encodePayload, kindOf, type NetCtrlCommand } from '../virtio/cvq.js';
 import { CVQ_CHAIN_DESCS, type ShadowCvq } from './shadow.js';
 
 const NO_ANSWER = -1;
-const OVERSIZED = -2;
+/** How often a wait for acks looks at the device status (NEEDS_RESET) while nothing is used. */
+const STATUS_POLL_MS = 20;
 
 export type CvqStrategy = 'serial' | 'parallel' | 'parallel-indirect';
 export const CVQ_STRATEGIES: readonly CvqStrategy[] = ['serial', 'parallel', 'parallel-indirect'];
@@ -52,14 +54,22 @@ const nameOf = (c: CvqOut): string =>
 
 /** What the device answered for one command. */
 export interface CvqAck {
-  /** Used length the device reported (-1: no answer). */
+  /** Used length the device reported (-1: no answer), even when it is not the one ack byte. */
   readonly len: number;
   /** The ack byte (meaningful when len ≥ 1). */
   readonly ack: number;
+  /** Index of the command in the caller's list (`first` + slot). */
+  readonly owner: number;
+  /**
+   * The device returned this command's chain under a used id that is not a head in flight (`badId`);
+   * attributed to this command because it was the only one left without an answer.
+   */
+  readonly badId?: number;
 }
 
 /** `unanswered`: sent, but the batch ended (ring or device error) before its used entry. */
-export type CvqOutcome = 'ok' | 'nack' | 'wrong-length' | 'timeout' | 'unanswered' | 'not-sent';
+/** `bad-id`: answered under a used id that was not its head (attributed to it as the one unanswered). */
+export type CvqOutcome = 'ok' | 'nack' | 'wrong-length' | 'bad-id' | 'timeout' | 'unanswered' | 'not-sent';
 
 export type CvqErrorKind =
   | 'nack' // ack VIRTIO_NET_ERR (or any non-OK byte)
@@ -71,6 +81,7 @@ export type CvqErrorKind =
   | 'too-large' // a command larger than the out buffer
   | 'no-indirect' // parallel-indirect without INDIRECT_DESC
   | 'busy' // writeBatch with a batch still in flight
+  | 'needs-reset' // the device set DEVICE_NEEDS_RESET (§2.1.2) with commands in flight
   | 'broken'; // the shadow CVQ is unusable after a timeout or ring error (reset the device)
 
 export interface CvqError {
@@ -94,6 +105,7 @@ const ERRNO: Record<CvqErrorKind, CvqError['errno']> = {
   'too-large': 'ENOSPC',
   'no-indirect': 'EOPNOTSUPP',
   busy: 'EBUSY',
+  'needs-reset': 'EIO',
   broken: 'EIO',
 };
 
@@ -145,12 +157,17 @@ export class CvqEngine {
   private readonly chain = new Chain(CVQ_CHAIN_DESCS);
   private readonly used = new Used();
   /**
-   * Per in-flight slot (the token; its ack byte is in[slot]): used len (NO_ANSWER until used,
-   * OVERSIZED when the device claimed more than the ack byte) and the ack byte; the slot of each head.
+   * Per in-flight slot (the token; its ack byte is in[slot]): used len (NO_ANSWER until used; any u32
+   * length the device claims, so a wrong one is reported as it was) and the ack byte; the slot of each head.
    */
-  private readonly ackLen: Int32Array;
+  private readonly ackLen: Float64Array;
   private readonly slotOfHead: Int32Array;
   private readonly ackByte: Uint8Array;
+  /** Per slot: the bad used id attributed to it (-1: none). */
+  private readonly badIdOf: Float64Array;
+  /** The last batch's commands and the index of its first in the caller's list (for messages). */
+  private batchCmds: readonly CvqOut[] = [];
+  private batchFirst = 0;
   private batch = 0;
   private pending = 0;
   private brokenBy: CvqError | undefined;
@@ -160,9 +177,10 @@ export class CvqEngine {
     private readonly device: VdpaDevice,
     readonly cvq: ShadowCvq,
   ) {
-    this.ackLen = new Int32Array(cvq.size);
+    this.ackLen = new Float64Array(cvq.size);
     this.slotOfHead = new Int32Array(cvq.size).fill(-1);
     this.ackByte = new Uint8Array(cvq.size);
+    this.badIdOf = new Float64Array(cvq.size).fill(-1);
   }
 
   /** Set after a timeout or a ring error: the ring's state is unknown until the device is reset. */
@@ -216,11 +234,14 @@ export class CvqEngine {
       }
       this.slotOfHead[head] = n;
       this.ackLen[n] = NO_ANSWER;
+      this.badIdOf[n] = -1;
       outOff += len;
       n++;
     }
     this.batch = n;
     this.pending = n;
+    this.batchCmds = cmds;
+    this.batchFirst = first;
     if (n > 0 && driver.kickNeeded()) {
       const k = this.device.kick(cvq.qi);
       if (E.isLeft(k)) return E.left(this.breakWith(cvqError('device', `kick: ${k.left.message}`, { index: first, command: nameOf(cmds[0]!) }, k.left)));
@@ -230,15 +251,20 @@ export class CvqEngine {
     return E.right(n);
   }
 
-  /** Reap every used element available now. */
-  private drain(): RingError | undefined {
+  /**
+   * Reap every used element available now. A used length other than the ack byte is recorded for its
+   * command (the machine judges it); a used id that is not a head in flight stops the batch and is
+   * attributed to the one command left without an answer, when exactly one is. Returns the error that
+   * ends the batch, if any (the ring cannot be read past a bad element: the CVQ is then broken).
+   */
+  private drain(): CvqError | undefined {
     const driver = this.cvq.driver;
     const u = this.used;
     const inb = this.cvq.in;
     for (;;) {
       const r = driver.reap(u);
       if (r === false) return undefined;
-      if (r !== true) return r;
+      if (r !== true) return this.attribute(r);
       const slot = u.token;
       this.ackLen[slot] = u.len;
       this.ackByte[slot] = inb[slot]!;
@@ -246,25 +272,123 @@ export class CvqEngine {
     }
   }
 
+  /** The command a bad used element belongs to, and the error that ends its batch. */
+  private attribute(bad: RingError): CvqError {
+    const inb = this.cvq.in;
+    if (bad.rule === 'used-len-too-large' && bad.index !== undefined && bad.index < this.slotOfHead.length) {
+      const slot = this.slotOfHead[bad.index]!;
+      if (slot >= 0 && slot < this.batch && this.ackLen[slot] === NO_ANSWER) {
+        // the head is this command's: its answer is the length the device claimed (reported, judged by the caller)
+        this.ackLen[slot] = bad.usedLen ?? CTRL_ACK_LEN + 1;
+        this.ackByte[slot] = inb[slot]!;
+        this.pending--;
+        return this.breakWith(
+          cvqError('wrong-length', `device wrote ${this.ackLen[slot]} byte(s) for the ack of ${this.label(slot)}, expected ${CTRL_ACK_LEN}`, this.at(slot), bad),
+        );
+      }
+    }
+    if (bad.rule === 'used-id-not-in-flight' || bad.rule === 'used-id-out-of-range') {
+      const open = this.unanswered();
+      if (open.length === 1) {
+        const slot = open[0]!;
+        this.badIdOf[slot] = bad.index ?? -1;
+        this.ackLen[slot] = bad.usedLen ?? NO_ANSWER;
+        this.ackByte[slot] = inb[slot]!;
+        this.pending--;
+        return this.breakWith(cvqError('ring', `device returned ${this.label(slot)} under used id ${bad.index} (not a head in flight): ${bad.message}`, this.at(slot), bad));
+      }
+      return this.breakWith(
+        cvqError('ring', `device broke the ring: ${bad.message}; ${open.length} commands of the batch are unanswered (${this.span(open)}), so the bad entry cannot be attributed to one`, undefined, bad),
+      );
+    }
+    return this.breakWith(cvqError('ring', `device broke the ring: ${bad.message}`, undefined, bad));
+  }
+
+  /** Slots of the batch still without an answer, in command order. */
+  private unanswered(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.batch; i++) if (this.ackLen[i] === NO_ANSWER) out.push(i);
+    return out;
+  }
+
+  private nameAt(slot: number): string {
+    const c = this.batchCmds[slot];
+    return c === undefined ? `command #${this.batchFirst + slot}` : nameOf(c);
+  }
+
+  /** The command of a slot for messages: its name and its index in the caller's list. */
+  private label(slot: number): string {
+    return `${this.nameAt(slot)} (#${this.batchFirst + slot})`;
+  }
+
+  private at(slot: number): { index: number; command: string } {
+    return { index: this.batchFirst + slot, command: this.nameAt(slot) };
+  }
+
+  private span(slots: readonly number[]): string {
+    const a = slots[0]!;
+    const b = slots[slots.length - 1]!;
+    return a === b ? this.nameAt(a) : `#${this.batchFirst + a} ${this.nameAt(a)} … #${this.batchFirst + b} ${this.nameAt(b)}`;
+  }
+
+  /** DEVICE_NEEDS_RESET in the device status, if the status can be read. */
+  private needsReset(): boolean {
+    const st = this.device.getStatus();
+    return E.isRight(st) && (st.right & VIRTIO_CONFIG_S.NEEDS_RESET) !== 0;
+  }
+
+  /** The device asked for a reset: blame the first command without an answer (the one it stopped at). */
+  private resetError(): CvqError {
+    const open = this.unanswered();
+    const slot = open[0];
+    return this.breakWith(
+      slot === undefined
+        ? cvqError('needs-reset', 'device set DEVICE_NEEDS_RESET (0x40)')
+        : cvqError('needs-reset', `device set DEVICE_NEEDS_RESET (0x40) with ${this.label(slot)} in flight (${open.length} of ${this.batch} command(s) unanswered)`, this.at(slot)),
+    );
+  }
+
   /**
    * Wait until every command of the batch is used, at most `timeoutMs` in all. Right: the batch is
-   * complete (acks via `ackOf`); Left: a timeout, a ring error or a device error (the CVQ is then broken).
+   * complete (acks via `acks()`, each with its used length — a wrong length is the caller's to judge);
+   * Left: a bad used id (attributed to its command when it can be), the device asking for a reset
+   * (NEEDS_RESET, naming the command it stopped at), a timeout (naming the first unanswered command)
+   * or a device error — the CVQ is then broken.
    */
   async awaitAcks(timeoutMs: number): Promise<E.Either<CvqError, number>> {
     const deadline = performance.now() + timeoutMs;
     const qi = this.cvq.qi;
+    // waited in unanswered slices: a simulated device advances its clock by each slice instead of
+    // sleeping, so the budget counts the slices as well as the wall clock
+    let waited = 0;
     for (;;) {
       const bad = this.drain();
-      if (bad !== undefined) return E.left(this.breakWith(this.ringFault(bad)));
+      if (bad !== undefined) {
+        // a wrong length on a head in flight is that command's answer: the batch ends there, judged by the caller
+        if (bad.kind === 'wrong-length') break;
+        return E.left(bad);
+      }
       if (this.pending === 0) break;
-      const left = deadline - performance.now();
-      const w = left > 0 ? await this.device.waitCall(qi, left) : E.right(false);
+      const left = Math.min(deadline - performance.now(), timeoutMs - waited);
+      const slice = Math.min(left, STATUS_POLL_MS);
+      const w = left > 0 ? await this.device.waitCall(qi, slice) : E.right(false);
       this.stats.waits++;
       if (E.isLeft(w)) return E.left(this.breakWith(cvqError('device', `waiting for the CVQ call: ${w.left.message}`, undefined, w.left)));
       if (!w.right) {
         const late = this.drain();
-        if (late === undefined && this.pending === 0) break;
-        return E.left(this.breakWith(cvqError('timeout', `${this.pending} of ${this.batch} command(s) unanswered after ${timeoutMs} ms`)));
+        if (late !== undefined) {
+          if (late.kind === 'wrong-length') break;
+          return E.left(late);
+        }
+        if (this.pending === 0) break;
+        if (this.needsReset()) return E.left(this.resetError());
+        if (left > 0) waited += slice;
+        if (performance.now() < deadline && waited < timeoutMs) continue;
+        const open = this.unanswered();
+        const first = open[0]!;
+        return E.left(
+          this.breakWith(cvqError('timeout', `${this.pending} of ${this.batch} command(s) unanswered after ${timeoutMs} ms, from ${this.label(first)}`, this.at(first))),
+        );
       }
     }
     this.stats.flushes++;
@@ -273,24 +397,13 @@ export class CvqEngine {
 
   /** The answer for slot `i` of the last batch. */
   ackOf(i: number): CvqAck {
-    return { len: this.ackLen[i]!, ack: this.ackByte[i]! };
+    const badId = this.badIdOf[i]!;
+    return { len: this.ackLen[i]!, ack: this.ackByte[i]!, owner: this.batchFirst + i, ...(badId >= 0 ? { badId } : {}) };
   }
 
   /** The last batch's answers in command order (for the cvq-command machine's `awaitAcks`). */
   acks(): CvqAck[] {
     return Array.from({ length: this.batch }, (_, i) => this.ackOf(i));
-  }
-
-  /** A ring rule the device broke; an oversized used len is the wrong-length failure of its command. */
-  private ringFault(bad: RingError): CvqError {
-    if (bad.rule === 'used-len-too-large' && bad.index !== undefined && bad.index < this.slotOfHead.length) {
-      const slot = this.slotOfHead[bad.index]!;
-      if (slot >= 0) {
-        this.ackLen[slot] = OVERSIZED;
-        return cvqError('wrong-length', `device used more than the ack byte: ${bad.message}`, undefined, bad);
-      }
-    }
-    return cvqError('ring', `device broke the ring: ${bad.message}`, undefined, bad);
   }
 
   private breakWith(e: CvqError): CvqError {
@@ -342,6 +455,7 @@ export class CvqEngine {
           if (o === 'ok') acked.push(cursor + i);
           else if (at < 0 && (o === a.left.kind || (o === 'timeout' && a.left.kind === 'timeout'))) at = cursor + i;
         }
+        if (a.left.index !== undefined) at = a.left.index;
         if (at < 0) at = cursor;
         return fail({ ...a.left, index: at, command: nameOf(cmds[at]!) });
       }
@@ -369,6 +483,7 @@ export class CvqEngine {
 
   private judge(i: number): CvqOutcome {
     const len = this.ackLen[i]!;
+    if (this.badIdOf[i]! >= 0) return 'bad-id';
     if (len === NO_ANSWER) return 'unanswered';
     if (len !== CTRL_ACK_LEN) return 'wrong-length';
     return this.ackByte[i] === VIRTIO_NET_OK ? 'ok' : 'nack';

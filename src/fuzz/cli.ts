@@ -1,18 +1,20 @@
 /**
  * CLI fuzzing: random argument vectors for `shadowvq` — real subcommands with real and junk options,
  * option values of the wrong kind, missing values, unknown flags, files that are missing, directories,
- * invalid or hostile state files. Each vector runs in-process (the command registry on a fresh
- * commander program, stdout/stderr captured) or, for a few, as a child process (`tsx src/cli/main.ts`).
- * The outcome must be exit status 0, or 2 with a message on stderr — never a stack trace, never a
- * silent failure.
+ * invalid or hostile state files, and (issue 17) endless and oversized inputs: /dev/zero, a FIFO, a
+ * 3 GB sparse file, a file just past the 4 MiB limit, a flood of bad entries, keys carrying ANSI escapes
+ * and control characters, numbers no double holds, counts past their maxima, fault specs with extra or
+ * too-wide fields. Each vector runs in-process (`runCli`, stdout/stderr captured) or, for a few, as a
+ * child process (`tsx src/cli/main.ts`). The outcome must be exit status 0, or 2 with a message on
+ * stderr — never a stack trace, never a silent failure, never a report longer than 64 KiB, never a raw
+ * control character echoed, never "got null".
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import fc from 'fast-check';
-import { registry } from '../cli/commands.js';
+import { runCli } from '../cli/program.js';
 import { encodeStateJson } from '../state/json.js';
 import { resetNetState } from '../state/net-state.js';
 import { Violations, type AnyFuzzTarget, type Verdict } from './target.js';
@@ -31,12 +33,22 @@ export interface CliFixtures {
   readonly notJson: string;
   readonly dir: string;
   readonly missing: string;
+  /** A 3 GB sparse file, a file 10 bytes past the 4 MiB limit, /dev/zero, a FIFO nobody writes. */
+  readonly huge: string;
+  readonly over: string;
+  readonly zero: string;
+  readonly fifo: string;
+  /** 200 000 bad VLANs; keys with ANSI escapes and control characters; numbers no double holds. */
+  readonly flood: string;
+  readonly ansi: string;
+  readonly inexact: string;
 }
 
 let fixtures: CliFixtures | undefined;
 export function cliFixtures(): CliFixtures {
   if (fixtures !== undefined) return fixtures;
   const dir = mkdtempSync(join(tmpdir(), 'shadowvq-fuzz-'));
+  const valid = encodeStateJson({ ...resetNetState('52:54:00:12:34:56'), coalescing: { tx: { maxPackets: 0, maxUsecs: 0 }, rx: { maxPackets: 1, maxUsecs: 1 } } }) as unknown as Record<string, unknown>;
   const f = (name: string, text: string): string => {
     const p = join(dir, name);
     writeFileSync(p, text);
@@ -49,17 +61,33 @@ export function cliFixtures(): CliFixtures {
     notJson: f('not.json', '{"mac": '),
     dir,
     missing: join(dir, 'does-not-exist.json'),
+    huge: f('huge.json', ''),
+    over: f('over.json', `{${' '.repeat((4 << 20) + 8)}}`),
+    zero: '/dev/zero',
+    fifo: join(dir, 'fifo'),
+    flood: f('flood.json', JSON.stringify({ ...valid, vlans: Array.from({ length: 200_000 }, () => 5000) })),
+    ansi: f('ansi.json', JSON.stringify({ ...valid, '\u001b[31mred\u001b[0m\r\u009b2J\u0007': 1, ['\u202e'.repeat(3) + 'x'.repeat(100_000)]: 2 })),
+    inexact: f('inexact.json', JSON.stringify(valid).replace('"queuePairs":1', '"queuePairs":1e400').replace('"maxPackets":0', '"maxPackets":9007199254740993')),
   };
+  truncateSync(fixtures.huge, 3 * 2 ** 30);
+  spawnSync('mkfifo', [fixtures.fifo]);
   return fixtures;
 }
 
 
 export function argvArb(): fc.Arbitrary<string[]> {
   const fx = cliFixtures();
-  const files = [fx.valid, fx.invalid, fx.notJson, fx.dir, fx.missing, fx.deep, '', '-'];
-  const junk = fc.oneof(fc.constantFrom('', '-', '--', '---x', '--=', '-x', '--help', '-h', '--version', 'help', '\u0000', 'über', '--json=1', '$(id)', '%s%n'), fc.string({ maxLength: 8 }));
-  const num = fc.oneof(fc.constantFrom('0', '1', '-1', '8', '16', '64', '3', '1e3', '0x10', 'NaN', 'Infinity', '', ' 8', '9007199254740993', '65536', '32768'), fc.string({ maxLength: 4 }));
-  const small = fc.constantFrom('1', '2', '7', '0', '-3', 'x', '');
+  const files = [fx.valid, fx.invalid, fx.notJson, fx.dir, fx.missing, fx.deep, '', '-', fx.huge, fx.over, fx.zero, fx.fifo, fx.flood, fx.ansi, fx.inexact];
+  // files a migration must refuse before it starts (a valid one would run it: seconds)
+  const badFiles = files.filter((x) => x !== fx.valid);
+  const junk = fc.oneof(fc.constantFrom('', '-', '--', '---x', '--=', '-x', '--help', '-h', '--version', 'help', '\u0000', 'über', '--json=1', '$(id)', '%s%n', '\u001b[31m', '\r\u009b2J', '\u202e', 'x'.repeat(5000)), fc.string({ maxLength: 8 }));
+  const num = fc.oneof(fc.constantFrom('0', '1', '-1', '8', '16', '64', '3', '1e3', '0x10', 'NaN', 'Infinity', '', ' 8', '9007199254740993', '65536', '32768', '1e400', '4294967296', '\u001b[31m8'), fc.string({ maxLength: 4 }));
+  // counts past their maxima must be refused (a valid huge --chains would run for minutes)
+  const small = fc.constantFrom('1', '2', '7', '0', '-3', 'x', '', '1e9', '9007199254740991', '10000001', '0x7', '1e400', '2.5');
+  const badFault = fc.oneof(
+    fc.constantFrom('delay-ack:5:VLAN_ADD:junk', 'iotlb-map-fails:1:2:3', 'wrong-used-len:4294967296', 'bad-used-id:99999999999', 'nack:VLAN_ADD@0', 'nack:VLAN_ADD@65536', 'delay-ack:0x10', 'suspend-fails:1', 'nack:', 'needs-reset:VLAN_ADD:x', 'no-answer:\u001b[31m', 'nack:VLAN_ADD,,MQ_RSS_CONFIG'),
+    fc.string({ maxLength: 12 }).map((x) => `zz${x}`),
+  );
   const features = fc.oneof(fc.constantFrom('CTRL_VQ', 'CTRL_VQ,CTRL_RX,MQ,RSS', 'MQ', '0x0', '0xffffffffffffffff', '0x', 'ctrl_vq', 'CTRL_VQ,,MQ', 'BOGUS', '0x1zz', ' '), fc.string({ maxLength: 10 }));
   const opt = (name: string, value: fc.Arbitrary<string>) => fc.tuple(fc.constant(name), value).map(([n, v]) => [n, v]);
   const flag = (name: string) => fc.constant([name]);
@@ -67,7 +95,9 @@ export function argvArb(): fc.Arbitrary<string[]> {
     plan: [opt('--state', fc.constantFrom(...files)), opt('--features', features), flag('--json')],
     'ring-demo': [opt('--chains', small), opt('--size', num), opt('--seed', num), flag('--json')],
     demo: [opt('--chains', small), opt('--size', num), flag('--json')],
-    diagrams: [opt('--format', fc.oneof(fc.constantFrom('mermaid', 'dot', 'svg', ''), fc.string({ maxLength: 5 }))), opt('--machine', fc.oneof(fc.constantFrom('migration', 'svq-switch', 'cvq-command', 'device-lifecycle', 'nope'), fc.string({ maxLength: 5 })))],
+    // every migrate vector carries a part it must refuse up front (a fault spec or a state file)
+    migrate: [opt('--state', fc.constantFrom(...badFiles)), opt('--ram', num), opt('--max-rounds', num), opt('--threshold', num), opt('--features', features), opt('--source', junk), opt('--dest', junk), flag('--json'), flag('--demo')],
+    diagrams: [opt('--format', fc.oneof(fc.constantFrom('mermaid', 'dot', 'svg', '', '\u001b[2J'), fc.string({ maxLength: 5 }))), opt('--machine', fc.oneof(fc.constantFrom('migration', 'svq-switch', 'cvq-command', 'device-lifecycle', 'nope', '\u009b31m'), fc.string({ maxLength: 5 })))],
   } as const;
   // the demo's default is 20000 chains per layout (seconds): vectors start from a small --chains
   const prefix = (name: string): string[] => (name === 'ring-demo' || name === 'demo' ? ['--chains', '3'] : []);
@@ -75,8 +105,10 @@ export function argvArb(): fc.Arbitrary<string[]> {
     fc
       .array(fc.oneof(...sub[name], junk.map((j) => [j])), { maxLength: 5 })
       .map((parts) => [name, ...prefix(name), ...parts.flat()]);
+  const migrate = fc.tuple(forSub('migrate'), badFault, fc.boolean()).map(([v, spec, viaState]) => (viaState ? [...v, '--state', fx.invalid] : [...v, '--fault', spec]));
   return fc.oneof(
     forSub('plan'),
+    migrate,
     forSub('ring-demo'),
     forSub('demo'),
     forSub('diagrams'),
@@ -87,11 +119,18 @@ export function argvArb(): fc.Arbitrary<string[]> {
 }
 
 const STACK = /^\s+at .+(:\d+:\d+\)?|\(native\))$/m;
+/** Raw control characters a report must never carry (ESC, CR, BEL, C1, bidi overrides); tab and newline are fine. */
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+const MAX_REPORT = 64 << 10;
 
-/** Judge one run: exit 0, or 2 with a message; no stack trace anywhere. */
+/** Judge one run: exit 0, or 2 with a message; no stack trace anywhere; bounded, escaped reports. */
 export function judgeRun(argv: readonly string[], r: CliRun): Verdict {
   const v = new Violations();
-  const shown = JSON.stringify(argv);
+  const shown = JSON.stringify(argv).slice(0, 300);
+  v.expect(r.stderr.length <= MAX_REPORT, () => `${shown}: ${r.stderr.length} bytes on stderr (a report must be bounded)`);
+  v.expect(!RAW_CONTROL.test(r.stderr), () => `${shown}: a raw control character on stderr: ${JSON.stringify(r.stderr.slice(0, 300))}`);
+  v.expect(!/got null\b/.test(r.stderr), () => `${shown}: "got null" (a number no double holds) on stderr`);
   v.expect(r.code === 0 || r.code === 2, () => `${shown}: exit status ${r.code} (stderr: ${r.stderr.slice(0, 300)})`);
   v.expect(r.code !== 2 || r.stderr.trim().length > 0, () => `${shown}: exit 2 without a message`);
   v.expect(!STACK.test(r.stderr) && !STACK.test(r.stdout), () => `${shown}: stack trace printed: ${r.stderr.slice(0, 300)}`);
@@ -99,21 +138,15 @@ export function judgeRun(argv: readonly string[], r: CliRun): Verdict {
 }
 
 /**
- * Run argv in-process as `src/cli/main.ts` does: the registered subcommands on a fresh program with
- * `exitOverride`, commander's and the actions' output captured, exit status from `process.exitCode`.
+ * Run argv in-process as `src/cli/main.ts` does (`runCli`: the registered subcommands, every usage error
+ * exit 2, cut and escaped), commander's and the actions' output captured, exit status returned.
  */
 export async function runInProcess(argv: readonly string[]): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
-  const program = new Command('shadowvq')
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => void (stdout += s), writeErr: (s) => void (stderr += s) })
-    .showHelpAfterError();
-  for (const register of registry) register(program);
   const outWrite = process.stdout.write.bind(process.stdout);
   const errWrite = process.stderr.write.bind(process.stderr);
   const savedCode = process.exitCode;
-  process.exitCode = undefined;
   process.stdout.write = ((s: string | Uint8Array) => {
     stdout += typeof s === 'string' ? s : Buffer.from(s).toString();
     return true;
@@ -124,15 +157,10 @@ export async function runInProcess(argv: readonly string[]): Promise<CliRun> {
   }) as typeof process.stderr.write;
   let code: number;
   try {
-    await program.parseAsync(['node', 'shadowvq', ...argv]);
-    code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+    code = await runCli(['node', 'shadowvq', ...argv], { out: (s) => void (stdout += s), err: (s) => void (stderr += s) });
   } catch (e) {
-    // main.ts: commander's own exits carry exitCode (help/version 0, usage errors 1 → 2); anything else
-    // is an exception escaping a command, which main.ts turns into a bare exit 2: report it as such
-    const ec = (e as { exitCode?: unknown; code?: unknown }).exitCode;
-    const isCommander = typeof (e as { code?: unknown }).code === 'string' && String((e as { code: string }).code).startsWith('commander.');
-    if (!isCommander) stderr += `\n[escaped] ${(e as Error)?.stack ?? String(e)}`;
-    code = ec === 0 ? 0 : 2;
+    stderr += `\n[escaped] ${(e as Error)?.stack ?? String(e)}`;
+    code = 1;
   } finally {
     process.stdout.write = outWrite;
     process.stderr.write = errWrite;

@@ -33,6 +33,7 @@ import { planRestore } from '../state/plan.js';
 import { DESTINATION_PHASES, MIGRATION_PHASES, SOURCE_PHASES, runMigration, type MigrationPhase } from '../migrate/controller.js';
 import { demoStateJson } from '../migrate/demo-state.js';
 import { decodeStateJson } from '../state/json.js';
+import { maximalState } from '../state/maximal.js';
 import { FULL_PROFILE_FEATURES } from '../virtio/features.js';
 import { VIRTIO_CONFIG_S as STATUS } from '../virtio/status.js';
 
@@ -292,17 +293,20 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
   return { ...base, outcome, fired, ok: problems.length === 0 && lostFrames === 0, inFlightBefore, inFlightAfter, lost: ledger(), error, namesCommand, namesPhase, lostFrames, needsReset, problems };
 }
 
-export async function svqSwitchMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
+/** Every row × every column, one cell each, in order (cells run one at a time: they share nothing). */
+async function grid<R, C>(rows: readonly R[], cols: readonly C[], cell: (r: R, c: C) => Promise<Cell>, onCell?: (c: Cell) => void): Promise<Cell[]> {
   const cells: Cell[] = [];
-  for (const p of SVQ_SWITCH_PHASES) {
-    for (const f of FAULT_NAMES) {
-      const c = await svqSwitchCell(p, f);
-      cells.push(c);
-      onCell?.(c);
+  for (const r of rows) {
+    for (const c of cols) {
+      const x = await cell(r, c);
+      cells.push(x);
+      onCell?.(x);
     }
   }
   return cells;
 }
+
+export const svqSwitchMatrix = (onCell?: (c: Cell) => void): Promise<Cell[]> => grid(SVQ_SWITCH_PHASES, FAULT_NAMES, svqSwitchCell, onCell);
 
 const SYMBOL: Record<Outcome, string> = { completed: 'done', 'rolled-back': 'back', error: 'err', failed: 'FAIL', stuck: 'STUCK', 'n/a': '·' };
 
@@ -410,17 +414,7 @@ export async function cvqCell(strategy: CvqStrategy, fault: FaultName): Promise<
   return { ...base, ...none, needsReset, outcome: out.ok ? 'completed' : 'error', fired, ok: problems.length === 0, error, namesCommand, namesPhase: f !== null, problems };
 }
 
-export async function cvqMatrix(onCell?: (c: Cell) => void): Promise<Cell[]> {
-  const cells: Cell[] = [];
-  for (const s of CVQ_PHASES) {
-    for (const f of FAULT_NAMES) {
-      const c = await cvqCell(s, f);
-      cells.push(c);
-      onCell?.(c);
-    }
-  }
-  return cells;
-}
+export const cvqMatrix = (onCell?: (c: Cell) => void): Promise<Cell[]> => grid(CVQ_PHASES, FAULT_NAMES, cvqCell, onCell);
 
 // ───────────────────────────── migration (machines/migration via src/migrate) ─────────────────────────────
 
@@ -552,3 +546,151 @@ export async function migrationMatrix(onCell?: (c: Cell) => void, o: MigrationCe
   }
   return cells;
 }
+
+// ───────────────────────────── CVQ: a fault on the k-th command, and faults that cannot fire ─────────────────────────────
+
+/** Where in the restore plan the k-th-command cells put their fault. */
+export const KTH_POSITIONS = ['first', 'mid-batch', 'batch-end', 'next-batch', 'last'] as const;
+export type KthPosition = (typeof KTH_POSITIONS)[number];
+
+/** The CVQ faults aimed at one command (`nth`). */
+export const KTH_FAULTS = ['nack', 'delay-ack', 'no-answer', 'wrong-used-len', 'bad-used-id', 'needs-reset'] as const satisfies readonly FaultName[];
+
+/** Commands a batch of the strategy holds on a 256-entry ring (2 descriptors each, or 1 indirect slot). */
+const BATCH: Record<CvqStrategy, number> = { serial: 1, parallel: 128, 'parallel-indirect': 256 };
+
+/**
+ * A CVQ fault on exactly the `nth` command named `name`: the delay is ten ack timeouts, the wrong used
+ * length `len` (default 7: more than the one writable byte, so the length the device claimed is that
+ * command's answer).
+ */
+export function faultOnCommand(f: (typeof KTH_FAULTS)[number], name: string, nth: number, len = 7): Fault {
+  const match = { commands: [name] };
+  switch (f) {
+    case 'nack':
+    case 'no-answer':
+    case 'bad-used-id':
+    case 'needs-reset':
+      return { kind: f, match, nth };
+    case 'delay-ack':
+      return { kind: 'delay-ack', us: 1000 * CVQ_TIMEOUT_MS * 10, match, nth };
+    case 'wrong-used-len':
+      return { kind: 'wrong-used-len', len, match, nth };
+  }
+}
+
+const KTH_EXPECT: Record<(typeof KTH_FAULTS)[number], { machine: string; engine?: string }> = {
+  nack: { machine: 'ack-err' },
+  'delay-ack': { machine: 'timeout', engine: 'timeout' },
+  'no-answer': { machine: 'timeout', engine: 'timeout' },
+  'wrong-used-len': { machine: 'wrong-length' },
+  'bad-used-id': { machine: 'device', engine: 'ring' },
+  'needs-reset': { machine: 'device', engine: 'needs-reset' },
+};
+
+/**
+ * One restore of the maximal state (≈4100 commands, many batches) with a fault on exactly the k-th
+ * command (`@n` of its kind). Checks: the fault fired once; the machine fails with the fault's kind;
+ * exactly the commands before k are acked OK by the engine; and the failure is blamed on k — by the
+ * machine (NACK, wrong length: its index) or by the engine's error that the machine's actor failed with
+ * (timeout, NEEDS_RESET: its index; a bad used id: its index when k was the one command left
+ * unanswered, else no index and a message saying it cannot be attributed).
+ */
+export async function cvqKthCell(strategy: CvqStrategy, fault: (typeof KTH_FAULTS)[number], pos: KthPosition): Promise<Cell> {
+  const { sim, engine, negotiated } = cvqBringUp();
+  const plan = planRestore(maximalState(), negotiated).map(toCvqCommand);
+  const b = BATCH[strategy];
+  const k = { first: 0, 'mid-batch': Math.min(plan.length - 1, Math.floor(b / 2) + b), 'batch-end': Math.min(plan.length - 1, 2 * b - 1), 'next-batch': Math.min(plan.length - 1, 2 * b), last: plan.length - 1 }[pos];
+  const target = plan[k]!;
+  const nth = plan.slice(0, k + 1).filter((c) => c.class === target.class && c.cmd === target.cmd).length;
+  const name = target.name.split(' ')[0]!;
+  const rule = faultOnCommand(fault, name, nth);
+  sim.setFaults([rule]);
+  const base = { machine: 'cvq-command k-th', phase: `${strategy} #${k} (${pos})`, fault };
+  const none = { inFlightBefore: 0, inFlightAfter: 0, lost: 0, lostFrames: 0 };
+  const problems: string[] = [];
+  let out: CvqCommandOutput;
+  try {
+    out = await runCvqCommands(engine, plan, { strategy, ackTimeoutMs: CVQ_TIMEOUT_MS });
+  } catch (e) {
+    return { ...base, ...none, needsReset: false, outcome: 'stuck', fired: true, ok: false, error: String(e), namesCommand: false, namesPhase: false, problems: [`the run threw: ${String(e)}`] };
+  }
+  const hits = sim.faultHits()[0] ?? 0;
+  if (hits !== 1) problems.push(`the fault fired ${hits}×, expected once`);
+  const f = out.failure;
+  const expect = KTH_EXPECT[fault];
+  if (out.ok || f === null) problems.push('the restore reported success although a command was faulted');
+  else if (f.kind !== expect.machine) problems.push(`ended ${f.kind}, expected ${expect.machine}`);
+  if (out.applied > k) problems.push(`${out.applied} commands reported applied, past the faulted #${k}`);
+  // the device answered everything before k: the engine's acks of this batch say OK for them
+  for (const a of engine.acks()) if (a.owner < k && (a.len !== 1 || a.ack !== 0)) problems.push(`#${a.owner} (before the fault) not acked OK: len ${a.len} ack ${a.ack}`);
+  const broken = engine.broken;
+  let namesCommand: boolean;
+  if (expect.engine === undefined) {
+    namesCommand = f !== null && f.index === k && f.command === target.name;
+  } else if (broken === undefined || broken.kind !== expect.engine) {
+    namesCommand = false;
+    problems.push(`the engine's error is ${broken?.kind ?? 'none'}, expected ${expect.engine}`);
+  } else if (fault === 'bad-used-id' && broken.index === undefined) {
+    // attributable only when k was the one command left unanswered
+    namesCommand = /cannot be attributed/.test(broken.message);
+    if (strategy === 'serial') problems.push('serial: a bad used id with one command in flight was not attributed');
+  } else {
+    namesCommand = broken.index === k && broken.command === target.name;
+  }
+  if (!namesCommand) problems.push(`blamed #${broken?.index ?? f?.index} "${broken?.command ?? f?.command}", not the faulted #${k} "${target.name}"`);
+  const needsReset = (E.getOrElse(() => 0)(sim.getStatus()) & STATUS.NEEDS_RESET) !== 0;
+  const error = broken?.message ?? f?.message ?? null;
+  return { ...base, ...none, needsReset, outcome: out.ok ? 'completed' : 'error', fired: hits > 0, ok: problems.length === 0, error, namesCommand, namesPhase: true, problems };
+}
+
+export const cvqKthMatrix = (onCell?: (c: Cell) => void, positions: readonly KthPosition[] = KTH_POSITIONS): Promise<Cell[]> =>
+  grid(
+    CVQ_PHASES.flatMap((s) => positions.map((pos) => [s, pos] as const)),
+    KTH_FAULTS,
+    ([s, pos], f) => cvqKthCell(s, f, pos),
+    onCell,
+  );
+
+/** Faults that cannot fire on a restore: a command the plan lacks, `@n` past its matches, an unused ASID. */
+export const UNFIREABLE: readonly { readonly spec: string; readonly fault: FaultName; readonly rule: Fault }[] = [
+  { spec: 'nack:ANNOUNCE_ACK', fault: 'nack', rule: { kind: 'nack', match: { commands: ['ANNOUNCE_ACK'] } } },
+  { spec: 'no-answer:VLAN_ADD@9999', fault: 'no-answer', rule: { kind: 'no-answer', match: { commands: ['VLAN_ADD'] }, nth: 9999 } },
+  { spec: 'wrong-used-len:7:MQ_HASH_CONFIG', fault: 'wrong-used-len', rule: { kind: 'wrong-used-len', len: 7, match: { commands: ['MQ_HASH_CONFIG'] } } },
+  { spec: 'needs-reset:class=ANNOUNCE', fault: 'needs-reset', rule: { kind: 'needs-reset', match: { classes: ['ANNOUNCE'] } } },
+  { spec: 'iotlb-map-fails:7', fault: 'iotlb-map-fails', rule: { kind: 'iotlb-map-fails', asid: 7 } },
+];
+
+/**
+ * A fault that cannot fire: the restore completes (nothing was faulted), and the device's own count
+ * says it never fired — so a caller (the CLI) can report it instead of passing it off as tested.
+ */
+export async function unfiredCell(strategy: CvqStrategy, u: (typeof UNFIREABLE)[number]): Promise<Cell> {
+  const { sim, engine, negotiated } = cvqBringUp();
+  const plan = planRestore(restoreState(), negotiated).map(toCvqCommand);
+  sim.setFaults([u.rule]);
+  const out = await runCvqCommands(engine, plan, { strategy, ackTimeoutMs: CVQ_TIMEOUT_MS });
+  const hits = sim.faultHits()[0] ?? -1;
+  const problems: string[] = [];
+  if (!out.ok) problems.push(`the restore failed (${out.failure?.message}) although the fault cannot fire`);
+  if (hits !== 0) problems.push(`the device counted ${hits} hit(s) for a fault that cannot fire`);
+  return {
+    machine: 'cvq-command unfireable',
+    phase: `${strategy} ${u.spec}`,
+    fault: u.fault,
+    outcome: out.ok ? 'completed' : 'error',
+    fired: hits > 0,
+    ok: problems.length === 0,
+    inFlightBefore: 0,
+    inFlightAfter: 0,
+    lost: 0,
+    lostFrames: 0,
+    needsReset: false,
+    error: out.failure?.message ?? null,
+    namesCommand: false,
+    namesPhase: false,
+    problems,
+  };
+}
+
+export const unfiredMatrix = (onCell?: (c: Cell) => void): Promise<Cell[]> => grid(CVQ_PHASES, UNFIREABLE, unfiredCell, onCell);

@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import { decodeStateJson, encodeStateJson, parseStateJson } from '../state/json.js';
+import { decodeStateJson, encodeStateJson, parseStateJson, pathKey } from '../state/json.js';
 import { MIGRATION_RECORD_VERSION, encodeMigrationRecord, makeMigrationRecord, parseMigrationRecord } from '../state/migration-record.js';
 import { DEFAULT_LIMITS, type NetDeviceState } from '../state/net-state.js';
 import { FULL_PROFILE_FEATURES } from '../virtio/features.js';
@@ -146,7 +146,9 @@ const prototypeClean = (): boolean =>
 /** `a.b[3].c` / `a.b.3.c` forms of a path, to find it among an error's issue paths. */
 const dotted = (p: readonly PathKey[]): string => p.join('.');
 const tokens = (path: string): string[] => path.split(/[.[\]]+/).filter((t) => t !== '');
-const bracketed = (p: readonly PathKey[]): string => p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s === '' ? k : `${s}.${k}`), '');
+/** A state-file path as the decoder writes it (object keys through `pathKey`: quoted and escaped unless plain). */
+const bracketed = (p: readonly PathKey[]): string =>
+  p.reduce<string>((s, k) => (typeof k === 'number' || /^\d+$/.test(k) ? `${s}[${k}]` : s === '' ? pathKey(k) : `${s}.${pathKey(k)}`), '');
 
 // ───────────────────────────── state files ─────────────────────────────
 
@@ -256,7 +258,77 @@ export function checkRecordCase(c: RecordCase): Verdict {
  * `maxDepth` bounds the nesting the mutators build (deep nesting once made a RangeError escape the error
  * text; fixed by src/state/show-value.ts, found by this target).
  */
+// ---- floods, escapes and numbers no double holds (issue 17) ----
+
+export interface FloodCase {
+  readonly state: NetDeviceState;
+  /** Which array is flooded, with how many bad entries. */
+  readonly field: 'vlans' | 'unicast' | 'indirectionTable' | 'unknown-keys';
+  readonly count: number;
+  /** A hostile key added to the document (ANSI escapes, control characters, bidi overrides, very long). */
+  readonly key: string;
+  /** A number literal no double holds, written over `queuePairs` (as text). */
+  readonly literal: string | undefined;
+}
+
+const HOSTILE_KEY = fc.oneof(
+  fc.constantFrom('\u001b[31mred\u001b[0m', '\r\u0007\u009b2J', '\u202eevil', 'x'.repeat(100_000), '\ud800', '\u0000'),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+);
+const INEXACT = fc.constantFrom('1e400', '-1e400', '9007199254740993', '1.0000000000000000001', '123456789012345678901234567890', '1e-999');
+
+export const floodCaseArb = (): fc.Arbitrary<FloodCase> =>
+  fc.record({
+    state: arbState(DEFAULT_LIMITS),
+    field: fc.constantFrom('vlans', 'unicast', 'indirectionTable', 'unknown-keys'),
+    count: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1000, max: 50_000 })),
+    key: HOSTILE_KEY,
+    literal: fc.option(INEXACT, { nil: undefined }),
+  });
+
+// eslint-disable-next-line no-control-regex
+const RAW_CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+/** The flooded document as text. */
+export function floodText(c: FloodCase): string {
+  const doc = encodeStateJson(c.state) as unknown as Record<string, any>;
+  if (c.field === 'vlans') doc.vlans = Array.from({ length: c.count }, () => 5000);
+  else if (c.field === 'unicast') doc.macTable = { ...doc.macTable, unicast: Array.from({ length: c.count }, () => 'zz') };
+  else if (c.field === 'indirectionTable') doc.rss = { hashTypes: 1, indirectionTable: Array.from({ length: c.count }, () => 'q'), unclassifiedQueue: 0, key: '' };
+  else for (let i = 0; i < c.count; i++) doc[`unknown${i}`] = i;
+  doc[c.key] = 1;
+  const text = JSON.stringify(doc);
+  return c.literal === undefined ? text : text.replace(/"queuePairs":\d+/, `"queuePairs":${c.literal}`);
+}
+
+/**
+ * A flood of bad entries, a hostile key and maybe a number no double holds: a typed error listing at
+ * most 20 issues and counting the rest (at least the flood), with every echoed value escaped, a bounded
+ * message, and the literal shown as written (never "null").
+ */
+export function checkFloodCase(c: FloodCase): Verdict {
+  const v = new Violations();
+  const r = parseStateJson(floodText(c));
+  if (E.isRight(r)) {
+    v.expect(false, () => 'a flooded document decoded');
+    return v.verdict;
+  }
+  const e = r.left;
+  v.expect(e.issues.length <= 20, () => `${e.issues.length} issues listed, more than 20`);
+  v.expect(e.issues.length + e.more >= Math.min(c.count, 1), () => `${e.issues.length} + ${e.more} problems counted for a flood of ${c.count}`);
+  if (c.field !== 'indirectionTable') v.expect(e.issues.length + e.more >= c.count, () => `only ${e.issues.length} + ${e.more} problems counted for ${c.count} bad entries`);
+  v.expect(e.message.length < 16_384, () => `a ${e.message.length}-character message`);
+  v.expect(!RAW_CONTROL.test(e.message), () => `a raw control character in ${JSON.stringify(e.message.slice(0, 200))}`);
+  v.expect(e.issues.every((i) => !RAW_CONTROL.test(i.path)), () => 'a raw control character in a path');
+  v.expect(!/got null\b/.test(e.message), () => '"got null" in the message');
+  if (c.literal !== undefined && e.issues.some((i) => i.path === 'queuePairs')) {
+    v.expect(e.message.includes(`got ${c.literal}`), () => `queuePairs ${c.literal} not shown as written: ${e.message.slice(0, 300)}`);
+  }
+  return v.verdict;
+}
+
 export const jsonTargets = (maxDepth = 20000): AnyFuzzTarget[] => [
   { kind: 'state file JSON (mutated)', arbitrary: stateCaseArb(maxDepth), check: checkStateCase },
+  { kind: 'state file JSON (floods, escapes, inexact numbers)', arbitrary: floodCaseArb(), check: checkFloodCase, weight: 0.05 },
   { kind: 'migration record JSON (mutated)', arbitrary: recordCaseArb(maxDepth), check: checkRecordCase },
 ];

@@ -41,7 +41,9 @@ function table(head: readonly string[], rows: readonly (readonly string[])[], ri
 function phaseDetail(s: MigrationSummary, p: PhaseRow): string {
   switch (p.phase) {
     case 'setup':
-      return s.precopy.svqSwitched ? 'data queues switched to SVQ, dirty log on' : 'SVQ already on';
+      if (s.precopy.svqSwitched) return 'data queues switched to SVQ, dirty log on';
+      // not switched: either the queues already shadowed, or the switch failed and the run ended here
+      return s.outcome !== 'completed' && s.precopy.rounds.length === 0 && s.phases[s.phases.length - 1] === p ? 'switching to SVQ failed (see outcome)' : 'SVQ already on';
     case 'precopy': {
       const r = s.precopy.rounds;
       const last = r[r.length - 1];

@@ -12,6 +12,7 @@
  * device writes one used descriptor per chain and skips the rest, possibly out of order (§2.8.7).
  */
 import type { AddressSpace } from '../memory/address-space.js';
+import { usedElemError } from './types.js';
 import { getU64, setU64 } from '../memory/address-space.js';
 import { DESC_SIZE, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
 import {
@@ -317,9 +318,9 @@ export class PackedDriver implements RingDriver {
 
   /** The rule a used descriptor (id, len) breaks; only called when one does. */
   private reapError(id: number, len: number): RingError {
-    if (id >= this.num) return fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
-    if (this.ndescs[id] === 0) return fail('used-id-not-in-flight', `used id ${id} is not a buffer in flight`, id);
-    return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of buffer ${id}`, id);
+    if (id >= this.num) return usedElemError(len, fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id));
+    if (this.ndescs[id] === 0) return usedElemError(len, fail('used-id-not-in-flight', `used id ${id} is not a buffer in flight`, id));
+    return usedElemError(len, fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of buffer ${id}`, id));
   }
 
   /** Skip the slots buffer `id` took and return the id to the driver's free list. */

@@ -15,6 +15,7 @@
  * DataViews of the regions holding the ring areas, resolved once at construction.
  */
 import type { AddressSpace } from '../memory/address-space.js';
+import { usedElemError } from './types.js';
 import { getU64, setU64 } from '../memory/address-space.js';
 import { DESC_SIZE, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
 import {
@@ -289,9 +290,9 @@ export class SplitDriver implements RingDriver {
 
   /** The rule a used element (id, len) breaks; only called when one does. */
   private reapError(id: number, len: number): RingError {
-    if (id >= this.num) return fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id);
-    if (this.ndescs[id] === 0) return fail('used-id-not-in-flight', `used id ${id} is not a head in flight`, id);
-    return fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of head ${id}`, id);
+    if (id >= this.num) return usedElemError(len, fail('used-id-out-of-range', `used id ${id} >= queue size ${this.num}`, id));
+    if (this.ndescs[id] === 0) return usedElemError(len, fail('used-id-not-in-flight', `used id ${id} is not a head in flight`, id));
+    return usedElemError(len, fail('used-len-too-large', `used len ${len} > ${this.inLen[id]} writable bytes of head ${id}`, id));
   }
 
   /** Return the chain at head `id` to the free list through our own links (QEMU vhost_svq_last_desc_of_chain). */

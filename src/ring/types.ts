@@ -46,8 +46,13 @@ export interface RingError {
   readonly layout: RingLayout;
   /** Ring slot / descriptor index / id the rule is about, when there is one. */
   readonly index?: number;
+  /** A driver's reap error: the used length the device wrote with that id (so a caller can report it). */
+  readonly usedLen?: number;
   readonly message: string;
 }
+
+/** A reap error carrying the used element's length. */
+export const usedElemError = (len: number, e: RingError): RingError => ({ ...e, usedLen: len });
 
 export const ringError = (layout: RingLayout, rule: RingRule, message: string, index?: number): RingError =>
   index === undefined ? { _tag: 'RingError', rule, layout, message } : { _tag: 'RingError', rule, layout, index, message };

@@ -20,7 +20,15 @@ import { CLASSES, CVQ_CLASSES } from '../cvq/classes/index.js';
 import type { JsonKit } from '../cvq/classes/types.js';
 import { VIRTIO_NET_RSS_HASH_TYPE_ALL, fromHex, isMacString, normaliseMac } from '../virtio/net.js';
 import { NET_STATE_FIELDS, type NetDeviceState } from './net-state.js';
+import { escapeText, quoteText } from './escape.js';
+import { parseJsonText } from './json-text.js';
 import { showValue } from './show-value.js';
+
+/**
+ * At most this many problems are listed (per array / object while decoding, and in the report); the
+ * rest are counted ("and N more"), so a file of a million bad entries costs a few lines and no memory.
+ */
+export const MAX_LISTED_ISSUES = 20;
 
 export interface StateJsonIssue {
   /** JSON path, e.g. `macTable.unicast[3]`; empty for the document itself. */
@@ -30,15 +38,38 @@ export interface StateJsonIssue {
 
 export interface StateJsonError {
   readonly _tag: 'StateJsonError';
+  /** The first `MAX_LISTED_ISSUES` problems. */
   readonly issues: readonly StateJsonIssue[];
+  /** Problems found but not listed. */
+  readonly more: number;
   readonly message: string;
 }
 
-const stateJsonError = (issues: readonly StateJsonIssue[]): StateJsonError => ({
-  _tag: 'StateJsonError',
-  issues,
-  message: issues.map((i) => `${i.path === '' ? '(document)' : i.path}: ${i.message}`).join('; '),
-});
+const stateJsonError = (all: readonly StateJsonIssue[], uncounted = 0): StateJsonError => {
+  const issues = all.slice(0, MAX_LISTED_ISSUES);
+  const more = all.length - issues.length + uncounted;
+  return {
+    _tag: 'StateJsonError',
+    issues,
+    more,
+    message: issues.map((i) => `${i.path === '' ? '(document)' : i.path}: ${i.message}`).join('; ') + (more > 0 ? `; and ${more} more` : ''),
+  };
+};
+
+/** The issue lines of an error (indented), with the "and N more" line when some were not listed. */
+export function formatIssues(e: { readonly issues: readonly StateJsonIssue[]; readonly more?: number }, indent = '  '): string {
+  const lines = e.issues.map((i) => `${indent}${i.path === '' ? '(document)' : i.path}: ${i.message}`);
+  if ((e.more ?? 0) > 0) lines.push(`${indent}… and ${e.more} more problem(s) not listed`);
+  return lines.join('\n');
+}
+
+/** Synthetic errors standing for `n` problems not listed (a decoder's cap), by identity. */
+const unlisted = new WeakMap<t.ValidationError, number>();
+const moreError = (u: unknown, c: t.Context, n: number): t.ValidationError => {
+  const e: t.ValidationError = { value: u, context: c, message: `${n} more` };
+  unlisted.set(e, n);
+  return e;
+};
 
 // ---------------------------------------------------------------------------------------------
 // Codecs
@@ -86,8 +117,33 @@ const offloadsHex = new t.Type<bigint, string, unknown>(
   (v) => `0x${v.toString(16)}`,
 );
 
-/** An array of `item`, errors at `[i]`. */
-const arrayOf = <A>(item: t.Type<A, unknown, unknown>, name: string): t.Type<A[], unknown[], unknown> => t.array(item, name) as unknown as t.Type<A[], unknown[], unknown>;
+/** An array of `item`, errors at `[i]`: the first MAX_LISTED_ISSUES listed, the rest counted. */
+const arrayOf = <A>(item: t.Type<A, unknown, unknown>, name: string): t.Type<A[], unknown[], unknown> =>
+  new t.Type<A[], unknown[], unknown>(
+    name,
+    (u): u is A[] => Array.isArray(u) && u.every((x) => item.is(x)),
+    (u, c) => {
+      if (!Array.isArray(u)) return t.failure(u, c);
+      const out = new Array<A>(u.length);
+      const errs: t.ValidationError[] = [];
+      let dropped = 0;
+      for (let i = 0; i < u.length; i++) {
+        const x: unknown = u[i];
+        // once the array has failed its values are not needed: judge the rest with `is`, no context built
+        if (errs.length > 0 && item.is(x)) continue;
+        if (errs.length >= MAX_LISTED_ISSUES) {
+          dropped++;
+          continue;
+        }
+        const r = item.validate(x, [...c, { key: String(i), type: item, actual: x }]);
+        if (E.isRight(r)) out[i] = r.right;
+        else errs.push(...r.left);
+      }
+      if (dropped > 0) errs.push(moreError(u, c, dropped));
+      return errs.length > 0 ? t.failures(errs) : t.success(out);
+    },
+    (a) => a.map((x) => item.encode(x)),
+  );
 
 /** `codec | null` without a union's extra path entry. */
 const nullable = <A, O>(codec: t.Type<A, O, unknown>): t.Type<A | null, O | null, unknown> =>
@@ -109,7 +165,10 @@ const closed = <P extends t.Props>(props: P, name: string): t.Type<t.TypeOf<t.Ty
       if (typeof u !== 'object' || u === null || Array.isArray(u)) return base;
       const extra = Object.keys(u).filter((k) => !Object.prototype.hasOwnProperty.call(props, k));
       if (extra.length === 0) return base;
-      const errs = extra.map((k) => ({ value: (u as Record<string, unknown>)[k], context: [...c, { key: k, type: t.never, actual: (u as Record<string, unknown>)[k] }], message: `unknown key "${k}"` }));
+      const errs: t.ValidationError[] = extra
+        .slice(0, MAX_LISTED_ISSUES)
+        .map((k) => ({ value: (u as Record<string, unknown>)[k], context: [...c, { key: k, type: t.never, actual: (u as Record<string, unknown>)[k] }], message: `unknown key ${quoteText(k, 40)}` }));
+      if (extra.length > MAX_LISTED_ISSUES) errs.push(moreError(u, c, extra.length - MAX_LISTED_ISSUES));
       return E.isLeft(base) ? t.failures([...base.left, ...errs]) : t.failures(errs);
     },
     inner.encode,
@@ -141,11 +200,18 @@ export type StateJson = t.OutputOf<typeof StateJsonCodec>;
 
 // ---------------------------------------------------------------------------------------------
 
+/** An object key as a path shows it: a plain name as is, anything else quoted, cut and escaped. */
+export const pathKey = (k: string): string => (/^[A-Za-z_][A-Za-z0-9_]{0,39}$/.test(k) ? k : quoteText(k, 40));
+
+/** The JSON path of a context; keys from the file are cut and escaped (they may be anything). */
 function pathOf(context: t.Context): string {
   let p = '';
   for (const entry of context.slice(1)) {
     if (/^\d+$/.test(entry.key)) p += `[${entry.key}]`;
-    else p += p === '' ? entry.key : `.${entry.key}`;
+    else {
+      const k = pathKey(entry.key);
+      p += p === '' ? k : `.${k}`;
+    }
   }
   return p;
 }
@@ -153,7 +219,7 @@ function pathOf(context: t.Context): string {
 function describeError(e: t.ValidationError): string {
   const expected = e.context[e.context.length - 1]?.type.name ?? 'a value';
   if (e.value === undefined) return `missing (expected ${expected})`;
-  return e.message ?? `expected ${expected}, got ${showValue(e.value)}`;
+  return e.message ?? `expected ${escapeText(expected)}, got ${showValue(e.value)}`;
 }
 
 /** Checks beyond the types: what any reachable device state satisfies (each class's `check`). */
@@ -166,7 +232,15 @@ function semanticIssues(s: t.TypeOf<typeof StateJsonCodec>): StateJsonIssue[] {
 export function decodeStateJson(u: unknown): E.Either<StateJsonError, NetDeviceState> {
   const r = StateJsonCodec.decode(u);
   if (E.isLeft(r)) {
-    return E.left(stateJsonError(r.left.map((e) => ({ path: pathOf(e.context), message: describeError(e) }))));
+    let uncounted = 0;
+    const issues: StateJsonIssue[] = [];
+    for (const e of r.left) {
+      const n = unlisted.get(e);
+      if (n !== undefined) uncounted += n;
+      else if (issues.length < MAX_LISTED_ISSUES) issues.push({ path: pathOf(e.context), message: describeError(e) });
+      else uncounted++;
+    }
+    return E.left(stateJsonError(issues, uncounted));
   }
   const s = r.right;
   const issues = semanticIssues(s);
@@ -178,13 +252,10 @@ export function decodeStateJson(u: unknown): E.Either<StateJsonError, NetDeviceS
 
 /** Parse and decode JSON text; a syntax error is an issue at the document. */
 export function parseStateJson(text: string): E.Either<StateJsonError, NetDeviceState> {
-  let u: unknown;
-  try {
-    u = JSON.parse(text);
-  } catch (e) {
-    return E.left(stateJsonError([{ path: '', message: `not JSON: ${(e as Error).message}` }]));
-  }
-  return decodeStateJson(u);
+  if (text.trim() === '') return E.left(stateJsonError([{ path: '', message: 'empty input (expected a JSON object)' }]));
+  const u = parseJsonText(text);
+  if (E.isLeft(u)) return E.left(stateJsonError([{ path: '', message: u.left.startsWith('duplicate key') ? u.left : `not JSON: ${escapeText(u.left, 120)}` }]));
+  return decodeStateJson(u.right);
 }
 
 /** The JSON form of a state (round-trips through `decodeStateJson`). */

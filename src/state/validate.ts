@@ -22,6 +22,8 @@ export function checkLimits(state: NetDeviceState, limits: DeviceLimits): E.Eith
   }
   for (const [path, h] of [['rss', state.rss], ['hashReport', state.hashReport]] as const) {
     if (h === null) continue;
+    // with HASH_REPORT, RSS_CONFIG carries the reported hash: the same key and types, judged once as rss's
+    if (path === 'hashReport' && state.rss !== null && h.key === state.rss.key && h.hashTypes === state.rss.hashTypes) continue;
     if ((h.hashTypes & ~limits.supportedHashTypes) !== 0) {
       issues.push({ path: `${path}.hashTypes`, message: `0x${h.hashTypes.toString(16)} outside supported_hash_types 0x${limits.supportedHashTypes.toString(16)}` });
     }

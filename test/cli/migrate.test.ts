@@ -32,7 +32,7 @@ describe('shadowvq migrate (CLI, child processes)', () => {
     expect(lines).toHaveLength(1);
     const s = JSON.parse(lines[0]!) as Record<string, any>;
     expect(Object.keys(s).sort()).toEqual(
-      ['cvq', 'destination', 'downtime', 'error', 'outcome', 'phases', 'precopy', 'source', 'stopAndCopy', 'strategy', 'traffic', 'transitions', 'verdict', 'wallMs'].sort(),
+      ['cvq', 'destination', 'downtime', 'error', 'exitCode', 'faults', 'notes', 'outcome', 'phases', 'precopy', 'source', 'stopAndCopy', 'strategy', 'traffic', 'transitions', 'unfiredFaults', 'verdict', 'wallMs'].sort(),
     );
     expect(s.outcome).toBe('completed');
     expect(s.verdict).toEqual({ stateEqual: true, differences: [], ramEqual: true, sourceIntact: null });

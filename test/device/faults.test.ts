@@ -229,7 +229,7 @@ describe('fault plans from the command line', () => {
       ['nack', 'needs the commands'],
       ['nack:VLAN_ADDD', 'unknown CVQ command "VLAN_ADDD"'],
       ['nack:class=FOO', 'unknown CVQ class "FOO"'],
-      ['delay-ack:soon', 'non-negative integer'],
+      ['delay-ack:soon', 'must be a decimal integer'],
       ['suspend-fails:3', 'takes no argument'],
       ['explode', 'unknown fault "explode"'],
     ] as const) {

@@ -20,6 +20,31 @@ describe('fuzz: CLI argument vectors', () => {
     expect(judgeRun(['x'], { code: 2, stdout: '', stderr: 'shadowvq plan: bad\n' })).toBeUndefined();
   });
 
+  it('the judge also catches unbounded reports, raw control characters and "got null"', () => {
+    expect(judgeRun(['x'], { code: 2, stdout: '', stderr: 'x'.repeat(70_000) })).toMatch(/bytes on stderr/);
+    expect(judgeRun(['x'], { code: 2, stdout: '', stderr: 'bad key \u001b[31m\n' })).toMatch(/raw control character/);
+    expect(judgeRun(['x'], { code: 2, stdout: '', stderr: 'expected an integer, got null\n' })).toMatch(/got null/);
+  });
+
+  it('endless, huge, stuck and hostile state files: exit 2 with a bounded, escaped message, in bounded time', async () => {
+    const fx = cliFixtures();
+    for (const f of [fx.zero, fx.huge, fx.over, fx.fifo, fx.flood, fx.ansi, fx.inexact]) {
+      const t0 = performance.now();
+      const r = await runInProcess(['plan', '--state', f]);
+      expect(r.code, f).toBe(2);
+      expect(judgeRun(['plan', '--state', f], r), f).toBeUndefined();
+      expect(performance.now() - t0, f).toBeLessThan(10_000);
+    }
+  }, 60_000);
+
+  it('counts past their maxima and too-wide fault fields are refused, not run (child process)', async () => {
+    for (const argv of [['ring-demo', '--chains', '1e9'], ['ring-demo', '--chains', '9007199254740991'], ['migrate', '--demo', '--fault', 'bad-used-id:99999999999']]) {
+      const r = await runChild(argv, 30_000);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(judgeRun(argv, r)).toBeUndefined();
+    }
+  }, 60_000);
+
   it('an invalid state file is exit 2 with the failing paths', async () => {
     const r = await runInProcess(['plan', '--state', cliFixtures().invalid]);
     expect(r.code).toBe(2);

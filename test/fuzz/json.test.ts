@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { checkRecordCase, checkStateCase, jsonTargets } from '../../src/fuzz/json.js';
+import { checkFloodCase, checkRecordCase, checkStateCase, floodCaseArb, floodText, jsonTargets } from '../../src/fuzz/json.js';
 import { parseStateJson } from '../../src/state/json.js';
 import { parseMigrationRecord } from '../../src/state/migration-record.js';
 import { resetNetState } from '../../src/state/net-state.js';
@@ -11,9 +12,16 @@ const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
 describe('fuzz: state files and migration records', () => {
   for (const t of jsonTargets(20000)) {
     it(`${t.kind}: a typed error naming the path, or a value that round-trips`, async () => {
-      await assertTarget(t, 200);
-    });
+      await assertTarget(t, Math.max(10, Math.round(200 * (t.weight ?? 1))));
+    }, 60_000);
   }
+
+  it('a flood is listed 20 deep and counted in full; a hostile key is escaped; 1e400 is shown as written', () => {
+    const c = { state: fc.sample(floodCaseArb(), { numRuns: 1, seed: 1 })[0]!.state, field: 'vlans' as const, count: 30_000, key: '\u001b[2J\u009b', literal: '1e400' };
+    expect(checkFloodCase(c)).toBeUndefined();
+    const text = floodText(c);
+    expect(text).toContain('"queuePairs":1e400');
+  });
 
   it('a mutation is reported at its path (the check is not vacuous)', () => {
     const state = resetNetState('52:54:00:12:34:56');

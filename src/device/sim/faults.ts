@@ -55,6 +55,8 @@ export interface CommandMatch {
 interface RuleBase {
   /** Fire at most this many times (default: unlimited). */
   readonly times?: number;
+  /** Fire only on the nth match (1-based; CVQ-command rules), once: a fault on the k-th command of its kind. */
+  readonly nth?: number;
 }
 
 export type Fault =
@@ -83,6 +85,8 @@ export type FaultPlan = readonly Fault[];
 /** A plan being executed: per-rule hit counters. */
 export class FaultState {
   readonly hits: number[];
+  /** Per rule: matching commands seen (for `nth`). */
+  private readonly seen: number[];
   private iotlbUpdates = 0;
   private readonly chainsSeen = new Map<number, number>();
 
@@ -91,6 +95,7 @@ export class FaultState {
 
   constructor(readonly plan: FaultPlan) {
     this.hits = plan.map(() => 0);
+    this.seen = plan.map(() => 0);
     this.active = plan.length > 0;
   }
 
@@ -104,6 +109,7 @@ export class FaultState {
       if (f.kind === 'needs-reset' && f.afterChains !== undefined) continue;
       const m = 'match' in f ? f.match : undefined;
       if (!matches(m, cls, cmd)) continue;
+      if (f.nth !== undefined && ++this.seen[i]! !== f.nth) continue;
       this.hits[i]!++;
       return f as Extract<Fault, { kind: K }>;
     }
@@ -164,8 +170,15 @@ export class FaultState {
   }
 
   private armed(i: number): boolean {
-    const t = this.plan[i]!.times;
+    const f = this.plan[i]!;
+    if (f.nth !== undefined) return this.hits[i] === 0;
+    const t = f.times;
     return t === undefined || this.hits[i]! < t;
+  }
+
+  /** The rules of the plan that never fired, with their index. */
+  unfired(): { readonly index: number; readonly fault: Fault }[] {
+    return this.plan.flatMap((fault, index) => (this.hits[index] === 0 ? [{ index, fault }] : []));
   }
 }
 
@@ -185,74 +198,161 @@ function matches(m: CommandMatch | undefined, cls: number, cmd: number): boolean
   return false;
 }
 
+/** Faults on the CVQ's commands: the destination's (they act on the restore); the rest act on the source. */
+export const CVQ_FAULT_KINDS: ReadonlySet<FaultKind> = new Set<FaultKind>(['nack', 'delay-ack', 'no-answer', 'wrong-used-len', 'bad-used-id', 'needs-reset']);
+
 export interface FaultParseError {
   readonly _tag: 'FaultParseError';
   readonly input: string;
   readonly message: string;
 }
 
-const parseError = (input: string, message: string): E.Either<FaultParseError, Fault> => E.left({ _tag: 'FaultParseError', input, message });
+/** Numeric fields of the fault forms, with their width (the spec's field or the simulator's bound). */
+const FIELDS = {
+  us: { name: '<us>', max: 0xffffffff, what: 'the delay in simulated µs (u32)' },
+  len: { name: '<len>', max: 0xffffffff, what: 'the used length (u32, le32 used.len)' },
+  id: { name: '<id>', max: 0xffff, what: 'the used id (u16, a descriptor index)' },
+  asid: { name: '<asid>', max: 0xffffffff, what: 'the address space id (u32, vhost asid)' },
+  n: { name: '<n>', max: 0xffff, what: 'which matching command (1-based, u16)' },
+} as const;
+type Field = keyof typeof FIELDS;
 
 /**
- * Parse the CLI form of a fault (`--fault SPEC`):
- * `nack:VLAN_ADD[,MQ_RSS_CONFIG…]` or `nack:class=VLAN`, `delay-ack:<us>[:COMMANDS]`,
- * `no-answer[:COMMANDS]`, `wrong-used-len:<len>[:COMMANDS]`, `bad-used-id[:<id>][:COMMANDS]`,
- * `suspend-fails`, `resume-fails`, `iotlb-map-fails[:<asid>]`, `needs-reset[:COMMANDS]`.
+ * The CLI forms of `--fault`, one row per form: its syntax, what it does and its parser. `migrate --help`,
+ * the docs and the error messages are generated from this table, so they list the same forms.
+ * COMMANDS is a comma list of CVQ command names (VLAN_ADD,MQ_RSS_CONFIG …) or `class=VLAN[,MQ]`; any CVQ
+ * form takes `@<n>` after COMMANDS to fire only on the n-th matching command (nack:VLAN_ADD@3).
+ */
+export const FAULT_FORMS: readonly { readonly kind: FaultKind; readonly syntax: string; readonly what: string }[] = [
+  { kind: 'nack', syntax: 'nack:COMMANDS[@<n>]', what: 'the device acks VIRTIO_NET_ERR (destination CVQ)' },
+  { kind: 'delay-ack', syntax: 'delay-ack:<us>[:COMMANDS[@<n>]]', what: 'the ack comes <us> simulated µs late' },
+  { kind: 'no-answer', syntax: 'no-answer[:COMMANDS[@<n>]]', what: 'the device never answers (ETIMEDOUT)' },
+  { kind: 'wrong-used-len', syntax: 'wrong-used-len:<len>[:COMMANDS[@<n>]]', what: 'the used length is <len>, not 1' },
+  { kind: 'bad-used-id', syntax: 'bad-used-id[:<id>][:COMMANDS[@<n>]]', what: 'the used id is <id> (default: the queue size)' },
+  { kind: 'needs-reset', syntax: 'needs-reset[:COMMANDS[@<n>]]', what: 'the device sets DEVICE_NEEDS_RESET and stops' },
+  { kind: 'suspend-fails', syntax: 'suspend-fails', what: 'VHOST_VDPA_SUSPEND fails (source)' },
+  { kind: 'resume-fails', syntax: 'resume-fails', what: 'VHOST_VDPA_RESUME fails (source)' },
+  { kind: 'iotlb-map-fails', syntax: 'iotlb-map-fails[:<asid>]', what: 'an IOTLB update fails with ENOMEM (source)' },
+];
+
+/** The forms as one help line each. */
+export const faultFormsHelp = (indent = '  '): string => FAULT_FORMS.map((f) => `${indent}${f.syntax.padEnd(40)} ${f.what}`).join('\n');
+
+const show = (s: string): string => {
+  const cut = s.length > 40 ? `${s.slice(0, 40)}…` : s;
+  // eslint-disable-next-line no-control-regex
+  return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+};
+
+/**
+ * Parse the CLI form of a fault (`--fault SPEC`, the forms of `FAULT_FORMS`), strictly: every field
+ * present is used, numbers are plain decimals within their field's width, names are known — anything
+ * else is an error naming the field and its range.
  */
 export function parseFault(spec: string): E.Either<FaultParseError, Fault> {
+  const fail = (message: string): E.Either<FaultParseError, Fault> => E.left({ _tag: 'FaultParseError', input: spec, message: `--fault ${show(spec)}: ${message}` });
   const parts = spec.trim().split(':');
   const kind = parts[0]!.toLowerCase();
-  const matchOf = (s: string | undefined): E.Either<string, CommandMatch | undefined> => {
-    if (s === undefined || s === '') return E.right(undefined);
-    if (s.toLowerCase().startsWith('class=')) {
-      const classes = s.slice(6).split(',');
-      const bad = classes.find((c) => cvqClassByName(c) === undefined);
-      return bad === undefined ? E.right({ classes }) : E.left(`unknown CVQ class "${bad}" (one of ${CVQ_CLASS_NAMES.join(', ')})`);
+  const form = FAULT_FORMS.find((f) => f.kind === kind);
+  if (form === undefined) return fail(`unknown fault ${show(parts[0]!)}; the forms are ${FAULT_FORMS.map((f) => f.syntax).join(', ')}`);
+  const usage = `(form: ${form.syntax})`;
+  const num = (s: string, field: Field, min = 0): E.Either<string, number> => {
+    const f = FIELDS[field];
+    if (!/^\d{1,16}$/.test(s)) return E.left(`${f.name} must be a decimal integer in ${min}..${f.max} — ${f.what}; got ${show(s)} ${usage}`);
+    const n = Number(s);
+    return n >= min && n <= f.max ? E.right(n) : E.left(`${f.name} ${s} is outside ${min}..${f.max} — ${f.what} ${usage}`);
+  };
+  const isNum = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s);
+  /** COMMANDS[@n] → match and nth. */
+  const matchOf = (s: string): E.Either<string, { match: CommandMatch; nth?: number }> => {
+    let body = s;
+    let nth: number | undefined;
+    const at = s.lastIndexOf('@');
+    if (at >= 0) {
+      const n = num(s.slice(at + 1), 'n', 1);
+      if (E.isLeft(n)) return n;
+      nth = n.right;
+      body = s.slice(0, at);
     }
-    const commands = s.split(',');
-    const bad = commands.find((c) => cvqCommandByName(c) === undefined);
-    return bad === undefined ? E.right({ commands }) : E.left(`unknown CVQ command "${bad}"`);
+    if (body === '') return E.left(`COMMANDS is empty ${usage}`);
+    if (body.toLowerCase().startsWith('class=')) {
+      const classes = body.slice(6).split(',');
+      const bad = classes.find((c) => cvqClassByName(c) === undefined || c.trim() !== c || c === '');
+      return bad === undefined ? E.right({ match: { classes }, ...(nth === undefined ? {} : { nth }) }) : E.left(`unknown CVQ class ${show(bad)} (one of ${CVQ_CLASS_NAMES.join(', ')})`);
+    }
+    const commands = body.split(',');
+    const bad = commands.find((c) => cvqCommandByName(c) === undefined || c.trim() !== c);
+    return bad === undefined
+      ? E.right({ match: { commands }, ...(nth === undefined ? {} : { nth }) })
+      : E.left(`unknown CVQ command ${show(bad)} (e.g. MAC_ADDR_SET, VLAN_ADD, MQ_RSS_CONFIG, NOTF_COAL_RX_SET; the names of \`shadowvq plan\`)`);
   };
-  const num = (s: string | undefined, what: string): E.Either<string, number> =>
-    s !== undefined && /^\d+$/.test(s) ? E.right(Number(s)) : E.left(`${what} must be a non-negative integer`);
-  const withMatch = (s: string | undefined, f: (m: CommandMatch | undefined) => Fault): E.Either<FaultParseError, Fault> => {
-    const m = matchOf(s);
-    return E.isLeft(m) ? parseError(spec, m.left) : E.right(f(m.right));
+  /** The rest of the fields after the kind and `numeric` leading numbers: at most one COMMANDS field. */
+  const tail = (rest: string[], build: (m: { match?: CommandMatch; nth?: number }) => Fault): E.Either<FaultParseError, Fault> => {
+    if (rest.length > 1) return fail(`unexpected field(s) after ${show(rest[0]!)}: ${show(rest.slice(1).join(':'))} ${usage}`);
+    if (rest.length === 0) return E.right(build({}));
+    const m = matchOf(rest[0]!);
+    return E.isLeft(m) ? fail(m.left) : E.right(build(m.right));
   };
-  switch (kind) {
+  const rest = parts.slice(1);
+  switch (form.kind) {
     case 'nack':
-      if (parts.length !== 2 || parts[1] === '') return parseError(spec, 'nack needs the commands: nack:VLAN_ADD or nack:class=VLAN');
-      return withMatch(parts[1], (match) => ({ kind: 'nack', ...(match ? { match } : {}) }));
-    case 'delay-ack': {
-      const us = num(parts[1], 'delay-ack:<us>');
-      if (E.isLeft(us)) return parseError(spec, us.left);
-      return withMatch(parts[2], (match) => ({ kind: 'delay-ack', us: us.right, ...(match ? { match } : {}) }));
-    }
+      if (rest.length === 0 || rest[0] === '') return fail(`nack needs the commands: nack:VLAN_ADD or nack:class=VLAN ${usage}`);
+      return tail(rest, (m) => ({ kind: 'nack', ...m }));
     case 'no-answer':
-      return withMatch(parts[1], (match) => ({ kind: 'no-answer', ...(match ? { match } : {}) }));
+    case 'needs-reset': {
+      const k = form.kind;
+      return tail(rest, (m) => ({ kind: k, ...m }));
+    }
+    case 'delay-ack':
     case 'wrong-used-len': {
-      const len = num(parts[1], 'wrong-used-len:<len>');
-      if (E.isLeft(len)) return parseError(spec, len.left);
-      return withMatch(parts[2], (match) => ({ kind: 'wrong-used-len', len: len.right, ...(match ? { match } : {}) }));
+      const field: Field = form.kind === 'delay-ack' ? 'us' : 'len';
+      if (rest.length === 0) return fail(`${FIELDS[field].name} is missing ${usage}`);
+      const n = num(rest[0]!, field);
+      if (E.isLeft(n)) return fail(n.left);
+      return form.kind === 'delay-ack' ? tail(rest.slice(1), (m) => ({ kind: 'delay-ack', us: n.right, ...m })) : tail(rest.slice(1), (m) => ({ kind: 'wrong-used-len', len: n.right, ...m }));
     }
     case 'bad-used-id': {
-      if (parts[1] !== undefined && /^\d+$/.test(parts[1])) {
-        const id = Number(parts[1]);
-        return withMatch(parts[2], (match) => ({ kind: 'bad-used-id', id, ...(match ? { match } : {}) }));
+      if (rest.length > 0 && (isNum(rest[0]) || /^\d/.test(rest[0]!))) {
+        const id = num(rest[0]!, 'id');
+        if (E.isLeft(id)) return fail(id.left);
+        return tail(rest.slice(1), (m) => ({ kind: 'bad-used-id', id: id.right, ...m }));
       }
-      return withMatch(parts[1], (match) => ({ kind: 'bad-used-id', ...(match ? { match } : {}) }));
+      return tail(rest, (m) => ({ kind: 'bad-used-id', ...m }));
     }
     case 'suspend-fails':
-    case 'resume-fails':
-      return parts.length === 1 ? E.right({ kind }) : parseError(spec, `${kind} takes no argument`);
-    case 'iotlb-map-fails': {
-      if (parts[1] === undefined) return E.right({ kind: 'iotlb-map-fails' });
-      const asid = num(parts[1], 'iotlb-map-fails:<asid>');
-      return E.isLeft(asid) ? parseError(spec, asid.left) : E.right({ kind: 'iotlb-map-fails', asid: asid.right });
+    case 'resume-fails': {
+      const k = form.kind;
+      return rest.length === 0 ? E.right({ kind: k }) : fail(`${k} takes no argument, got ${show(rest.join(':'))} ${usage}`);
     }
+    case 'iotlb-map-fails': {
+      if (rest.length === 0) return E.right({ kind: 'iotlb-map-fails' });
+      if (rest.length > 1) return fail(`unexpected field(s) after ${show(rest[0]!)}: ${show(rest.slice(1).join(':'))} ${usage}`);
+      const asid = num(rest[0]!, 'asid');
+      return E.isLeft(asid) ? fail(asid.left) : E.right({ kind: 'iotlb-map-fails', asid: asid.right });
+    }
+  }
+}
+
+/** The CLI form of a fault (round-trips through `parseFault` for the forms it has). */
+export function formatFault(f: Fault): string {
+  const mt = 'match' in f ? f.match : undefined;
+  const m = mt === undefined ? '' : (mt.classes ?? []).length > 0 ? `class=${(mt.classes ?? []).join(',')}` : (mt.commands ?? []).join(',');
+  const cmds = m === '' ? '' : `${m}${f.nth !== undefined ? `@${f.nth}` : ''}`;
+  const join = (...xs: (string | number | undefined)[]): string => xs.filter((x) => x !== undefined && x !== '').join(':');
+  switch (f.kind) {
+    case 'nack':
+    case 'no-answer':
     case 'needs-reset':
-      return withMatch(parts[1], (match) => ({ kind: 'needs-reset', ...(match ? { match } : {}) }));
+      return join(f.kind, cmds);
+    case 'delay-ack':
+      return join(f.kind, f.us, cmds);
+    case 'wrong-used-len':
+      return join(f.kind, f.len, cmds);
+    case 'bad-used-id':
+      return join(f.kind, f.id, cmds);
+    case 'iotlb-map-fails':
+      return join(f.kind, f.asid);
     default:
-      return parseError(spec, `unknown fault "${parts[0]}" (nack, delay-ack, no-answer, wrong-used-len, bad-used-id, suspend-fails, resume-fails, iotlb-map-fails, needs-reset)`);
+      return f.kind;
   }
 }
