@@ -8,7 +8,7 @@
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import * as E from 'fp-ts/lib/Either.js';
 import { instance } from '@viz-js/viz';
-import { descendants, edgesOf, type ModelEdge } from '../mbt/model.js';
+import { descendants, edgesOf, negate, type ModelEdge } from '../mbt/model.js';
 import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { cvqCommandMachine } from '../../machines/cvq-command.js';
@@ -19,7 +19,7 @@ export const DIAGRAM_MACHINES: readonly AnyStateMachine[] = [deviceLifecycleMach
 /** Edge label: trigger (event, `done(actor)`, `error(actor)`, `after delay`) and guard conditions. */
 export function edgeLabel(e: ModelEdge): string {
   const trigger = e.kind === 'event' ? e.trigger : e.kind === 'after' ? `after ${e.trigger}` : `${e.kind}(${e.trigger})`;
-  const conds = [...e.notGuards.map((g) => `!${g}`), ...(e.guard === null ? [] : [e.guard])];
+  const conds = [...e.notGuards.map(negate), ...(e.guard === null ? [] : [e.guard])];
   return conds.length ? `${trigger} [${conds.join(' && ')}]` : trigger;
 }
 
