@@ -45,7 +45,7 @@ export function formatMbtText(reports: readonly MachineReport[], effects: readon
   });
   const details = reports.flatMap((r) => [
     ...r.failureDetails.slice(0, 10).map((f) => `FAIL ${r.id}: ${f.path}\n     step ${f.step}: ${f.message}\n`),
-    ...r.uncoveredStates.map((s) => `UNCOVERED state ${s}\n`),
+    ...r.uncoveredStates.filter((s) => !r.impossible.some((i) => i.edge === s)).map((s) => `UNCOVERED state ${s}\n`),
     ...r.uncoveredTransitions.filter((t) => !r.impossible.some((i) => i.edge === t)).map((t) => `UNCOVERED transition ${t}\n`),
     ...r.impossible.map((i) => `IMPOSSIBLE ${i.edge} (${effects[reports.indexOf(r)]}): ${i.reason}\n`),
   ]);
