@@ -115,8 +115,17 @@ const SECOND_CHANCES = 24;
 /** Passes of second chances (each may extend the paths the last one ran). */
 const SECOND_PASSES = 4;
 
-export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): Promise<MachineReport> {
-  const { model, harness, paths } = plan;
+/**
+ * Run `paths` through `runOne`, then the second chances (src/mbt/index.ts `extensionsToEdge`) for every
+ * transition not yet taken that `harness` does not name impossible. Returns what was covered.
+ */
+export async function explore(
+  model: MachineModel,
+  harness: Harness,
+  paths: readonly ModelPath[],
+  runOne: (p: ModelPath) => Promise<PathResult>,
+  onPath?: (done: number, total: number) => void,
+): Promise<{ states: Set<string>; transitions: Set<string>; failures: StepFailure[]; skips: string[]; extraPaths: number }> {
   const states = new Set<string>();
   const transitions = new Set<string>();
   const failures: StepFailure[] = [];
@@ -143,11 +152,11 @@ export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): P
   };
   const ways = () => (pool.size ? [...pool.values()] : ran);
   for (const p of paths) {
-    const r = await runPath(model, harness, p);
+    const r = await runOne(p);
     if (r.skipped !== undefined) skips.push(`${p.description}: ${r.skipped}`);
     else if (r.ok) remember(p, r);
     add(r);
-    opts.onPath?.(model.id, ++done, paths.length);
+    onPath?.(++done, paths.length);
   }
   // second chance: a transition whose planned prefix the harness cannot run is tried after the other
   // ways into its source state that ran (the model abstracts context a real run depends on); a path
@@ -159,7 +168,7 @@ export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): P
       if (harness.impossible?.(edge) !== undefined) continue;
       for (const extended of extensionsToEdge(model, ways(), edge, harness)) {
         if (transitions.has(edgeKey(edge)) || tries++ >= SECOND_CHANCES) break;
-        const r = await runPath(model, harness, extended);
+        const r = await runOne(extended);
         add(r);
         if (r.skipped === undefined) extraPaths++;
         if (r.ok && r.skipped === undefined) {
@@ -169,6 +178,12 @@ export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): P
       }
     }
   }
+  return { states, transitions, failures, skips, extraPaths };
+}
+
+export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): Promise<MachineReport> {
+  const { model, harness, paths } = plan;
+  const { states, transitions, failures, skips, extraPaths } = await explore(model, harness, paths, (p) => runPath(model, harness, p), (d, t) => opts.onPath?.(model.id, d, t));
   const allTransitions = model.edges.map(edgeKey);
   const impossible = model.edges.flatMap((e) => {
     const reason = transitions.has(edgeKey(e)) ? undefined : harness.impossible?.(e);
