@@ -394,6 +394,15 @@ export function migrationImpossible(edge: ModelEdge): string | undefined {
 /** Why the sim cannot make machines/cvq-command fail as an actor. */
 export const CVQ_NEVER_ERRORS = 'cvq-command never fails as an actor on a device: its port answers every failed writeBatch / awaitAcks with a reply the machine turns into its output';
 
+/** Phases where the device-lifecycle child answers with one effect: the guard of it passing, of it failing. */
+const ONE_EFFECT: Readonly<Record<string, { readonly effect: string; readonly ok: string; readonly fail: string }>> = {
+  'source.attaching': { effect: 'readStatus', ok: 'deviceIs(running)', fail: 'attachRefused' },
+  'source.active.stopAndCopy.suspending': { effect: 'suspendDevice', ok: 'deviceIs(suspended)', fail: 'suspendRefused' },
+  'source.rollingBack.resuming': { effect: 'resumeDevice', ok: 'deviceIs(running)', fail: 'deviceIs(failed)' },
+  'destination.active.startingDriver': { effect: 'writeStatus', ok: 'deviceIs(running)', fail: 'deviceIs(failed)' },
+  'destination.rollingBack.resetting': { effect: 'resetDevice', ok: 'deviceIs(reset)', fail: 'deviceIs(failed)' },
+};
+
 /**
  * The children's effect completions that make the migration take `edge` (a child's snapshot, or the
  * invoked cvq-command's done / error): device-lifecycle, svq-switch and cvq-command moved one effect at a
@@ -431,23 +440,20 @@ export function* migrationMoves(edge: ModelEdge, view: StepView, gates: Gates): 
     yield mv(p);
     return;
   }
+  const one = ONE_EFFECT[local];
+  if (one !== undefined) {
+    if (g === one.ok) yield mv(`${DEVICE}${one.effect}`);
+    else if (g === one.fail) yield mv(`${DEVICE}${one.effect}`, 'error');
+    else if (migrationImpossible(edge) !== undefined) throw new Infeasible(migrationImpossible(edge)!);
+    else auto();
+    return;
+  }
   switch (local) {
-    case 'source.attaching':
-      if (g === 'deviceIs(running)') yield mv(`${DEVICE}readStatus`);
-      else if (g === 'attachRefused') yield mv(`${DEVICE}readStatus`, 'error');
-      else auto();
-      return;
     case 'source.active.setup.switchingSvq':
       if (g === 'svqIs(shadow)') for (const op of ENABLE_OPS) yield mv(`${SVQ}${op}`);
       else if (g === 'svqEnableFailed' || g === 'svqIs(failed)') {
         yield* [mv(`${SVQ}suspendDevice`), mv(`${SVQ}readVringBases`), mv(`${SVQ}mapShadowRings`, 'error'), mv(`${SVQ}rollback`, g === 'svqEnableFailed' ? 'done' : 'error')];
       } else auto();
-      return;
-    case 'source.active.stopAndCopy.suspending':
-      if (g === 'deviceIs(suspended)') yield mv(`${DEVICE}suspendDevice`);
-      else if (g === 'suspendRefused') yield mv(`${DEVICE}suspendDevice`, 'error');
-      else if (g === 'deviceIs(failed)') throw new Infeasible(SUSPENDING_NEVER_FAILS);
-      else auto();
       return;
     case 'source.rollingBack.awaitingSvq': {
       const p = pending(SVQ);
@@ -473,11 +479,6 @@ export function* migrationMoves(edge: ModelEdge, view: StepView, gates: Gates): 
         yield* [mv(`${SVQ}suspendDevice`), mv(`${SVQ}drainShadow`, 'error'), mv(`${SVQ}rollback`, g === 'svqIs(shadow)' ? 'done' : 'error')];
       } else auto();
       return;
-    case 'source.rollingBack.resuming':
-      if (g === 'deviceIs(running)') yield mv(`${DEVICE}resumeDevice`);
-      else if (g === 'deviceIs(failed)') yield mv(`${DEVICE}resumeDevice`, 'error');
-      else auto();
-      return;
     case 'destination.active.negotiating':
       if (g === 'featuresMatchRecord' || g === 'deviceIs(accepted)') {
         for (const op of NEGOTIATE_OPS) yield mv(`${DEVICE}${op}`, 'done', op === 'readFeatures' && g !== 'featuresMatchRecord' ? 'other-features' : undefined);
@@ -485,16 +486,6 @@ export function* migrationMoves(edge: ModelEdge, view: StepView, gates: Gates): 
         for (const op of NEGOTIATE_OPS.slice(0, 4)) yield mv(`${DEVICE}${op}`);
         yield mv(`${DEVICE}writeFeatures`, 'error');
       } else auto();
-      return;
-    case 'destination.active.startingDriver':
-      if (g === 'deviceIs(running)') yield mv(`${DEVICE}writeStatus`);
-      else if (g === 'deviceIs(failed)') yield mv(`${DEVICE}writeStatus`, 'error');
-      else auto();
-      return;
-    case 'destination.rollingBack.resetting':
-      if (g === 'deviceIs(reset)') yield mv(`${DEVICE}resetDevice`);
-      else if (g === 'deviceIs(failed)') yield mv(`${DEVICE}resetDevice`, 'error');
-      else auto();
       return;
     default:
       throw new Error(`no child moves for ${edgeKeyOf(edge)}`);
