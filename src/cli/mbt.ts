@@ -1,12 +1,13 @@
 /**
  * `shadowvq mbt [--device sim|scripted] [--json] [--simple-limit N]`: generate the model-based test
  * paths of the four machines and run them; print per machine states covered / total, transitions
- * covered / total, paths run and failures (a progress bar on a terminal's stderr). Exit status 1 on
- * any failure or uncovered state or transition, 2 on a usage error.
+ * covered / total, paths run and failures (a progress bar on a terminal's stderr), and every transition
+ * no run can take on that harness with the reason. Exit status 1 on any failure, uncovered state or
+ * uncovered transition not named impossible, 2 on a usage error.
  */
 import type { Command } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
-import { mbtJson, planMbt, runMachine, type MachineReport } from '../mbt/index.js';
+import { mbtJson, planMbt, reportComplete, runMachine, type MachineReport } from '../mbt/index.js';
 import { harnessesFor, MBT_DEVICES, type MbtDevice } from '../mbt/harnesses.js';
 import { quoteText } from '../state/escape.js';
 import { COUNT_LIMITS, parseCount } from './args.js';
@@ -46,8 +47,9 @@ export function formatMbtText(reports: readonly MachineReport[], effects: readon
   });
   const details = reports.flatMap((r) => [
     ...r.failureDetails.slice(0, 10).map((f) => `FAIL ${r.id}: ${f.path}\n     step ${f.step}: ${f.message}\n`),
-    ...r.uncoveredStates.map((s) => `UNCOVERED state ${s}\n`),
-    ...r.uncoveredTransitions.map((t) => `UNCOVERED transition ${t}\n`),
+    ...r.uncoveredStates.filter((s) => !r.impossible.some((i) => i.edge === s)).map((s) => `UNCOVERED state ${s}\n`),
+    ...r.uncoveredTransitions.filter((t) => !r.impossible.some((i) => i.edge === t)).map((t) => `UNCOVERED transition ${t}\n`),
+    ...r.impossible.map((i) => `IMPOSSIBLE ${i.edge} (${effects[reports.indexOf(r)]}): ${i.reason}\n`),
   ]);
   return rows.join('') + details.join('');
 }
@@ -75,7 +77,7 @@ export async function runMbtCli(opts: MbtCliOptions): Promise<MbtCliOutput> {
     reports.push(await runMachine(plan, { onPath: (_, done) => bar?.update(done) }));
   }
   bars?.stop();
-  const bad = reports.some((r) => r.failures > 0 || r.uncoveredStates.length > 0 || r.uncoveredTransitions.length > 0);
+  const bad = reports.some((r) => !reportComplete(r));
   const text = formatMbtText(reports, choices.map((c) => c.effects));
   return {
     code: bad ? 1 : 0,
@@ -90,7 +92,7 @@ export function registerMbt(program: Command): void {
     .command('mbt')
     .description('run the model-based test paths of the four machines and report coverage (exit 1 on any failure)')
     .option('--device <device>', `effects to run against: ${MBT_DEVICES.join(' | ')}`, 'sim')
-    .option('--json', 'print {"machines":[{id, states, transitions, paths, failures}]}')
+    .option('--json', 'print {"machines":[{id, states, transitions, paths, failures, impossible}]} (impossible: what no run can take on that harness)')
     .option('--simple-limit <n>', `run simple paths only for machines with at most this many (default 500; ${COUNT_LIMITS['--simple-limit'].min}..${COUNT_LIMITS['--simple-limit'].max})`)
     .action(async (opts: MbtCliOptions) => {
       const out = await runMbtCli({ ...opts, progress: process.stderr.isTTY === true });

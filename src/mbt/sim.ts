@@ -8,39 +8,68 @@
  * the same way (a device that hides VERSION_1, one that refuses FEATURES_OK).
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, fromPromise, SimulatedClock, type Actor, type AnyActorLogic, type AnyMachineSnapshot, type AnyStateMachine, type EventObject } from 'xstate';
-import { SimVdpaDevice } from '../device/sim/device.js';
-import type { SimDeviceOptions } from '../device/sim/device.js';
-import type { ProfileName } from '../device/sim/profiles.js';
-import { deviceError, type DeviceError, type VdpaDevice } from '../device/types.js';
-import { deviceLifecycleMachine, type LifecycleContext } from '../../machines/device-lifecycle.js';
-import { STATUS, formatStatus } from '../state/lifecycle.js';
-import { F } from '../virtio/features.js';
-import type { Effect, Effects } from '../effects/common.js';
-import { lifecycleEffects } from '../effects/lifecycle.js';
-import type { ModelEdge } from './model.js';
-import type { ModelPath } from './paths.js';
-import { delayMs, settle, type Harness, type StepView } from './runner.js';
-import { cvqInitialCommands, cvqInvariants, cvqScript, ENQUEUE_BATCH, lifecycleInvariants, migrationInvariants, migrationMaxRounds, SCRIPT_WANTED, svqInvariants, vlanAdd } from './scripts.js';
-import { cvqCommandMachine, VIRTIO_NET_OK, type CvqCommandContext } from '../../machines/cvq-command.js';
+import { createActor, waitFor, type SnapshotFrom } from 'xstate';
+import { bind } from '../../machines/contract.js';
+import { cvqCommandMachine, VIRTIO_NET_OK } from '../../machines/cvq-command.js';
+import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
+import { migrationMachine } from '../../machines/migration.js';
+import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { CvqEngine } from '../cvq/engine.js';
 import { prepareShadowCvq, startShadowCvq } from '../cvq/shadow.js';
-import { cvqCommandEffects } from '../effects/cvq.js';
+import { SimVdpaDevice, type SimDeviceOptions } from '../device/sim/device.js';
+import type { ProfileName } from '../device/sim/profiles.js';
+import { deviceError, type DeviceError, type VdpaDevice } from '../device/types.js';
+import { cvqCommandEffects, runCvqCommands, toCvqCommand } from '../effects/cvq.js';
 import { createDataPath, GuestNic } from '../effects/datapath.js';
+import { lifecycleEffects } from '../effects/lifecycle.js';
+import { destinationEffects, sourceEffects, type DestinationSide, type SourceEffects, type SourceSide } from '../effects/migration.js';
 import { SvqBackend, svqSwitchEffects } from '../effects/svq.js';
-import { svqSwitchMachine } from '../../machines/svq-switch.js';
-import { migrationMachine, type MigrationContext } from '../../machines/migration.js';
-import { destinationEffects, sourceEffects, type DestinationSide, type SourceSide } from '../effects/migration.js';
 import { guestRingsOf, MigrationStream, probeOf } from '../migrate/world.js';
-import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
 import { applyCommand } from '../state/apply.js';
 import { decodeStateJson, encodeStateJson } from '../state/json.js';
+import { STATUS, formatStatus, negotiate, toHex } from '../state/lifecycle.js';
 import { makeMigrationRecord, type MigrationRecord } from '../state/migration-record.js';
 import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
 import { planRestore } from '../state/plan.js';
 import { viewThrough } from '../state/view.js';
 import { DirtyLog } from '../svq/dirty-log.js';
+import { F } from '../virtio/features.js';
 import { ETH_ALEN, NET_CONFIG, formatMac } from '../virtio/net.js';
+import type { ModelEdge } from './model.js';
+import type { ModelPath } from './paths.js';
+import { gatedHarness, Infeasible, type Completion, type Harness, type StepView } from './runner.js';
+import {
+  AWAIT_ACKS,
+  checkContextGuards,
+  CVQ,
+  CVQ_NEVER_ERRORS,
+  cvqEnqueue,
+  cvqInitialCommands,
+  cvqInvariants,
+  cvqScript,
+  DEVICE,
+  lifecycleInvariants,
+  MIGRATION_WEIGHTS,
+  migrationEvent,
+  migrationImpossible,
+  migrationInvariants,
+  migrationMaxRounds,
+  migrationMoves,
+  migrationSignature,
+  RUNNING_STATUS,
+  SCRIPT_WANTED,
+  SVQ,
+  svqEvent,
+  svqInvariants,
+  vlanAdd,
+  wantsMoreBatches,
+  WRITE_BATCH,
+} from './scripts.js';
+
+type LifecycleSnap = SnapshotFrom<typeof deviceLifecycleMachine>;
+type SvqSnap = SnapshotFrom<typeof svqSwitchMachine>;
+type CvqSnap = SnapshotFrom<typeof cvqCommandMachine>;
+type MigrationSnap = SnapshotFrom<typeof migrationMachine>;
 
 // ---------------------------------------------------------------------------------------------------
 // A device wrapper for faults the simulator has no rule for.
@@ -117,127 +146,25 @@ export function faultyDevice(inner: VdpaDevice): FaultyDevice {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Gated effects: an invocation waits until the runner releases it, then runs the real effect.
-
-interface Gate {
-  readonly input: unknown;
-  release(): Promise<void>;
-}
-
-export class GatedEffects {
-  private readonly gates = new Map<string, Gate>();
-
-  actorsFor(machine: AnyStateMachine, effects: Effects): Record<string, AnyActorLogic> {
-    const out: Record<string, AnyActorLogic> = {};
-    for (const src of Object.keys(machine.implementations.actors)) {
-      const fn = effects[src] as unknown as Effect<unknown, unknown> | undefined;
-      out[src] = fromPromise<unknown, unknown>(
-        ({ input, signal }) =>
-          new Promise((resolve, reject) => {
-            const gate: Gate = {
-              input,
-              release: async () => {
-                if (fn === undefined) return reject(new Error(`no effect bound for ${src}`));
-                try {
-                  resolve(await fn(input, signal));
-                } catch (e) {
-                  reject(e);
-                }
-              },
-            };
-            this.gates.set(src, gate);
-            signal.addEventListener('abort', () => {
-              if (this.gates.get(src) === gate) this.gates.delete(src);
-            });
-          }),
-      );
-    }
-    return out;
-  }
-
-  inputOf(src: string): unknown {
-    return this.gates.get(src)?.input;
-  }
-
-  /** Run the pending invocation of `src`; false when none is waiting. */
-  async release(src: string): Promise<boolean> {
-    const g = this.gates.get(src);
-    if (g === undefined) return false;
-    this.gates.delete(src);
-    await g.release();
-    return true;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// A harness over a binding.
+// Simulated devices
 
 export interface SimEnv {
   readonly sim: SimVdpaDevice;
   readonly faulty: FaultyDevice;
 }
 
-export interface SimBinding<TEnv extends SimEnv> {
-  readonly machine: AnyStateMachine;
-  env(path: ModelPath): TEnv | Promise<TEnv>;
-  input(path: ModelPath, env: TEnv): unknown;
-  effects(env: TEnv): Effects;
-  /** Arrange the device one step before `edge` (its effect may run during the step before). */
-  ahead?(edge: ModelEdge, env: TEnv, view: StepView): void;
-  /** Arrange the device just before `edge`'s effect runs (error edges: arm the fault). */
-  arrange(edge: ModelEdge, env: TEnv, view: StepView): void;
-  /** The event to send for an event edge (may act on the device first, e.g. inject NEEDS_RESET). */
-  event?(edge: ModelEdge, env: TEnv, view: StepView): EventObject;
-  invariants(view: StepView, env: TEnv): string[] | Promise<string[]>;
-  infeasible?(path: ModelPath): string | undefined;
-  dispose?(env: TEnv): void;
-}
-
-export function simHarness<TEnv extends SimEnv>(b: SimBinding<TEnv>): Harness {
-  return {
-    machine: b.machine,
-    ...(b.infeasible ? { infeasible: (p: ModelPath) => b.infeasible!(p) } : {}),
-    async start(path) {
-      const env = await b.env(path);
-      const gates = new GatedEffects();
-      const clock = new SimulatedClock();
-      const machine = b.machine.provide({ actors: gates.actorsFor(b.machine, b.effects(env)) } as never);
-      const actor = createActor(machine, { input: b.input(path, env) as never, clock }) as Actor<AnyStateMachine>;
-      actor.start();
-      return {
-        actor,
-        prepare(next, view) {
-          b.ahead?.(next, env, view);
-        },
-        async perform(edge, view) {
-          await settle();
-          b.arrange(edge, env, view);
-          if (edge.kind === 'event') actor.send(b.event?.(edge, env, view) ?? { type: edge.trigger });
-          else if (edge.kind === 'done' || edge.kind === 'error') {
-            if (!(await gates.release(edge.trigger))) throw new Error(`actor ${edge.trigger} is not running at step ${view.index}`);
-          } else clock.increment(delayMs(b.machine, edge.trigger, view.snapshot));
-          await settle();
-        },
-        invariants: (view) => b.invariants(view, env),
-        dispose() {
-          b.dispose?.(env);
-          env.sim.close();
-        },
-      };
-    },
-  };
-}
-
 // ---------------------------------------------------------------------------------------------------
 // device-lifecycle on the simulator
 
-/** The uAPI call each lifecycle effect makes first (the one an error edge makes fail). */
-const LIFECYCLE_OPS: Readonly<Record<string, DeviceOp>> = {
+/** The uAPI call each lifecycle effect makes that its error edge makes fail (any VdpaDevice). */
+export const LIFECYCLE_OPS: Readonly<Record<string, DeviceOp>> = {
   resetDevice: 'setStatus',
   writeStatus: 'setStatus',
   readStatus: 'getStatus',
   readFeatures: 'getFeatures',
   writeFeatures: 'setFeatures',
+  suspendDevice: 'suspend',
+  resumeDevice: 'resume',
 };
 
 const simDevice = (opts: SimDeviceOptions = {}): SimEnv => {
@@ -247,40 +174,79 @@ const simDevice = (opts: SimDeviceOptions = {}): SimEnv => {
   return { sim, faulty: faultyDevice(sim) };
 };
 
-export const lifecycleSim = simHarness<SimEnv>({
+function right<T>(e: E.Either<{ message: string }, T>): T {
+  if (E.isLeft(e)) throw new Error(e.left.message);
+  return e.right;
+}
+
+/** What a driver negotiated with `dev` wanting `wanted` (what an ATTACH takes over). */
+export const negotiatedWith = (dev: VdpaDevice, wanted: bigint): bigint => right(negotiate(right(dev.getFeatures()), wanted));
+
+/** Another driver instance brings `dev` up to DRIVER_OK with `negotiated` (what ATTACH then finds). */
+function bringUpByHand(dev: VdpaDevice, negotiated: bigint): void {
+  if ((right(dev.getStatus()) & STATUS.DRIVER_OK) !== 0) return;
+  right(dev.setStatus(0));
+  right(dev.setStatus(STATUS.ACKNOWLEDGE));
+  right(dev.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
+  right(dev.setFeatures(negotiated));
+  right(dev.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
+  right(dev.setStatus(RUNNING_STATUS));
+}
+
+/**
+ * Arrange the device for one device-lifecycle completion: a one-shot failure of the uAPI call for an
+ * error (the simulator's own SUSPEND / RESUME refusal where there is one), a GET_FEATURES hiding
+ * VERSION_1 for an offer nobody can drive (or `hide` for "other-features"), a device another driver
+ * brought up for an ATTACH that finds it running.
+ */
+export function armLifecycle(c: Completion, lc: LifecycleSnap, dev: { readonly faulty: FaultyDevice; readonly sim?: SimVdpaDevice }, o: { readonly hide?: bigint; readonly wanted?: bigint } = {}): void {
+  const op = c.path.split('.').pop()!;
+  if (c.outcome === 'error') {
+    if (op === 'suspendDevice' && dev.sim !== undefined) dev.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
+    else if (op === 'resumeDevice' && dev.sim !== undefined) dev.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
+    else dev.faulty.failNext(LIFECYCLE_OPS[op]!);
+    return;
+  }
+  if (op === 'readFeatures') {
+    if (c.guard !== 'negotiable' && c.guard !== 'ok') dev.faulty.hideFeaturesOnce(F.VERSION_1);
+    else if (c.fault === 'other-features') dev.faulty.hideFeaturesOnce(o.hide ?? F.CTRL_VLAN);
+  }
+  if (op === 'readStatus' && lc.matches('attaching') && (c.guard === 'driverOkSet' || c.guard === 'ok')) bringUpByHand(dev.faulty.device, BigInt(lc.context.negotiated));
+}
+
+export const lifecycleSim = gatedHarness<typeof deviceLifecycleMachine, SimEnv>({
   machine: deviceLifecycleMachine,
   env: () => simDevice(),
   input: () => ({ wanted: `0x${SCRIPT_WANTED.toString(16)}`, resetTimeoutMs: 100 }),
   effects: (env) => lifecycleEffects(env.faulty.device),
+  dispose: (env) => env.sim.close(),
   ahead(edge, env) {
     // the device refuses at SET_STATUS(FEATURES_OK), the step before the re-read
-    if (edge.trigger === 'readStatus' && edge.kind === 'done' && edge.guard === null) env.faulty.refuseFeaturesOkOnce();
+    if (edge.source.endsWith('featuresOk.reread') && edge.kind === 'done' && edge.guard === null) env.faulty.refuseFeaturesOkOnce();
   },
-  arrange(edge, env) {
-    if (edge.trigger === 'readFeatures' && edge.kind === 'done' && edge.guard === null) env.faulty.hideFeaturesOnce(F.VERSION_1);
-    if (edge.kind !== 'error') return;
-    if (edge.trigger === 'suspendDevice') env.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
-    else if (edge.trigger === 'resumeDevice') env.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
-    else env.faulty.failNext(LIFECYCLE_OPS[edge.trigger]!);
+  async complete(c, gates, env, view) {
+    armLifecycle(c, view.snapshot as LifecycleSnap, env);
+    await gates.release(c.path);
   },
   event(edge, env) {
     if (edge.trigger === 'DEVICE_ERROR') env.sim.injectNeedsReset('model-based test');
+    if (edge.trigger === 'ATTACH') return { type: 'ATTACH', offered: toHex(right(env.sim.getFeatures())), negotiated: toHex(negotiatedWith(env.sim, SCRIPT_WANTED)) };
     return { type: edge.trigger };
   },
   invariants(view, env) {
-    const s = view.snapshot as AnyMachineSnapshot;
-    const c = s.context as LifecycleContext;
+    const s = view.snapshot as LifecycleSnap;
+    const c = s.context;
     const bad = lifecycleInvariants(s);
     const dev = env.sim.getStatus();
     if (E.isLeft(dev)) return [...bad, `GET_STATUS failed: ${dev.left.message}`];
     // between SET_STATUS(FEATURES_OK) and its re-read the device may have refused it (§3.1.1 step 6)
-    const refusedSoFar = s.matches({ active: { featuresOk: 'reread' } } as never) && dev.right === (c.status & ~STATUS.FEATURES_OK);
+    const refusedSoFar = s.matches({ active: { featuresOk: 'reread' } }) && dev.right === (c.status & ~STATUS.FEATURES_OK);
     if (dev.right !== c.status && !refusedSoFar) bad.push(`device status ${formatStatus(dev.right)} ≠ machine status ${formatStatus(c.status)}`);
     const suspended = env.sim.isSuspended();
-    if (s.matches({ active: { driverOk: 'suspended' } } as never) && !suspended) bad.push('suspended, but the device runs');
-    if ((s.matches({ active: { driverOk: 'running' } } as never) || s.matches('reset' as never)) && suspended) bad.push(`device suspended in ${JSON.stringify(s.value)}`);
-    if (s.matches({ active: 'driverOk' } as never) && c.negotiated !== `0x${env.sim.negotiatedFeatures().toString(16)}`) {
-      bad.push(`device runs with 0x${env.sim.negotiatedFeatures().toString(16)}, the machine negotiated ${c.negotiated}`);
+    if (s.matches({ active: { driverOk: 'suspended' } }) && !suspended) bad.push('suspended, but the device runs');
+    if ((s.matches({ active: { driverOk: 'running' } }) || s.matches('reset')) && suspended) bad.push(`device suspended in ${JSON.stringify(s.value)}`);
+    if (s.matches({ active: 'driverOk' }) && c.negotiated !== toHex(env.sim.negotiatedFeatures())) {
+      bad.push(`device runs with ${toHex(env.sim.negotiatedFeatures())}, the machine negotiated ${c.negotiated}`);
     }
     return bad;
   },
@@ -294,11 +260,6 @@ export interface CvqEnv extends SimEnv {
   readonly negotiated: bigint;
 }
 
-function right<T>(e: E.Either<{ message: string }, T>): T {
-  if (E.isLeft(e)) throw new Error(e.left.message);
-  return e.right;
-}
-
 /** Owner, features (split ring), the shadow CVQ in ASID 1, DRIVER_OK; the engine over it. */
 export function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_PACKED): CvqEnv {
   const { sim, faulty } = simDevice(opts);
@@ -307,9 +268,26 @@ export function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_P
   return { sim, faulty, negotiated, engine: new CvqEngine(faulty.device, cvq) };
 }
 
-const wantsMoreBatches = (path: ModelPath) => path.steps.some((s) => s.edge.trigger === 'awaitAcks' && s.edge.guard === 'hasPending');
+/** Why an all-answered-but-one ack list never reaches machines/cvq-command from a real engine. */
+export const ENGINE_ANSWERS_ALL =
+  'the CVQ engine answers awaitAcks only once every command of the batch is used; one left unanswered ends the wait with ETIMEDOUT (the ackTimedOut edge), never with an ack list holding a missing entry';
 
-export const cvqSim = simHarness<CvqEnv>({
+/** Why the engine never reports NEEDS_RESET to machines/cvq-command. */
+export const ENGINE_IGNORES_NEEDS_RESET =
+  'the CVQ engine\'s awaitAcks does not read the device status: a device that sets NEEDS_RESET with a batch in flight stops answering, and the wait ends with ETIMEDOUT (the ackTimedOut edge), never with a needs-reset error';
+
+/** The device's answer to the next awaitAcks (it answers when it processes the kick, during writeBatch). */
+export function armAcks(edge: ModelEdge, sim: SimVdpaDevice): void {
+  if (edge.trigger !== AWAIT_ACKS && edge.kind !== 'after') return;
+  if (edge.guard === 'wroteWrongLength') sim.setFaults([{ kind: 'wrong-used-len', len: 0, times: 1 }]);
+  else if (edge.guard === 'ackedErr') sim.setFaults([{ kind: 'nack', times: 1 }]);
+  else if (edge.kind === 'error' && edge.guard === 'ackTimedOut') sim.setFaults([{ kind: 'no-answer', times: 1 }]);
+  else if (edge.kind === 'error' && edge.guard === 'deviceNeedsReset') sim.setFaults([{ kind: 'needs-reset', times: 1 }]);
+  else if (edge.kind === 'error') sim.setFaults([{ kind: 'bad-used-id', times: 1 }]);
+  else if (edge.kind === 'after') sim.setFaults([{ kind: 'no-answer', times: 1 }]);
+}
+
+export const cvqSim = gatedHarness<typeof cvqCommandMachine, CvqEnv>({
   machine: cvqCommandMachine,
   env: () => bringUpCvq(),
   // several batches need one command per batch: serial
@@ -319,34 +297,26 @@ export const cvqSim = simHarness<CvqEnv>({
     ackTimeoutMs: 25,
   }),
   effects: (env) => cvqCommandEffects(env.engine),
-  infeasible: (path) => cvqScript.infeasible!(path),
-  // the device answers when it processes the kick, during writeBatch's step: arm the answer then
-  ahead(edge, env) {
-    if (edge.trigger !== 'awaitAcks') return;
-    if (edge.guard === 'wroteWrongLength') env.sim.setFaults([{ kind: 'wrong-used-len', len: 0, times: 1 }]);
-    else if (edge.guard === 'ackedErr') env.sim.setFaults([{ kind: 'nack', times: 1 }]);
-    else if (edge.kind === 'error' && edge.guard === 'ackTimedOut') env.sim.setFaults([{ kind: 'no-answer', times: 1 }]);
-    else if (edge.kind === 'error') env.sim.setFaults([{ kind: 'bad-used-id', times: 1 }]);
-    else if (edge.kind === 'after') env.sim.setFaults([{ kind: 'no-answer', times: 1 }]);
+  dispose: (env) => env.sim.close(),
+  infeasible: (path) => cvqScript.script.infeasible?.(path),
+  impossible: (edge) =>
+    edge.trigger !== AWAIT_ACKS ? undefined : edge.guard === 'unanswered' ? ENGINE_ANSWERS_ALL : edge.guard === 'deviceNeedsReset' ? ENGINE_IGNORES_NEEDS_RESET : undefined,
+  ahead: (edge, env) => armAcks(edge, env.sim),
+  async complete(c, gates, env) {
+    if (c.path === WRITE_BATCH && c.outcome === 'error') env.faulty.failNext('kick');
+    await gates.release(c.path);
   },
-  arrange(edge, env) {
-    if (edge.type === 'error:writeBatch') env.faulty.failNext('kick');
-  },
-  event(edge, _env, view) {
-    if (edge.trigger !== 'ENQUEUE') return { type: edge.trigger };
-    const n = (view.snapshot.context as CvqCommandContext).commands.length;
-    return { type: 'ENQUEUE', commands: Array.from({ length: ENQUEUE_BATCH }, (_, i) => vlanAdd(n + i + 1)) };
-  },
+  event: (edge, _env, view) => (edge.trigger === 'ENQUEUE' ? cvqEnqueue(view.snapshot as CvqSnap) : { type: edge.trigger }),
   invariants(view, env) {
-    const s = view.snapshot as AnyMachineSnapshot;
-    const c = s.context as CvqCommandContext;
+    const s = view.snapshot as CvqSnap;
+    const c = s.context;
     const bad = cvqInvariants(s);
     // never counted as applied unless the device acked it OK
     for (let i = 0; i < c.applied; i++) {
       const seen = env.sim.cvqLog[i];
       if (seen === undefined || seen.ack !== VIRTIO_NET_OK || seen.name !== 'VLAN_ADD') bad.push(`command #${i} counted as applied, device log: ${seen ? `${seen.name} ack ${seen.ack}` : 'nothing'}`);
     }
-    if (s.matches('done' as never) && env.sim.cvqLog.length !== c.commands.length) bad.push(`done, but the device saw ${env.sim.cvqLog.length}/${c.commands.length} commands`);
+    if (s.matches('done') && env.sim.cvqLog.length !== c.commands.length) bad.push(`done, but the device saw ${env.sim.cvqLog.length}/${c.commands.length} commands`);
     return bad;
   },
 });
@@ -406,34 +376,42 @@ export function svqInfeasible(path: ModelPath): string | undefined {
   return undefined;
 }
 
-export const svqSim = simHarness<SvqEnv>({
+/** Arrange the device for one svq-switch completion that fails (`op`: the effect's name). */
+export function armSvqFault(op: string, env: SimEnv): void {
+  if (op === 'suspendDevice') env.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
+  else if (op === 'resumeDevice' || op === 'rollback') env.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
+  else if (op === 'mapShadowRings') env.sim.setFaults([{ kind: 'iotlb-map-fails', times: 1 }]);
+  else env.faulty.failNext(SVQ_OPS[op]!);
+}
+
+export const svqSim = gatedHarness<typeof svqSwitchMachine, SvqEnv>({
   machine: svqSwitchMachine,
   env: () => bringUpDataPath(),
   input: () => ({ queues: [...DATA_QUEUES] }),
   effects: (env) => svqSwitchEffects(env.backend),
   infeasible: svqInfeasible,
-  dispose: (env) => env.backend.stopPump(),
-  arrange(edge, env) {
-    if (edge.kind !== 'error') return;
-    if (edge.trigger === 'suspendDevice') env.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
-    else if (edge.trigger === 'resumeDevice' || edge.trigger === 'rollback') env.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
-    else if (edge.trigger === 'mapShadowRings') env.sim.setFaults([{ kind: 'iotlb-map-fails', times: 1 }]);
-    else env.faulty.failNext(SVQ_OPS[edge.trigger]!);
+  dispose: (env) => {
+    env.backend.stopPump();
+    env.sim.close();
+  },
+  async complete(c, gates, env) {
+    if (c.outcome === 'error') armSvqFault(c.path, env);
+    await gates.release(c.path);
   },
   event(edge, env) {
     // the owner resets what a failed switch left behind before reusing the device
     if (edge.trigger === 'RESET') right(env.backend.recover());
-    return edge.trigger === 'ENABLE' ? { type: 'ENABLE', trigger: 'migration' } : edge.trigger === 'DISABLE' ? { type: 'DISABLE', trigger: 'precopy-failed' } : { type: edge.trigger };
+    return svqEvent(edge);
   },
   async invariants(view, env) {
-    const s = view.snapshot as AnyMachineSnapshot;
+    const s = view.snapshot as SvqSnap;
     const bad = svqInvariants(s);
     const { backend: b, nic, sim } = env;
     // the ledger: every chain the guest made available is in flight or reaped, exactly once
     if (nic.posted - nic.reaped !== nic.inFlight()) bad.push(`ledger: posted ${nic.posted}, reaped ${nic.reaped}, in flight ${nic.inFlight()}`);
-    const stable = s.matches('passthrough' as never) || s.matches('shadow' as never);
+    const stable = s.matches('passthrough') || s.matches('shadow');
     if (!stable) return bad;
-    const mode = s.matches('shadow' as never) ? 'shadow' : 'passthrough';
+    const mode = s.matches('shadow') ? 'shadow' : 'passthrough';
     if (b.mode !== mode) bad.push(`machine in ${mode}, data path in ${b.mode}`);
     const shadowMaps = b.tree.maps().filter((m) => m.kind === 'hva').length;
     const iotlb = sim.iotlbEntries(0).length;
@@ -480,8 +458,12 @@ export interface MigrationEnv extends SimEnv {
   readonly dst: DestinationEnv;
   /** The state the source's guest configured (what the record carries). */
   readonly state: NetDeviceState;
-  readonly source: ReturnType<typeof sourceEffects>;
+  readonly source: SourceEffects;
   readonly destination: ReturnType<typeof destinationEffects>;
+  /** The end this path runs (its first event: MIGRATE or INCOMING). */
+  readonly role: 'source' | 'destination';
+  /** x-svq=on: the data queues were shadowed before the migration. */
+  readonly xSvq: boolean;
   /** Frames the guest sends during the next precopy round. */
   traffic: number;
   /** What the next INCOMING event carries. */
@@ -581,18 +563,31 @@ export function migrationSides(
 
 const MIGRATION_SRC_OPS: Readonly<Record<string, DeviceOp>> = { drainInFlight: 'getVringBase', saveRecord: 'getBackendFeatures' };
 const MIGRATION_DST_OPS: Readonly<Record<string, DeviceOp>> = {
-  resetAndNegotiate: 'setFeatures',
-  restoreCvq: 'getConfig',
+  prepareDevice: 'setVringNum',
   enableDataQueues: 'setVringEnable',
   verifyAgainstRecord: 'getConfig',
-  rollbackDestination: 'setStatus',
+  teardownDestination: 'iotlbInvalidate',
 };
 
 /** The destination's NACK of a VLAN_ADD comes from the simulator's fault plan. */
 export const NACK_NEEDS_SIM = 'a refused restore needs the simulator to NACK a VLAN_ADD (the planner sends a real vdpa_sim_net only MAC_ADDR_SET, which it always acks)';
 
-/** A path whose destination restore is refused (restoreCvq done, not cvqRestored). */
-export const refusesRestore = (path: ModelPath): boolean => path.steps.some(({ edge }) => edge.trigger === 'restoreCvq' && edge.kind === 'done' && edge.guard === null);
+/** A path whose destination restore is refused (cvq-command done, not cvqRestored). */
+export const refusesRestore = (path: ModelPath): boolean => path.steps.some(({ edge }) => edge.trigger === 'cvqCommand' && edge.kind === 'done' && edge.guard === null);
+
+/** The migration's own effects that no device call can make fail (in-process bookkeeping), with why. */
+const NO_DEVICE_CALL: Readonly<Record<string, string>> = {
+  startDirtyLog: 'log_global_start attaches the dirty log to guest RAM in process: no device call that could fail',
+  stopDirtyLog: 'log_global_stop detaches the dirty log in process: no device call that could fail',
+  quiesceDestination: 'waiting for the device work a cancelled step left running settles every such promise: it cannot fail',
+};
+
+/** Edges of the composed migration no simulated run can take, with the reason (beyond the machine's dead candidates). */
+export function migrationSimImpossible(edge: ModelEdge): string | undefined {
+  if (edge.kind === 'error' && edge.actor === 'promise' && NO_DEVICE_CALL[edge.trigger] !== undefined) return NO_DEVICE_CALL[edge.trigger];
+  if (edge.kind === 'error' && edge.trigger === 'cvqCommand') return CVQ_NEVER_ERRORS;
+  return migrationImpossible(edge);
+}
 
 export interface MigrationSetup {
   /** The source: a simulator of this profile whose guest configured this state. */
@@ -607,20 +602,38 @@ export interface MigrationSetup {
   readonly observe?: (path: ModelPath, view: StepView, env: MigrationEnv) => void;
 }
 
+/** x-svq=on: a path whose first migration finds the data queues shadowed already. */
+const xSvqOn = (path: ModelPath): boolean => path.steps.find(({ edge }) => edge.trigger === 'startDirtyLog' && edge.kind === 'done')?.edge.guard === 'alreadyShadowed';
+
+/** Switch the source's data queues to SVQ before the migration, through machines/svq-switch (x-svq=on). */
+async function shadowFromStart(src: MigrationSourceEnv): Promise<void> {
+  const a = createActor(bind(svqSwitchMachine, svqSwitchEffects(src.backend)), { input: { queues: [...DATA_QUEUES] } });
+  a.start();
+  a.send({ type: 'ENABLE', trigger: 'x-svq' });
+  const s = await waitFor(a, (x) => x.matches('shadow') || x.matches('failed') || (x.matches('passthrough') && x.context.error !== null), { timeout: 5000 });
+  a.stop();
+  if (!s.matches('shadow')) throw new Error(`x-svq=on: ${s.context.error ?? JSON.stringify(s.value)}`);
+}
+
 /**
- * machines/migration with src/effects/migration on both ends: the source a simulator per path (it
- * carries the in-process guest), the destination whatever `setup.destination` opens. The fault plan
- * for the destination is device-independent (one-shot uAPI failures, hidden features, a corrupt config
- * read) except the refused restore, which needs a simulated destination.
+ * The REAL composed machines/migration — device-lifecycle, svq-switch and cvq-command running as its
+ * invoked children — with src/effects/migration's effects on both ends: the source a simulator per path
+ * (it carries the in-process guest), the destination whatever `setup.destination` opens. Every effect,
+ * the children's included, is gated by its path; a child's snapshot edge is taken by moving the child
+ * one effect at a time (src/mbt/scripts.ts `migrationMoves`), faults armed on the device for the ones
+ * that must fail. The destination's faults are device-independent (one-shot uAPI failures, hidden
+ * features, a corrupt config read) except the refused restore, which needs a simulated destination.
  */
 export function migrationHarness(setup: MigrationSetup): Harness {
   const paths = new Map<MigrationEnv, ModelPath>();
-  return simHarness<MigrationEnv>({
+  return gatedHarness<typeof migrationMachine, MigrationEnv>({
     machine: migrationMachine,
     async env(p) {
       const so = setup.source(p);
       const state = so.state ?? SOURCE_STATE;
       const src = await bringUpSource(so);
+      const xSvq = xSvqOn(p);
+      if (xSvq) await shadowFromStart(src);
       const dstDev = setup.destination(p);
       const dst: DestinationEnv = { dev: dstDev, faulty: faultyDevice(dstDev) };
       right(dstDev.setBackendFeatures(right(dstDev.getBackendFeatures())));
@@ -642,58 +655,49 @@ export function migrationHarness(setup: MigrationSetup): Harness {
         src,
         dst,
         state,
+        xSvq,
         traffic: 0,
         incoming: undefined,
         record: incomingRecord(src, state),
         source: sourceEffects(sides.source),
-        destination: destinationEffects(sides.destination, { strategy: 'parallel', ackTimeoutMs: setup.ackTimeoutMs }),
+        destination: destinationEffects(sides.destination),
+        role: p.steps[0]?.edge.trigger === 'INCOMING' ? 'destination' : 'source',
       };
       env.incoming = env.record;
       paths.set(env, p);
       return env;
     },
-    input: (path) => {
+    input: (path, env) => {
       const r = migrationMaxRounds(path);
-      return { dirtyThresholdPages: THRESHOLD_PAGES, maxRounds: typeof r === 'number' ? r : 1 };
+      return {
+        dirtyThresholdPages: THRESHOLD_PAGES,
+        maxRounds: typeof r === 'number' ? r : 1,
+        source: { offered: toHex(right(env.src.sim.getFeatures())), negotiated: toHex(env.src.negotiated), queues: [...DATA_QUEUES] },
+        strategy: 'parallel',
+        ackTimeoutMs: setup.ackTimeoutMs,
+      };
     },
     infeasible: (path) => {
       const r = migrationMaxRounds(path);
       return typeof r === 'string' ? r : setup.infeasible?.(path);
     },
-    effects: (env) => ({ ...env.source.effects, ...env.destination.effects }),
+    impossible: migrationSimImpossible,
+    weights: MIGRATION_WEIGHTS,
+    signature: migrationSignature,
+    // one end per path: the device-lifecycle child drives the source's device or the destination's
+    effects: (env) => (env.role === 'source' ? env.source : env.destination.effects),
+    moves: (edge, view, _env, gates) => migrationMoves(edge, view, gates),
     ahead(edge, env) {
       if (edge.type === 'error:loadRecord') env.incoming = { ...env.record, version: 2 };
     },
-    arrange(edge, env) {
-      const t = edge.trigger;
-      if (t === 'syncDirtyLog') {
-        env.traffic = edge.guard === 'converged' ? 0 : 8;
-        if (edge.kind === 'error') env.src.sim.setFaults([{ kind: 'bad-used-id', queue: 0, times: 1 }]);
-        return;
-      }
-      if (edge.kind === 'done') {
-        if (t === 'saveRecord' && edge.guard === null) env.src.faulty.hideFeaturesOnce(F.VERSION_1);
-        // the destination does not offer a feature the record negotiated
-        if (t === 'resetAndNegotiate' && edge.guard === null) env.dst.faulty.hideFeaturesOnce((env.src.negotiated & F.CTRL_VLAN) !== 0n ? F.CTRL_VLAN : F.CTRL_MAC_ADDR);
-        if (t === 'restoreCvq' && edge.guard === null) {
-          if (!(env.dst.dev instanceof SimVdpaDevice)) throw new Error(NACK_NEEDS_SIM);
-          env.dst.dev.setFaults([{ kind: 'nack', times: 1, match: { commands: ['VLAN_ADD'] } }]);
-        }
-        if (t === 'verifyAgainstRecord' && edge.guard === null) env.dst.faulty.corruptConfigOnce();
-        return;
-      }
-      if (edge.kind !== 'error') return;
-      if (t === 'enableSvq' || t === 'suspendSource') env.src.sim.setFaults([{ kind: 'suspend-fails', times: 1 }]);
-      // every RESUME fails: the rollback switches SVQ off first (its own RESUME, retried by svq-switch's
-      // rollback and the back-end's recovery) and then resumes the device
-      else if (t === 'rollbackSource') env.src.sim.setFaults([{ kind: 'resume-fails' }]);
-      else if (MIGRATION_SRC_OPS[t] !== undefined) env.src.faulty.failNext(MIGRATION_SRC_OPS[t]);
-      else if (MIGRATION_DST_OPS[t] !== undefined) env.dst.faulty.failNext(MIGRATION_DST_OPS[t]);
+    async complete(c, gates, env, view) {
+      const s = view.snapshot as MigrationSnap;
+      checkContextGuards(c.edge, s.context);
+      armMigration(c, s, env);
+      await gates.release(c.path);
     },
     event(edge, env) {
-      if (edge.trigger === 'INCOMING') return { type: 'INCOMING', record: env.incoming };
-      if (edge.trigger === 'CANCEL') return { type: 'CANCEL', reason: 'operator' };
-      return { type: edge.trigger };
+      return migrationEvent(edge, env.incoming);
     },
     async invariants(view, env) {
       const bad = await migrationChecks(view, env);
@@ -701,29 +705,78 @@ export function migrationHarness(setup: MigrationSetup): Harness {
       if (p !== undefined) setup.observe?.(p, view, env);
       return bad;
     },
-    dispose(env) {
+    async dispose(env) {
       paths.delete(env);
       env.src.backend.stopPump();
-      env.source.dispose();
       env.dst.dev.close();
+      env.src.sim.close();
     },
   });
 }
 
+/** Arrange the devices so that one completion of the composed migration ends as it must. */
+function armMigration(c: Completion, s: MigrationSnap, env: MigrationEnv): void {
+  const p = c.path;
+  const source = s.matches('source');
+  if (p.startsWith(DEVICE)) {
+    const lc = s.children.device?.getSnapshot() as LifecycleSnap | undefined;
+    if (lc === undefined) throw new Error('no device-lifecycle child');
+    // the destination does not offer a feature the record negotiated
+    const hide = (env.src.negotiated & F.CTRL_VLAN) !== 0n ? F.CTRL_VLAN : F.CTRL_MAC_ADDR;
+    armLifecycle(c, lc, source ? { faulty: env.src.faulty, sim: env.src.sim } : { faulty: env.dst.faulty, ...(env.dst.dev instanceof SimVdpaDevice ? { sim: env.dst.dev } : {}) }, { hide });
+    return;
+  }
+  if (p.startsWith(SVQ)) {
+    if (c.outcome === 'error') armSvqFault(p.slice(SVQ.length), env.src);
+    return;
+  }
+  if (p.startsWith(CVQ)) {
+    if (c.fault === 'malformed') throw new Infeasible(CVQ_NEVER_ERRORS);
+    if (c.fault === 'nack' && p.endsWith('writeBatch')) {
+      if (!(env.dst.dev instanceof SimVdpaDevice)) throw new Infeasible(NACK_NEEDS_SIM);
+      env.dst.dev.setFaults([{ kind: 'nack', times: 1, match: { commands: ['VLAN_ADD'] } }]);
+    }
+    return;
+  }
+  if (p === 'startDirtyLog' && (c.guard === 'alreadyShadowed') !== (env.src.backend.mode === 'shadow')) {
+    throw new Infeasible(`the data queues are ${env.src.backend.mode} here`);
+  }
+  if (p === 'syncDirtyLog') {
+    env.traffic = c.guard === 'converged' ? 0 : 8;
+    if (c.outcome === 'error') {
+      if (env.src.backend.mode !== 'shadow') throw new Infeasible('a precopy round fails on a broken shadow virtqueue; the data queues are not shadowed here');
+      env.src.sim.setFaults([{ kind: 'bad-used-id', queue: 0, times: 1 }]);
+    }
+    return;
+  }
+  if (c.outcome === 'done') {
+    if (p === 'saveRecord' && c.guard === null) env.src.faulty.hideFeaturesOnce(F.VERSION_1);
+    if (p === 'verifyAgainstRecord' && c.guard === null) env.dst.faulty.corruptConfigOnce();
+    return;
+  }
+  if (p === 'loadRecord') return; // the INCOMING event carried a record of a newer version (ahead)
+  if (p === 'recoverSvq') env.src.sim.setFaults([{ kind: 'resume-fails', times: 1 }]);
+  else if (p === 'teardownDestination' && env.destination.state.ramMapped === undefined) throw new Infeasible('the restore mapped nothing yet: the teardown makes no device call that could fail');
+  else if (MIGRATION_SRC_OPS[p] !== undefined) env.src.faulty.failNext(MIGRATION_SRC_OPS[p]);
+  else if (MIGRATION_DST_OPS[p] !== undefined) env.dst.faulty.failNext(MIGRATION_DST_OPS[p]);
+  else throw new Error(`no fault for ${p}`);
+}
+
 async function migrationChecks(view: StepView, env: MigrationEnv): Promise<string[]> {
-  const s = view.snapshot as AnyMachineSnapshot;
-  const c = s.context as MigrationContext;
+  const s = view.snapshot as MigrationSnap;
+  const c = s.context;
   const bad = migrationInvariants(s);
   const { nic, backend, sim } = env.src;
   if (nic.posted - nic.reaped !== nic.inFlight()) bad.push(`source ledger: posted ${nic.posted}, reaped ${nic.reaped}, in flight ${nic.inFlight()}`);
-  if (s.matches({ source: 'completed' } as never)) {
+  if (s.matches({ source: 'completed' })) {
     if (!sim.isSuspended()) bad.push('completed with the source still running');
     if (bigintJson(c.record?.device) !== bigintJson(encodeStateJson(env.src.model))) bad.push('the record does not hold the source model');
   }
-  if (s.matches({ source: 'cancelled' } as never) || s.matches('idle' as never)) {
-    // rolled back: running, SVQ off again, the model untouched, and the guest's traffic still flows
+  if (s.matches({ source: 'cancelled' }) || s.matches('idle')) {
+    // rolled back: running, SVQ as it was before the migration, the model untouched, and the guest's traffic still flows
+    const mode = env.xSvq ? 'shadow' : 'passthrough';
     if (sim.isSuspended()) bad.push('source left suspended');
-    if (backend.mode !== 'passthrough') bad.push(`source left in ${backend.mode} mode`);
+    if (backend.mode !== mode) bad.push(`source left in ${backend.mode} mode, not ${mode}`);
     if (bigintJson(sim.netState()) !== bigintJson(env.src.model)) bad.push('source device state changed');
     const rx0 = nic.rxBytes;
     right(nic.postRx(0, 2));
@@ -731,17 +784,17 @@ async function migrationChecks(view: StepView, env: MigrationEnv): Promise<strin
     await drainTraffic(env.src);
     if (backend.path.queues[1]!.driver.inFlight() !== 0 || nic.rxBytes <= rx0) bad.push('the source does not forward traffic after the rollback');
   }
-  if (s.matches({ destination: 'running' } as never) && c.record !== null) {
+  if (s.matches({ destination: 'running' }) && c.record !== null) {
     // every device shows the restored MAC in config space (§5.1.4); a simulated one shows all its state
     const mac = env.dst.dev.getConfig(NET_CONFIG.mac, ETH_ALEN);
     if (E.isLeft(mac) || formatMac(mac.right) !== env.state.mac) bad.push(`destination MAC ${E.isLeft(mac) ? mac.left.message : formatMac(mac.right)} ≠ record ${env.state.mac}`);
     if (env.dst.dev instanceof SimVdpaDevice) {
-      const expected = viewThrough(env.state, env.destination.state.negotiated);
+      const expected = viewThrough(env.state, BigInt(c.record.features.negotiated));
       const seen = env.dst.dev.netState();
       if (bigintJson(seen) !== bigintJson(expected)) bad.push(`destination device state ≠ record: ${bigintJson(seen).slice(0, 120)} vs ${bigintJson(expected).slice(0, 120)}`);
     }
   }
-  if (s.matches({ destination: 'aborted' } as never) && E.getOrElse(() => -1)(env.dst.dev.getStatus()) !== 0) bad.push('destination not reset after the rollback');
+  if (s.matches({ destination: 'aborted' }) && E.getOrElse(() => -1)(env.dst.dev.getStatus()) !== 0) bad.push('destination not reset after the rollback');
   return bad;
 }
 

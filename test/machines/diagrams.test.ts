@@ -1,7 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { DIAGRAM_MACHINES, diagramFiles, edgeLabel, renderSvg, toDot, toMermaid } from '../../src/diagrams/index.js';
+import { childMachines, DIAGRAM_MACHINES, diagramFiles, diagramsReadme, edgeLabel, renderSvg, toDot, toMermaid } from '../../src/diagrams/index.js';
+import { cvqCommandMachine } from '../../machines/cvq-command.js';
+import { migrationMachine } from '../../machines/migration.js';
 import { deriveModel } from '../../src/mbt/model.js';
 
 describe('diagrams generated from the machine definitions', () => {
@@ -26,6 +28,18 @@ describe('diagrams generated from the machine definitions', () => {
     // deterministic: the same definition gives the same bytes
     expect(toMermaid(machine)).toBe(mmd);
     expect(await renderSvg(machine.id, toDot(machine))).toEqual(svg);
+  });
+
+  it('show which state invokes which machine, and list the children', async () => {
+    const mmd = toMermaid(migrationMachine);
+    expect(mmd).toContain('source : invoke deviceLifecycle ⇒ device-lifecycle as device, svqSwitch ⇒ svq-switch as svq');
+    expect(mmd).toContain('destination_active_restoringCvq : invoke cvqCommand ⇒ cvq-command as cvq');
+    expect(toDot(migrationMachine)).toContain('deviceLifecycle ⇒ device-lifecycle as device');
+    expect(toMermaid(cvqCommandMachine)).toContain('flushing : invoke cvqPort (effect port)');
+    expect(childMachines(migrationMachine).map((c) => c.machine.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command']);
+    const readme = diagramsReadme(DIAGRAM_MACHINES);
+    expect(readme).toContain('Invokes the machines [device-lifecycle](#device-lifecycle) (`deviceLifecycle`), [svq-switch](#svq-switch) (`svqSwitch`), [cvq-command](#cvq-command) (`cvqCommand`).');
+    expect(readme).toContain('Invoked by [migration](#migration) (`svqSwitch`).');
   });
 
   it('a DOT syntax error is a typed error, not a throw', async () => {

@@ -9,11 +9,11 @@ describe('shadowvq mbt', () => {
     const doc = JSON.parse(out.stdout) as { machines: Record<string, unknown>[] };
     expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
     for (const m of doc.machines) {
-      expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures']);
+      expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible']);
       const s = m.states as { covered: number; total: number };
       const t = m.transitions as { covered: number; total: number };
       expect(s.covered).toBe(s.total);
-      expect(t.covered).toBe(t.total);
+      expect(t.covered + (m.impossible as string[]).length).toBe(t.total);
       expect(m.failures).toBe(0);
       expect(m.paths as number).toBeGreaterThan(0);
     }

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { assign, createActor, fromPromise, getInitialSnapshot } from 'xstate';
-import type { DirtyRound } from '../../machines/migration.js';
+import { assign, createActor, getInitialSnapshot } from 'xstate';
+import { bind } from '../../machines/contract.js';
+import { runPath, stubEffects } from '../../src/mbt/runner.js';
 import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { cvqCommandMachine } from '../../machines/cvq-command.js';
 import { migrationMachine } from '../../machines/migration.js';
 import { checkModel, deriveModel, descendants } from '../../src/mbt/model.js';
 import { generatePaths } from '../../src/mbt/paths.js';
-import { mbtJson, planMbt, runMachine, runMbt } from '../../src/mbt/index.js';
-import { cvqScript, lifecycleScript, SCRIPTED_HARNESSES, svqScript } from '../../src/mbt/scripts.js';
-import { scriptedHarness, type ScriptedHarness } from '../../src/mbt/runner.js';
+import { mbtJson, planMbt, reportComplete, runMachine, runMbt } from '../../src/mbt/index.js';
+import { cvqScript, lifecycleScript, migrationScript, RUNNING_STATUS, SCRIPTED_HARNESSES, scriptedHarness, svqScript, type ScriptedHarness } from '../../src/mbt/scripts.js';
 
 const MACHINES = [deviceLifecycleMachine, svqSwitchMachine, cvqCommandMachine, migrationMachine];
 
@@ -31,15 +31,33 @@ describe('effect-free models', () => {
 
   it('names guarded candidates after their guards and the guards before them', () => {
     const m = deriveModel(cvqCommandMachine);
-    expect(m.edges.filter((e) => e.source === 'cvq-command.inFlight').map((e) => e.type)).toEqual([
-      'done:awaitAcks[wroteWrongLength]',
-      'done:awaitAcks[!wroteWrongLength,ackedErr]',
-      'done:awaitAcks[!wroteWrongLength,!ackedErr,hasPending]',
-      'done:awaitAcks[!wroteWrongLength,!ackedErr,!hasPending]',
-      'error:awaitAcks[ackTimedOut]',
-      'error:awaitAcks[!ackTimedOut]',
+    expect(m.edges.filter((e) => e.source === 'cvq-command.flushing.inFlight').map((e) => e.type)).toEqual([
+      'done:cvqPort.awaitAcks[wroteWrongLength]',
+      'done:cvqPort.awaitAcks[!wroteWrongLength,ackedErr]',
+      'done:cvqPort.awaitAcks[!wroteWrongLength,!ackedErr,unanswered]',
+      'done:cvqPort.awaitAcks[!wroteWrongLength,!ackedErr,!unanswered,isReply&hasPending]',
+      'done:cvqPort.awaitAcks[!wroteWrongLength,!ackedErr,!unanswered,!(isReply&hasPending),isReply]',
+      'error:cvqPort.awaitAcks[ackTimedOut]',
+      'error:cvqPort.awaitAcks[!ackTimedOut,deviceNeedsReset]',
+      'error:cvqPort.awaitAcks[!ackTimedOut,!deviceNeedsReset,isReply]',
+      'ready:cvqPort',
       'after:ackTimeout',
     ]);
+  });
+
+  it('models the composed migration: child snapshots with their guards, the invoked cvq-command, and what a state shadows', () => {
+    const m = deriveModel(migrationMachine);
+    const at = (source: string) => m.edges.filter((e) => e.source === `migration.${source}`);
+    expect(at('source.attaching').filter((e) => e.kind === 'snapshot').map((e) => [e.type, e.kind, e.trigger, e.actor, e.src])).toEqual([
+      ['snapshot:device[deviceIs(running)]', 'snapshot', 'device', 'machine', 'deviceLifecycle'],
+      ['snapshot:device[!deviceIs(running),attachRefused]', 'snapshot', 'device', 'machine', 'deviceLifecycle'],
+      ['snapshot:device[!deviceIs(running),!attachRefused]', 'snapshot', 'device', 'machine', 'deviceLifecycle'],
+    ]);
+    expect(at('destination.active.restoringCvq').map((e) => e.type)).toEqual(['done:cvqCommand[cvqRestored]', 'done:cvqCommand[!cvqRestored]', 'error:cvqCommand']);
+    expect(at('destination.active.restoringCvq').every((e) => e.actor === 'machine')).toBe(true);
+    // the source's own onSnapshot never fires where a phase takes every device snapshot itself
+    expect(m.blocked.has('migration.source.attaching|snapshot:device')).toBe(true);
+    expect(m.blocked.has('migration.source.active.precopy.round|snapshot:device')).toBe(false);
   });
 
   it('paths: a shortest path per reachable state, every transition taken by some path', () => {
@@ -62,13 +80,18 @@ describe('model-based paths on the real machines with scripted actors', () => {
     for (const r of reports) {
       expect(r.failureDetails).toEqual([]);
       expect(r.uncoveredStates).toEqual([]);
-      expect(r.uncoveredTransitions).toEqual([]);
       expect(r.states.covered).toBe(r.states.total);
-      expect(r.transitions.covered).toBe(r.transitions.total);
+      expect(reportComplete(r)).toBe(true);
     }
+    // scripted, only the migration's two dead candidates are left, each named with its reason
+    expect(reports.flatMap((r) => r.uncoveredTransitions)).toEqual([
+      'migration.source.active.stopAndCopy.suspending --snapshot:device[!deviceIs(suspended),!suspendRefused,deviceIs(failed)]-->',
+      'migration.source.rollingBack.awaitingSvq --snapshot:svq[!svqIs(shadow),!svqIs(failed),svqOffDeviceSuspended]-->',
+    ]);
+    expect(reports.flatMap((r) => r.impossible.map((i) => i.reason)).every((x) => x.includes('dead'))).toBe(true);
     const json = mbtJson(reports);
     expect(json.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
-    expect(Object.keys(json.machines[0]!)).toEqual(['id', 'states', 'transitions', 'paths', 'failures']);
+    expect(Object.keys(json.machines[0]!)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible']);
   });
 
   // mutants: the same model paths must catch a machine whose behaviour changed
@@ -90,41 +113,61 @@ describe('model-based paths on the real machines with scripted actors', () => {
   it('catch a status write the device reports differently', async () => {
     const [plan] = planMbt([lifecycleScript]);
     const base = scriptOf(lifecycleScript);
-    const lying = scriptedHarness({ ...base, output: (edge, view, input) => (edge.trigger === 'writeStatus' ? { status: 0x20 } : base.output!(edge, view, input)) });
+    const lying = scriptedHarness({ ...base, output: (c, view, input) => (c.path === 'writeStatus' ? { status: 0x20 } : base.output!(c, view, input)) });
     const r = await runMachine({ ...plan!, harness: lying });
     expect(r.failureDetails.some((f) => f.message.includes('inconsistent status'))).toBe(true);
   });
 });
 
-describe('migration snapshots', () => {
-  it('persist mid-precopy and restore to continue where they were', async () => {
-    const pending = <O, I>() => fromPromise<O, I>(() => new Promise<O>(() => {}));
-    const machine = migrationMachine.provide({
-      actors: { enableSvq: fromPromise<{ switched: boolean }, void>(async () => ({ switched: true })), syncDirtyLog: pending<DirtyRound, { round: number }>() },
+describe('the composed migration', () => {
+  it('catches a child whose snapshot the parent misreads (a mutant svqIs)', async () => {
+    const mutant = migrationMachine.provide({ guards: { svqIs: () => false } });
+    const [plan] = planMbt([migrationScript]);
+    const paths = plan!.paths.filter((p) => p.steps.some((s) => s.edge.kind === 'snapshot' && s.edge.trigger === 'svq')).slice(0, 12);
+    const harness = scriptedHarness({ ...scriptOf(migrationScript), machine: mutant });
+    const results = [];
+    for (const p of paths) results.push(await runPath(plan!.model, harness, p));
+    expect(results.some((r) => r.failure !== undefined)).toBe(true);
+  });
+
+  it('persists mid-precopy with its children and resumes where it was', async () => {
+    const never = <T>() => new Promise<T>(() => {});
+    let rounds = 0;
+    // effects that answer at once; those the path never reaches stay stubs that fail loudly
+    const stub = stubEffects(migrationMachine);
+    const effects = (sync: () => Promise<{ pagesSent: number; dirtyPages: number }>) => ({
+      ...stub,
+      deviceLifecycle: { ...stub.deviceLifecycle, readStatus: async () => ({ status: RUNNING_STATUS }), suspendDevice: async () => undefined },
+      svqSwitch: {
+        ...stub.svqSwitch,
+        suspendDevice: async () => undefined,
+        readVringBases: async ({ queues }: { queues: readonly number[] }) => ({ bases: queues.map((q) => 0x100 + q) }),
+        mapShadowRings: async () => undefined,
+        pointToShadow: async () => undefined,
+        resumeDevice: async () => undefined,
+      },
+      startDirtyLog: async () => ({ shadowed: false }),
+      syncDirtyLog: sync,
+      drainInFlight: () => never<{ inFlight: number }>(),
     });
-    const a = createActor(machine, { input: { dirtyThresholdPages: 4, maxRounds: 5 } });
+    const input = { dirtyThresholdPages: 4, maxRounds: 5, source: { offered: '0x100000000', negotiated: '0x100000000', queues: [0, 1] } };
+    const a = createActor(bind(migrationMachine, effects(() => never())), { input });
     a.start();
     a.send({ type: 'MIGRATE' });
-    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(a.getSnapshot().value).toEqual({ source: { active: { precopy: 'round' } } });
     const persisted = JSON.parse(JSON.stringify(a.getPersistedSnapshot()));
     a.stop();
-    let rounds = 0;
-    const resumed = migrationMachine.provide({
-      actors: {
-        syncDirtyLog: fromPromise<DirtyRound, { round: number }>(async () => ({ pagesSent: 10, dirtyPages: rounds++ === 0 ? 100 : 1 })),
-        suspendSource: fromPromise<void, void>(async () => undefined),
-        drainInFlight: pending<{ inFlight: number }, void>(),
-      },
-    });
-    const b = createActor(resumed, { snapshot: persisted, input: { dirtyThresholdPages: 4, maxRounds: 5 } });
+    const b = createActor(bind(migrationMachine, effects(async () => ({ pagesSent: 10, dirtyPages: rounds++ === 0 ? 100 : 1 }))), { snapshot: persisted, input });
     b.start();
-    expect(b.getSnapshot().context.svqEnabledByUs).toBe(true);
-    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(b.getSnapshot().context).toMatchObject({ svqEnabledByUs: true, svq: 'shadow', device: 'running' });
+    expect(b.getSnapshot().children.svq?.getSnapshot()).toMatchObject({ value: 'shadow' });
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
     expect(b.getSnapshot().value).toEqual({ source: { active: { stopAndCopy: 'draining' } } });
-    expect(b.getSnapshot().context).toMatchObject({ round: 2, pagesSent: 20, dirtyPages: 1 });
+    expect(b.getSnapshot().context).toMatchObject({ round: 2, pagesSent: 20, dirtyPages: 1, device: 'suspended' });
     b.stop();
   });
 });
 
 const scriptOf = (h: ScriptedHarness) => h.script;
+
