@@ -132,10 +132,28 @@ export function firstBadAck(acks: readonly CvqAck[]): { at: number; kind: 'ack-e
 type Ctx = CvqCommandContext;
 const batchStart = (c: Ctx) => c.cursor - c.inFlight;
 const nameAt = (c: Ctx, i: number) => c.commands[i]?.name ?? `command #${i}`;
-/** The command an op's error names (`index` within the batch, when the effect could tell), else the batch's first. */
+/**
+ * The command an op's error names: its `index` in `commands` when the effect could tell (the owner of
+ * the used entry that broke a rule, the command the device stopped at), else the batch's first.
+ */
 const blamed = (c: Ctx, error: unknown): number => {
   const at = typeof error === 'object' && error !== null ? (error as { index?: unknown }).index : undefined;
-  return typeof at === 'number' && Number.isInteger(at) && at >= 0 && at < c.inFlight ? batchStart(c) + at : batchStart(c);
+  return typeof at === 'number' && Number.isInteger(at) && at >= batchStart(c) && at < c.cursor ? at : batchStart(c);
+};
+/**
+ * Commands acked OK when a batch failed: the OK prefix of the answers the error carries (`acks`, in
+ * command order), never past the blamed command — the device applied them, so the model takes them.
+ */
+const okBefore = (c: Ctx, error: unknown, upTo: number): number => {
+  const acks = typeof error === 'object' && error !== null ? (error as { acks?: unknown }).acks : undefined;
+  let n = 0;
+  if (Array.isArray(acks)) {
+    for (const a of acks as readonly CvqAck[]) {
+      if (batchStart(c) + n >= upTo || a.len !== CTRL_ACK_LEN || a.ack !== VIRTIO_NET_OK) break;
+      n++;
+    }
+  }
+  return batchStart(c) + n;
 };
 const isReply = (c: Ctx, e: { seq: number }) => e.seq === c.seq;
 
@@ -200,19 +218,21 @@ export const cvqCommandMachine = setup({
       return { ...next, applied: index, failure };
     }),
     timedOut: assign(({ context, event }) => {
-      const index = event.type === 'awaitAcks.error' ? blamed(context, event.error) : batchStart(context);
+      const error = event.type === 'awaitAcks.error' ? event.error : undefined;
+      const index = blamed(context, error);
       const command = nameAt(context, index);
-      const detail = event.type === 'awaitAcks.error' ? errorText(event.error) : `no ack within ${context.ackTimeoutMs} ms`;
+      const detail = error !== undefined ? errorText(error) : `no ack within ${context.ackTimeoutMs} ms`;
       return {
-        applied: batchStart(context),
+        applied: okBefore(context, error, index),
         failure: { kind: 'timeout' as const, errno: 'ETIMEDOUT' as const, index, command, message: `ETIMEDOUT at ${command}: ${detail}` },
       };
     }),
     needsReset: assign(({ context, event }) => {
-      const index = event.type === 'awaitAcks.error' ? blamed(context, event.error) : batchStart(context);
+      const error = event.type === 'awaitAcks.error' ? event.error : undefined;
+      const index = blamed(context, error);
       const command = nameAt(context, index);
       return {
-        applied: batchStart(context),
+        applied: okBefore(context, error, index),
         failure: { kind: 'needs-reset' as const, errno: 'EIO' as const, index, command, message: `EIO: the device set NEEDS_RESET with ${command} in flight` },
       };
     }),
@@ -220,7 +240,7 @@ export const cvqCommandMachine = setup({
       const error = event.type === 'writeBatch.error' || event.type === 'awaitAcks.error' ? event.error : undefined;
       const index = event.type === 'writeBatch.error' ? context.cursor : blamed(context, error);
       const command = nameAt(context, index);
-      return { applied: batchStart(context), failure: { kind: 'device' as const, errno: 'EIO' as const, index, command, message: `EIO at ${command}: ${errorText(error)}` } };
+      return { applied: event.type === 'writeBatch.error' ? batchStart(context) : okBefore(context, error, index), failure: { kind: 'device' as const, errno: 'EIO' as const, index, command, message: `EIO at ${command}: ${errorText(error)}` } };
     }),
   },
   delays: {
