@@ -337,7 +337,7 @@ const CVQ_EXPECT: Partial<Record<FaultName, readonly string[]>> = {
   'no-answer': ['timeout'],
   'wrong-used-len': ['wrong-length'],
   'bad-used-id': ['device'],
-  'needs-reset': ['timeout', 'device'],
+  'needs-reset': ['needs-reset'],
 };
 
 /** The command the CVQ faults aim at, and the state whose restore plan carries it mid-way. */
@@ -585,7 +585,7 @@ const KTH_EXPECT: Record<(typeof KTH_FAULTS)[number], { machine: string; engine?
   'no-answer': { machine: 'timeout', engine: 'timeout' },
   'wrong-used-len': { machine: 'wrong-length' },
   'bad-used-id': { machine: 'device', engine: 'ring' },
-  'needs-reset': { machine: 'device', engine: 'needs-reset' },
+  'needs-reset': { machine: 'needs-reset', engine: 'needs-reset' },
 };
 
 /**

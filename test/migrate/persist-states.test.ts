@@ -75,7 +75,6 @@ const UNREACHABLE: Readonly<Record<string, string>> = {
   'device-lifecycle failed.reporting': 'as device-lifecycle failed',
   'device-lifecycle failed.givenUp': 'as device-lifecycle failed',
   'svq-switch disabling.rollingBack': 'a failing disable step needs a fault that spares the enable (resume-fails fails the enable first)',
-  'cvq-command needsReset': 'the simulator reports needs-reset as a timeout until the engine tells NEEDS_RESET apart (issue 17)',
 };
 
 const MACHINES: readonly AnyStateMachine[] = [migrationMachine, deviceLifecycleMachine, svqSwitchMachine, cvqCommandMachine];
