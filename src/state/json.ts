@@ -224,7 +224,7 @@ function describeError(e: t.ValidationError): string {
 
 /** Checks beyond the types: what any reachable device state satisfies (each class's `check`). */
 function semanticIssues(s: t.TypeOf<typeof StateJsonCodec>): StateJsonIssue[] {
-  const doc = s as unknown as Readonly<Record<string, unknown>>;
+  const doc: Readonly<Record<string, unknown>> = { ...s };
   return CLASS_JSON.flatMap((j) => j.check?.(doc, doc) ?? []);
 }
 
@@ -247,7 +247,7 @@ export function decodeStateJson(u: unknown): E.Either<StateJsonError, NetDeviceS
   if (issues.length > 0) return E.left(stateJsonError(issues));
   const state: Record<string, unknown> = {};
   for (const j of CLASS_JSON) Object.assign(state, j.toState(s));
-  return E.right(Object.fromEntries(NET_STATE_FIELDS.map((f) => [f, state[f]])) as unknown as NetDeviceState);
+  return E.right(Object.fromEntries(NET_STATE_FIELDS.map((f) => [f, state[f]])) as NetDeviceState);
 }
 
 /** Parse and decode JSON text; a syntax error is an issue at the document. */
