@@ -10,9 +10,9 @@ import { encodeStateJson } from './json.js';
 import { viewThrough } from './view.js';
 
 export function droppedFields(state: NetDeviceState, negotiated: bigint): string[] {
-  const file = encodeStateJson(state) as unknown as Record<string, unknown>;
-  const view = encodeStateJson(viewThrough(state, negotiated)) as unknown as Record<string, unknown>;
-  const reset = encodeStateJson(resetNetState(state.mac, negotiated)) as unknown as Record<string, unknown>;
+  const file: Readonly<Record<string, unknown>> = { ...encodeStateJson(state) };
+  const view: Readonly<Record<string, unknown>> = { ...encodeStateJson(viewThrough(state, negotiated)) };
+  const reset: Readonly<Record<string, unknown>> = { ...encodeStateJson(resetNetState(state.mac, negotiated)) };
   const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
   return Object.keys(file).filter((k) => !same(file[k], view[k]) && !same(file[k], reset[k]));
 }
