@@ -40,6 +40,9 @@ export const SHADOW_IOVA = 2 ** 40;
 /** IOVA distance between the two shadow-ring sets. */
 const SHADOW_SET_STRIDE = 2 ** 30;
 
+/** vhost-vdpa devices this process has SET_OWNER'ed (VHOST_SET_OWNER a second time is EBUSY). */
+const owned = new WeakSet<VhostVdpaDevice>();
+
 /** Bytes of one split shadow ring of `size` entries (device area on its own page), rounded to pages. */
 const ringBytes = (size: number): number => Math.ceil(placeRing('split', size, 0, { deviceAlign: PAGE_SIZE }).end / PAGE_SIZE) * PAGE_SIZE;
 
@@ -89,13 +92,15 @@ export interface BridgeStats {
   deviceCalls: number;
   irqsInjected: number;
   switches: number;
+  migrations: number;
   pumpRounds: number;
 }
 
 export class VduseBridge {
-  readonly tree: IovaTree;
+  private tree: IovaTree;
   /** The vhost-vdpa device's IOVA view of the shadow rings. */
-  readonly shadowView = new AddressSpace('iova:shadow');
+  private shadowView = new AddressSpace('iova:shadow');
+  private dev: VhostVdpaDevice;
   private readonly c: Libc;
   private queues: Queue[] = [];
   private negotiated = 0n;
@@ -112,20 +117,21 @@ export class VduseBridge {
   private readonly one = new BigUint64Array([1n]);
   private pollfds = new DataView(new ArrayBuffer(0));
   private nfds = 0;
-  readonly stats: BridgeStats = { guestKicks: 0, deviceCalls: 0, irqsInjected: 0, switches: 0, pumpRounds: 0 };
+  readonly stats: BridgeStats = { guestKicks: 0, deviceCalls: 0, irqsInjected: 0, switches: 0, migrations: 0, pumpRounds: 0 };
   /** Regions of VDUSE memory entered into the vhost-vdpa device (by VDUSE IOVA start). */
-  private readonly inVdpa = new Map<number, { iova: number; size: number; uaddr: number; own: boolean }>();
+  private inVdpa = new Map<number, { iova: number; size: number; uaddr: number; own: boolean }>();
   /** This process's memory behind the VDUSE bounce area (VDUSE_IOTLB_REG_UMEM). */
   private bounce: Region | undefined;
   private readonly handlers: VduseHandlers;
 
   private constructor(
     readonly vduse: VduseDevice,
-    readonly vdpa: VhostVdpaDevice,
+    vdpa: VhostVdpaDevice,
     c: Libc,
     shadowSize: number,
   ) {
     this.c = c;
+    this.dev = vdpa;
     this.tree = new IovaTree({ first: 0, last: Number.MAX_SAFE_INTEGER });
     this.shadowSizes = [shadowSize, Math.max(1, shadowSize >> 1)];
     this.handlers = {
@@ -151,8 +157,12 @@ export class VduseBridge {
 
   private own(): E.Either<BridgeError, void> {
     const v = this.vdpa;
-    const o = v.setOwner();
-    if (E.isLeft(o)) return o;
+    // vhost has one owner for a device's life: a device the bridge left (migrateTo) is still ours
+    if (!owned.has(v)) {
+      const o = v.setOwner();
+      if (E.isLeft(o)) return o;
+      owned.add(v);
+    }
     const offered = v.getBackendFeatures();
     if (E.isLeft(offered)) return offered;
     this.backend = offered.right & backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH', 'SUSPEND', 'RESUME', 'IOTLB_PERSIST']);
@@ -172,6 +182,11 @@ export class VduseBridge {
       if (E.isLeft(u)) return u;
     }
     return E.right(undefined);
+  }
+
+  /** The vhost-vdpa device the SVQ forwards to (changes with `migrateTo`). */
+  get vdpa(): VhostVdpaDevice {
+    return this.dev;
   }
 
   /** The shadow-ring set in use (0: the device's ring size, 1: half of it). */
@@ -469,6 +484,85 @@ export class VduseBridge {
     const r = this.bringUpShadow(hand);
     if (E.isLeft(r)) this.record(r.left);
     return r;
+  }
+
+  /**
+   * Move the bridge's state onto another vhost-vdpa device, live (a migration's switch-over with the
+   * kernel driver as the guest): SUSPEND the current device, stop the SVQs (used entries returned, the
+   * chains in flight handed over), own and negotiate `next`, give it the VDUSE memory (rings' mmaps and
+   * the user bounce pages) at the same IOVAs and fresh shadow rings, bring it up with the SVQs resumed
+   * from the hand-over, then retire the old device (reset, IOTLB entries and shadow rings released; it
+   * stays open for its owner to close). On a failure before `next` runs, the old device is resumed.
+   */
+  migrateTo(next: VhostVdpaDevice): E.Either<BridgeError, void> {
+    if (this.err !== undefined) return E.left(this.err);
+    if (!this.driverOk) return E.left(deviceError('state', 'migrate', 'the kernel driver has not set DRIVER_OK'));
+    if (next === this.dev) return E.left(deviceError('invalid', 'migrate', 'already on this device'));
+    const old = { dev: this.dev, tree: this.tree, view: this.shadowView, regions: this.shadowRegions, backend: this.backend, inVdpa: this.inVdpa };
+    if ((old.backend & backendMask(['SUSPEND'])) !== 0n) {
+      const s = old.dev.suspend();
+      if (E.isLeft(s)) return s;
+    }
+    const hand = this.stopQueues();
+    this.dev = next;
+    this.tree = new IovaTree({ first: 0, last: Number.MAX_SAFE_INTEGER });
+    this.shadowView = new AddressSpace('iova:shadow');
+    this.shadowRegions = [];
+    this.inVdpa = new Map();
+    const moveBounce = (from: VhostVdpaDevice, to: VhostVdpaDevice): void => {
+      const b = this.bounce;
+      if (b === undefined) return;
+      from.host.removeRegion(b.base);
+      const r = to.host.addRegion(b.base, b.buffer, { offset: b.offset, size: b.size, name: b.name });
+      if (E.isRight(r)) this.bounce = r.right;
+    };
+    moveBounce(old.dev, next);
+    const up = ((): E.Either<BridgeError, void> => {
+      const o = this.own();
+      if (E.isLeft(o)) return o;
+      for (const m of this.vduse.mappings()) {
+        const x = this.exposeToVdpa(m);
+        if (E.isLeft(x)) return x;
+      }
+      const n = this.negotiateVdpa();
+      if (E.isLeft(n)) return n;
+      return this.bringUpShadow(hand);
+    })();
+    if (E.isLeft(up)) {
+      // back onto the old device: its rings and IOTLB are as they were at SUSPEND
+      this.stopQueues();
+      this.retire(this.dev, this.inVdpa, this.shadowRegions);
+      moveBounce(next, old.dev);
+      Object.assign(this, { dev: old.dev, tree: old.tree, shadowView: old.view, shadowRegions: old.regions, inVdpa: old.inVdpa, backend: old.backend });
+      const back = this.bringUpShadowResumed(hand);
+      if (E.isLeft(back)) this.record(back.left);
+      return up;
+    }
+    this.retire(old.dev, old.inVdpa, old.regions);
+    this.stats.migrations++;
+    return E.right(undefined);
+  }
+
+  /** A device the bridge leaves: reset, its IOTLB entries and shadow rings released, VDUSE memory out of its host space. */
+  private retire(dev: VhostVdpaDevice, inVdpa: ReadonlyMap<number, { iova: number; size: number; uaddr: number; own: boolean }>, regions: readonly Region[]): void {
+    dev.setStatus(0);
+    for (const [start, e] of inVdpa) {
+      dev.iotlbInvalidate(0, e.iova, e.size);
+      const m = this.vduse.mapping(start);
+      if (e.own && m !== undefined) dev.host.removeRegion(m.uaddr);
+    }
+    // the shadow rings' IOTLB entries too (IOTLB_PERSIST keeps them across the reset)
+    regions.forEach((r, set) => {
+      dev.iotlbInvalidate(0, SHADOW_IOVA + set * SHADOW_SET_STRIDE, r.size);
+      dev.freeHost(r);
+    });
+  }
+
+  /** Resume the SVQs on the (suspended, untouched) current device after a failed migration. */
+  private bringUpShadowResumed(hand: readonly SvqHandover[]): E.Either<BridgeError, void> {
+    const n = this.negotiateVdpa();
+    if (E.isLeft(n)) return n;
+    return this.bringUpShadow(hand);
   }
 
   // ───────────────────────────── the pump ─────────────────────────────
