@@ -7,16 +7,18 @@
  *                     ◀─ VDUSE_VQ_INJECT_IRQ ◀──────────────────── SVQ ◀── call eventfd ◀──────────┘
  *
  * The SVQ's guest side is the VDUSE ring, split or packed as the kernel negotiated; the shadow side is
- * split (vdpa_sim_net takes split only). IOVAs: every VDUSE region is entered into the IOVA tree and the
- * vhost-vdpa IOTLB at its own IOVA (identity; page 0 excluded, VDUSE never hands it out), so a buffer
- * address means the same on both devices; the shadow rings live at `SHADOW_IOVA`.
+ * split (vdpa_sim_net takes split only). Memory: the kernel's rings are read through VDUSE_IOTLB_GET_FD
+ * mmaps; the bounce area (where every streaming-DMA buffer lives) is backed by this process's shared
+ * pages (VDUSE_IOTLB_REG_UMEM), the only VDUSE memory a vhost-vdpa device can be given. IOVAs are the
+ * same on both devices (identity in the IOVA tree and the vhost-vdpa IOTLB; page 0 left out, VDUSE never
+ * hands it out), so the SVQ's translation is the identity; the shadow rings live at `SHADOW_IOVA`.
  *
- * Modes (switched live, `switchTo`): `shadow` (SVQ forwards, on one of two shadow-ring sets A/B) and
- * `passthrough` (split guest only: vhost-vdpa reads the kernel's rings directly through the identity
- * map, the bridge only relays kicks and interrupts). Every switch: SUSPEND → stop (hand-over) → reset
- * and re-negotiate the vhost-vdpa device → point it at the new rings from the hand-over's position →
- * DRIVER_OK. Chains in flight at the switch are forwarded again by the next mode, never twice: the
- * suspended device completed (used) everything it consumed.
+ * Live changes, each a hand-over of the SVQs (SUSPEND → stop → reset and re-negotiate → bring up from the
+ * hand-over's position, in-flight chains forwarded first, never twice: the suspended device has used
+ * everything it consumed): `switchTo('shadow')` moves to the other shadow-ring set (the device's ring
+ * size, then half of it: a shadow ring smaller than the kernel's exercises the SVQ's stash), and
+ * `migrateTo(dev)` moves the whole bridge onto another vhost-vdpa device. Passthrough is refused with the
+ * reason (NO_PASSTHROUGH): the kernel's rings cannot be given to a vhost-vdpa device.
  *
  * Nothing blocks: `start()` runs a pump on the event loop (control messages, kicks, calls; poll(2) at
  * most 1 ms when idle), so the messages the kernel sends while `vdpa dev add` / a bind / `vdpa dev del`
@@ -114,7 +116,6 @@ export class VduseBridge {
   private err: BridgeError | undefined;
   private driverOk = false;
   private readonly counter = new BigUint64Array(1);
-  private readonly one = new BigUint64Array([1n]);
   private pollfds = new DataView(new ArrayBuffer(0));
   private nfds = 0;
   readonly stats: BridgeStats = { guestKicks: 0, deviceCalls: 0, irqsInjected: 0, switches: 0, migrations: 0, pumpRounds: 0 };
@@ -671,14 +672,6 @@ export class VduseBridge {
     if (this.bounce !== undefined) this.vdpa.freeHost(this.bounce);
     this.bounce = undefined;
     return d;
-  }
-
-  /** Kick every queue's shadow device once (a spurious notification is allowed, §2.7.13). */
-  kickAll(): void {
-    for (const q of this.queues) {
-      const n = this.vdpa.notifiers(q.qi);
-      if (n !== undefined) this.c.write(n.kick, this.one, 8);
-    }
   }
 }
 
