@@ -4,6 +4,7 @@
  * asm-generic/ioctl.h does; sizes are the x86-64 ones, checked against the header with the C compiler by
  * test/real/host-checks.ts. Everything little-endian (x86-64 and the virtio config space alike).
  */
+import { getU64, setU64 } from '../../memory/address-space.js';
 import { _IO, _IOR, _IOW, _IOWR } from '../vhost-vdpa/uapi.js';
 
 /** #define VDUSE_BASE 0x81 */
@@ -77,19 +78,8 @@ export const VDUSE_IOVA_CAP_UMEM = 1;
 /** virtio device id of a network device (virtio 1.2 §5). */
 export const VIRTIO_ID_NET = 1;
 
-const TWO32 = 4294967296;
-
-/** A le64 at `o` as a number; -1 when it does not fit 2^53 (never an address of ours). */
-export function getU64(v: DataView, o: number): number {
-  const hi = v.getUint32(o + 4, true);
-  if (hi >= 0x200000) return -1;
-  return hi * TWO32 + v.getUint32(o, true);
-}
-
-export function setU64(v: DataView, o: number, x: number): void {
-  v.setUint32(o, x >>> 0, true);
-  v.setUint32(o + 4, Math.floor(x / TWO32) >>> 0, true);
-}
+// le64 fields as numbers (−1 when ≥ 2^53, never an address of ours), no BigInt: the address space's helpers
+export { getU64, setU64 };
 
 export interface DevConfig {
   /** Device name (/dev/vduse/$name and the vdpa device name); ASCII, < VDUSE_NAME_MAX bytes. */
