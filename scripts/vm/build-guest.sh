@@ -3,6 +3,8 @@
 #   - host tools from Debian (qemu-system-x86, busybox-static, cpio, gcc-12, make, xz, zstd, libelf1, iproute2)
 #   - Debian's linux 6.12 kernel (bookworm-security) and, built out of tree from linux-source-6.12,
 #     vringh.ko / vdpa_sim.ko / vdpa_sim_net.ko (Debian ships CONFIG_VDPA_SIM and CONFIG_VHOST_RING unset)
+#   - the kernel-driver stack for VDUSE from Debian's image: failover, net_failover, virtio_net,
+#     virtio_vdpa, vduse (the kernel's virtio-net drives shadowvq's rings through them)
 #   - base.cpio: busybox + node (with its shared libraries) + the `vdpa` tool + the modules
 #
 # Output (on stdout, last line): KERNEL=<vmlinuz path> BASE_CPIO=<path> KVER=<version>
@@ -45,8 +47,11 @@ if [ -z "${KVER:-}" ]; then
   [ -n "$KVER" ] || { echo "no linux-image-6.12.*+deb12-amd64-unsigned in the apt lists (bookworm-security?)" >&2; exit 3; }
 fi
 K=$CACHE/kernel-$KVER
+# The module set: a cached kernel directory built for another set is rebuilt (the cache key).
+IMAGE_MODULES="vhost_iotlb vdpa irqbypass vhost vhost_vdpa failover net_failover virtio_net virtio_vdpa vduse"
+MODSET="v2 oot:vringh,vdpa_sim,vdpa_sim_net image:${IMAGE_MODULES// /,}"
 
-if [ ! -e "$K/.modules-done" ]; then
+if [ "$(cat "$K/.modules-done" 2>/dev/null)" != "$MODSET" ]; then
   if [ ! -e "debs/.done-$KVER" ]; then
     apt_update_once
     PKGVER=$(apt-cache show "linux-image-$KVER-amd64-unsigned" | awk '/^Version:/{print $2; exit}')
@@ -77,7 +82,7 @@ if [ ! -e "$K/.modules-done" ]; then
   make -s -C "$K/hdr/usr/src/linux-headers-$KVER-amd64" M="$K/oot" CC=gcc-12 CONFIG_DEBUG_INFO_BTF_MODULES= modules >&2
   cp "$K"/oot/{vringh,vdpa_sim,vdpa_sim_net}.ko "$K/modules/"
   KM=$(ls -d "$K"/img/lib/modules/*)
-  for m in vhost_iotlb vdpa irqbypass vhost vhost_vdpa; do
+  for m in $IMAGE_MODULES; do
     f=$(find "$KM" -name "$m.ko*" | head -1)
     [ -n "$f" ] || { echo "module $m not in the kernel package" >&2; exit 3; }
     case $f in
@@ -89,7 +94,7 @@ if [ ! -e "$K/.modules-done" ]; then
   cp "$K"/img/boot/vmlinuz-"$KVER"-amd64 "$K/vmlinuz"
   # keep the cache small: the image tree and the headers are not needed any more
   rm -rf "$K/img" "$K/hdr" "$K/src" "$K/oot"
-  touch "$K/.modules-done"
+  echo "$MODSET" >"$K/.modules-done"
 fi
 echo "$KVER" >current-kver
 
@@ -100,7 +105,7 @@ if [ ! -e "$K/base.cpio" ] || [ "$(cat "$K/base.stamp" 2>/dev/null)" != "$STAMP"
   phase "base initramfs: busybox, node $(node --version), vdpa, modules"
   R=$K/rootfs; rm -rf "$R"; mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,lib/modules,lib64,proc,sys,dev,tmp,root,app}
   cp "$(command -v busybox)" "$R/bin/busybox"
-  for a in sh mount insmod ls cat cut tr poweroff sleep dmesg grep tail uname echo mkdir; do ln -s busybox "$R/bin/$a"; done
+  for a in sh mount insmod ls cat cut tr poweroff sleep dmesg grep tail uname echo mkdir ip; do ln -s busybox "$R/bin/$a"; done
   copy_with_libs() {
     install -D -m755 "$1" "$R$2"
     ldd "$1" | awk '/=> \//{print $3} /^[[:space:]]*\/lib64/{print $1}' | while read -r l; do

@@ -17,6 +17,13 @@ MAC=$(cat /app/mac 2>/dev/null || echo 00:11:22:33:44:55)
 if [ -z "$fail" ]; then
   vdpa dev add name vdpa0 mgmtdev vdpasim_net mac "$MAC" || { echo "SVQ-HARNESS-ERROR vdpa dev add failed"; fail=1; }
 fi
+# The kernel-driver stack for VDUSE, after vdpa0 is bound to vhost_vdpa (virtio_vdpa would compete for
+# new vdpa devices); the kernel-driver tests turn vdpa autoprobe off before they add their VDUSE device.
+if [ -z "$fail" ]; then
+  for m in failover net_failover virtio_net virtio_vdpa vduse; do
+    insmod /lib/modules/$m.ko || echo "SVQ-HARNESS-ERROR insmod $m failed"
+  done
+fi
 echo "SVQ-GUEST modules+vdpa0 ready uptime=$(up)"
 if [ -z "$fail" ]; then
   set --
@@ -24,6 +31,6 @@ if [ -z "$fail" ]; then
   cd /app && node /app/suite.mjs --device vdpa:/dev/vhost-vdpa-0 --mac "$MAC" "$@"
   echo "SVQ-GUEST node exit=$? uptime=$(up)"
 fi
-dmesg | grep -iE 'vdpa|vhost|vring|BUG|WARN|Oops' | tail -20 | sed 's/^/SVQ-DMESG /'
+dmesg | grep -iE 'vdpa|vhost|vring|vduse|virtio_net|BUG|WARN|Oops' | tail -20 | sed 's/^/SVQ-DMESG /'
 echo "SVQ-GUEST poweroff uptime=$(up)"
 poweroff -f

@@ -10,6 +10,7 @@ import { encodeRecord } from '../protocol.js';
 import { basics } from './basics.js';
 import { cvq } from './cvq.js';
 import { dataplane } from './dataplane.js';
+import { kernelDriver } from './kernel-driver.js';
 import { lifecycle } from './lifecycle.js';
 import { mbt } from './mbt.js';
 import { migration } from './migration.js';
@@ -17,7 +18,7 @@ import { svq } from './svq.js';
 import { makeContext, parseMac, type GuestContext } from './context.js';
 
 /** Every suite, in run order. Later sessions add the SVQ dataplane and the machines' model paths here. */
-export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq, dataplane, svq, migration, mbt];
+export const SUITES: readonly Suite<GuestContext>[] = [basics, lifecycle, cvq, dataplane, svq, migration, mbt, kernelDriver];
 
 const emit = (line: string): void => {
   process.stdout.write(`${line}\n`);
