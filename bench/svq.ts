@@ -235,6 +235,8 @@ function testbed(cfg: Config): Testbed {
     guest: { layout: cfg.guest, size: QUEUE, eventIdx: cfg.eventIdx, indirect: false },
     shadow: { layout: cfg.shadow, size: QUEUE, eventIdx: cfg.eventIdx, indirect: false },
     guestMem: 1 << 20,
+    // the bench's chains are transmit-like (the device calls for each): kicks rest while SVQ is busy
+    pollGuestWhileBusy: true,
   });
   if (isSvqError(tb)) throw new Error(tb.message);
   return tb;

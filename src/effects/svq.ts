@@ -164,6 +164,8 @@ export class SvqBackend {
           ...(this.opts.dirty === undefined ? {} : { dirty: this.opts.dirty }),
           kickDevice: () => void dev.kick(qi),
           callGuest: () => {},
+          // a transmit queue (odd index, §5.1.2): its device calls come for every chain, so kicks may rest
+          pollGuestWhileBusy: qi % 2 === 1,
           resume: { guestLayout: layout, guestSize: g.config.size, guestBase: decodeBase(layout, base), inFlight: [], passthroughBase: undefined },
         });
     if (svq === undefined || isSvqError(svq)) {
@@ -365,6 +367,7 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
               ...(b.opts.dirty === undefined ? {} : { dirty: b.opts.dirty }),
               kickDevice: () => void dev.kick(qi),
               callGuest: () => {},
+              pollGuestWhileBusy: qi % 2 === 1,
               resume: h,
             });
             if (isSvqError(fresh)) errs.push(fresh.message);

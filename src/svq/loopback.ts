@@ -32,6 +32,8 @@ export interface TestbedOptions {
   readonly maxChain?: number;
   /** Attach a dirty log to guest memory. */
   readonly dirtyLog?: boolean;
+  /** SVQ leaves guest kicks off while busy and polls on device calls (a transmit queue). */
+  readonly pollGuestWhileBusy?: boolean;
 }
 
 const HVA_BASE = 0x7f00_0000_0000;
@@ -124,6 +126,7 @@ export class Testbed {
       kickDevice: calls.kickDevice,
       callGuest: calls.callGuest,
       ...(this.opts.maxChain === undefined ? {} : { maxChain: this.opts.maxChain }),
+      ...(this.opts.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
       ...(resume === undefined ? {} : { resume }),
     });
     if (isSvqError(svq)) return svq;

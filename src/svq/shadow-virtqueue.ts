@@ -126,6 +126,14 @@ export interface ShadowVirtqueueOptions {
   readonly maxChain?: number;
   /** Resume from a hand-over: guest ring position and the in-flight chains to forward again. */
   readonly resume?: SvqHandover;
+  /**
+   * vhost-net's handle_tx: while chains are in flight on the shadow ring, leave guest kicks off and
+   * poll the guest ring on each device call. Only for a queue whose device calls come as surely as the
+   * guest's chains (a transmit queue): on a receive queue the device needs the guest's new buffers
+   * before it can use any — waiting for its call would starve it (vdpa_sim_net drops the frame).
+   * Default off: QEMU's rule, guest kicks re-enabled after every pass.
+   */
+  readonly pollGuestWhileBusy?: boolean;
 }
 
 /** Segments per element slot kept inline; longer chains keep theirs in a per-slot array grown once. */
@@ -177,12 +185,14 @@ export class ShadowVirtqueue {
 
   /** Guest kicks left off while chains were in flight: the next device call polls the guest ring. */
   private guestPolling = false;
+  private readonly pollWhileBusy: boolean;
   private st: SvqState = 'running';
   private err: SvqError | undefined;
   private readonly counters: SvqStats = { forwarded: 0, returned: 0, guestKicks: 0, deviceCalls: 0, kicksSent: 0, callsSent: 0, stashes: 0, indirectForwarded: 0, usedBytes: 0 };
 
   private constructor(opts: ShadowVirtqueueOptions, guestRing: RingDevice, shadowRing: RingDriver) {
     this.name = opts.name ?? 'svq';
+    this.pollWhileBusy = opts.pollGuestWhileBusy === true;
     this.guestRing = guestRing;
     this.shadowRing = shadowRing;
     this.iova = opts.iova;
@@ -313,7 +323,7 @@ export class ShadowVirtqueue {
       // on the shadow ring the device will call, and handleDeviceCall polls the guest ring then, so
       // guest kicks stay off (§2.7.10 / §2.8.10 allow the device to suppress them) and a guest under
       // load kicks only when SVQ went idle. Re-enabled (and re-checked) once nothing is in flight.
-      if (this.shadowRing.inFlight() > 0) {
+      if (this.pollWhileBusy && this.shadowRing.inFlight() > 0) {
         this.guestPolling = true;
         return;
       }
@@ -505,6 +515,10 @@ export class ShadowVirtqueue {
   stop(): SvqHandover {
     if (this.st === 'running') this.flush();
     this.st = this.st === 'failed' ? 'failed' : 'stopped';
+    // the guest ring goes back to a device that knows nothing of our suppression: leave its kicks on
+    // (a busy SVQ or a stash left them off; the next owner would never be notified)
+    this.guestPolling = false;
+    this.guestRing.enableKicks();
     const slots: number[] = [];
     for (let i = 0; i < this.nSlots; i++) if (this.slotState[i] !== SLOT_FREE) slots.push(i);
     slots.sort((a, b) => this.slotSeq[a]! - this.slotSeq[b]!);

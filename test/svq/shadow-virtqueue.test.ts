@@ -177,7 +177,7 @@ describe('ShadowVirtqueue kick suppression while busy (vhost-net handle_tx)', ()
   for (const [g, s] of layouts) {
     for (const eventIdx of [false, true]) {
       it(`guest ${g} → shadow ${s}, EVENT_IDX ${eventIdx ? 'on' : 'off'}: no guest kick while chains are in flight, kicks back once idle, never a stall`, () => {
-        const h = new Harness({ guest: side(g, 16, eventIdx, false), shadow: side(s, 16, eventIdx, false) });
+        const h = new Harness({ guest: side(g, 16, eventIdx, false), shadow: side(s, 16, eventIdx, false), pollGuestWhileBusy: true });
         const one = { out: [64], in: [64] };
         expect(h.add(one)).toBe(true);
         expect(h.tb.guestDriver.kickNeeded()).toBe(true);

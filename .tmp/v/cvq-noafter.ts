@@ -1,0 +1,317 @@
+/**
+ * machines/cvq-command — per-command ack handling and batching on the shadow control virtqueue
+ * (virtio 1.2 §5.1.6.5; QEMU net/vhost-vdpa.c `vhost_vdpa_net_cvq_add` / `_flush`).
+ *
+ * Commands are queued, then written to the shadow CVQ (each a chain: out = {u8 class, u8 cmd} + payload,
+ * in = one ack byte), kicked, and every ack checked: OK, ERR (→ EIO naming the command), a wrong used
+ * length (→ EIO), or no answer within `ackTimeoutMs` (→ ETIMEDOUT). One interface, three strategies:
+ *  - serial: one command per kick, wait for its ack (QEMU before the parallel-load patch);
+ *  - parallel: fill the shadow CVQ and the out buffer, kick once, check every ack (the seed's patch);
+ *  - parallel-indirect: as parallel, each command one ring slot through an indirect table
+ *    (VIRTIO_F_INDIRECT_DESC, §2.7.5.3), so a 256-entry ring holds 256 commands in flight.
+ * The `writeBatch` op decides how many commands fit; the machine only counts and checks. Only
+ * commands acked OK are counted as applied (`applied`, a prefix of `commands`): a caller applies exactly
+ * those to its device model, never one whose ack was not OK.
+ *
+ * The two ops run on one long-lived effect port (machines/port.ts) invoked for the whole flush: a
+ * serial restore makes thousands of round trips, and an actor per step would cost more than the step.
+ */
+import { and, assign, sendTo, setup } from 'xstate';
+// the device writes exactly the ack byte (QEMU checks `dev_written == sizeof(virtio_net_ctrl_ack)`)
+import { CTRL_ACK_LEN, VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
+import { errorText } from './actors.js';
+import { portPlaceholder, type PortReply } from './port.js';
+
+/** How commands share the shadow CVQ (see the header). */
+export type CvqStrategy = 'serial' | 'parallel' | 'parallel-indirect';
+export const CVQ_STRATEGIES: readonly CvqStrategy[] = ['serial', 'parallel', 'parallel-indirect'];
+
+/** A CVQ command in JSON form (the payload as lower-case hex). */
+export interface CvqCommand {
+  /** Human name for reports, e.g. "VLAN_ADD vid=100". */
+  readonly name: string;
+  readonly class: number;
+  readonly cmd: number;
+  readonly payload: string;
+}
+
+/** virtio_net_ctrl_ack values (linux/virtio_net.h), for the machine's users. */
+export { VIRTIO_NET_ERR, VIRTIO_NET_OK };
+
+/** What the device answered for one command of a batch. */
+export interface CvqAck {
+  /** Used length the device reported; -1: no used entry for this command. */
+  readonly len: number;
+  /** The ack byte. */
+  readonly ack: number;
+}
+
+export type CvqFailureKind = 'ack-err' | 'wrong-length' | 'timeout' | 'needs-reset' | 'device';
+
+export interface CvqFailure {
+  readonly kind: CvqFailureKind;
+  readonly errno: 'EIO' | 'ETIMEDOUT';
+  /** Index in `commands` of the command the failure is about. */
+  readonly index: number;
+  readonly command: string;
+  readonly message: string;
+}
+
+export interface CvqCommandInput {
+  readonly strategy: CvqStrategy;
+  readonly commands?: readonly CvqCommand[];
+  /** How long a kicked batch may wait for its acks. */
+  readonly ackTimeoutMs: number;
+}
+
+export interface CvqCommandContext {
+  readonly strategy: CvqStrategy;
+  readonly ackTimeoutMs: number;
+  readonly commands: readonly CvqCommand[];
+  /** Next command to write. */
+  readonly cursor: number;
+  /** Commands written and kicked, awaiting acks (commands[cursor - inFlight, cursor)). */
+  readonly inFlight: number;
+  /** Commands acked OK, in order: commands[0, applied). */
+  readonly applied: number;
+  /** Kick-to-call round trips so far. */
+  readonly roundTrips: number;
+  /** Requests made to the effect port (its `seq`). */
+  readonly seq: number;
+  readonly failure: CvqFailure | null;
+}
+
+export interface CvqCommandOutput {
+  readonly ok: boolean;
+  readonly applied: number;
+  readonly roundTrips: number;
+  readonly failure: CvqFailure | null;
+}
+
+export interface WriteBatchInput {
+  readonly strategy: CvqStrategy;
+  /** The whole list (shared, not copied); commands[first …] are not sent yet. */
+  readonly commands: readonly CvqCommand[];
+  readonly first: number;
+}
+export interface AwaitAcksInput {
+  readonly first: number;
+  readonly count: number;
+  /** The op's own bound on the wait (the machine's `ackTimeout` delay is the backstop). */
+  readonly timeoutMs: number;
+}
+
+/** The effect port's ops: write a batch (and kick), wait for its acks. */
+export type CvqOps = {
+  /** Write as many of commands[first …] as the strategy and free space allow into the shadow CVQ; kick. */
+  writeBatch: { input: WriteBatchInput; output: { written: number } };
+  /** Wait for the used entries of the kicked batch; acks in command order. */
+  awaitAcks: { input: AwaitAcksInput; output: { acks: readonly CvqAck[] } };
+};
+
+export type CvqCommandEvent = { type: 'ENQUEUE'; commands: readonly CvqCommand[] } | { type: 'FLUSH' } | PortReply<CvqOps>;
+
+/** Whether an op failed by timing out (ETIMEDOUT), as opposed to a device or ring error. */
+export const isTimeout = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && ((e as { errno?: unknown }).errno === 'ETIMEDOUT' || (e as { kind?: unknown }).kind === 'timeout');
+
+/** Whether the device asked for a reset (VIRTIO_CONFIG_S_NEEDS_RESET, §2.1.2) while the batch was in flight. */
+export const isNeedsReset = (e: unknown): boolean => typeof e === 'object' && e !== null && (e as { kind?: unknown }).kind === 'needs-reset';
+
+/** The first command of a batch that did not ack OK with exactly one byte, or undefined. */
+export function firstBadAck(acks: readonly CvqAck[]): { at: number; kind: 'ack-err' | 'wrong-length' | 'timeout' } | undefined {
+  for (let i = 0; i < acks.length; i++) {
+    const a = acks[i]!;
+    if (a.len < 0) return { at: i, kind: 'timeout' };
+    if (a.len !== CTRL_ACK_LEN) return { at: i, kind: 'wrong-length' };
+    if (a.ack !== VIRTIO_NET_OK) return { at: i, kind: 'ack-err' };
+  }
+  return undefined;
+}
+
+type Ctx = CvqCommandContext;
+const batchStart = (c: Ctx) => c.cursor - c.inFlight;
+const nameAt = (c: Ctx, i: number) => c.commands[i]?.name ?? `command #${i}`;
+/**
+ * The command an op's error names: its `index` in `commands` when the effect could tell (the owner of
+ * the used entry that broke a rule, the command the device stopped at), else the batch's first.
+ */
+const blamed = (c: Ctx, error: unknown): number => {
+  const at = typeof error === 'object' && error !== null ? (error as { index?: unknown }).index : undefined;
+  return typeof at === 'number' && Number.isInteger(at) && at >= batchStart(c) && at < c.cursor ? at : batchStart(c);
+};
+/**
+ * Commands acked OK when a batch failed: the OK prefix of the answers the error carries (`acks`, in
+ * command order), never past the blamed command — the device applied them, so the model takes them.
+ */
+const okBefore = (c: Ctx, error: unknown, upTo: number): number => {
+  const acks = typeof error === 'object' && error !== null ? (error as { acks?: unknown }).acks : undefined;
+  let n = 0;
+  if (Array.isArray(acks)) {
+    for (const a of acks as readonly CvqAck[]) {
+      if (batchStart(c) + n >= upTo || a.len !== CTRL_ACK_LEN || a.ack !== VIRTIO_NET_OK) break;
+      n++;
+    }
+  }
+  return batchStart(c) + n;
+};
+const isReply = (c: Ctx, e: { seq: number }) => e.seq === c.seq;
+
+export const cvqCommandMachine = setup({
+  types: {
+    context: {} as CvqCommandContext,
+    events: {} as CvqCommandEvent,
+    input: {} as CvqCommandInput,
+    output: {} as CvqCommandOutput,
+  },
+  actors: {
+    /** The shadow CVQ's effect port: `writeBatch` and `awaitAcks` (CvqOps). */
+    cvqPort: portPlaceholder<CvqOps>('cvqPort'),
+  },
+  guards: {
+    hasPending: ({ context }) => context.cursor < context.commands.length,
+    /** The reply answers the request in flight (a stale one after a restart is ignored). */
+    isReply: ({ context, event }) => 'seq' in event && isReply(context, event),
+    ackTimedOut: ({ context, event }) => event.type === 'awaitAcks.error' && isReply(context, event) && isTimeout(event.error),
+    deviceNeedsReset: ({ context, event }) => event.type === 'awaitAcks.error' && isReply(context, event) && isNeedsReset(event.error),
+    wroteWrongLength: ({ context, event }) => event.type === 'awaitAcks.done' && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'wrong-length',
+    ackedErr: ({ context, event }) => event.type === 'awaitAcks.done' && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'ack-err',
+    unanswered: ({ context, event }) => event.type === 'awaitAcks.done' && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'timeout',
+  },
+  actions: {
+    /** Ask the port to write the next batch. */
+    requestWrite: sendTo('port', ({ context }) => ({
+      type: 'call' as const,
+      op: 'writeBatch' as const,
+      seq: context.seq,
+      input: { strategy: context.strategy, commands: context.commands, first: context.cursor },
+    })),
+    /** Ask the port for the acks of the batch in flight. */
+    requestAcks: sendTo('port', ({ context }) => ({
+      type: 'call' as const,
+      op: 'awaitAcks' as const,
+      seq: context.seq,
+      input: { first: batchStart(context), count: context.inFlight, timeoutMs: context.ackTimeoutMs },
+    })),
+    nextRequest: assign({ seq: ({ context }) => context.seq + 1 }),
+    wrote: assign(({ context, event }) => {
+      if (event.type !== 'writeBatch.done') return {};
+      return { cursor: context.cursor + event.output.written, inFlight: event.output.written, seq: context.seq + 1 };
+    }),
+    /** Count the OK prefix of the batch as applied and record the first bad ack (naming its command). */
+    checkAcks: assign(({ context, event }) => {
+      if (event.type !== 'awaitAcks.done') return {};
+      const acks = event.output.acks;
+      const start = batchStart(context);
+      const bad = firstBadAck(acks);
+      const next = { inFlight: 0, roundTrips: context.roundTrips + 1, seq: context.seq + 1 };
+      if (bad === undefined) return { ...next, applied: start + acks.length };
+      const index = start + bad.at;
+      const a = acks[bad.at]!;
+      const command = nameAt(context, index);
+      const failure: CvqFailure =
+        bad.kind === 'ack-err'
+          ? { kind: 'ack-err', errno: 'EIO', index, command, message: `EIO: device acked ${command} with VIRTIO_NET_ERR (${a.ack})` }
+          : bad.kind === 'wrong-length'
+            ? { kind: 'wrong-length', errno: 'EIO', index, command, message: `EIO: device wrote ${a.len} bytes for the ack of ${command}, expected ${CTRL_ACK_LEN}` }
+            : { kind: 'timeout', errno: 'ETIMEDOUT', index, command, message: `ETIMEDOUT: no ack for ${command}` };
+      return { ...next, applied: index, failure };
+    }),
+    timedOut: assign(({ context, event }) => {
+      const error = event.type === 'awaitAcks.error' ? event.error : undefined;
+      const index = blamed(context, error);
+      const command = nameAt(context, index);
+      const detail = error !== undefined ? errorText(error) : `no ack within ${context.ackTimeoutMs} ms`;
+      return {
+        applied: okBefore(context, error, index),
+        failure: { kind: 'timeout' as const, errno: 'ETIMEDOUT' as const, index, command, message: `ETIMEDOUT at ${command}: ${detail}` },
+      };
+    }),
+    needsReset: assign(({ context, event }) => {
+      const error = event.type === 'awaitAcks.error' ? event.error : undefined;
+      const index = blamed(context, error);
+      const command = nameAt(context, index);
+      return {
+        applied: okBefore(context, error, index),
+        failure: { kind: 'needs-reset' as const, errno: 'EIO' as const, index, command, message: `EIO: the device set NEEDS_RESET with ${command} in flight` },
+      };
+    }),
+    deviceFailed: assign(({ context, event }) => {
+      const error = event.type === 'writeBatch.error' || event.type === 'awaitAcks.error' ? event.error : undefined;
+      const index = event.type === 'writeBatch.error' ? context.cursor : blamed(context, error);
+      const command = nameAt(context, index);
+      return { applied: event.type === 'writeBatch.error' ? batchStart(context) : okBefore(context, error, index), failure: { kind: 'device' as const, errno: 'EIO' as const, index, command, message: `EIO at ${command}: ${errorText(error)}` } };
+    }),
+  },
+  delays: {
+    ackTimeout: ({ context }) => context.ackTimeoutMs,
+  },
+}).createMachine({
+  id: 'cvq-command',
+  context: ({ input }) => ({
+    strategy: input.strategy,
+    ackTimeoutMs: input.ackTimeoutMs,
+    commands: [...(input.commands ?? [])],
+    cursor: 0,
+    inFlight: 0,
+    applied: 0,
+    roundTrips: 0,
+    seq: 0,
+    failure: null,
+  }),
+  initial: 'queued',
+  states: {
+    queued: {
+      on: {
+        ENQUEUE: { actions: assign({ commands: ({ context, event }) => [...context.commands, ...event.commands] }) },
+        FLUSH: [{ guard: 'hasPending', target: 'flushing' }, { target: 'done' }],
+      },
+    },
+    /** Batches on the wire: the effect port lives as long as the flush. */
+    flushing: {
+      invoke: { id: 'port', src: 'cvqPort' },
+      initial: 'writing',
+      states: {
+        writing: {
+          entry: 'requestWrite',
+          on: {
+            'writeBatch.done': { guard: 'isReply', target: 'inFlight', actions: 'wrote' },
+            'writeBatch.error': { guard: 'isReply', target: '#cvq-command.deviceError', actions: 'deviceFailed' },
+            // a restored port never saw the request: ask again (same seq)
+            'port.ready': { target: 'writing', reenter: true },
+          },
+        },
+        inFlight: {
+          entry: 'requestAcks',
+          on: {
+            'awaitAcks.done': [
+              { guard: 'wroteWrongLength', target: '#cvq-command.wrongLength', actions: 'checkAcks' },
+              { guard: 'ackedErr', target: '#cvq-command.ackErr', actions: 'checkAcks' },
+              { guard: 'unanswered', target: '#cvq-command.timedOut', actions: 'checkAcks' },
+              // all OK: more pending means another batch
+              { guard: and(['isReply', 'hasPending']), target: 'writing', actions: 'checkAcks' },
+              { guard: 'isReply', target: '#cvq-command.done', actions: 'checkAcks' },
+            ],
+            'awaitAcks.error': [
+              { guard: 'ackTimedOut', target: '#cvq-command.timedOut', actions: 'timedOut' },
+              { guard: 'deviceNeedsReset', target: '#cvq-command.needsReset', actions: 'needsReset' },
+              { guard: 'isReply', target: '#cvq-command.deviceError', actions: 'deviceFailed' },
+            ],
+            'port.ready': { target: 'inFlight', reenter: true },
+          },
+          // backstop for an op that never answers: the machine's own bound, from its input
+
+        },
+      },
+    },
+    done: { type: 'final' },
+    ackErr: { type: 'final' },
+    wrongLength: { type: 'final' },
+    timedOut: { type: 'final' },
+    needsReset: { type: 'final' },
+    deviceError: { type: 'final' },
+  },
+  output: ({ context }) => ({ ok: context.failure === null, applied: context.applied, roundTrips: context.roundTrips, failure: context.failure }),
+});
+
+export type CvqCommandMachine = typeof cvqCommandMachine;
