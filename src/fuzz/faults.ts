@@ -367,12 +367,13 @@ function cvqRule(f: FaultName): Fault | undefined {
 
 export const CVQ_PHASES: readonly CvqStrategy[] = ['serial', 'parallel', 'parallel-indirect'];
 
-function cvqBringUp(): { sim: SimVdpaDevice; engine: CvqEngine; negotiated: bigint } {
+/** The device up through machines/device-lifecycle, the shadow CVQ set up as its step 7. */
+async function cvqBringUp(): Promise<{ sim: SimVdpaDevice; engine: CvqEngine; negotiated: bigint }> {
   const sim = new SimVdpaDevice({});
   must(sim.setOwner(), 'owner');
-  const negotiated = must(sim.getFeatures(), 'features') & ~F.RING_PACKED;
-  const cvq = must(startShadowCvq(sim, negotiated), 'shadow CVQ');
-  return { sim, engine: new CvqEngine(sim, cvq), negotiated };
+  const started = must(await startShadowCvq(sim, must(sim.getFeatures(), 'features') & ~F.RING_PACKED), 'shadow CVQ');
+  started.actor.stop();
+  return { sim, engine: new CvqEngine(sim, started.cvq), negotiated: started.negotiated };
 }
 
 /** A source state whose restore plan has commands before and after the VLAN ones. */
@@ -386,7 +387,7 @@ export async function cvqCell(strategy: CvqStrategy, fault: FaultName): Promise<
   const rule = cvqRule(fault);
   const none = { inFlightBefore: 0, inFlightAfter: 0, lost: 0, lostFrames: 0, needsReset: false };
   if (rule === undefined) return { ...base, ...none, outcome: 'n/a', fired: false, ok: true, error: null, namesCommand: false, namesPhase: false, problems: [] };
-  const { sim, engine, negotiated } = cvqBringUp();
+  const { sim, engine, negotiated } = await cvqBringUp();
   const plan = planRestore(restoreState(), negotiated).map(toCvqCommand);
   const target = plan.findIndex((c) => c.name.startsWith(CVQ_TARGET));
   sim.setFaults([rule]);
@@ -597,7 +598,7 @@ const KTH_EXPECT: Record<(typeof KTH_FAULTS)[number], { machine: string; engine?
  * unanswered, else no index and a message saying it cannot be attributed).
  */
 export async function cvqKthCell(strategy: CvqStrategy, fault: (typeof KTH_FAULTS)[number], pos: KthPosition): Promise<Cell> {
-  const { sim, engine, negotiated } = cvqBringUp();
+  const { sim, engine, negotiated } = await cvqBringUp();
   const plan = planRestore(maximalState(), negotiated).map(toCvqCommand);
   const b = BATCH[strategy];
   const k = { first: 0, 'mid-batch': Math.min(plan.length - 1, Math.floor(b / 2) + b), 'batch-end': Math.min(plan.length - 1, 2 * b - 1), 'next-batch': Math.min(plan.length - 1, 2 * b), last: plan.length - 1 }[pos];
@@ -666,7 +667,7 @@ export const UNFIREABLE: readonly { readonly spec: string; readonly fault: Fault
  * says it never fired — so a caller (the CLI) can report it instead of passing it off as tested.
  */
 export async function unfiredCell(strategy: CvqStrategy, u: (typeof UNFIREABLE)[number]): Promise<Cell> {
-  const { sim, engine, negotiated } = cvqBringUp();
+  const { sim, engine, negotiated } = await cvqBringUp();
   const plan = planRestore(restoreState(), negotiated).map(toCvqCommand);
   sim.setFaults([u.rule]);
   const out = await runCvqCommands(engine, plan, { strategy, ackTimeoutMs: CVQ_TIMEOUT_MS });
