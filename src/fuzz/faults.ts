@@ -16,11 +16,12 @@
  * without it) are `n/a` cells. The migration machine's row waits for its effects.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, waitFor, type AnyActorRef } from 'xstate';
+import { createActor, waitFor } from 'xstate';
 import { svqSwitchMachine, type SvqSwitchContext } from '../../machines/svq-switch.js';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import type { Fault } from '../device/sim/faults.js';
-import { toActors, type Effect } from '../effects/common.js';
+import type { Effect } from '../effects/common.js';
+import { bind } from '../../machines/contract.js';
 import { createDataPath, GuestNic } from '../effects/datapath.js';
 import { SvqBackend, svqSwitchEffects, type SvqSwitchEffects } from '../effects/svq.js';
 import { F } from '../virtio/features.js';
@@ -196,13 +197,26 @@ function mappingProblems(env: Env, mode: 'passthrough' | 'shadow'): string[] {
 
 /** Wrap the effects so the fault is armed when `target` is invoked in the faulted direction. */
 function armAt(effects: SvqSwitchEffects, target: keyof SvqSwitchEffects, armed: () => boolean, arm: () => void): SvqSwitchEffects {
-  const out = { ...effects } as unknown as Record<string, Effect<unknown, unknown>>;
-  const fn = effects[target] as unknown as Effect<unknown, unknown>;
-  out[target as string] = async (input, signal) => {
-    if (armed()) arm();
-    return fn(input, signal);
+  const gate = <I, O>(k: keyof SvqSwitchEffects, f: Effect<I, O>): Effect<I, O> =>
+    k !== target
+      ? f
+      : async (input, signal) => {
+          if (armed()) arm();
+          return f(input, signal);
+        };
+  // every effect the machine declares (a new one fails tsc here until it is listed)
+  return {
+    suspendDevice: gate('suspendDevice', effects.suspendDevice),
+    resumeDevice: gate('resumeDevice', effects.resumeDevice),
+    readVringBases: gate('readVringBases', effects.readVringBases),
+    mapShadowRings: gate('mapShadowRings', effects.mapShadowRings),
+    pointToShadow: gate('pointToShadow', effects.pointToShadow),
+    drainShadow: gate('drainShadow', effects.drainShadow),
+    writeBackIndexes: gate('writeBackIndexes', effects.writeBackIndexes),
+    unmapShadowRings: gate('unmapShadowRings', effects.unmapShadowRings),
+    pointToGuest: gate('pointToGuest', effects.pointToGuest),
+    rollback: gate('rollback', effects.rollback),
   };
-  return out as unknown as SvqSwitchEffects;
 }
 
 /** One cell of the svq-switch block. */
@@ -223,7 +237,7 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
     // traffic while the phase runs: a data-queue fault fires on the next frame the device processes
     env.nic.sendTx(1, 2);
   });
-  const actor: AnyActorRef = createActor(svqSwitchMachine.provide({ actors: toActors(effects) }), { input: { queues: [...QUEUES] } });
+  const actor = createActor(bind(svqSwitchMachine, effects), { input: { queues: [...QUEUES] } });
   actor.start();
   // the call pump loops on setImmediate while shadow rings exist: end it with the cell
   const stop = (): void => {
@@ -232,7 +246,7 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
   };
   const settle = async (): Promise<{ value: unknown; context: SvqSwitchContext } | undefined> => {
     try {
-      return (await waitFor(actor, stable, { timeout: opts.settleMs ?? 5000 })) as unknown as { value: unknown; context: SvqSwitchContext };
+      return await waitFor(actor, stable, { timeout: opts.settleMs ?? 5000 });
     } catch {
       return undefined;
     }

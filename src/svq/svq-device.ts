@@ -37,10 +37,10 @@ import { VIRTIO_CONFIG_S } from '../virtio/status.js';
 import type { DirtyLog } from './dirty-log.js';
 import { checkShadowable, shadowFeatures, type SvqFeatureError } from './features.js';
 import { IovaTree, isIovaTreeError, type IovaTreeError } from './iova-tree.js';
-import { ShadowCvq, type CvqBuffers } from './shadow-cvq.js';
+import { ShadowControlVirtqueue, type CvqBuffers } from './shadow-cvq.js';
 import { ShadowVirtqueue, isSvqError, svqError, type SvqError, type SvqHandover } from './shadow-virtqueue.js';
 
-export type SvqMode = 'cvq' | 'all';
+export type SvqScope = 'cvq' | 'all';
 
 /** One piece of guest RAM: where the guest sees it and where it lives in the device's host memory. */
 export interface GuestMemorySection {
@@ -49,7 +49,7 @@ export interface GuestMemorySection {
   readonly size: number;
 }
 
-export interface GuestQueue {
+export interface SvqGuestQueue {
   /** vhost queue index: rx0 = 0, tx0 = 1, …, the CVQ after the data queues. */
   readonly qi: number;
   /** The guest's ring, addresses in guest-physical memory. */
@@ -65,13 +65,13 @@ export interface GuestQueue {
 
 export interface SvqDeviceOptions {
   readonly device: VdpaDevice;
-  readonly mode: SvqMode;
+  readonly mode: SvqScope;
   readonly guest: {
     readonly space: AddressSpace;
     readonly sections: readonly GuestMemorySection[];
     /** Features the guest driver acked. */
     readonly features: bigint;
-    readonly queues: readonly GuestQueue[];
+    readonly queues: readonly SvqGuestQueue[];
     /** Index of the CVQ among `queues` (by qi); none when CTRL_VQ is not negotiated. */
     readonly cvq?: number;
   };
@@ -122,7 +122,7 @@ export class SvqDevice {
   /** SVQ's view of the device's IOVA space (its own ASID): regions alias host memory at their IOVAs. */
   readonly view = new AddressSpace('iova:svq');
   readonly data = new Map<number, ShadowVirtqueue>();
-  cvq: ShadowCvq | undefined;
+  cvq: ShadowControlVirtqueue | undefined;
   /** vhost index of the shadowed CVQ. */
   cvqIndex: number | undefined;
   /** Queues the device works on directly (mode 'cvq'). */
@@ -255,7 +255,7 @@ export class SvqDevice {
       const resume: SvqHandover | undefined =
         q.handover ?? (q.base === undefined ? undefined : { guestLayout: gLayout, guestSize: q.config.size, guestBase: q.base, inFlight: [], passthroughBase: undefined });
       if (isCvq) {
-        const c = ShadowCvq.create({
+        const c = ShadowControlVirtqueue.create({
           name: `cvq${qi}`,
           guest: { space: o.guest.space, config: q.config },
           shadow: { space: sd.view, config },

@@ -10,7 +10,7 @@ import { encodeCommand } from '../../src/virtio/cvq.js';
 import { F } from '../../src/virtio/features.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { DirtyLog } from '../../src/svq/dirty-log.js';
-import { SvqDevice, type SvqMode } from '../../src/svq/svq-device.js';
+import { SvqDevice, type SvqScope } from '../../src/svq/svq-device.js';
 import type { SvqHandover } from '../../src/svq/shadow-virtqueue.js';
 import { right } from '../device/helpers.js';
 
@@ -53,7 +53,7 @@ class Guest {
 
   private owned = false;
 
-  start(mode: SvqMode, cvq: number | undefined, shadow?: { layout?: RingLayout; eventIdx?: boolean }, resume?: Map<number, { base?: RingBase; handover?: SvqHandover }>): SvqDevice {
+  start(mode: SvqScope, cvq: number | undefined, shadow?: { layout?: RingLayout; eventIdx?: boolean }, resume?: Map<number, { base?: RingBase; handover?: SvqHandover }>): SvqDevice {
     if (!this.owned) right(this.dev.setOwner());
     this.owned = true;
     return right(
