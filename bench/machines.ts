@@ -30,7 +30,7 @@ interface RestoreRun {
 }
 
 async function restoreOnce(strategy: CvqStrategy): Promise<RestoreRun> {
-  const env = bringUpCvq({ latency: { kickToCallUs: KICK_TO_CALL_US } });
+  const env = await bringUpCvq({ latency: { kickToCallUs: KICK_TO_CALL_US } });
   const state = maximalState({ alluni: true, nomulti: true, nouni: true });
   const plan = planRestore(state, env.negotiated).map(toCvqCommand);
   const v0 = env.sim.clock.now;

@@ -28,6 +28,7 @@ import { F } from '../virtio/features.js';
 import type { CvqCommandOutput, CvqStrategy } from '../../machines/cvq-command.js';
 import { CvqEngine } from '../cvq/engine.js';
 import { startShadowCvq } from '../cvq/shadow.js';
+import { startDevice } from '../effects/lifecycle.js';
 import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
 import { resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
 import { planRestore } from '../state/plan.js';
@@ -149,16 +150,15 @@ function must<T>(e: E.Either<{ message: string }, T>, what: string): T {
   return e.right;
 }
 
-function bringUp(): Env {
+/** The device up through machines/device-lifecycle, its data path set up as step 7. */
+async function bringUp(): Promise<Env> {
   const sim = new SimVdpaDevice({ maxQueuePairs: 1 });
   must(sim.setOwner(), 'owner');
-  const negotiated = must(sim.getFeatures(), 'features') & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
   must(sim.setBackendFeatures(must(sim.getBackendFeatures(), 'backend features')), 'backend features');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER), 'status');
-  must(sim.setFeatures(negotiated), 'features');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK), 'FEATURES_OK');
-  const path = must(createDataPath(sim, { queues: QUEUES, size: 64, negotiated }), 'data path');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK), 'DRIVER_OK');
+  const wanted = must(sim.getFeatures(), 'features') & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
+  const started = must(await startDevice(sim, { wanted }, (negotiated) => createDataPath(sim, { queues: QUEUES, size: 64, negotiated })), 'bring-up');
+  started.actor.stop();
+  const path = started.setup;
   const backend = new SvqBackend(path);
   const nic = new GuestNic(path, (qi) => backend.notify(qi));
   must(nic.postRx(0, 16), 'rx buffers');
@@ -226,7 +226,7 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
   if (rule === undefined && fault !== 'none') {
     return { ...base, outcome: 'n/a', fired: false, ok: true, inFlightBefore: 0, inFlightAfter: 0, lost: 0, error: null, namesCommand: false, namesPhase: false, lostFrames: 0, needsReset: false, problems: [] };
   }
-  const env = bringUp();
+  const env = await bringUp();
   const problems: string[] = [];
   let arming = false;
   let inFlightBefore = 0;
