@@ -50,7 +50,7 @@ const big = (_: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.
  * await its acks, check them). Host ms for the whole plan, and round trips.
  */
 async function machineVsBare(strategy: CvqStrategy, how: 'machine' | 'bare'): Promise<{ ms: number; roundTrips: number; commands: number }> {
-  const env = bringUpCvq({});
+  const env = await bringUpCvq({});
   const commands: readonly CvqCommand[] = planRestore(maximalState({ alluni: true, nomulti: true, nouni: true }), env.negotiated).map(toCvqCommand);
   const t0 = performance.now();
   let roundTrips = 0;
