@@ -103,7 +103,7 @@ const IOVA = 0x10_0000;
 const MEM = 1 << 16;
 
 /** A simulated device with only its CVQ brought up (split ring, ASID 0) and a driver on it. */
-export class SimCvq {
+export class CvqOnlySim {
   readonly dev = new SimVdpaDevice({});
   readonly driver: RingDriver;
   readonly cvq: number;
@@ -177,7 +177,7 @@ export const deviceCvqCaseArb: fc.Arbitrary<DeviceCvqCase> = fc.record({
 
 export function checkDeviceCvq(c: DeviceCvqCase): Verdict {
   const v = new Violations();
-  const sim = new SimCvq();
+  const sim = new CvqOnlySim();
   const negotiated = sim.dev.negotiatedFeatures();
   for (const cc of c.commands) {
     const bytes = cc.raw ?? mutateBytes(encodeCommand(cc.cmd), cc.mutations);
