@@ -99,7 +99,7 @@ describe('CVQ restore through machines/cvq-command on the simulated device', () 
     const slow = await bringUp({ profile: 'full', faults: [{ kind: 'delay-ack', us: 20_000, match: { commands: ['VLAN_ADD'] }, times: 1 }] });
     const ok = await runCvqCommands(slow.engine, cmds, { strategy: 'parallel', ackTimeoutMs: 50 });
     expect(ok).toMatchObject({ ok: true, applied: 2, roundTrips: 1 });
-    expect(slow.engine.acks()).toEqual([{ len: 1, ack: 0 }, { len: 1, ack: 0 }]);
+    expect(slow.engine.acks()).toMatchObject([{ len: 1, ack: 0, owner: 0 }, { len: 1, ack: 0, owner: 1 }]);
     const slower = await bringUp({ profile: 'full', faults: [{ kind: 'delay-ack', us: 80_000, match: { commands: ['VLAN_ADD'] }, times: 1 }] });
     const late = await runCvqCommands(slower.engine, cmds, { strategy: 'parallel', ackTimeoutMs: 50 });
     expect(late.failure).toMatchObject({ kind: 'timeout', errno: 'ETIMEDOUT', index: 0 });

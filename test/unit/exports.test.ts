@@ -38,6 +38,10 @@ const KNOWN: Readonly<Record<string, string>> = {
   openDevice: 'src/device/index.ts, src/device/registry.ts',
   // the CVQ classes: per-class CommandRefused<K> vs the reducer's CommandRefused
   CommandRefused: 'src/cvq/classes/types.ts, src/state/apply.ts',
+  // the VDUSE back end (vduse helper) declares its own ioctl tables and the virtio-net device id
+  SIZEOF: 'src/device/vduse/uapi.ts, src/device/vhost-vdpa/uapi.ts',
+  IOCTL: 'src/device/vduse/uapi.ts, src/device/vhost-vdpa/uapi.ts',
+  VIRTIO_ID_NET: 'src/device/sim/options.ts, src/device/vduse/uapi.ts',
 };
 
 function files(dir: string): string[] {
