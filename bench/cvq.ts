@@ -4,7 +4,7 @@
  *
  * Pure layer: plan, encode (in place vs an allocating encode as the baseline), decode, apply, and the
  * whole plan + encode + apply pipeline — commands/s and heap bytes allocated per command.
- * Effect layer: the restore engine loading that state into the simulated device, per strategy — wall
+ * Effect layer: `restoreState` (machines/cvq-command over the engine's two ops) loading that state into the simulated device, per strategy — wall
  * time per load (our JS cost: ring, buffers, acks, model) with the serial strategy as the baseline, and
  * the device time the simulator models (kick-to-call 50 µs, 0.5 µs per chain) beside QEMU's reported
  * 20 848 µs serial → 13 543 µs parallel for ≈4099 commands (1.54×).
@@ -27,11 +27,15 @@ const rate = (step: () => void, ops: number, quick: boolean): number =>
   opsPerSecond(step, ops, { warmupMs: quick ? 40 : 250, sampleMs: quick ? 40 : 250, samples: quick ? 3 : 7, clock: 'wall', stepsPerRead: 1 });
 
 /** A full-profile sim device at DRIVER_OK with the shadow CVQ alone in ASID 1, as QEMU sets it up. */
-function simWithCvq(negotiated: bigint): { dev: SimVdpaDevice; engine: CvqEngine } {
+async function simWithCvq(negotiated: bigint): Promise<{ dev: SimVdpaDevice; engine: CvqEngine }> {
   const dev = new SimVdpaDevice({ profile: 'full', mac: '52:54:00:00:00:01' });
-  const cvq = E.chainW(() => startShadowCvq(dev, negotiated, { size: 256 }))(dev.setOwner());
-  if (E.isLeft(cvq)) throw new Error(cvq.left.message);
-  return { dev, engine: new CvqEngine(dev, cvq.right) };
+  const owner = dev.setOwner();
+  if (E.isLeft(owner)) throw new Error(owner.left.message);
+  // machines/device-lifecycle's bring-up with the shadow CVQ as its step 7
+  const started = await startShadowCvq(dev, negotiated, { size: 256 });
+  if (E.isLeft(started)) throw new Error(started.left.message);
+  started.right.actor.stop();
+  return { dev, engine: new CvqEngine(dev, started.right.cvq) };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
@@ -89,7 +93,7 @@ export const suite: BenchSuite = {
     rows.push({ name: 'plan + encode + apply', value: pipe, unit: 'cmd/s', note });
     rows.push({ name: 'plan + encode + apply heap', value: heapBytesPerOp(pipeline, heapSteps, n), unit: 'B/cmd' });
 
-    // The engine on the simulated device, one full load per sample.
+    // restoreState (machines/cvq-command) on the simulated device, one full load per sample.
     const loads = quick ? 3 : 9;
     const wall = new Map<CvqStrategy, number>();
     for (const strategy of CVQ_STRATEGIES) {
@@ -97,7 +101,7 @@ export const suite: BenchSuite = {
       const deviceUs: number[] = [];
       let kicks = 0;
       for (let k = 0; k < loads + 1; k++) {
-        const { dev, engine } = simWithCvq(negotiated);
+        const { dev, engine } = await simWithCvq(negotiated);
         const t0 = performance.now();
         const v0 = dev.clock.now;
         const r = await restoreState(dev, engine, state, negotiated, DEFAULT_LIMITS, resetNetState('52:54:00:00:00:01', negotiated), { strategy });
@@ -106,7 +110,7 @@ export const suite: BenchSuite = {
         if (k === 0) continue; // warm-up
         times.push(t1 - t0);
         deviceUs.push(dev.clock.now - v0);
-        kicks = r.right.report.stats.kicks;
+        kicks = engine.stats.kicks;
       }
       const ms = median(times);
       wall.set(strategy, ms);

@@ -4,7 +4,9 @@
  * model: 50 µs per kick → call round trip, 0.5 µs per command) and in wall-clock commands per second
  * (the simulator's own cost); and the loopback dataplane's packets per second and heap per packet.
  */
+import * as E from 'fp-ts/lib/Either.js';
 import { SimVdpaDevice } from '../src/device/sim/device.js';
+import { startDevice } from '../src/effects/lifecycle.js';
 import { VHOST_ACCESS_RW } from '../src/device/types.js';
 import { placeRing, ringFactory } from '../src/ring/index.js';
 import { Chain, Used, isRingError, type RingDriver } from '../src/ring/types.js';
@@ -12,7 +14,6 @@ import { maximalState } from '../src/state/maximal.js';
 import { planRestore } from '../src/state/plan.js';
 import { encodeCommandInto, encodedLength } from '../src/virtio/cvq.js';
 import { F } from '../src/virtio/features.js';
-import { VIRTIO_CONFIG_S as S } from '../src/virtio/status.js';
 import { heapBytesPerOp, opsPerSecond, type BenchRow, type BenchSuite } from './harness.js';
 
 const IOVA = 0x10_0000;
@@ -30,14 +31,19 @@ function die(what: string): never {
   throw new Error(`bench/device: ${what}`);
 }
 
-function rig(size: number, queues: (cvq: number) => number[], features?: bigint): Rig {
+/** A full-profile sim device brought up through machines/device-lifecycle; step 7 points `queues` at driver rings. */
+async function rig(size: number, queues: (cvq: number) => number[], features?: bigint): Promise<Rig> {
   const dev = new SimVdpaDevice({ profile: 'full' });
-  const ok = <T>(e: { _tag: 'Left'; left: { message: string } } | { _tag: 'Right'; right: T }): T => (e._tag === 'Right' ? e.right : die(e.left.message));
   ok(dev.setOwner());
-  const f = (features ?? ok(dev.getFeatures())) & ~F.RING_PACKED;
   ok(dev.setBackendFeatures(ok(dev.getBackendFeatures())));
-  ok(dev.setFeatures(f));
-  ok(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK));
+  const started = ok(await startDevice(dev, { wanted: (features ?? ok(dev.getFeatures())) & ~F.RING_PACKED }, (f) => E.right(queuesUp(dev, size, queues, f))));
+  started.actor.stop();
+  return started.setup;
+}
+
+const ok = <T>(e: { _tag: 'Left'; left: { message: string } } | { _tag: 'Right'; right: T }): T => (e._tag === 'Right' ? e.right : die(e.left.message));
+
+function queuesUp(dev: SimVdpaDevice, size: number, queues: (cvq: number) => number[], f: bigint): Rig {
   const mem = ok(dev.allocHost(8 << 20));
   ok(dev.iotlbUpdate(0, IOVA, mem.size, mem.base, VHOST_ACCESS_RW));
   const space = dev.iovaSpace(0)!;
@@ -53,7 +59,6 @@ function rig(size: number, queues: (cvq: number) => number[], features?: bigint)
     ok(dev.setVringEnable(qi, true));
     drivers.set(qi, d);
   }
-  ok(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK));
   const dataStart = Math.ceil((at - IOVA) / 4096) * 4096;
   return { dev, drivers, bytes: mem.bytes.subarray(dataStart), iova: IOVA + dataStart, features: f };
 }
@@ -111,7 +116,7 @@ async function restore(r: Rig, cmds: Uint8Array[], perKick: number): Promise<{ u
 async function cvqRows(quick: boolean): Promise<BenchRow[]> {
   const size = 256;
   const rows: BenchRow[] = [];
-  const probe = rig(size, (c) => [c]);
+  const probe = await rig(size, (c) => [c]);
   const cmds = maximalCommands(probe.features);
   const runs: Array<[string, number]> = [
     ['serial', 1],
@@ -125,7 +130,7 @@ async function cvqRows(quick: boolean): Promise<BenchRow[]> {
     let best = Infinity;
     let sim = { us: 0, roundTrips: 0 };
     for (let k = 0; k < reps; k++) {
-      const r = rig(size, (c) => [c]);
+      const r = await rig(size, (c) => [c]);
       const t0 = performance.now();
       sim = await restore(r, cmds, perKick);
       best = Math.min(best, performance.now() - t0);
@@ -152,9 +157,9 @@ async function cvqRows(quick: boolean): Promise<BenchRow[]> {
   return rows;
 }
 
-function loopbackRows(quick: boolean): BenchRow[] {
+async function loopbackRows(quick: boolean): Promise<BenchRow[]> {
   const size = 256;
-  const r = rig(size, () => [0, 1], undefined);
+  const r = await rig(size, () => [0, 1], undefined);
   const rx = r.drivers.get(0)!;
   const tx = r.drivers.get(1)!;
   const FRAME = 64 + 12;
@@ -215,6 +220,6 @@ function loopbackRows(quick: boolean): BenchRow[] {
 export const suite: BenchSuite = {
   name: 'device',
   async run({ quick }) {
-    return [...(await cvqRows(quick)), ...loopbackRows(quick)];
+    return [...(await cvqRows(quick)), ...(await loopbackRows(quick))];
   },
 };

@@ -30,7 +30,7 @@ interface RestoreRun {
 }
 
 async function restoreOnce(strategy: CvqStrategy): Promise<RestoreRun> {
-  const env = bringUpCvq({ latency: { kickToCallUs: KICK_TO_CALL_US } });
+  const env = await bringUpCvq({ latency: { kickToCallUs: KICK_TO_CALL_US } });
   const state = maximalState({ alluni: true, nomulti: true, nouni: true });
   const plan = planRestore(state, env.negotiated).map(toCvqCommand);
   const v0 = env.sim.clock.now;
@@ -50,7 +50,7 @@ const big = (_: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${v.
  * await its acks, check them). Host ms for the whole plan, and round trips.
  */
 async function machineVsBare(strategy: CvqStrategy, how: 'machine' | 'bare'): Promise<{ ms: number; roundTrips: number; commands: number }> {
-  const env = bringUpCvq({});
+  const env = await bringUpCvq({});
   const commands: readonly CvqCommand[] = planRestore(maximalState({ alluni: true, nomulti: true, nouni: true }), env.negotiated).map(toCvqCommand);
   const t0 = performance.now();
   let roundTrips = 0;

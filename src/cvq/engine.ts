@@ -1,19 +1,15 @@
 /**
- * The CVQ restore engine: sends virtio-net control commands through a shadow CVQ and checks every ack
- * (QEMU net/vhost-vdpa.c `vhost_vdpa_net_cvq_add` / `vhost_vdpa_net_svq_flush` / `_cvq_load`).
+ * The shadow CVQ's two device operations, machines/cvq-command's effect port (src/effects/cvq.ts)
+ * binds them: `writeBatch` writes commands into the shadow CVQ and kicks, `awaitAcks` waits for the
+ * batch's used entries and attributes each (QEMU net/vhost-vdpa.c `vhost_vdpa_net_cvq_add` /
+ * `vhost_vdpa_net_svq_flush`). The loop over batches and the judgement of every ack are the machine's.
  *
- * One interface, three strategies:
- *  - `serial`: one command per kick, wait for its ack (QEMU before the parallel-load patch);
- *  - `parallel`: write commands back to back into the page-rounded out buffer, each a 2-descriptor
- *    chain (out bytes, ack byte), kick once, flush when fewer than 2 descriptors are free or a buffer
- *    is full, then check every ack ("send all CVQ state load commands in parallel");
+ * `writeBatch` fills the ring as the strategy allows:
+ *  - `serial`: one command per kick (QEMU before the parallel-load patch);
+ *  - `parallel`: commands back to back in the page-rounded out buffer, each a 2-descriptor chain
+ *    (out bytes, ack byte), until fewer than 2 descriptors are free or a buffer is full;
  *  - `parallel-indirect`: as parallel, each command one ring slot through an indirect table
  *    (VIRTIO_F_INDIRECT_DESC, §2.7.5.3 / §2.8.19): a 256-entry ring holds 256 commands in flight.
- *
- * Every ack is judged: OK; VIRTIO_NET_ERR (→ EIO naming the command); a used length other than the one
- * ack byte (→ EIO); no answer within the timeout (→ ETIMEDOUT). Only commands acked OK are reported as
- * applied (`acked`, in command order), so a caller never applies a refused command to its model.
- * The primitives `writeBatch` / `awaitAcks` are exactly the cvq-command machine's two actors.
  *
  * Hot path (per command): no allocation — chains and used elements are reused, per-slot bookkeeping
  * lives in typed arrays, bytes are copied straight into the mapped out buffer.
@@ -21,8 +17,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import type { DeviceError, VdpaDevice } from '../device/types.js';
 import { Chain, Used, isRingError, type RingError } from '../ring/types.js';
-import { commandAllowed } from '../state/apply.js';
-import { CTRL_ACK_LEN, CTRL_HDR_LEN, VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../virtio/net.js';
+import { CTRL_ACK_LEN, CTRL_HDR_LEN, VIRTIO_NET_ERR } from '../virtio/net.js';
+import type { CvqStrategy } from '../../machines/cvq-command.js';
 import { VIRTIO_CONFIG_S } from '../virtio/status.js';
 import { commandClass, commandCode, describeCommand, encodePayload, kindOf, type NetCtrlCommand } from '../virtio/cvq.js';
 import { CVQ_CHAIN_DESCS, type ShadowCvq } from './shadow.js';
@@ -31,8 +27,8 @@ const NO_ANSWER = -1;
 /** How often a wait for acks looks at the device status (NEEDS_RESET) while nothing is used. */
 const STATUS_POLL_MS = 20;
 
-export type CvqStrategy = 'serial' | 'parallel' | 'parallel-indirect';
-export const CVQ_STRATEGIES: readonly CvqStrategy[] = ['serial', 'parallel', 'parallel-indirect'];
+// the strategies are machines/cvq-command's (one meaning per name)
+export { CVQ_STRATEGIES, type CvqStrategy } from '../../machines/cvq-command.js';
 
 /** The device-readable part of a command: what goes into the out buffer. `RestoreCommand` is one. */
 export interface CvqOut {
@@ -52,8 +48,11 @@ export const cvqOut = (cmd: NetCtrlCommand): CvqOut => ({ class: commandClass(cm
 const nameOf = (c: CvqOut): string =>
   c.cmd !== undefined ? describeCommand(c.cmd) : (c.name ?? kindOf(c.class, c.command) ?? `class ${c.class} command ${c.command}`);
 
-/** What the device answered for one command. */
-export interface CvqAck {
+/**
+ * What the device answered for one command, with its attribution (a machines/cvq-command `CvqAnswer` plus
+ * the command it belongs to).
+ */
+export interface CvqAnswer {
   /** Used length the device reported (-1: no answer), even when it is not the one ack byte. */
   readonly len: number;
   /** The ack byte (meaningful when len ≥ 1). */
@@ -67,17 +66,12 @@ export interface CvqAck {
   readonly badId?: number;
 }
 
-/** `unanswered`: sent, but the batch ended (ring or device error) before its used entry. */
-/** `bad-id`: answered under a used id that was not its head (attributed to it as the one unanswered). */
-export type CvqOutcome = 'ok' | 'nack' | 'wrong-length' | 'bad-id' | 'timeout' | 'unanswered' | 'not-sent';
 
 export type CvqErrorKind =
-  | 'nack' // ack VIRTIO_NET_ERR (or any non-OK byte)
   | 'wrong-length' // used len ≠ 1
   | 'timeout' // no call within the timeout
   | 'ring' // the device broke a ring rule (bad used id, length …)
   | 'device' // a vhost-vdpa call failed
-  | 'not-negotiated' // a command the negotiated features do not allow (never sent)
   | 'too-large' // a command larger than the out buffer
   | 'no-indirect' // parallel-indirect without INDIRECT_DESC
   | 'busy' // writeBatch with a batch still in flight
@@ -96,12 +90,10 @@ export interface CvqError {
 }
 
 const ERRNO: Record<CvqErrorKind, CvqError['errno']> = {
-  nack: 'EIO',
   'wrong-length': 'EIO',
   timeout: 'ETIMEDOUT',
   ring: 'EIO',
   device: 'EIO',
-  'not-negotiated': 'EOPNOTSUPP',
   'too-large': 'ENOSPC',
   'no-indirect': 'EOPNOTSUPP',
   busy: 'EBUSY',
@@ -125,30 +117,8 @@ export interface CvqStats {
   /** waitCall calls. */
   waits: number;
   commands: number;
-  /** Wall-clock ms spent in `run`. */
-  elapsedMs: number;
 }
 
-export interface CvqReport {
-  readonly strategy: CvqStrategy;
-  /** Per command, in order. */
-  readonly outcomes: readonly CvqOutcome[];
-  /** Indices of the commands acked OK, ascending: exactly those the device applied. */
-  readonly acked: readonly number[];
-  /** Commands [0, okPrefix) were all acked OK. */
-  readonly okPrefix: number;
-  readonly stats: Readonly<CvqStats>;
-}
-
-export type CvqRunError = CvqError & { readonly report: CvqReport };
-
-export interface CvqRunOptions {
-  readonly strategy: CvqStrategy;
-  /** How long one flushed batch may wait for all its acks (default 1000 ms). */
-  readonly timeoutMs?: number;
-  /** When given, commands the features do not allow are refused before anything is sent. */
-  readonly negotiated?: bigint;
-}
 
 /**
  * Drives one shadow CVQ. Not re-entrant: one batch in flight at a time, as QEMU's CVQ load.
@@ -171,7 +141,7 @@ export class CvqEngine {
   private batch = 0;
   private pending = 0;
   private brokenBy: CvqError | undefined;
-  readonly stats: CvqStats = { kicks: 0, flushes: 0, waits: 0, commands: 0, elapsedMs: 0 };
+  readonly stats: CvqStats = { kicks: 0, flushes: 0, waits: 0, commands: 0 };
 
   constructor(
     private readonly device: VdpaDevice,
@@ -396,96 +366,18 @@ export class CvqEngine {
   }
 
   /** The answer for slot `i` of the last batch. */
-  ackOf(i: number): CvqAck {
+  ackOf(i: number): CvqAnswer {
     const badId = this.badIdOf[i]!;
     return { len: this.ackLen[i]!, ack: this.ackByte[i]!, owner: this.batchFirst + i, ...(badId >= 0 ? { badId } : {}) };
   }
 
   /** The last batch's answers in command order (for the cvq-command machine's `awaitAcks`). */
-  acks(): CvqAck[] {
+  acks(): CvqAnswer[] {
     return Array.from({ length: this.batch }, (_, i) => this.ackOf(i));
   }
 
   private breakWith(e: CvqError): CvqError {
     this.brokenBy ??= e;
     return e;
-  }
-
-  /**
-   * Send `cmds` in order with `strategy`: write a batch, flush, check every ack, repeat. Stops at the
-   * first batch with a bad ack (later commands are not sent). Right: all acked OK.
-   */
-  async run(cmds: readonly CvqOut[], opts: CvqRunOptions): Promise<E.Either<CvqRunError, CvqReport>> {
-    const t0 = performance.now();
-    const strategy = opts.strategy;
-    const timeoutMs = opts.timeoutMs ?? 1000;
-    const outcomes: CvqOutcome[] = new Array<CvqOutcome>(cmds.length).fill('not-sent');
-    const acked: number[] = [];
-    const report = (): CvqReport => {
-      let okPrefix = 0;
-      while (okPrefix < outcomes.length && outcomes[okPrefix] === 'ok') okPrefix++;
-      this.stats.elapsedMs += performance.now() - t0;
-      return { strategy, outcomes, acked, okPrefix, stats: { ...this.stats } };
-    };
-    const fail = (e: CvqError): E.Either<CvqRunError, CvqReport> => E.left({ ...e, report: report() });
-
-    if (opts.negotiated !== undefined) {
-      for (let i = 0; i < cmds.length; i++) {
-        const kind = kindOf(cmds[i]!.class, cmds[i]!.command);
-        if (kind !== undefined && !commandAllowed(kind, opts.negotiated)) {
-          return fail(cvqError('not-negotiated', `${nameOf(cmds[i]!)} is not allowed by the negotiated features`, { index: i, command: nameOf(cmds[i]!) }));
-        }
-      }
-    }
-
-    let cursor = 0;
-    while (cursor < cmds.length) {
-      const rest = cursor === 0 ? cmds : cmds.slice(cursor);
-      const w = this.writeBatch(rest, strategy, cursor);
-      if (E.isLeft(w)) return fail(w.left);
-      const n = w.right;
-      const a = await this.awaitAcks(timeoutMs);
-      if (E.isLeft(a)) {
-        // a timeout leaves the unanswered commands timed out; any other failure, merely unanswered
-        const missing: CvqOutcome = a.left.kind === 'timeout' ? 'timeout' : 'unanswered';
-        let at = -1;
-        for (let i = 0; i < n; i++) {
-          const o = this.ackLen[i] === NO_ANSWER ? missing : this.judge(i);
-          outcomes[cursor + i] = o;
-          if (o === 'ok') acked.push(cursor + i);
-          else if (at < 0 && (o === a.left.kind || (o === 'timeout' && a.left.kind === 'timeout'))) at = cursor + i;
-        }
-        if (a.left.index !== undefined) at = a.left.index;
-        if (at < 0) at = cursor;
-        return fail({ ...a.left, index: at, command: nameOf(cmds[at]!) });
-      }
-      let bad = -1;
-      for (let i = 0; i < n; i++) {
-        const o = this.judge(i);
-        outcomes[cursor + i] = o;
-        if (o === 'ok') acked.push(cursor + i);
-        else if (bad < 0) bad = i;
-      }
-      if (bad >= 0) {
-        const index = cursor + bad;
-        const command = nameOf(cmds[index]!);
-        const { len, ack } = this.ackOf(bad);
-        return fail(
-          outcomes[index] === 'nack'
-            ? cvqError('nack', `device acked ${command} with ${ack === VIRTIO_NET_ERR ? 'VIRTIO_NET_ERR' : `0x${ack.toString(16)}`}`, { index, command })
-            : cvqError('wrong-length', `device wrote ${len} byte(s) for the ack of ${command}, expected ${CTRL_ACK_LEN}`, { index, command }),
-        );
-      }
-      cursor += n;
-    }
-    return E.right(report());
-  }
-
-  private judge(i: number): CvqOutcome {
-    const len = this.ackLen[i]!;
-    if (this.badIdOf[i]! >= 0) return 'bad-id';
-    if (len === NO_ANSWER) return 'unanswered';
-    if (len !== CTRL_ACK_LEN) return 'wrong-length';
-    return this.ackByte[i] === VIRTIO_NET_OK ? 'ok' : 'nack';
   }
 }

@@ -15,7 +15,8 @@ import { isRingError, type RingAddrs, type RingDriver, type RingLayout } from '.
 import { VHOST_ACCESS_RO, VHOST_ACCESS_RW, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { hasFeature } from '../virtio/features.js';
 import { NET_CONFIG } from '../virtio/net.js';
-import { VIRTIO_CONFIG_S } from '../virtio/status.js';
+import type { InspectionEvent } from 'xstate';
+import { startDevice, type Started } from '../effects/lifecycle.js';
 
 const pageUp = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
@@ -185,41 +186,66 @@ export function cvqIndexOf(device: VdpaDevice, negotiated: bigint): E.Either<Dev
   return E.map((c: Uint8Array) => 2 * (c[0]! | (c[1]! << 8)))(device.getConfig(NET_CONFIG.maxVirtqueuePairs, 2));
 }
 
-/**
- * Bring an owned, reset device up for a CVQ-only state load, in QEMU's order (vhost_vdpa_net_cvq_start,
- * vhost_dev_start): ack the offered backend features, ACKNOWLEDGE | DRIVER, VHOST_SET_FEATURES,
- * FEATURES_OK (virtio 1.2 §3.1.1), the CVQ's group alone in ASID `opts.asid` (default 1 here), the
- * shadow CVQ created there and programmed, DRIVER_OK.
- */
-export function startShadowCvq(device: VdpaDevice, negotiated: bigint, opts: Omit<ShadowCvqOptions, 'negotiated' | 'qi'> = {}): E.Either<ShadowCvqSetupError, ShadowCvq> {
-  const S = VIRTIO_CONFIG_S;
-  return pipe(
-    prepareShadowCvq(device, negotiated, opts),
-    E.chainFirst(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK))),
-  );
+/** Where the CVQ's group goes: the ASID given, or — by default — ASID 1 when the device can isolate it. */
+function cvqAsid(device: VdpaDevice, group: number, asid: number | undefined): E.Either<ShadowCvqSetupError, number> {
+  if (asid !== undefined) return E.right(asid);
+  // QEMU vhost_vdpa_net_cvq_start: isolate the CVQ only when the device has a second address space and
+  // the CVQ's group is its own (group 0 holds the data queues)
+  const as = uapi(device.getAsNum());
+  if (E.isLeft(as)) return as;
+  const groups = uapi(device.getGroupNum());
+  if (E.isLeft(groups)) return groups;
+  return E.right(as.right >= 2 && groups.right >= 2 && group !== 0 ? 1 : 0);
 }
 
 /**
- * `startShadowCvq` up to a programmed shadow CVQ, without DRIVER_OK: for a caller that sets up its data
- * queues too before the device goes live (vhost_dev_start programs every vring, then DRIVER_OK).
+ * The shadow CVQ part of the driver's §3.1.1 step 7 (QEMU `vhost_vdpa_net_cvq_start`), after
+ * FEATURES_OK and before DRIVER_OK: the CVQ's group in its own ASID (`opts.asid`, default ASID 1 when
+ * the device can isolate it), the shadow CVQ created there and programmed. Status and features are
+ * machines/device-lifecycle's: run this as `startDevice`'s setup (src/effects/lifecycle.ts), or use
+ * `startShadowCvq`, which does.
  */
-export function prepareShadowCvq(device: VdpaDevice, negotiated: bigint, opts: Omit<ShadowCvqOptions, 'negotiated' | 'qi'> = {}): E.Either<ShadowCvqSetupError, ShadowCvq> {
-  const S = VIRTIO_CONFIG_S;
-  const asid = opts.asid ?? 1;
+export function setUpShadowCvq(device: VdpaDevice, negotiated: bigint, opts: Omit<ShadowCvqOptions, 'negotiated' | 'qi'> = {}): E.Either<ShadowCvqSetupError, ShadowCvq> {
   return pipe(
-    uapi(device.getBackendFeatures()),
-    E.chain((backend) => uapi(device.setBackendFeatures(backend))),
-    E.chain(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER))),
-    E.chain(() => uapi(device.setFeatures(negotiated))),
-    E.chain(() => uapi(device.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK))),
-    E.chain(() => uapi(cvqIndexOf(device, negotiated))),
+    uapi(cvqIndexOf(device, negotiated)),
     E.chain((qi) =>
       pipe(
         uapi(device.getVringGroup(qi)),
-        E.chain((group) => uapi(device.setGroupAsid(group, asid))),
-        E.chain(() => createShadowCvq(device, { ...opts, qi, negotiated, asid })),
+        E.chain((group) =>
+          pipe(
+            cvqAsid(device, group, opts.asid),
+            E.chainFirst((asid) => (asid === 0 ? E.right(undefined) : uapi(device.setGroupAsid(group, asid)))),
+          ),
+        ),
+        E.chain((asid) => createShadowCvq(device, { ...opts, qi, negotiated, asid })),
       ),
     ),
     E.chainFirst((cvq) => uapi(programShadowCvq(device, cvq))),
   );
+}
+
+export interface ShadowCvqStarted extends Started {
+  readonly cvq: ShadowCvq;
+}
+
+/**
+ * Bring an owned device up for a CVQ-only state load, in QEMU's order (vhost_vdpa_net_cvq_start,
+ * vhost_dev_start): ack the offered backend features, then machines/device-lifecycle (`startDevice`:
+ * reset, ACKNOWLEDGE | DRIVER, negotiate `wanted`, FEATURES_OK) with the shadow CVQ set up
+ * (`setUpShadowCvq`) as its step 7, then DRIVER_OK. The lifecycle actor is left running at DRIVER_OK.
+ */
+export async function startShadowCvq(
+  device: VdpaDevice,
+  wanted: bigint,
+  opts: Omit<ShadowCvqOptions, 'negotiated' | 'qi'> & { readonly inspect?: (e: InspectionEvent) => void } = {},
+): Promise<E.Either<ShadowCvqSetupError, ShadowCvqStarted>> {
+  const backend = pipe(
+    uapi(device.getBackendFeatures()),
+    E.chain((b) => uapi(device.setBackendFeatures(b))),
+  );
+  if (E.isLeft(backend)) return backend;
+  const { inspect, ...shadow } = opts;
+  const started = await startDevice(device, { wanted, ...(inspect === undefined ? {} : { inspect }) }, (negotiated) => setUpShadowCvq(device, negotiated, shadow));
+  if (E.isLeft(started)) return E.left(setupError(started.left.message));
+  return E.right({ ...started.right, cvq: started.right.setup });
 }

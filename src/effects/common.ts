@@ -1,20 +1,24 @@
 /**
- * Effects are plain async functions `(input, signal) => Promise<output>` per actor name; a machine
- * gets them as actors with `machine.provide({ actors: toActors(effects) })`. Keeping them functions
- * lets the model-based runner gate each invocation (src/mbt/sim.ts) without a second implementation.
+ * Effects are plain async functions `(input, signal) => Promise<output>` per actor name (`Effect`, the
+ * machines' own type: machines/port.ts); a machine gets them bound with `bind(machine, effects)`
+ * (machines/contract.ts), typed from its actor declarations. Keeping them functions lets the
+ * model-based runner gate each invocation (src/mbt/sim.ts) without a second implementation.
  * A failed effect rejects with the typed error value of the layer that failed (DeviceError, SvqError …).
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { fromPromise, type AnyActorLogic } from 'xstate';
+import type { Effect } from '../../machines/port.js';
 
-export type Effect<I, O> = (input: I, signal: AbortSignal) => Promise<O>;
+export type { Effect };
 export type Effects = Record<string, Effect<never, unknown>>;
 
-/** Bind effects as promise actors, one per name. */
+/** Bind effects as promise actors, one per name (untyped: prefer `bind`, which checks them against the machine). */
 export function toActors<T extends Effects>(effects: T): { [K in keyof T]: AnyActorLogic } {
   const out = {} as { [K in keyof T]: AnyActorLogic };
   for (const k of Object.keys(effects) as (keyof T)[]) {
-    const fn = effects[k] as unknown as Effect<unknown, unknown>;
+    // the machine gives each actor the input its declaration says; unchecked here (that is `bind`'s job)
+    const fx: Effect<never, unknown> = effects[k];
+    const fn = fx as Effect<unknown, unknown>;
     out[k] = fromPromise<unknown, unknown>(({ input, signal }) => fn(input, signal));
   }
   return out;

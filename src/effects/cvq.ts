@@ -1,23 +1,23 @@
 /**
- * machines/cvq-command's effects: its two actors are the CVQ engine's primitives (src/cvq/engine.ts)
- * — `writeBatch` fills the shadow CVQ as the strategy allows and kicks, `awaitAcks` waits for the
- * batch's used entries and hands back every ack in command order for the machine to judge.
- * `runCvqCommands` runs a command list through the machine, the way the migration destination sends
- * its restore plan.
+ * machines/cvq-command's effects: its port's two ops are the CVQ engine's primitives
+ * (src/cvq/engine.ts) — `writeBatch` fills the shadow CVQ as the strategy allows and kicks, `awaitAcks`
+ * waits for the batch's used entries and hands back every ack in command order for the machine to judge.
+ * `runCvqCommands` runs a command list through the machine: the one CVQ batch/ack loop, used by the
+ * migration's restore, `restoreState` (src/cvq/restore.ts), the source's guest configuration, the
+ * benches and the real-device suite.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, toPromise, type InspectionEvent } from 'xstate';
 import type { CvqEngine, CvqOut } from '../cvq/engine.js';
-import type { RestoreCommand } from '../state/plan.js';
-import { fromHex, toHex } from '../virtio/net.js';
+import { fromHex } from '../virtio/net.js';
 import { cvqCommandMachine, type CvqCommand, type CvqCommandOutput, type CvqStrategy } from '../../machines/cvq-command.js';
 import { bind, type EffectsOf } from '../../machines/contract.js';
 
 /** machines/cvq-command's effects: its port's two ops (the type is the machine's). */
 export type CvqCommandEffects = EffectsOf<typeof cvqCommandMachine>;
 
-/** The JSON form the machine keeps in its context, from a planned command. */
-export const toCvqCommand = (c: RestoreCommand): CvqCommand => ({ name: c.name, class: c.class, cmd: c.command, payload: toHex(c.payload) });
+/** The JSON form the machine keeps in its context, from a planned command (one definition: src/state/plan.ts). */
+export { toCvqCommand } from '../state/plan.js';
 
 export interface CvqCommandFormatError {
   readonly _tag: 'CvqCommandFormatError';
@@ -42,17 +42,18 @@ export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
     cvqPort: {
       // synchronous: the ring write and the kick answer before the machine's step ends
       writeBatch({ strategy, commands, first }) {
-      // a batch never exceeds the ring: offer at most that many
-      const n = Math.min(commands.length - first, engine.cvq.size);
-      const outs = new Array<CvqOut>(n);
-      for (let i = 0; i < n; i++) outs[i] = toWire(commands[first + i]!, first + i);
-      const w = engine.writeBatch(outs, strategy, first);
-      if (E.isLeft(w)) throw w.left;
-      return { written: w.right };
+        // a batch never exceeds the ring: offer at most that many
+        const n = Math.min(commands.length - first, engine.cvq.size);
+        const outs = new Array<CvqOut>(n);
+        for (let i = 0; i < n; i++) outs[i] = toWire(commands[first + i]!, first + i);
+        const w = engine.writeBatch(outs, strategy, first);
+        if (E.isLeft(w)) throw w.left;
+        return { written: w.right };
       },
-      async awaitAcks({ timeoutMs }) {
+      async awaitAcks({ first, timeoutMs }) {
         const r = await engine.awaitAcks(timeoutMs);
-        if (E.isLeft(r)) throw r.left;
+        // the machine blames `index` within the batch; the engine names it in the whole list
+        if (E.isLeft(r)) throw r.left.index === undefined ? r.left : { ...r.left, index: r.left.index - first };
         return { acks: engine.acks() };
       },
     },

@@ -6,9 +6,9 @@
  * Every failure is a `MigrateError` value naming where it happened.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import type { DeviceError, VdpaDevice } from '../device/types.js';
+import type { VdpaDevice } from '../device/types.js';
 import { CvqEngine } from '../cvq/engine.js';
-import { createShadowCvq, cvqIndexOf as cvqIndexOfDevice, programShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
+import { setUpShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
 import { DEFAULT_LIMITS, type DeviceLimits } from '../state/net-state.js';
 import { hasFeature } from '../virtio/features.js';
 import { ETH_ALEN, NET_CONFIG, formatMac } from '../virtio/net.js';
@@ -34,36 +34,17 @@ export function ownDevice(dev: VdpaDevice): E.Either<MigrateError, bigint> {
   return E.isLeft(s) ? E.left(migrateError('open', s.left.message)) : E.right(b.right);
 }
 
-/** The control queue's index: 2 × max_virtqueue_pairs with MQ (§5.1.2), else 2. */
-export function cvqIndexOf(dev: VdpaDevice, negotiated: bigint): E.Either<MigrateError, number> {
-  return E.mapLeft((e: DeviceError) => migrateError('config', e.message))(cvqIndexOfDevice(dev, negotiated));
-}
-
-/** Put the CVQ's group in ASID 1 when the device has one to give (QEMU's shadow CVQ isolation). */
-function isolateCvq(dev: VdpaDevice, cvq: number): number {
-  const as = dev.getAsNum();
-  const groups = dev.getGroupNum();
-  const g = dev.getVringGroup(cvq);
-  if (E.isLeft(as) || E.isLeft(groups) || E.isLeft(g) || as.right < 2 || groups.right < 2 || g.right === 0) return 0;
-  return E.isRight(dev.setGroupAsid(g.right, 1)) ? 1 : 0;
-}
-
 export interface Cvq {
   readonly qi: number;
   readonly shadow: ShadowCvq;
   readonly engine: CvqEngine;
 }
 
-/** Shadow CVQ on its own ASID (before DRIVER_OK), programmed on the device. */
+/** Shadow CVQ on its own ASID when the device can isolate it (before DRIVER_OK), programmed on the device. */
 export function setUpCvq(dev: VdpaDevice, negotiated: bigint): E.Either<MigrateError, Cvq> {
-  const qi = cvqIndexOf(dev, negotiated);
-  if (E.isLeft(qi)) return qi;
-  const asid = isolateCvq(dev, qi.right);
-  const shadow = createShadowCvq(dev, { qi: qi.right, negotiated, asid, size: Math.min(256, E.getOrElse(() => 256)(dev.getVringNum())), outBytes: 64 * 1024 });
+  const shadow = setUpShadowCvq(dev, negotiated, { size: Math.min(256, E.getOrElse(() => 256)(dev.getVringNum())), outBytes: 64 * 1024 });
   if (E.isLeft(shadow)) return E.left(migrateError('shadow CVQ', shadow.left.message));
-  const p = programShadowCvq(dev, shadow.right);
-  if (E.isLeft(p)) return E.left(migrateError('shadow CVQ', p.left.message));
-  return E.right({ qi: qi.right, shadow: shadow.right, engine: new CvqEngine(dev, shadow.right) });
+  return E.right({ qi: shadow.right.qi, shadow: shadow.right, engine: new CvqEngine(dev, shadow.right) });
 }
 
 /** The device limits config space reports (RSS maxima, queue pairs), for applying acked commands. */

@@ -102,8 +102,13 @@ export function checkApply(c: ApplyCase): Verdict {
 const IOVA = 0x10_0000;
 const MEM = 1 << 16;
 
-/** A simulated device with only its CVQ brought up (split ring, ASID 0) and a driver on it. */
-export class SimCvq {
+/**
+ * A simulated device with only its CVQ brought up (split ring, ASID 0) and a driver on it. It fuzzes the
+ * simulator's own CVQ against the reducer, per case and synchronously, so it writes the status byte
+ * through the raw uAPI on purpose (like test/device): every product bring-up goes through
+ * machines/device-lifecycle (`startDevice`).
+ */
+export class CvqOnlySim {
   readonly dev = new SimVdpaDevice({});
   readonly driver: RingDriver;
   readonly cvq: number;
@@ -177,7 +182,7 @@ export const deviceCvqCaseArb: fc.Arbitrary<DeviceCvqCase> = fc.record({
 
 export function checkDeviceCvq(c: DeviceCvqCase): Verdict {
   const v = new Violations();
-  const sim = new SimCvq();
+  const sim = new CvqOnlySim();
   const negotiated = sim.dev.negotiatedFeatures();
   for (const cc of c.commands) {
     const bytes = cc.raw ?? mutateBytes(encodeCommand(cc.cmd), cc.mutations);

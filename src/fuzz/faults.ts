@@ -16,17 +16,19 @@
  * without it) are `n/a` cells. The migration machine's row waits for its effects.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { createActor, waitFor, type AnyActorRef } from 'xstate';
+import { createActor, waitFor } from 'xstate';
 import { svqSwitchMachine, type SvqSwitchContext } from '../../machines/svq-switch.js';
 import { SimVdpaDevice } from '../device/sim/device.js';
 import type { Fault } from '../device/sim/faults.js';
-import { toActors, type Effect } from '../effects/common.js';
+import type { Effect } from '../effects/common.js';
+import { bind } from '../../machines/contract.js';
 import { createDataPath, GuestNic } from '../effects/datapath.js';
 import { SvqBackend, svqSwitchEffects, type SvqSwitchEffects } from '../effects/svq.js';
 import { F } from '../virtio/features.js';
 import type { CvqCommandOutput, CvqStrategy } from '../../machines/cvq-command.js';
 import { CvqEngine } from '../cvq/engine.js';
 import { startShadowCvq } from '../cvq/shadow.js';
+import { startDevice } from '../effects/lifecycle.js';
 import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
 import { resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
 import { planRestore } from '../state/plan.js';
@@ -148,16 +150,15 @@ function must<T>(e: E.Either<{ message: string }, T>, what: string): T {
   return e.right;
 }
 
-function bringUp(): Env {
+/** The device up through machines/device-lifecycle, its data path set up as step 7. */
+async function bringUp(): Promise<Env> {
   const sim = new SimVdpaDevice({ maxQueuePairs: 1 });
   must(sim.setOwner(), 'owner');
-  const negotiated = must(sim.getFeatures(), 'features') & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
   must(sim.setBackendFeatures(must(sim.getBackendFeatures(), 'backend features')), 'backend features');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER), 'status');
-  must(sim.setFeatures(negotiated), 'features');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK), 'FEATURES_OK');
-  const path = must(createDataPath(sim, { queues: QUEUES, size: 64, negotiated }), 'data path');
-  must(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK), 'DRIVER_OK');
+  const wanted = must(sim.getFeatures(), 'features') & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
+  const started = must(await startDevice(sim, { wanted }, (negotiated) => createDataPath(sim, { queues: QUEUES, size: 64, negotiated })), 'bring-up');
+  started.actor.stop();
+  const path = started.setup;
   const backend = new SvqBackend(path);
   const nic = new GuestNic(path, (qi) => backend.notify(qi));
   must(nic.postRx(0, 16), 'rx buffers');
@@ -196,13 +197,26 @@ function mappingProblems(env: Env, mode: 'passthrough' | 'shadow'): string[] {
 
 /** Wrap the effects so the fault is armed when `target` is invoked in the faulted direction. */
 function armAt(effects: SvqSwitchEffects, target: keyof SvqSwitchEffects, armed: () => boolean, arm: () => void): SvqSwitchEffects {
-  const out = { ...effects } as unknown as Record<string, Effect<unknown, unknown>>;
-  const fn = effects[target] as unknown as Effect<unknown, unknown>;
-  out[target as string] = async (input, signal) => {
-    if (armed()) arm();
-    return fn(input, signal);
+  const gate = <I, O>(k: keyof SvqSwitchEffects, f: Effect<I, O>): Effect<I, O> =>
+    k !== target
+      ? f
+      : async (input, signal) => {
+          if (armed()) arm();
+          return f(input, signal);
+        };
+  // every effect the machine declares (a new one fails tsc here until it is listed)
+  return {
+    suspendDevice: gate('suspendDevice', effects.suspendDevice),
+    resumeDevice: gate('resumeDevice', effects.resumeDevice),
+    readVringBases: gate('readVringBases', effects.readVringBases),
+    mapShadowRings: gate('mapShadowRings', effects.mapShadowRings),
+    pointToShadow: gate('pointToShadow', effects.pointToShadow),
+    drainShadow: gate('drainShadow', effects.drainShadow),
+    writeBackIndexes: gate('writeBackIndexes', effects.writeBackIndexes),
+    unmapShadowRings: gate('unmapShadowRings', effects.unmapShadowRings),
+    pointToGuest: gate('pointToGuest', effects.pointToGuest),
+    rollback: gate('rollback', effects.rollback),
   };
-  return out as unknown as SvqSwitchEffects;
 }
 
 /** One cell of the svq-switch block. */
@@ -212,7 +226,7 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
   if (rule === undefined && fault !== 'none') {
     return { ...base, outcome: 'n/a', fired: false, ok: true, inFlightBefore: 0, inFlightAfter: 0, lost: 0, error: null, namesCommand: false, namesPhase: false, lostFrames: 0, needsReset: false, problems: [] };
   }
-  const env = bringUp();
+  const env = await bringUp();
   const problems: string[] = [];
   let arming = false;
   let inFlightBefore = 0;
@@ -223,7 +237,7 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
     // traffic while the phase runs: a data-queue fault fires on the next frame the device processes
     env.nic.sendTx(1, 2);
   });
-  const actor: AnyActorRef = createActor(svqSwitchMachine.provide({ actors: toActors(effects) }), { input: { queues: [...QUEUES] } });
+  const actor = createActor(bind(svqSwitchMachine, effects), { input: { queues: [...QUEUES] } });
   actor.start();
   // the call pump loops on setImmediate while shadow rings exist: end it with the cell
   const stop = (): void => {
@@ -232,7 +246,7 @@ export async function svqSwitchCell(p: SvqSwitchPhase, fault: FaultName | 'none'
   };
   const settle = async (): Promise<{ value: unknown; context: SvqSwitchContext } | undefined> => {
     try {
-      return (await waitFor(actor, stable, { timeout: opts.settleMs ?? 5000 })) as unknown as { value: unknown; context: SvqSwitchContext };
+      return await waitFor(actor, stable, { timeout: opts.settleMs ?? 5000 });
     } catch {
       return undefined;
     }
@@ -367,12 +381,13 @@ function cvqRule(f: FaultName): Fault | undefined {
 
 export const CVQ_PHASES: readonly CvqStrategy[] = ['serial', 'parallel', 'parallel-indirect'];
 
-function cvqBringUp(): { sim: SimVdpaDevice; engine: CvqEngine; negotiated: bigint } {
+/** The device up through machines/device-lifecycle, the shadow CVQ set up as its step 7. */
+async function cvqBringUp(): Promise<{ sim: SimVdpaDevice; engine: CvqEngine; negotiated: bigint }> {
   const sim = new SimVdpaDevice({});
   must(sim.setOwner(), 'owner');
-  const negotiated = must(sim.getFeatures(), 'features') & ~F.RING_PACKED;
-  const cvq = must(startShadowCvq(sim, negotiated), 'shadow CVQ');
-  return { sim, engine: new CvqEngine(sim, cvq), negotiated };
+  const started = must(await startShadowCvq(sim, must(sim.getFeatures(), 'features') & ~F.RING_PACKED), 'shadow CVQ');
+  started.actor.stop();
+  return { sim, engine: new CvqEngine(sim, started.cvq), negotiated: started.negotiated };
 }
 
 /** A source state whose restore plan has commands before and after the VLAN ones. */
@@ -386,7 +401,7 @@ export async function cvqCell(strategy: CvqStrategy, fault: FaultName): Promise<
   const rule = cvqRule(fault);
   const none = { inFlightBefore: 0, inFlightAfter: 0, lost: 0, lostFrames: 0, needsReset: false };
   if (rule === undefined) return { ...base, ...none, outcome: 'n/a', fired: false, ok: true, error: null, namesCommand: false, namesPhase: false, problems: [] };
-  const { sim, engine, negotiated } = cvqBringUp();
+  const { sim, engine, negotiated } = await cvqBringUp();
   const plan = planRestore(restoreState(), negotiated).map(toCvqCommand);
   const target = plan.findIndex((c) => c.name.startsWith(CVQ_TARGET));
   sim.setFaults([rule]);
@@ -597,7 +612,7 @@ const KTH_EXPECT: Record<(typeof KTH_FAULTS)[number], { machine: string; engine?
  * unanswered, else no index and a message saying it cannot be attributed).
  */
 export async function cvqKthCell(strategy: CvqStrategy, fault: (typeof KTH_FAULTS)[number], pos: KthPosition): Promise<Cell> {
-  const { sim, engine, negotiated } = cvqBringUp();
+  const { sim, engine, negotiated } = await cvqBringUp();
   const plan = planRestore(maximalState(), negotiated).map(toCvqCommand);
   const b = BATCH[strategy];
   const k = { first: 0, 'mid-batch': Math.min(plan.length - 1, Math.floor(b / 2) + b), 'batch-end': Math.min(plan.length - 1, 2 * b - 1), 'next-batch': Math.min(plan.length - 1, 2 * b), last: plan.length - 1 }[pos];
@@ -666,7 +681,7 @@ export const UNFIREABLE: readonly { readonly spec: string; readonly fault: Fault
  * says it never fired — so a caller (the CLI) can report it instead of passing it off as tested.
  */
 export async function unfiredCell(strategy: CvqStrategy, u: (typeof UNFIREABLE)[number]): Promise<Cell> {
-  const { sim, engine, negotiated } = cvqBringUp();
+  const { sim, engine, negotiated } = await cvqBringUp();
   const plan = planRestore(restoreState(), negotiated).map(toCvqCommand);
   sim.setFaults([u.rule]);
   const out = await runCvqCommands(engine, plan, { strategy, ackTimeoutMs: CVQ_TIMEOUT_MS });

@@ -49,11 +49,11 @@ export const guardedRam = (): GuardedMemory =>
 
 // ───────────────────────────── arbitraries ─────────────────────────────
 
-export type Area = 'desc' | 'driver' | 'device' | 'indirect' | 'ring';
+export type FuzzArea = 'desc' | 'driver' | 'device' | 'indirect' | 'ring';
 
 /** One write into the ring image: `width` bytes (le) at `off` (taken modulo the area's size). */
 export interface Mutation {
-  readonly area: Area;
+  readonly area: FuzzArea;
   readonly off: number;
   readonly width: 1 | 2 | 4 | 8;
   /** le64 as [lo, hi] u32 halves; narrower widths use `lo`. */
@@ -107,19 +107,19 @@ const interestingU16 = (size: number) =>
 const mutationArb = (size: number): fc.Arbitrary<Mutation> =>
   fc.oneof(
     // le64 buffer / table address of a descriptor
-    fc.record({ area: fc.constantFrom<Area>('desc', 'indirect'), slot: fc.nat({ max: size * 2 }), addr: interestingAddr }).map(
+    fc.record({ area: fc.constantFrom<FuzzArea>('desc', 'indirect'), slot: fc.nat({ max: size * 2 }), addr: interestingAddr }).map(
       ({ area, slot, addr }): Mutation => ({ area, off: slot * 16, width: 8, lo: addr[0], hi: addr[1] }),
     ),
     // le32 len of a descriptor
-    fc.record({ area: fc.constantFrom<Area>('desc', 'indirect'), slot: fc.nat({ max: size * 2 }), v: interestingU32 }).map(
+    fc.record({ area: fc.constantFrom<FuzzArea>('desc', 'indirect'), slot: fc.nat({ max: size * 2 }), v: interestingU32 }).map(
       ({ area, slot, v }): Mutation => ({ area, off: slot * 16 + 8, width: 4, lo: v, hi: 0 }),
     ),
     // le16 flags / next (split) or id / flags (packed)
-    fc.record({ area: fc.constantFrom<Area>('desc', 'indirect'), slot: fc.nat({ max: size * 2 }), field: fc.constantFrom(12, 14), v: interestingU16(size) }).map(
+    fc.record({ area: fc.constantFrom<FuzzArea>('desc', 'indirect'), slot: fc.nat({ max: size * 2 }), field: fc.constantFrom(12, 14), v: interestingU16(size) }).map(
       ({ area, slot, field, v }): Mutation => ({ area, off: slot * 16 + field, width: 2, lo: v, hi: 0 }),
     ),
     // avail / used ring words: flags, idx, entries, event fields; packed event areas (off_wrap, flags)
-    fc.record({ area: fc.constantFrom<Area>('driver', 'device'), word: fc.nat({ max: 4 * size + 4 }), v: interestingU16(size) }).map(
+    fc.record({ area: fc.constantFrom<FuzzArea>('driver', 'device'), word: fc.nat({ max: 4 * size + 4 }), v: interestingU16(size) }).map(
       ({ area, word, v }): Mutation => ({ area, off: word * 2, width: 2, lo: v, hi: 0 }),
     ),
     // used element id / len (split)
@@ -131,7 +131,7 @@ const mutationArb = (size: number): fc.Arbitrary<Mutation> =>
       ({ field, v }): Mutation => ({ area: 'desc', off: field, width: 2, lo: v, hi: 0, every: true }),
     ),
     // random bytes anywhere in the ring block
-    fc.record({ area: fc.constant<Area>('ring'), off: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }).map(({ area, off, v }): Mutation => ({ area, off, width: 1, lo: v, hi: 0 })),
+    fc.record({ area: fc.constant<FuzzArea>('ring'), off: fc.nat(), v: fc.integer({ min: 0, max: 255 }) }).map(({ area, off, v }): Mutation => ({ area, off, width: 1, lo: v, hi: 0 })),
   );
 
 const shapeArb: fc.Arbitrary<ChainShape> = fc.record({
@@ -163,7 +163,7 @@ interface Built {
   readonly mem: GuardedMemory;
   readonly config: RingConfig;
   readonly driver: RingDriver;
-  readonly areas: Record<Area, readonly [number, number]>;
+  readonly areas: Record<FuzzArea, readonly [number, number]>;
   readonly ringEnd: number;
   /** Per added chain (by token): writable bytes, descriptors it took. */
   readonly inBytes: Map<number, number>;
@@ -180,7 +180,7 @@ function build(c: RingCase): Built | string {
   const driver = f.driver(mem.space, config, c.indirect ? { indirectArea: { addr: IND_AT, size: indSize } } : undefined);
   if (isRingError(driver)) return `driver set-up failed on a valid layout: ${driver.message}`;
   const l = f.layoutOf(c.size);
-  const areas: Record<Area, readonly [number, number]> = {
+  const areas: Record<FuzzArea, readonly [number, number]> = {
     desc: [placed.addrs.desc, l.desc.size],
     driver: [placed.addrs.driver, l.driver.size],
     device: [placed.addrs.device, l.device.size],

@@ -15,7 +15,7 @@ export interface KindResult {
   readonly ms: number;
 }
 
-export interface RunOptions {
+export interface FuzzRunOptions {
   readonly runs: number;
   readonly seed: number;
   /** Shrink the first failure of each kind (slower). */
@@ -27,7 +27,7 @@ export interface RunOptions {
 export const show = (x: unknown): string =>
   JSON.stringify(x, (_k, v) => (typeof v === 'bigint' ? `${v.toString(16)}n` : v instanceof Uint8Array ? `<${Buffer.from(v).toString('hex')}>` : v))?.slice(0, 2000) ?? String(x);
 
-export async function runTarget<T>(t: FuzzTarget<T>, o: RunOptions): Promise<KindResult> {
+export async function runTarget<T>(t: FuzzTarget<T>, o: FuzzRunOptions): Promise<KindResult> {
   const n = Math.max(1, Math.round(o.runs * (t.weight ?? 1)));
   const t0 = performance.now();
   const cases = fc.sample(t.arbitrary, { numRuns: n, seed: o.seed });

@@ -8,7 +8,7 @@
  * through a serialized record. The soak and the SVQ fuzz target both drive it; allocation-free per chain.
  */
 import { ringFactory } from '../ring/index.js';
-import { Chain, Used, isRingError, type RingDevice, type RingError, type RingLayout } from '../ring/types.js';
+import { Chain, Used, isRingError, type RingError, type RingLayout } from '../ring/types.js';
 import { LoopbackDevice, Testbed, type RingSide } from '../svq/loopback.js';
 import { isSvqError, type ShadowVirtqueue, type SvqError, type SvqHandover } from '../svq/shadow-virtqueue.js';
 
@@ -33,7 +33,7 @@ export class SvqRig {
   readonly tb: Testbed;
   svq: ShadowVirtqueue | undefined;
   /** The device: on the shadow ring (SVQ on) or directly on the guest ring (passthrough). */
-  device: LoopbackDevice;
+  device!: LoopbackDevice; // set by `connect`, which `create` runs before handing the rig out
   mode: 'shadow' | 'passthrough' = 'shadow';
   readonly size: number;
   private readonly chain = new Chain(64);
@@ -67,7 +67,6 @@ export class SvqRig {
     this.freeTok = new Uint32Array(n);
     for (let i = 0; i < n; i++) this.freeTok[i] = n - 1 - i;
     this.freeTop = n;
-    this.device = undefined as unknown as LoopbackDevice;
   }
 
   static create(opts: RigOptions): SvqRig | SvqError {
@@ -245,7 +244,7 @@ export class SvqRig {
   /** SVQ on again: a new shadow ring, SVQ resuming from where the passthrough device stands. */
   switchOn(shadow?: { layout: RingLayout; size: number }): string | undefined {
     if (this.mode !== 'passthrough') return 'already shadow';
-    const ring = (this.device as unknown as { ring: RingDevice }).ring;
+    const ring = this.device.ring;
     const g = this.tb.guestConfig;
     const h: SvqHandover = { guestLayout: g.layout, guestSize: g.size, guestBase: ring.base(), inFlight: [], passthroughBase: undefined };
     const e = this.connect(h, shadow === undefined ? undefined : { ...this.opts.shadow, ...shadow });

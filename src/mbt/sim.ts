@@ -15,13 +15,13 @@ import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
 import { migrationMachine } from '../../machines/migration.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { CvqEngine } from '../cvq/engine.js';
-import { prepareShadowCvq, startShadowCvq } from '../cvq/shadow.js';
+import { setUpShadowCvq, startShadowCvq, type ShadowCvq } from '../cvq/shadow.js';
 import { SimVdpaDevice, type SimDeviceOptions } from '../device/sim/device.js';
 import type { ProfileName } from '../device/sim/profiles.js';
 import { deviceError, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { cvqCommandEffects, runCvqCommands, toCvqCommand } from '../effects/cvq.js';
-import { createDataPath, GuestNic } from '../effects/datapath.js';
-import { lifecycleEffects } from '../effects/lifecycle.js';
+import { createDataPath, GuestNic, type DataPath } from '../effects/datapath.js';
+import { lifecycleEffects, startDevice } from '../effects/lifecycle.js';
 import { destinationEffects, sourceEffects, type DestinationSide, type SourceEffects, type SourceSide } from '../effects/migration.js';
 import { SvqBackend, svqSwitchEffects } from '../effects/svq.js';
 import { guestRingsOf, MigrationStream, probeOf } from '../migrate/world.js';
@@ -261,11 +261,12 @@ export interface CvqEnv extends SimEnv {
 }
 
 /** Owner, features (split ring), the shadow CVQ in ASID 1, DRIVER_OK; the engine over it. */
-export function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_PACKED): CvqEnv {
+export async function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_PACKED): Promise<CvqEnv> {
   const { sim, faulty } = simDevice(opts);
-  const negotiated = right(sim.getFeatures()) & mask;
-  const cvq = right(startShadowCvq(sim, negotiated, { asid: 1 }));
-  return { sim, faulty, negotiated, engine: new CvqEngine(faulty.device, cvq) };
+  // through machines/device-lifecycle (src/cvq/shadow.ts startShadowCvq)
+  const started = right(await startShadowCvq(sim, right(sim.getFeatures()) & mask, { asid: 1 }));
+  started.actor.stop();
+  return { sim, faulty, negotiated: started.negotiated, engine: new CvqEngine(faulty.device, started.cvq) };
 }
 
 /** Why an all-answered-but-one ack list never reaches machines/cvq-command from a real engine. */
@@ -483,10 +484,16 @@ export interface SourceOptions {
 /** The source: data path with a dirty log, the CVQ in ASID 1 configured with `state`, DRIVER_OK. */
 export async function bringUpSource(o: SourceOptions = {}): Promise<MigrationSourceEnv> {
   const { sim, faulty } = simDevice({ maxQueuePairs: 1, ...(o.profile === undefined ? {} : { profile: o.profile }) });
-  const negotiated = right(sim.getFeatures()) & SPLIT_SINGLE_PAIR;
-  const cvq = right(prepareShadowCvq(sim, negotiated, { asid: 1 }));
-  const path = right(createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated }));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
+  // through machines/device-lifecycle; step 7: the shadow CVQ in ASID 1 and the data path
+  right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
+  const started = right(
+    await startDevice(sim, { wanted: right(sim.getFeatures()) & SPLIT_SINGLE_PAIR }, (negotiated) =>
+      E.chainW((cvq: ShadowCvq) => E.map((path: DataPath) => ({ cvq, path }))(createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated })))(setUpShadowCvq(sim, negotiated, { asid: 1 })),
+    ),
+  );
+  started.actor.stop();
+  const { negotiated } = started;
+  const { cvq, path } = started.setup;
   // the guest configures its NIC; the model takes exactly what the device acked
   const plan = planRestore(o.state ?? SOURCE_STATE, negotiated);
   const out = await runCvqCommands(new CvqEngine(sim, cvq), plan.map(toCvqCommand), { strategy: 'parallel', ackTimeoutMs: 100 });

@@ -32,7 +32,7 @@ import { hasFeature } from '../virtio/features.js';
 import type { CvqStrategy } from '../../machines/cvq-command.js';
 import { GuestNet } from './guest.js';
 
-export { ACK_TIMEOUT_MS, configMac, cvqIndexOf, limitsOf, migrateError, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
+export { ACK_TIMEOUT_MS, configMac, limitsOf, migrateError, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
 
 /** Reject with a MigrateError from whatever an effect failed with. */
 const text = (e: unknown): string => (typeof e === 'object' && e !== null && typeof (e as { message?: unknown }).message === 'string' ? (e as { message: string }).message : String(e));

@@ -35,7 +35,7 @@ export interface CvqBuffers {
   readonly slots: number;
 }
 
-export interface ShadowCvqOptions {
+export interface ShadowControlVirtqueueOptions {
   readonly name?: string;
   readonly guest: { readonly space: AddressSpace; readonly config: RingConfig };
   readonly shadow: { readonly space: AddressSpace; readonly config: RingConfig };
@@ -98,7 +98,7 @@ interface GuestCopy {
 
 const EVENT_LOG_MAX = 8192;
 
-export class ShadowCvq {
+export class ShadowControlVirtqueue {
   readonly name: string;
   readonly guestRing: RingDevice;
   readonly shadowRing: RingDriver;
@@ -129,7 +129,7 @@ export class ShadowCvq {
   private stopped = false;
   private readonly counters: ShadowCvqStats = { forwarded: 0, deviceOk: 0, deviceErr: 0, refusedLocally: 0, emulated: 0, modelRefused: 0, ownCompleted: 0, kicksSent: 0, callsSent: 0, stashes: 0 };
 
-  private constructor(opts: ShadowCvqOptions, guestRing: RingDevice, shadowRing: RingDriver) {
+  private constructor(opts: ShadowControlVirtqueueOptions, guestRing: RingDevice, shadowRing: RingDriver) {
     this.name = opts.name ?? 'cvq';
     this.guestRing = guestRing;
     this.shadowRing = shadowRing;
@@ -147,7 +147,7 @@ export class ShadowCvq {
     for (let i = n - 1; i >= 0; i--) this.freeSlots.push(i);
   }
 
-  static create(opts: ShadowCvqOptions): ShadowCvq | SvqError {
+  static create(opts: ShadowControlVirtqueueOptions): ShadowControlVirtqueue | SvqError {
     const name = opts.name ?? 'cvq';
     const g = ringFactory(opts.guest.config.layout).device(opts.guest.space, opts.guest.config);
     if (isRingError(g)) return svqError('setup', name, 'guest CVQ ring', g);
@@ -157,7 +157,7 @@ export class ShadowCvq {
     if (b.slots < 1 || b.slotBytes < 2 || !opts.shadow.space.contains(b.out, b.slots * b.slotBytes) || !opts.shadow.space.contains(b.in, b.slots)) {
       return svqError('setup', name, 'CVQ command buffers are not mapped in the IOVA view');
     }
-    return new ShadowCvq(opts, g, s);
+    return new ShadowControlVirtqueue(opts, g, s);
   }
 
   /** The device model: every command the device acked OK (and every emulated one), applied in order. */

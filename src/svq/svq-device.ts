@@ -9,8 +9,9 @@
  *  - 'all': every queue is shadowed (x-svq=on, or migration switching SVQ on): guest RAM is mapped
  *    GPA → IOVA through the tree, shadow rings HVA → IOVA, everything in ASID 0.
  *
- * Set-up follows vhost_dev_start: features (filtered for SVQ), FEATURES_OK, IOTLB updates in one batch,
- * per queue VRING_NUM / ADDR / BASE / ENABLE, then DRIVER_OK. Shadow ring memory comes from the device's
+ * Set-up follows vhost_dev_start, the status steps through machines/device-lifecycle (`startDevice`):
+ * features (filtered for SVQ), FEATURES_OK, IOTLB updates in one batch, per queue VRING_NUM / ADDR /
+ * BASE / ENABLE, then DRIVER_OK. Shadow ring memory comes from the device's
  * `allocHost` and is mapped as QEMU maps it (vhost_vdpa_svq_map_rings): descriptor and driver areas
  * read-only for the device, the device area read-write — except a packed descriptor ring, which the
  * device writes used descriptors into.
@@ -33,14 +34,14 @@ import type { RingBase, RingConfig, RingLayout } from '../ring/types.js';
 import { VHOST_ACCESS_RO, VHOST_ACCESS_RW, VHOST_BACKEND_F, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { DEFAULT_LIMITS, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
 import { F } from '../virtio/features.js';
-import { VIRTIO_CONFIG_S } from '../virtio/status.js';
+import { lifecycleEffects, startDevice } from '../effects/lifecycle.js';
 import type { DirtyLog } from './dirty-log.js';
 import { checkShadowable, shadowFeatures, type SvqFeatureError } from './features.js';
 import { IovaTree, isIovaTreeError, type IovaTreeError } from './iova-tree.js';
-import { ShadowCvq, type CvqBuffers } from './shadow-cvq.js';
+import { ShadowControlVirtqueue, type CvqBuffers } from './shadow-cvq.js';
 import { ShadowVirtqueue, isSvqError, svqError, type SvqError, type SvqHandover } from './shadow-virtqueue.js';
 
-export type SvqMode = 'cvq' | 'all';
+export type SvqScope = 'cvq' | 'all';
 
 /** One piece of guest RAM: where the guest sees it and where it lives in the device's host memory. */
 export interface GuestMemorySection {
@@ -49,7 +50,7 @@ export interface GuestMemorySection {
   readonly size: number;
 }
 
-export interface GuestQueue {
+export interface SvqGuestQueue {
   /** vhost queue index: rx0 = 0, tx0 = 1, …, the CVQ after the data queues. */
   readonly qi: number;
   /** The guest's ring, addresses in guest-physical memory. */
@@ -65,13 +66,13 @@ export interface GuestQueue {
 
 export interface SvqDeviceOptions {
   readonly device: VdpaDevice;
-  readonly mode: SvqMode;
+  readonly mode: SvqScope;
   readonly guest: {
     readonly space: AddressSpace;
     readonly sections: readonly GuestMemorySection[];
     /** Features the guest driver acked. */
     readonly features: bigint;
-    readonly queues: readonly GuestQueue[];
+    readonly queues: readonly SvqGuestQueue[];
     /** Index of the CVQ among `queues` (by qi); none when CTRL_VQ is not negotiated. */
     readonly cvq?: number;
   };
@@ -96,8 +97,6 @@ export interface SvqDeviceError {
 const devErr = (kind: SvqDeviceErrorKind, message: string, cause?: SvqDeviceError['cause']): SvqDeviceError =>
   cause === undefined ? { _tag: 'SvqDeviceError', kind, message } : { _tag: 'SvqDeviceError', kind, message: `${message}: ${cause.message}`, cause };
 
-/** Device status bits (virtio 1.2 §2.1). */
-const { ACKNOWLEDGE: S_ACKNOWLEDGE, DRIVER: S_DRIVER, DRIVER_OK: S_DRIVER_OK, FEATURES_OK: S_FEATURES_OK } = VIRTIO_CONFIG_S;
 
 /** CVQ command slots and their buffer size (QEMU: one page each for out and in). */
 const CVQ_SLOTS = 16;
@@ -122,7 +121,7 @@ export class SvqDevice {
   /** SVQ's view of the device's IOVA space (its own ASID): regions alias host memory at their IOVAs. */
   readonly view = new AddressSpace('iova:svq');
   readonly data = new Map<number, ShadowVirtqueue>();
-  cvq: ShadowCvq | undefined;
+  cvq: ShadowControlVirtqueue | undefined;
   /** vhost index of the shadowed CVQ. */
   cvqIndex: number | undefined;
   /** Queues the device works on directly (mode 'cvq'). */
@@ -143,23 +142,47 @@ export class SvqDevice {
     this.negotiated = negotiated;
   }
 
-  /** Bring the device up under SVQ (reset → features → IOTLB → vrings → DRIVER_OK) and start forwarding. */
-  static start(o: SvqDeviceOptions): E.Either<SvqDeviceError, SvqDevice> {
-    const partial: { sd?: SvqDevice } = {};
+  /**
+   * Bring the device up under SVQ and start forwarding: SVQ's features are chosen first (VHOST_GET_FEATURES
+   * read before START), then machines/device-lifecycle runs §3.1.1 (`startDevice`: reset, ACKNOWLEDGE,
+   * DRIVER, exactly those features, FEATURES_OK) with SVQ's step 7 — ASIDs, IOTLB, vrings — before
+   * DRIVER_OK. A failed set-up undoes its mappings and host memory, and the device is reset.
+   */
+  static async start(o: SvqDeviceOptions): Promise<E.Either<SvqDeviceError, SvqDevice>> {
+    let f: ReturnType<typeof SvqDevice.features>;
     try {
-      return E.right(SvqDevice.setup(o, partial));
+      f = SvqDevice.features(o);
     } catch (x) {
       if (!(x instanceof SetupError)) throw x;
-      // undo what was set up: a reset device, no IOTLB entries or host memory of ours left behind
-      if (partial.sd !== undefined) {
-        o.device.setStatus(0);
-        partial.sd.teardown();
-      }
       return E.left(x.e);
     }
+    const partial: { sd?: SvqDevice; error?: SvqDeviceError } = {};
+    const started = await startDevice(o.device, { wanted: f.devFeatures, required: f.devFeatures }, (negotiated) => {
+      try {
+        return E.right(SvqDevice.queues(o, f, negotiated, partial));
+      } catch (x) {
+        if (!(x instanceof SetupError)) throw x;
+        partial.error = x.e;
+        return E.left(x.e);
+      }
+    });
+    if (E.isLeft(started)) {
+      // undo what was set up: no IOTLB entries or host memory of ours left behind, the device reset
+      // (QEMU vhost_vdpa_reset_status after a failed vhost_dev_start) — the lifecycle's own reset step
+      partial.sd?.teardown();
+      await lifecycleEffects(o.device).resetDevice({ timeoutMs: 1000 }, new AbortController().signal).catch(() => undefined);
+      return E.left(partial.error ?? devErr('features', started.left.message));
+    }
+    // the lifecycle actor's part is done (DRIVER_OK); SVQ's own life is `stop` / `teardown`
+    started.right.actor.stop();
+    const sd = started.right.setup;
+    for (const v of sd.data.values()) v.start();
+    sd.cvq?.handleGuestKick();
+    return E.right(sd);
   }
 
-  private static setup(o: SvqDeviceOptions, partial: { sd?: SvqDevice }): SvqDevice {
+  /** SVQ's device features, shadow ring choice and IOTLB batching; acks the backend features. */
+  private static features(o: SvqDeviceOptions) {
     const dev = o.device;
     const must = <T>(r: E.Either<DeviceError, T>, what: string): T => {
       if (E.isLeft(r)) throw new SetupError(devErr('device', what, r.left));
@@ -193,12 +216,19 @@ export class SvqDevice {
     const want = (1n << BigInt(VHOST_BACKEND_F.IOTLB_MSG_V2)) | (1n << BigInt(VHOST_BACKEND_F.IOTLB_BATCH)) | (1n << BigInt(VHOST_BACKEND_F.IOTLB_ASID)) | (1n << BigInt(VHOST_BACKEND_F.SUSPEND)) | (1n << BigInt(VHOST_BACKEND_F.RESUME));
     must(dev.setBackendFeatures(be & want), 'VHOST_SET_BACKEND_FEATURES');
     const batch = (be & (1n << BigInt(VHOST_BACKEND_F.IOTLB_BATCH))) !== 0n;
-    must(dev.setStatus(0), 'reset');
-    must(dev.setStatus(S_ACKNOWLEDGE), 'ACKNOWLEDGE');
-    must(dev.setStatus(S_ACKNOWLEDGE | S_DRIVER), 'DRIVER');
-    must(dev.setFeatures(devFeatures), 'VHOST_SET_FEATURES');
-    must(dev.setStatus(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK), 'FEATURES_OK');
-    if ((must(dev.getStatus(), 'VHOST_VDPA_GET_STATUS') & S_FEATURES_OK) === 0) throw new SetupError(devErr('features', 'device refused the features (FEATURES_OK not kept)'));
+    return { devFeatures, sLayout, sEvent, sIndirect, gLayout, batch };
+  }
+
+  /** §3.1.1 step 7 under SVQ: ASIDs, guest RAM and shadow rings in the IOTLB, every vring programmed and enabled. */
+  private static queues(o: SvqDeviceOptions, f: ReturnType<typeof SvqDevice.features>, negotiated: bigint, partial: { sd?: SvqDevice }): SvqDevice {
+    const dev = o.device;
+    const must = <T>(r: E.Either<DeviceError, T>, what: string): T => {
+      if (E.isLeft(r)) throw new SetupError(devErr('device', what, r.left));
+      return r.right;
+    };
+    const gq = o.guest.queues;
+    const { sLayout, sEvent, sIndirect, gLayout, batch } = f;
+    const devFeatures = negotiated;
     // address spaces: in 'cvq' mode the CVQ's group must be alone and get its own ASID
     const cvqQi = o.guest.cvq;
     let svqAsid = 0;
@@ -255,7 +285,7 @@ export class SvqDevice {
       const resume: SvqHandover | undefined =
         q.handover ?? (q.base === undefined ? undefined : { guestLayout: gLayout, guestSize: q.config.size, guestBase: q.base, inFlight: [], passthroughBase: undefined });
       if (isCvq) {
-        const c = ShadowCvq.create({
+        const c = ShadowControlVirtqueue.create({
           name: `cvq${qi}`,
           guest: { space: o.guest.space, config: q.config },
           shadow: { space: sd.view, config },
@@ -291,9 +321,6 @@ export class SvqDevice {
     }
     if (batch) for (const a of asids) must(dev.iotlbBatchEnd(a), 'VHOST_IOTLB_BATCH_END');
     for (const q of gq) must(dev.setVringEnable(q.qi, true), 'VHOST_VDPA_SET_VRING_ENABLE');
-    must(dev.setStatus(S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK), 'DRIVER_OK');
-    for (const v of sd.data.values()) v.start();
-    sd.cvq?.handleGuestKick();
     return sd;
   }
 

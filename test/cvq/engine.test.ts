@@ -4,13 +4,17 @@ import * as E from 'fp-ts/lib/Either.js';
 import { CVQ_STRATEGIES, CvqEngine, cvqOut, type CvqStrategy } from '../../src/cvq/engine.js';
 import { restoreState } from '../../src/cvq/restore.js';
 import { createShadowCvq, destroyShadowCvq, programShadowCvq } from '../../src/cvq/shadow.js';
-import { applyCommand } from '../../src/state/apply.js';
+import { runCvqCommands } from '../../src/effects/cvq.js';
+import { applyAll } from '../../src/state/apply.js';
 import { maximalState } from '../../src/state/maximal.js';
 import { DEFAULT_LIMITS, resetNetState } from '../../src/state/net-state.js';
 import { planRestore } from '../../src/state/plan.js';
 import { viewThrough } from '../../src/state/view.js';
+import { describeCommand, type NetCtrlCommand } from '../../src/virtio/cvq.js';
 import { FULL_PROFILE_FEATURES, hasFeature, maskOf } from '../../src/virtio/features.js';
+import { toHex } from '../../src/virtio/net.js';
 import { arbNegotiated, arbState } from '../../src/fuzz/arbitraries.js';
+import type { CvqCommand } from '../../machines/cvq-command.js';
 import { LoopDevice, type LoopFaults } from './loop-device.js';
 
 const SPLIT = FULL_PROFILE_FEATURES & ~maskOf(['RING_PACKED']);
@@ -26,7 +30,16 @@ function setup(negotiated: bigint, faults: LoopFaults = {}, size = 256, mac = '5
   return { device, engine: new CvqEngine(device, cvq.right) };
 }
 
-describe('CVQ restore engine against a ring-device loop', () => {
+/** A command in the machine's JSON form, named as a report names it (e.g. "VLAN_ADD vid=5"). */
+const command = (cmd: NetCtrlCommand): CvqCommand => {
+  const o = cvqOut(cmd);
+  return { name: describeCommand(cmd), class: o.class, cmd: o.command, payload: toHex(o.payload) };
+};
+const vlans = (n: number): CvqCommand[] => Array.from({ length: n }, (_, i) => command({ kind: 'VLAN_ADD', vid: i }));
+const run = (engine: CvqEngine, commands: readonly CvqCommand[], strategy: CvqStrategy, ackTimeoutMs = 1000) =>
+  runCvqCommands(engine, commands, { strategy, ackTimeoutMs });
+
+describe('CVQ restore through machines/cvq-command against a ring-device loop', () => {
   const cases: Array<[CvqStrategy, string, bigint]> = [
     ['serial', 'split', SPLIT],
     ['parallel', 'split', SPLIT],
@@ -42,92 +55,123 @@ describe('CVQ restore engine against a ring-device loop', () => {
     const before = resetNetState('52:54:00:00:00:01', negotiated);
     const r = await restoreState(device, engine, state, negotiated, DEFAULT_LIMITS, before, { strategy });
     if (E.isLeft(r)) throw new Error(r.left.message);
-    const { plan, report, model } = r.right;
+    const { plan, output, model } = r.right;
     expect(plan.length).toBe(1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 4094 + 2);
     expect(device.state).toEqual(viewThrough(state, negotiated));
     expect(model).toEqual(device.state);
-    expect(report.acked.length).toBe(plan.length);
+    expect(output).toMatchObject({ ok: true, applied: plan.length, failure: null });
     expect(device.log.map((l) => l.name)).toEqual(plan.map((c) => c.name));
-    // kicks per strategy: one per command; 2 descriptors per command in a 256 ring; one slot each
+    // round trips per strategy: one per command; 2 descriptors per command in a 256 ring; one slot each
     const expected = { serial: plan.length, parallel: Math.ceil(plan.length / 128), 'parallel-indirect': Math.ceil(plan.length / 256) }[strategy];
-    expect(report.stats.flushes).toBe(expected);
+    expect(output.roundTrips).toBe(expected);
+    expect(engine.stats.flushes).toBe(expected);
     expect(device.kicks).toBeLessThanOrEqual(expected);
   });
 
   it('flushes when the out buffer is full before the ring is', async () => {
     const { device, engine } = setup(SPLIT);
     // 300-byte commands: 13 fit a page, far fewer than the ring's 128 two-descriptor slots
-    const cmds = Array.from({ length: 40 }, () => cvqOut({ kind: 'MAC_TABLE_SET', unicast: Array.from({ length: 49 }, () => '02:00:00:00:00:01'), multicast: [] }));
-    expect(cmds[0]!.payload.length + 2).toBe(304);
-    const r = await engine.run(cmds, { strategy: 'parallel' });
-    expect(E.isRight(r) && r.right.stats.flushes).toBe(Math.ceil(40 / 13));
+    const big: NetCtrlCommand = { kind: 'MAC_TABLE_SET', unicast: Array.from({ length: 49 }, () => '02:00:00:00:00:01'), multicast: [] };
+    expect(cvqOut(big).payload.length + 2).toBe(304);
+    const out = await run(engine, Array.from({ length: 40 }, () => command(big)), 'parallel');
+    expect(out).toMatchObject({ ok: true, applied: 40, roundTrips: Math.ceil(40 / 13) });
     expect(device.log).toHaveLength(40);
   });
 
-  it('a NACK is EIO naming the command; acks OK around it are reported, later batches never sent', async () => {
+  it('a NACK is EIO naming the command; acks OK around it are seen, only the prefix before it is applied, later batches never sent', async () => {
     const { device, engine } = setup(SPLIT, { nack: new Set([5]) });
-    const cmds = Array.from({ length: 300 }, (_, i) => cvqOut({ kind: 'VLAN_ADD', vid: i }));
-    const r = await engine.run(cmds, { strategy: 'parallel' });
-    expect(E.isLeft(r)).toBe(true);
-    if (E.isRight(r)) return;
-    expect(r.left).toMatchObject({ kind: 'nack', errno: 'EIO', index: 5, command: 'VLAN_ADD vid=5' });
-    expect(r.left.message).toBe('EIO: device acked VLAN_ADD vid=5 with VIRTIO_NET_ERR');
-    const o = r.left.report.outcomes;
-    expect(o.slice(0, 5).every((x) => x === 'ok') && o[5] === 'nack' && o.slice(6, 128).every((x) => x === 'ok')).toBe(true);
-    expect(o.slice(128).every((x) => x === 'not-sent')).toBe(true);
-    expect(r.left.report.acked).toEqual([...Array(128).keys()].filter((i) => i !== 5));
-    expect(r.left.report.okPrefix).toBe(5);
+    const out = await run(engine, vlans(300), 'parallel');
+    expect(out.ok).toBe(false);
+    expect(out.failure).toEqual({ kind: 'ack-err', errno: 'EIO', index: 5, command: 'VLAN_ADD vid=5', message: 'EIO: device acked VLAN_ADD vid=5 with VIRTIO_NET_ERR (1)' });
+    expect([out.applied, out.roundTrips]).toEqual([5, 1]);
+    // the batch's acks, in command order: every one OK but the refused one
+    const acks = engine.acks();
+    expect(acks).toHaveLength(128);
+    expect(acks.map((a, i) => [i, a.len, a.ack]).filter(([, len, ack]) => len !== 1 || ack !== 0)).toEqual([[5, 1, 1]]);
     expect(device.log).toHaveLength(128);
   });
 
   it('serial stops at the refused command', async () => {
     const { device, engine } = setup(SPLIT, { nack: new Set([2]) });
-    const r = await engine.run(Array.from({ length: 10 }, (_, i) => cvqOut({ kind: 'VLAN_ADD', vid: i })), { strategy: 'serial' });
-    expect(E.isLeft(r) && [r.left.index, r.left.report.acked]).toEqual([2, [0, 1]]);
+    const out = await run(engine, vlans(10), 'serial');
+    expect([out.failure?.kind, out.failure?.index, out.applied, out.roundTrips]).toEqual(['ack-err', 2, 2, 3]);
     expect(device.log).toHaveLength(3);
   });
 
-  it.each([0, 2, 4096])('a used length of %i is EIO (wrong length)', async (len) => {
+  it('a used length of 0 is EIO (wrong length) naming the command', async () => {
+    const len = 0;
     const { engine } = setup(SPLIT, { usedLen: new Map([[3, len]]) });
-    const r = await engine.run(Array.from({ length: 8 }, (_, i) => cvqOut({ kind: 'VLAN_ADD', vid: i })), { strategy: 'parallel' });
-    expect(E.isLeft(r) && r.left).toMatchObject({ kind: 'wrong-length', errno: 'EIO', index: 3, command: 'VLAN_ADD vid=3' });
-    if (E.isLeft(r)) expect(r.left.report.outcomes[3]).toBe('wrong-length');
+    const out = await run(engine, vlans(8), 'parallel');
+    expect(out.failure).toMatchObject({ kind: 'wrong-length', errno: 'EIO', index: 3, command: 'VLAN_ADD vid=3' });
+    expect(out.failure?.message).toBe(`EIO: device wrote ${len} bytes for the ack of VLAN_ADD vid=3, expected 1`);
+    expect(out.applied).toBe(3);
+  });
+
+  it.each([2, 4096])('a used length of %i (more than the ack byte) is EIO naming the command; the commands before it are applied', async (len) => {
+    const { engine } = setup(SPLIT, { usedLen: new Map([[3, len]]) });
+    const out = await run(engine, vlans(8), 'parallel');
+    // the ring refuses the element (used-len-too-large): the engine's awaitAcks fails, the machine stops
+    expect(out.ok).toBe(false);
+    expect(out.failure).toMatchObject({ errno: 'EIO' });
+    expect(out.failure?.message).toMatch(/ack/);
+    // the engine attributes the oversized used entry to its command (#3): the three before it acked OK
+    expect(out.failure?.index).toBe(3);
+    expect(out.applied).toBe(3);
+    expect(engine.broken).toBeDefined();
   });
 
   it('no answer within the timeout is ETIMEDOUT; the CVQ is then broken', async () => {
     const { engine } = setup(SPLIT, { silentFrom: 4 });
-    const cmds = Array.from({ length: 8 }, (_, i) => cvqOut({ kind: 'VLAN_ADD', vid: i }));
-    const r = await engine.run(cmds, { strategy: 'parallel', timeoutMs: 30 });
-    expect(E.isLeft(r) && r.left).toMatchObject({ kind: 'timeout', errno: 'ETIMEDOUT', index: 4 });
-    if (E.isLeft(r)) expect(r.left.report.outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'timeout', 'timeout', 'timeout', 'timeout']);
-    const again = await engine.run(cmds, { strategy: 'parallel' });
-    expect(E.isLeft(again) && again.left.kind).toBe('broken');
+    const out = await run(engine, vlans(8), 'parallel', 30);
+    expect(out.failure).toMatchObject({ kind: 'timeout', errno: 'ETIMEDOUT' });
+    expect(out.failure!.index).toBeLessThanOrEqual(4);
+    expect(out.applied).toBeLessThanOrEqual(4);
+    const again = await run(engine, vlans(8), 'parallel');
+    expect(again.failure).toMatchObject({ kind: 'device', errno: 'EIO', index: 0 });
+    // the engine's own bound and the machine's backstop are the same: whichever fires first, the ring
+    // holds unanswered chains, so nothing more is written (EBUSY while the wait runs, broken after it)
+    expect(again.failure?.message).toMatch(/EBUSY|shadow CVQ unusable/);
   });
 
   it('a used id that is not in flight is a ring error, not an ack', async () => {
     const { engine } = setup(SPLIT, { badId: new Map([[1, 200]]) });
-    const r = await engine.run(Array.from({ length: 4 }, (_, i) => cvqOut({ kind: 'VLAN_ADD', vid: i })), { strategy: 'parallel' });
-    expect(E.isLeft(r) && r.left).toMatchObject({ kind: 'ring', errno: 'EIO' });
+    const out = await run(engine, vlans(4), 'parallel');
+    expect(out.failure).toMatchObject({ kind: 'device', errno: 'EIO' });
+    expect(out.failure?.message).toMatch(/ring/);
+    expect(out.applied).toBe(0);
   });
 
   it('completions in any order are matched to their commands', async () => {
     const { device, engine } = setup(SPLIT, { reverse: true, nack: new Set([1]) });
-    const r = await engine.run(Array.from({ length: 6 }, (_, i) => cvqOut({ kind: 'VLAN_ADD', vid: i })), { strategy: 'parallel' });
-    expect(E.isLeft(r) && r.left.report.outcomes).toEqual(['ok', 'nack', 'ok', 'ok', 'ok', 'ok']);
+    const out = await run(engine, vlans(6), 'parallel');
+    expect([out.failure?.kind, out.failure?.index, out.applied]).toEqual(['ack-err', 1, 1]);
+    expect(engine.acks().map((a) => a.ack)).toEqual([0, 1, 0, 0, 0, 0]);
     expect(device.log.map((l) => l.ack)).toEqual([0, 1, 0, 0, 0, 0]);
   });
 
-  it('refuses before sending: features not negotiated, commands larger than the buffer, indirect without INDIRECT_DESC', async () => {
+  it('refuses before sending: commands larger than the buffer, a payload that is not hex, indirect without INDIRECT_DESC', async () => {
     const { device, engine } = setup(SPLIT);
-    const nf = await engine.run([cvqOut({ kind: 'VLAN_ADD', vid: 1 })], { strategy: 'parallel', negotiated: SPLIT & ~maskOf(['CTRL_VLAN']) });
-    expect(E.isLeft(nf) && nf.left).toMatchObject({ kind: 'not-negotiated', errno: 'EOPNOTSUPP', index: 0 });
-    const big = cvqOut({ kind: 'MAC_TABLE_SET', unicast: Array.from({ length: 700 }, () => '02:00:00:00:00:01'), multicast: [] });
-    const tl = await engine.run([big], { strategy: 'parallel' });
-    expect(E.isLeft(tl) && tl.left).toMatchObject({ kind: 'too-large', errno: 'ENOSPC' });
+    const big = command({ kind: 'MAC_TABLE_SET', unicast: Array.from({ length: 700 }, () => '02:00:00:00:00:01'), multicast: [] });
+    const tl = await run(engine, [big], 'parallel');
+    expect(tl.failure).toMatchObject({ kind: 'device', errno: 'EIO', index: 0 });
+    expect(tl.failure?.message).toMatch(/ENOSPC/);
+    const notHex = await run(engine, [{ ...command({ kind: 'VLAN_ADD', vid: 1 }), payload: 'zz' }], 'parallel');
+    expect(notHex.failure).toMatchObject({ kind: 'device', index: 0 });
+    expect(notHex.failure?.message).toMatch(/not hex/);
     expect(device.log).toHaveLength(0);
     const plain = setup(NO_INDIRECT);
-    const ni = await plain.engine.run([cvqOut({ kind: 'VLAN_ADD', vid: 1 })], { strategy: 'parallel-indirect' });
-    expect(E.isLeft(ni) && ni.left.kind).toBe('no-indirect');
+    const ni = await run(plain.engine, vlans(1), 'parallel-indirect');
+    expect(ni.failure?.message).toMatch(/EOPNOTSUPP/);
+    expect(plain.device.log).toHaveLength(0);
+  });
+
+  it('the plan holds only commands the negotiated features allow: nothing else reaches the device', async () => {
+    const negotiated = SPLIT & ~maskOf(['CTRL_VLAN', 'CTRL_RX', 'CTRL_RX_EXTRA']);
+    const { device, engine } = setup(negotiated);
+    const r = await restoreState(device, engine, maximalState(), negotiated, DEFAULT_LIMITS, resetNetState('52:54:00:00:00:01', negotiated), { strategy: 'parallel' });
+    if (E.isLeft(r)) throw new Error(r.left.message);
+    expect(device.log.some((l) => l.name.startsWith('VLAN') || l.name.startsWith('RX_'))).toBe(false);
+    expect(device.log).toHaveLength(r.right.plan.length);
   });
 
   it('catches a device that acks MAC_ADDR_SET without applying it (the stale-ack quirk) by reading config space', async () => {
@@ -155,15 +199,16 @@ describe('CVQ restore engine against a ring-device loop', () => {
           if (E.isRight(r)) {
             expect(nacked).toEqual([]);
             expect(r.right.model).toEqual(viewThrough(state, negotiated));
+            expect(r.right.model).toEqual(device.state);
           } else {
-            expect(r.left).toMatchObject({ _tag: 'CvqError', kind: 'nack' });
-            if (r.left._tag !== 'CvqError') return;
-            // the model is the device: the same commands, applied in the same order
-            expect(r.left.model).toEqual(device.state);
-            let m = before;
-            for (const i of r.left.report.acked) m = E.getOrElse(() => m)(applyCommand(m, negotiated, DEFAULT_LIMITS, plan[i]!.cmd));
-            expect(r.left.model).toEqual(m);
-            expect(r.left.report.acked.some((i) => nacked.includes(i))).toBe(false);
+            expect(r.left).toMatchObject({ _tag: 'RestoreCvqError', kind: 'ack-err', errno: 'EIO' });
+            if (r.left._tag !== 'RestoreCvqError') return;
+            // the first refused command is the one named; exactly the commands before it are applied
+            const first = Math.min(...nacked);
+            expect([r.left.index, r.left.output.applied]).toEqual([first, first]);
+            expect(r.left.model).toEqual(E.getOrElse(() => before)(applyAll(before, negotiated, DEFAULT_LIMITS, plan.slice(0, first).map((c) => c.cmd))));
+            // one command per round trip: the device saw nothing after the refusal, so model = device
+            if (strategy === 'serial') expect(r.left.model).toEqual(device.state);
           }
         },
       ),

@@ -51,8 +51,10 @@ function faultOn(cls: FaultClass, commands: readonly CvqCommand[], k: number): F
 async function run(strategy: CvqStrategy, commands: readonly CvqCommand[], fault: Fault) {
   const dev = new SimVdpaDevice({ profile: 'full', faults: [fault] });
   right(dev.setOwner());
-  const negotiated = right(dev.getFeatures());
-  const engine = new CvqEngine(dev, right(startShadowCvq(dev, negotiated)));
+  // through machines/device-lifecycle, the shadow CVQ as step 7
+  const started = right(await startShadowCvq(dev, right(dev.getFeatures())));
+  started.actor.stop();
+  const engine = new CvqEngine(dev, started.cvq);
   const out = await runCvqCommands(engine, commands, { strategy, ackTimeoutMs: 200 });
   return { dev, engine, out };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { checkCodec, checkDeviceCvq, cvqTargets, SimCvq } from '../../src/fuzz/cvq.js';
+import { checkCodec, checkDeviceCvq, cvqTargets, CvqOnlySim } from '../../src/fuzz/cvq.js';
 import { encodeCommand } from '../../src/virtio/cvq.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { vlanList } from '../../src/state/net-state.js';
@@ -20,7 +20,7 @@ describe('fuzz: CVQ payloads', () => {
   });
 
   it('the simulated device acks a valid command OK and a refused one ERR, state only on OK', () => {
-    const sim = new SimCvq();
+    const sim = new CvqOnlySim();
     const ok = sim.send([encodeCommand({ kind: 'VLAN_ADD', vid: 7 }).subarray(0, 1), encodeCommand({ kind: 'VLAN_ADD', vid: 7 }).subarray(1)]);
     expect(ok).toEqual({ ack: VIRTIO_NET_OK, len: 1 });
     const bad = sim.send([encodeCommand({ kind: 'VLAN_ADD', vid: 4096 })]);

@@ -25,9 +25,9 @@ const arbGuestCommand = fc.oneof(
 );
 
 describe('shadow CVQ against the simulated device model', () => {
-  it('answers every guest command once, in order, and keeps SVQ\'s model equal to the device\'s state', () => {
-    fc.assert(
-      fc.property(fc.array(fc.array(arbGuestCommand, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 5 }), (batches) => {
+  it('answers every guest command once, in order, and keeps SVQ\'s model equal to the device\'s state', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(arbGuestCommand, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 5 }), async (batches) => {
         const dev = new SimVdpaDevice({ profile: 'full', mac: MAC });
         const gpa = new AddressSpace('gpa');
         const ram = right(dev.allocHost(1 << 20, 'guest-ram'));
@@ -43,7 +43,7 @@ describe('shadow CVQ against the simulated device model', () => {
         if (isRingError(drv)) throw new Error(drv.message);
         right(dev.setOwner());
         const sd = right(
-          SvqDevice.start({
+          await SvqDevice.start({
             device: dev,
             mode: 'cvq',
             guest: { space: gpa, sections: [{ gpa: 0, hva: ram.base, size: ram.size }], features: FEATURES, queues: [...configs].map(([qi, config]) => ({ qi, config })), cvq: CVQ },

@@ -10,7 +10,7 @@ import { encodeCommand } from '../../src/virtio/cvq.js';
 import { F } from '../../src/virtio/features.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { DirtyLog } from '../../src/svq/dirty-log.js';
-import { SvqDevice, type SvqMode } from '../../src/svq/svq-device.js';
+import { SvqDevice, type SvqScope } from '../../src/svq/svq-device.js';
 import type { SvqHandover } from '../../src/svq/shadow-virtqueue.js';
 import { right } from '../device/helpers.js';
 
@@ -53,11 +53,11 @@ class Guest {
 
   private owned = false;
 
-  start(mode: SvqMode, cvq: number | undefined, shadow?: { layout?: RingLayout; eventIdx?: boolean }, resume?: Map<number, { base?: RingBase; handover?: SvqHandover }>): SvqDevice {
+  async start(mode: SvqScope, cvq: number | undefined, shadow?: { layout?: RingLayout; eventIdx?: boolean }, resume?: Map<number, { base?: RingBase; handover?: SvqHandover }>): Promise<SvqDevice> {
     if (!this.owned) right(this.dev.setOwner());
     this.owned = true;
     return right(
-      SvqDevice.start({
+      await SvqDevice.start({
         device: this.dev,
         mode,
         guest: {
@@ -130,10 +130,10 @@ function frame(payload: number, seed: number): Uint8Array {
 
 describe('SvqDevice on the simulated vdpa_sim_net', () => {
   for (const mode of ['all', 'cvq'] as const) {
-    it(`loops TX to RX through ${mode === 'all' ? 'shadowed' : 'pass-through'} data queues (mode '${mode}')`, () => {
+    it(`loops TX to RX through ${mode === 'all' ? 'shadowed' : 'pass-through'} data queues (mode '${mode}')`, async () => {
       const dev = new SimVdpaDevice({});
       const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-      const sd = g.start(mode, 2);
+      const sd = await g.start(mode, 2);
       expect(sd.svqAsid).toBe(mode === 'all' ? 0 : 1);
       expect(dev.queueAsid(2)).toBe(mode === 'all' ? 0 : 1);
       const rx = [g.postRx(0, 2048), g.postRx(0, 2048)];
@@ -163,10 +163,10 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
       } else expect(sd.data.size).toBe(0);
     });
 
-    it(`forwards guest CVQ commands copied before checking, applies them only on OK (mode '${mode}')`, () => {
+    it(`forwards guest CVQ commands copied before checking, applies them only on OK (mode '${mode}')`, async () => {
       const dev = new SimVdpaDevice({});
       const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-      const sd = g.start(mode, 2);
+      const sd = await g.start(mode, 2);
       const newMac = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
       const set = g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:aa:bb:cc:dd:ee' }));
       const promisc = g.command(2, encodeCommand({ kind: 'RX_PROMISC', on: false })); // CTRL_RX not negotiated
@@ -191,11 +191,11 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     });
   }
 
-  it('refuses a CVQ-only set-up without a CVQ and features SVQ cannot shadow, with typed errors', () => {
+  it('refuses a CVQ-only set-up without a CVQ and features SVQ cannot shadow, with typed errors', async () => {
     const dev = new SimVdpaDevice({});
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
     right(dev.setOwner());
-    const r = SvqDevice.start({
+    const r = await SvqDevice.start({
       device: dev,
       mode: 'cvq',
       guest: { space: g.gpa, sections: [{ gpa: 0, hva: g.ram.base, size: g.ram.size }], features: VDPA_SIM_NET_FEATURES, queues: [{ qi: 0, config: g.configs.get(0)! }, { qi: 1, config: g.configs.get(1)! }] },
@@ -203,7 +203,7 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
       state: resetNetState(MAC),
     });
     expect(r).toMatchObject(E.left({ _tag: 'SvqDeviceError', kind: 'invalid' }));
-    const bad = SvqDevice.start({
+    const bad = await SvqDevice.start({
       device: dev,
       mode: 'all',
       guest: { space: g.gpa, sections: [], features: VDPA_SIM_NET_FEATURES & ~F.VERSION_1, queues: [{ qi: 0, config: g.configs.get(0)! }] },
@@ -214,11 +214,11 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
   });
 
   for (const [gl, sl] of [['split', 'packed'], ['packed', 'split']] as const) {
-    it(`shadows a ${gl} guest on a ${sl} EVENT_IDX device ring (full profile), and hands over on stop`, () => {
+    it(`shadows a ${gl} guest on a ${sl} EVENT_IDX device ring (full profile), and hands over on stop`, async () => {
       const dev = new SimVdpaDevice({ profile: 'full' });
       const feats = (SIM_FULL_FEATURES & ~F.RING_PACKED & ~F.MQ & ~F.MRG_RXBUF) | (gl === 'packed' ? F.RING_PACKED : 0n);
       const g = new Guest(dev, gl, feats, [0, 1, 2]);
-      const sd = g.start('all', 2, { layout: sl, eventIdx: true });
+      const sd = await g.start('all', 2, { layout: sl, eventIdx: true });
       const rx = [g.postRx(0, 2048), g.postRx(0, 2048), g.postRx(0, 2048)];
       const f = frame(64, 9);
       g.postTx(1, f);
@@ -248,10 +248,10 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     });
   }
 
-  it('keeps the model unchanged when the device nacks or answers with a wrong length; engine commands share the CVQ', () => {
+  it('keeps the model unchanged when the device nacks or answers with a wrong length; engine commands share the CVQ', async () => {
     const dev = new SimVdpaDevice({ faults: [{ kind: 'nack', times: 1 }] });
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-    const sd = g.start('cvq', 2);
+    const sd = await g.start('cvq', 2);
     const a = g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac: '02:00:00:00:00:01' }));
     sd.guestKick(2);
     dev.flush();
@@ -278,10 +278,10 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(g.reap(2).length).toBe(2);
   });
 
-  it('fails a data queue whose device returns an unknown used id, keeping the guest buffers accounted for', () => {
+  it('fails a data queue whose device returns an unknown used id, keeping the guest buffers accounted for', async () => {
     const dev = new SimVdpaDevice({ faults: [{ kind: 'bad-used-id', queue: 0, id: 40, times: 1 }] });
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-    const sd = g.start('all', 2);
+    const sd = await g.start('all', 2);
     g.postRx(0, 2048);
     g.postRx(0, 2048);
     g.postTx(1, frame(64, 3));
@@ -300,10 +300,10 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(sd.data.get(1)!.state).toBe('stopped');
   });
 
-  it('stashes guest CVQ commands beyond its command slots and answers every one, in order', () => {
+  it('stashes guest CVQ commands beyond its command slots and answers every one, in order', async () => {
     const dev = new SimVdpaDevice({});
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-    const sd = g.start('cvq', 2);
+    const sd = await g.start('cvq', 2);
     const macs = Array.from({ length: 20 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`);
     const sent = macs.map((mac) => g.command(2, encodeCommand({ kind: 'MAC_ADDR_SET', mac })));
     sd.guestKick(2);
@@ -325,10 +325,10 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(acks).toEqual([VIRTIO_NET_ERR]);
   });
 
-  it('resumes after a device reset with the in-flight RX buffers forwarded again (SVQ restart / destination)', () => {
+  it('resumes after a device reset with the in-flight RX buffers forwarded again (SVQ restart / destination)', async () => {
     const dev = new SimVdpaDevice({});
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-    let sd = g.start('all', 2);
+    let sd = await g.start('all', 2);
     const rx = [g.postRx(0, 2048), g.postRx(0, 2048)];
     sd.guestKick(0);
     dev.flush();
@@ -338,7 +338,7 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(E.isRight(sd.teardown())).toBe(true);
     // a new SVQ on the reset device: the two RX buffers go to the new shadow ring first
     const resume = new Map<number, { handover: SvqHandover }>([...ho.shadowed].map(([qi, h]) => [qi, { handover: h }]));
-    sd = g.start('all', 2, undefined, resume);
+    sd = await g.start('all', 2, undefined, resume);
     const frames = [frame(200, 4), frame(100, 5)];
     for (const f of frames) g.postTx(1, f);
     sd.guestKick(1);
@@ -350,10 +350,10 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(g.reap(1).length).toBe(2);
   });
 
-  it('switches SVQ off: the device takes the guest rings over at the hand-over position (pass-through)', () => {
+  it('switches SVQ off: the device takes the guest rings over at the hand-over position (pass-through)', async () => {
     const dev = new SimVdpaDevice({});
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-    let sd = g.start('all', 2);
+    let sd = await g.start('all', 2);
     // some traffic under SVQ, then two RX buffers left in flight
     g.postRx(0, 2048);
     g.postTx(1, frame(60, 1));
@@ -372,7 +372,7 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     const bases = new Map<number, { base: RingBase }>();
     for (const [qi, h] of ho.shadowed) bases.set(qi, { base: h.passthroughBase! });
     // CVQ-only shadowing: data queues pass through from the un-popped positions
-    sd = g.start('cvq', 2, undefined, bases);
+    sd = await g.start('cvq', 2, undefined, bases);
     expect(sd.data.size).toBe(0);
     const frames = [frame(300, 7), frame(40, 8)];
     for (const f of frames) g.postTx(1, f);
@@ -386,7 +386,7 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
   it('services device calls through the uAPI wait (waitCall), without poking the simulator', async () => {
     const dev = new SimVdpaDevice({});
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
-    const sd = g.start('all', 2);
+    const sd = await g.start('all', 2);
     const rx = g.postRx(0, 2048);
     const f = frame(80, 6);
     g.postTx(1, f);
@@ -402,11 +402,11 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     expect(sd.kickErrors).toEqual([]);
   });
 
-  it('undoes a half-done set-up (IOTLB update refused midway): no mappings or host memory left behind', () => {
+  it('undoes a half-done set-up (IOTLB update refused midway): no mappings or host memory left behind', async () => {
     const dev = new SimVdpaDevice({ faults: [{ kind: 'iotlb-map-fails', after: 3 }] });
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
     right(dev.setOwner());
-    const r = SvqDevice.start({
+    const r = await SvqDevice.start({
       device: dev,
       mode: 'all',
       guest: { space: g.gpa, sections: [{ gpa: 0, hva: g.ram.base, size: g.ram.size }], features: VDPA_SIM_NET_FEATURES, queues: [...g.configs].map(([qi, config]) => ({ qi, config })), cvq: 2 },

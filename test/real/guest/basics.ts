@@ -3,11 +3,12 @@
  * that every refusal comes back as a typed DeviceError carrying errno and its name.
  */
 import * as E from 'fp-ts/lib/Either.js';
+import { waitFor } from 'xstate';
 import { VHOST_ACCESS_RW } from '../../../src/device/types.js';
 import { F, formatFeatures, maskOf } from '../../../src/virtio/features.js';
 import { bytesEq, eq, left, ok, right, Suite } from '../framework.js';
 import type { GuestContext } from './context.js';
-import { backendMask, negotiate, VIRTIO_CONFIG_S } from './bringup.js';
+import { backendMask, bringUp, VIRTIO_CONFIG_S } from './bringup.js';
 
 export const basics = new Suite<GuestContext>('basics');
 
@@ -53,17 +54,21 @@ basics.test('device id, config size, MAC, queue geometry, groups, address spaces
   }),
 );
 
-basics.test('feature negotiation: FEATURES_OK sticks, features frozen after it (EBUSY)', (ctx) =>
-  ctx.withDevice((dev) => {
+basics.test('feature negotiation (machines/device-lifecycle): FEATURES_OK sticks, features frozen after it (EBUSY)', (ctx) =>
+  ctx.withDevice(async (dev) => {
     const want = maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'CTRL_VQ', 'CTRL_MAC_ADDR', 'MAC', 'STATUS', 'MTU']);
-    const n = right(negotiate(dev, want, backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH'])), 'negotiate');
+    // §3.1.1 step 7 (after FEATURES_OK, before DRIVER_OK): what the kernel answers there
+    const n = await bringUp(dev, want, backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH']), () => {
+      const st = right(dev.getStatus(), 'GET_STATUS');
+      eq(st, VIRTIO_CONFIG_S.ACKNOWLEDGE | VIRTIO_CONFIG_S.DRIVER | VIRTIO_CONFIG_S.FEATURES_OK, 'status re-read');
+      const e = left(dev.setFeatures(want | F.MQ), 'SET_FEATURES after FEATURES_OK');
+      eq(e.errnoName, 'EBUSY', `errno name (${e.message})`);
+      eq(e.op, 'VHOST_SET_FEATURES', 'op');
+    });
     eq(n.features, want, 'negotiated');
-    const st = right(dev.getStatus(), 'GET_STATUS');
-    eq(st, VIRTIO_CONFIG_S.ACKNOWLEDGE | VIRTIO_CONFIG_S.DRIVER | VIRTIO_CONFIG_S.FEATURES_OK, 'status re-read');
-    const e = left(dev.setFeatures(want | F.MQ), 'SET_FEATURES after FEATURES_OK');
-    eq(e.errnoName, 'EBUSY', `errno name (${e.message})`);
-    eq(e.op, 'VHOST_SET_FEATURES', 'op');
-    right(dev.setStatus(0), 'reset');
+    n.actor.send({ type: 'RESET' });
+    await waitFor(n.actor, (x) => x.matches('reset'), { timeout: 30_000 });
+    n.actor.stop();
     eq(right(dev.getStatus(), 'GET_STATUS'), 0, 'status after reset');
   }),
 );
@@ -93,8 +98,9 @@ basics.test('refusals are typed: EBUSY owner, EOPNOTSUPP / EINVAL backend bits, 
 );
 
 basics.test('IOTLB v2: batched updates in two ASIDs, invalidate, bad ASID refused', (ctx) =>
-  ctx.withDevice((dev) => {
-    right(negotiate(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'CTRL_VQ']), backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH', 'IOTLB_ASID'])), 'negotiate');
+  ctx.withDevice(async (dev) => {
+    // the kernel's raw IOTLB uAPI, at §3.1.1 step 7 of a bring-up through machines/device-lifecycle
+    const up = await bringUp(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'CTRL_VQ']), backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH', 'IOTLB_ASID']), () => {
     const a = right(dev.allocHost(3 * 4096, 'iotlb-test'), 'allocHost');
     ok(a.base % 4096 === 0 && a.size === 3 * 4096, 'page-aligned region');
     ok(dev.host.contains(a.base, a.size), 'region in host space at its user address');
@@ -117,12 +123,15 @@ basics.test('IOTLB v2: batched updates in two ASIDs, invalidate, bad ASID refuse
     right(dev.freeHost(a), 'freeHost');
     ok(!dev.host.contains(a.base, 1), 'region gone from host space');
     ok(E.isLeft(dev.freeHost(a)), 'double free refused');
+    });
+    up.actor.stop();
   }),
 );
 
 basics.test('waitCall on a queue the device never signals: right(false) after the bound, event loop live meanwhile', (ctx) =>
   ctx.withDevice(async (dev) => {
-    right(negotiate(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'CTRL_VQ']), backendMask(['IOTLB_MSG_V2'])), 'negotiate');
+    // the kernel's raw vring/eventfd uAPI, at §3.1.1 step 7 of a bring-up through machines/device-lifecycle
+    const up = await bringUp(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'CTRL_VQ']), backendMask(['IOTLB_MSG_V2']), async () => {
     const ring = right(dev.allocHost(3 * 4096, 'silent-ring'), 'allocHost');
     right(dev.iotlbUpdate(0, 0x10000, ring.size, ring.base, VHOST_ACCESS_RW), 'map');
     right(dev.setVringNum(2, 64), 'SET_VRING_NUM');
@@ -150,5 +159,7 @@ basics.test('waitCall on a queue the device never signals: right(false) after th
     ctx.metric({ name: 'event-loop stall during waitCall (TCG)', value: Math.round(maxGap * 10) / 10, unit: 'ms', note: `${ticks} timer ticks in ${ms.toFixed(0)} ms` });
     const cvqKick = dev.kick(2);
     ok(E.isRight(cvqKick), 'kick writes the eventfd');
+    });
+    up.actor.stop();
   }),
 );

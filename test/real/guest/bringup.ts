@@ -1,12 +1,18 @@
 /**
- * Device bring-up steps shared by the in-guest tests, in QEMU's order (hw/virtio/vhost-vdpa.c):
- * SET_OWNER → GET/SET_BACKEND_FEATURES → status ACKNOWLEDGE|DRIVER → SET_FEATURES → FEATURES_OK
- * (re-read: the device may refuse, virtio 1.2 §3.1.1 step 6).
+ * Device bring-up shared by the in-guest tests, in QEMU's order (hw/virtio/vhost-vdpa.c):
+ * SET_OWNER → GET/SET_BACKEND_FEATURES, then the driver's §3.1.1 sequence through
+ * machines/device-lifecycle (`startDevice`, src/effects/lifecycle.ts): reset, ACKNOWLEDGE | DRIVER,
+ * SET_FEATURES, FEATURES_OK (re-read: the device may refuse, step 6), the test's own step 7 (`setup`),
+ * DRIVER_OK. No test writes the status byte itself except where it tests the kernel's raw uAPI.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { pipe } from 'fp-ts/lib/function.js';
+import type { Actor } from 'xstate';
 import { backendMask, deviceError, type DeviceError, type VdpaDevice } from '../../../src/device/types.js';
+import { startDevice } from '../../../src/effects/lifecycle.js';
 import { VIRTIO_CONFIG_S } from '../../../src/virtio/status.js';
+import type { deviceLifecycleMachine } from '../../../machines/device-lifecycle.js';
+import { right } from '../framework.js';
 
 export { backendMask, VIRTIO_CONFIG_S };
 
@@ -15,9 +21,44 @@ export interface Negotiated {
   readonly backend: bigint;
 }
 
+export interface BroughtUp<T> extends Negotiated {
+  readonly setup: T;
+  /** The lifecycle actor at DRIVER_OK (SUSPEND / RESUME / RESET go to it); stop it when done. */
+  readonly actor: Actor<typeof deviceLifecycleMachine>;
+}
+
+/** Own the device and ack the wanted backend features it offers. */
+export function own(dev: VdpaDevice, wantBackend: bigint): bigint {
+  right(dev.setOwner(), 'VHOST_SET_OWNER');
+  const backend = right(dev.getBackendFeatures(), 'VHOST_GET_BACKEND_FEATURES') & wantBackend;
+  right(dev.setBackendFeatures(backend), 'VHOST_SET_BACKEND_FEATURES');
+  return backend;
+}
+
 /**
- * Own the device, ack the wanted backend features the device offers, reset, and negotiate `want`
- * (intersected with the device's features) up to FEATURES_OK.
+ * Own the device, ack the wanted backend features it offers, and bring it up through
+ * machines/device-lifecycle negotiating `want` (∩ the device's offer); `setup(negotiated)` is the
+ * driver's step 7 (queues, ASIDs) between FEATURES_OK and DRIVER_OK, and may throw to fail the test.
+ */
+export async function bringUp<T = void>(dev: VdpaDevice, want: bigint, wantBackend: bigint, setup?: (negotiated: bigint) => T | Promise<T>): Promise<BroughtUp<T>> {
+  const backend = own(dev, wantBackend);
+  let thrown: unknown;
+  const started = await startDevice(dev, { wanted: want, timeoutMs: 30_000 }, async (negotiated) => {
+    try {
+      return E.right((await setup?.(negotiated)) as T);
+    } catch (e) {
+      thrown = e;
+      return E.left({ message: e instanceof Error ? e.message : String(e) });
+    }
+  });
+  if (thrown !== undefined) throw thrown;
+  const s = right(started, 'bring-up through machines/device-lifecycle');
+  return { features: s.negotiated, backend, setup: s.setup, actor: s.actor };
+}
+
+/**
+ * The raw status-byte sequence up to FEATURES_OK, kept for test/real/guest/mbt.ts only (the `mbt`
+ * helper's file, to be ported to `bringUp`): every other suite brings the device up through the machine.
  */
 export function negotiate(dev: VdpaDevice, want: bigint, wantBackend: bigint): E.Either<DeviceError, Negotiated> {
   const S = VIRTIO_CONFIG_S;
@@ -30,23 +71,13 @@ export function negotiate(dev: VdpaDevice, want: bigint, wantBackend: bigint): E
     }),
     E.chainFirst(() => dev.setStatus(0)),
     E.chainFirst(() => dev.setStatus(S.ACKNOWLEDGE | S.DRIVER)),
-    E.chain((backend) =>
-      pipe(
-        dev.getFeatures(),
-        E.map((offered) => ({ features: offered & want, backend })),
-      ),
-    ),
+    E.chain((backend) => E.map((offered: bigint) => ({ features: offered & want, backend }))(dev.getFeatures())),
     E.chainFirst((n) => dev.setFeatures(n.features)),
     E.chainFirst(() => dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK)),
     E.chainFirst(() =>
-      pipe(
-        dev.getStatus(),
-        E.chain((st) =>
-          (st & S.FEATURES_OK) !== 0
-            ? E.right(undefined)
-            : E.left(deviceError('state', 'VHOST_VDPA_GET_STATUS', `device refused FEATURES_OK (status 0x${st.toString(16)})`)),
-        ),
-      ),
+      E.chain((st: number) =>
+        (st & S.FEATURES_OK) !== 0 ? E.right(undefined) : E.left(deviceError('state', 'VHOST_VDPA_GET_STATUS', `device refused FEATURES_OK (status 0x${st.toString(16)})`)),
+      )(dev.getStatus()),
     ),
   );
 }

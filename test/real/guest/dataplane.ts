@@ -13,7 +13,7 @@ import { Chain, isRingError, placeRing, splitRing, Used, type RingDriver } from 
 import { IovaTree, isIovaTreeError } from '../../../src/svq/iova-tree.js';
 import { maskOf } from '../../../src/virtio/features.js';
 import { eq, ok, right, Suite } from '../framework.js';
-import { backendMask, negotiate, VIRTIO_CONFIG_S } from './bringup.js';
+import { backendMask, bringUp } from './bringup.js';
 import type { GuestContext } from './context.js';
 
 export const dataplane = new Suite<GuestContext>('dataplane');
@@ -37,8 +37,14 @@ interface Plane {
   readonly bufIova: number;
 }
 
-function setup(dev: VdpaDevice, nbufs: number): Plane {
-  right(negotiate(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS', 'MTU']), backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH'])), 'negotiate');
+/** The device up through machines/device-lifecycle; step 7 maps the rings and buffers and points the two queues. */
+async function setup(dev: VdpaDevice, nbufs: number): Promise<Plane> {
+  const up = await bringUp(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS', 'MTU']), backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH']), () => queuesUp(dev, nbufs));
+  up.actor.stop();
+  return up.setup;
+}
+
+function queuesUp(dev: VdpaDevice, nbufs: number): Plane {
   const size = 256;
   const lay = placeRing('split', size, 0, { deviceAlign: PAGE_SIZE });
   const ringBytes = Math.ceil(lay.end / PAGE_SIZE) * PAGE_SIZE;
@@ -68,8 +74,6 @@ function setup(dev: VdpaDevice, nbufs: number): Plane {
     right(dev.setVringEnable(qi, true), 'SET_VRING_ENABLE');
     return { qi, driver };
   });
-  const S = VIRTIO_CONFIG_S;
-  right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK), 'DRIVER_OK');
   return { rx: queues[0]!, tx: queues[1]!, bufs, bufIova: mapped[1]! };
 }
 
@@ -99,7 +103,7 @@ function rxStats(): { pkts: number; drops: number } {
 dataplane.test('TX → RX loop through vdpa_sim_net on the project split rings: 64 frames, every byte checked; foreign unicast dropped', (ctx) =>
   ctx.withDevice(async (dev) => {
     const N = 64;
-    const p = setup(dev, N);
+    const p = await setup(dev, N);
     const chain = new Chain(4);
     const used = new Used();
     // the device's current MAC (CVQ tests may have changed it: MAC_ADDR_SET survives a reset)

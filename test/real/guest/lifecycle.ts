@@ -6,12 +6,12 @@
 import { createActor, waitFor } from 'xstate';
 import { deviceLifecycleMachine } from '../../../machines/device-lifecycle.js';
 import type { VdpaDevice } from '../../../src/device/types.js';
-import { toActors } from '../../../src/effects/common.js';
+import { bind } from '../../../machines/contract.js';
 import { lifecycleEffects } from '../../../src/effects/lifecycle.js';
 import { STATUS } from '../../../src/state/lifecycle.js';
 import { F, maskOf } from '../../../src/virtio/features.js';
 import { eq, ok, right, Suite } from '../framework.js';
-import { backendMask } from './bringup.js';
+import { backendMask, own as ownWith } from './bringup.js';
 import type { GuestContext } from './context.js';
 
 export const lifecycle = new Suite<GuestContext>('lifecycle');
@@ -19,15 +19,11 @@ export const lifecycle = new Suite<GuestContext>('lifecycle');
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 
 /** The machine with the project's effects (src/effects/lifecycle.ts) bound to this device. */
-const machineOn = (dev: VdpaDevice) => deviceLifecycleMachine.provide({ actors: toActors(lifecycleEffects(dev)) as never });
+const machineOn = (dev: VdpaDevice) => bind(deviceLifecycleMachine, lifecycleEffects(dev));
 
 const WANT = maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS', 'MTU', 'CTRL_VQ', 'CTRL_MAC_ADDR', 'CTRL_RX', 'MQ', 'CTRL_VLAN']);
 
-function own(dev: VdpaDevice): void {
-  right(dev.setOwner(), 'VHOST_SET_OWNER');
-  const offered = right(dev.getBackendFeatures(), 'GET_BACKEND_FEATURES');
-  right(dev.setBackendFeatures(offered & backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH', 'IOTLB_ASID', 'SUSPEND', 'RESUME'])), 'SET_BACKEND_FEATURES');
-}
+const own = (dev: VdpaDevice): void => void ownWith(dev, backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH', 'IOTLB_ASID', 'SUSPEND', 'RESUME']));
 
 lifecycle.test('init → FEATURES_OK re-read → DRIVER_OK → SUSPEND → RESUME → RESET through machines/device-lifecycle', (ctx) =>
   ctx.withDevice(async (dev) => {
@@ -65,7 +61,7 @@ lifecycle.test('init → FEATURES_OK re-read → DRIVER_OK → SUSPEND → RESUM
 lifecycle.test('a required feature the device lacks (MQ) ends in FAILED, written to the device', (ctx) =>
   ctx.withDevice(async (dev) => {
     own(dev);
-    right(dev.setStatus(0), 'reset');
+    // START resets the device first (§3.1.1 step 1)
     const actor = createActor(machineOn(dev), {
       input: { wanted: hex(WANT), required: hex(F.VERSION_1 | F.MQ) },
     });

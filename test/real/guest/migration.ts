@@ -10,7 +10,7 @@ import { resetNetState } from '../../../src/state/net-state.js';
 import { FULL_PROFILE_FEATURES, maskOf } from '../../../src/virtio/features.js';
 import { formatMac } from '../../../src/virtio/net.js';
 import { describe, eq, ok, right, Suite } from '../framework.js';
-import { negotiate } from './bringup.js';
+import { bringUp } from './bringup.js';
 import type { GuestContext } from './context.js';
 
 export const migration = new Suite<GuestContext>('migration');
@@ -38,8 +38,9 @@ for (const strategy of ['parallel'] as const) {
   migration.test(`sim:vdpa_sim_net → real vdpa_sim_net (${strategy}): completed, state and RAM equal, the in-flight burst transmitted by the destination once, MAC in config space`, async (ctx) => {
     const mac = '02:aa:bb:cc:dd:92';
     // vstats need FEATURES_OK: read the (cumulative) counter on a negotiated device first
-    const txBefore = await ctx.withDevice((d) => {
-      right(negotiate(d, maskOf(['VERSION_1', 'ACCESS_PLATFORM']), 0n), 'negotiate');
+    const txBefore = await ctx.withDevice(async (d) => {
+      const up = await bringUp(d, maskOf(['VERSION_1', 'ACCESS_PLATFORM']), 0n);
+      up.actor.stop();
       return txPackets();
     });
     const dev = ctx.openSync();

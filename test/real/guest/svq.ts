@@ -15,7 +15,7 @@ import { IovaTree, isIovaTreeError } from '../../../src/svq/iova-tree.js';
 import { isSvqError, ShadowVirtqueue } from '../../../src/svq/shadow-virtqueue.js';
 import { maskOf } from '../../../src/virtio/features.js';
 import { eq, ok, right, Suite } from '../framework.js';
-import { backendMask, negotiate, VIRTIO_CONFIG_S } from './bringup.js';
+import { backendMask, bringUp } from './bringup.js';
 import type { GuestContext } from './context.js';
 
 export const svq = new Suite<GuestContext>('svq');
@@ -46,8 +46,14 @@ interface Plane {
   readonly bufGpa: number;
 }
 
-function setup(dev: VdpaDevice, nbufs: number): Plane {
-  right(negotiate(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS', 'MTU']), backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH'])), 'negotiate');
+/** The device up through machines/device-lifecycle; step 7 maps guest RAM and the shadow rings and points the queues. */
+async function setup(dev: VdpaDevice, nbufs: number): Promise<Plane> {
+  const up = await bringUp(dev, maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'STATUS', 'MTU']), backendMask(['IOTLB_MSG_V2', 'IOTLB_BATCH']), () => queuesUp(dev, nbufs));
+  up.actor.stop();
+  return up.setup;
+}
+
+function queuesUp(dev: VdpaDevice, nbufs: number): Plane {
   const guestLay = placeRing('split', QSIZE, 0);
   const guestRingBytes = Math.ceil(guestLay.end / PAGE_SIZE) * PAGE_SIZE;
   const ramBytes = 2 * guestRingBytes + 2 * nbufs * BUF;
@@ -105,15 +111,13 @@ function setup(dev: VdpaDevice, nbufs: number): Plane {
     right(dev.setVringEnable(qi, true), 'SET_VRING_ENABLE');
     return { qi, guest, svq: created, guestCalls };
   });
-  const S = VIRTIO_CONFIG_S;
-  right(dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK), 'DRIVER_OK');
   return { rx: queues[0]!, tx: queues[1]!, gpa, dirty, ram: ram.bytes, bufGpa: GPA_BASE + 2 * guestRingBytes };
 }
 
 svq.test('data queues through SVQ: 128 frames TX → vdpa_sim_net → RX, every byte checked at the guest, RX pages dirty', (ctx) =>
   ctx.withDevice(async (dev) => {
     const N = 128;
-    const p = setup(dev, N);
+    const p = await setup(dev, N);
     const mac = right(dev.getConfig(0, 6), 'GET_CONFIG mac');
     const chain = new Chain(4);
     const used = new Used();
