@@ -42,18 +42,19 @@ export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
     cvqPort: {
       // synchronous: the ring write and the kick answer before the machine's step ends
       writeBatch({ strategy, commands, first }) {
-        // a batch never exceeds the ring: offer at most that many
-        const n = Math.min(commands.length - first, engine.cvq.size);
+        // a batch never exceeds the ring (serial: one command): offer at most that many
+        const n = Math.min(commands.length - first, strategy === 'serial' ? 1 : engine.cvq.size);
         const outs = new Array<CvqOut>(n);
         for (let i = 0; i < n; i++) outs[i] = toWire(commands[first + i]!, first + i);
         const w = engine.writeBatch(outs, strategy, first);
         if (E.isLeft(w)) throw w.left;
         return { written: w.right };
       },
-      async awaitAcks({ first, timeoutMs }) {
+      async awaitAcks({ timeoutMs }) {
         const r = await engine.awaitAcks(timeoutMs);
-        // the machine blames `index` within the batch; the engine names it in the whole list
-        if (E.isLeft(r)) throw r.left.index === undefined ? r.left : { ...r.left, index: r.left.index - first };
+        // a failed batch: the error names its command (`index` in the whole list, as the machine
+        // counts), and carries the answers that did come, so the machine counts the OK prefix applied
+        if (E.isLeft(r)) throw { ...r.left, acks: engine.acks() };
         return { acks: engine.acks() };
       },
     },
