@@ -40,8 +40,12 @@ export interface Capabilities {
   readonly suspendState: { isSuspended(): boolean };
   /** A virtual clock in µs and CVQ ack counters (a model's time, not the host's). */
   readonly probe: { readonly clock: { readonly now: number }; readonly stats: { readonly acksOk: number; readonly acksErr: number } };
-  /** Its host memory is this process's: a buffer of ours can be mapped into it as it is. */
-  readonly sharedHostMemory: { readonly host: AddressSpace };
+  /**
+   * It runs in this process and reads its host memory through this process's buffers: one of ours can
+   * be mapped into it as it is. A device says so itself (`sharesProcessMemory`): a kernel device has a
+   * host address space too, but the kernel reads only memory mapped for it.
+   */
+  readonly sharedHostMemory: { readonly host: AddressSpace; readonly sharesProcessMemory: true };
 }
 export type Capability = keyof Capabilities;
 
@@ -50,7 +54,7 @@ const CHECKS: { readonly [K in Capability]: (d: object) => boolean } = {
   netState: (d) => typeof (d as { netState?: unknown }).netState === 'function',
   suspendState: (d) => typeof (d as { isSuspended?: unknown }).isSuspended === 'function',
   probe: (d) => typeof (d as { clock?: { now?: unknown } }).clock?.now === 'number' && typeof (d as { stats?: { acksOk?: unknown } }).stats?.acksOk === 'number',
-  sharedHostMemory: (d) => typeof (d as { host?: { addRegion?: unknown } }).host?.addRegion === 'function',
+  sharedHostMemory: (d) => (d as { sharesProcessMemory?: unknown }).sharesProcessMemory === true && typeof (d as { host?: { addRegion?: unknown } }).host?.addRegion === 'function',
 };
 
 /** Whether `dev` has capability `c` (then typed with it). */

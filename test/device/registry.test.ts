@@ -40,3 +40,15 @@ describe('device backends behind a registry of spec prefixes', () => {
     expect(E.isLeft(k) && k.left.message).toMatch(/takes no simulator options \(faults\)/);
   });
 });
+
+describe('capabilities are what a device says it has, not what its fields look like', () => {
+  it('a device with a host address space that does not share this process memory has no sharedHostMemory', () => {
+    const d = openDevice('sim');
+    const dev = (d as E.Right<VdpaDevice>).right;
+    // the kernel device has a `host` address space too (its MAP_SHARED pages), but never reads ours
+    const kernelLike = { ...dev, host: (dev as unknown as { host: unknown }).host, sharesProcessMemory: undefined } as unknown as VdpaDevice;
+    expect(hasCapability(dev, 'sharedHostMemory')).toBe(true);
+    expect(hasCapability(kernelLike, 'sharedHostMemory')).toBe(false);
+    dev.close();
+  });
+});

@@ -49,6 +49,8 @@ export class SimVdpaDevice implements VdpaDevice {
   readonly kind = 'sim' as const;
   readonly name: string;
   readonly host: AddressSpace;
+  /** The simulator is in this process: a buffer of ours mapped into `host` is what it reads. */
+  readonly sharesProcessMemory = true as const;
   readonly profile: SimProfile;
   readonly clock: VirtualClock;
   readonly stats: SimStats;
