@@ -44,6 +44,13 @@ async function client(path: string, negotiate = true): Promise<TestClient> {
 }
 
 const MIGRATE = { uri: 'sim', 'x-demo': true, 'x-ram': 8 };
+
+/** Events on, a demo migration started, returned once it is active. */
+async function migrating(c: TestClient): Promise<void> {
+  await c.exec('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+  expect(await c.exec('migrate', MIGRATE)).toEqual({ return: {} });
+  await c.waitFor((m) => m.event === 'MIGRATION' && m.data.status === 'active');
+}
 const final = (m: { event?: string; data?: { status?: string } }) => m.event === 'MIGRATION' && ['completed', 'failed', 'cancelled'].includes(m.data?.status ?? '');
 
 describe('QMP session', () => {
@@ -167,9 +174,7 @@ describe('QMP migration', () => {
   it('migrate_cancel while active: cancelling → cancelled, the VM keeps running on the source, nothing lost', async () => {
     const path = await start();
     const c = await client(path);
-    await c.exec('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
-    await c.exec('migrate', MIGRATE);
-    await c.waitFor((m) => m.event === 'MIGRATION' && m.data.status === 'active');
+    await migrating(c);
     expect(await c.exec('migrate_cancel')).toEqual({ return: {} });
     await c.waitFor(final);
     expect(c.statuses()).toEqual(['setup', 'active', 'cancelling', 'cancelled']);
@@ -199,9 +204,7 @@ describe('QMP migration', () => {
   it('a client that disconnects mid-migration loses nothing: the migration completes and a new client reads it', async () => {
     const path = await start();
     const a = await client(path);
-    await a.exec('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
-    await a.exec('migrate', MIGRATE);
-    await a.waitFor((m) => m.event === 'MIGRATION' && m.data.status === 'active');
+    await migrating(a);
     a.close();
     const b = await client(path);
     expect(['active', 'device', 'completed']).toContain((await b.exec('query-migrate')).return.status);
