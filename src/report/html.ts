@@ -12,15 +12,7 @@ import type { MigrationSummary } from '../migrate/controller.js';
 import { ms, num, us } from '../migrate/report.js';
 import type { TransitionRecord } from '../migrate/transitions.js';
 import type { RestoreCommand } from '../state/plan.js';
-import {
-  VIRTIO_NET_CTRL_ANNOUNCE,
-  VIRTIO_NET_CTRL_GUEST_OFFLOADS,
-  VIRTIO_NET_CTRL_MAC,
-  VIRTIO_NET_CTRL_MQ,
-  VIRTIO_NET_CTRL_NOTF_COAL,
-  VIRTIO_NET_CTRL_RX,
-  VIRTIO_NET_CTRL_VLAN,
-} from '../virtio/net.js';
+import { CLASSES } from '../cvq/classes/index.js';
 
 export interface ReportInput {
   readonly summary: MigrationSummary;
@@ -35,16 +27,8 @@ export interface ReportInput {
 /** The sections, in page order (ids the browser test checks). */
 export const REPORT_SECTIONS = ['verdict', 'diagram', 'timeline', 'rounds', 'downtime', 'cvq', 'traffic'] as const;
 
-/** virtio 1.2 §5.1.6.5: control classes. */
-const CLASS_NAMES: Record<number, string> = {
-  [VIRTIO_NET_CTRL_RX]: 'RX',
-  [VIRTIO_NET_CTRL_MAC]: 'MAC',
-  [VIRTIO_NET_CTRL_VLAN]: 'VLAN',
-  [VIRTIO_NET_CTRL_ANNOUNCE]: 'ANNOUNCE',
-  [VIRTIO_NET_CTRL_MQ]: 'MQ',
-  [VIRTIO_NET_CTRL_GUEST_OFFLOADS]: 'GUEST_OFFLOADS',
-  [VIRTIO_NET_CTRL_NOTF_COAL]: 'NOTF_COAL',
-};
+/** virtio 1.2 §5.1.6.5: control classes by number (the CVQ class registry). */
+const CLASS_NAMES: Record<number, string> = Object.fromEntries(CLASSES.map((c) => [c.cls, c.name]));
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
