@@ -10,7 +10,6 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { QmpServer } from '../qmp/server.js';
-import { packageVersion } from './program.js';
 
 const qmpOpt = (v: string): string => {
   const m = /^unix:(.+)$/.exec(v.trim());
@@ -31,9 +30,9 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--qmp <unix:PATH>', 'listen on this Unix socket').argParser(qmpOpt).makeOptionMandatory())
     .addOption(new Option('--max-clients <n>', 'clients connected at once').default(8).argParser(clientsOpt))
     .option('--quiet', 'no log lines on stderr')
-    .action(async (opts: { qmp: string; maxClients: number; quiet?: boolean }) => {
+    .action(async (opts: { qmp: string; maxClients: number; quiet?: boolean }, cmd: Command) => {
       const log = opts.quiet === true ? undefined : (s: string) => process.stderr.write(`${s}\n`);
-      const server = new QmpServer({ path: opts.qmp, version: packageVersion(), maxClients: opts.maxClients, ...(log === undefined ? {} : { log }) });
+      const server = new QmpServer({ path: opts.qmp, version: cmd.parent?.version() ?? '0.0.0', maxClients: opts.maxClients, ...(log === undefined ? {} : { log }) });
       try {
         await server.listen();
       } catch (e) {

@@ -27,8 +27,8 @@ export interface ReportInput {
 /** The sections, in page order (ids the browser test checks). */
 export const REPORT_SECTIONS = ['verdict', 'diagram', 'timeline', 'rounds', 'downtime', 'cvq', 'traffic'] as const;
 
-/** virtio 1.2 §5.1.6.5: control classes by number (the CVQ class registry). */
-const CLASS_NAMES: Record<number, string> = Object.fromEntries(CLASSES.map((c) => [c.cls, c.name]));
+/** virtio 1.2 §5.1.6.5: control classes by number, from the CVQ class registry (the first module of a class names it: MQ, not RSS). */
+const CLASS_NAMES: Record<number, string> = Object.fromEntries([...CLASSES].reverse().map((c) => [c.cls, c.name]));
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

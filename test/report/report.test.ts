@@ -64,6 +64,8 @@ describe('migrate --report', () => {
     expect(done.html).toMatch(/<p class="note">Path: source: setup → source: precopy → [^<]*destination: verifying → destination: running<\/p>/);
     // the demo state has 300 VLANs: one VLAN_ADD each
     expect(done.html).toMatch(/<td>2<\/td><td>VLAN<\/td><td>300<\/td>/);
+    // class 4 is MQ (VQ_PAIRS_SET and RSS_CONFIG both)
+    expect(done.html).toMatch(/<td>4<\/td><td>MQ<\/td><td>2<\/td><td>[\d ]+<\/td><td>MQ_VQ_PAIRS_SET, MQ_RSS_CONFIG<\/td>/);
     expect(done.html).toMatch(/<td>lost<\/td><td>0<\/td>/);
     expect(done.html).toMatch(/<td>0<\/td><td>2 048<\/td>/); // round 0 sends all of the 8 MiB: 2 048 pages
     expect(done.html).toMatch(/simulated \(\d+(\.\d+)? ms wall\), from stop-and-copy/);
