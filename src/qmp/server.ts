@@ -83,6 +83,8 @@ interface Client {
   readonly socket: Socket;
   readonly splitter: JsonSplitter;
   negotiated: boolean;
+  /** Commands run one after the other: replies come in command order even when one awaits. */
+  queue: Promise<void>;
 }
 
 /** The `uri` of `migrate`: the destination as `shadowvq migrate --dest` names it. */
@@ -175,13 +177,14 @@ export class QmpServer {
       socket.end(replyError(qmpError('GenericError', `too many QMP clients (at most ${this.maxClients})`), undefined));
       return;
     }
-    const c: Client = { socket, splitter: new JsonSplitter(this.limits), negotiated: false };
+    const c: Client = { socket, splitter: new JsonSplitter(this.limits), negotiated: false, queue: Promise.resolve() };
     this.clients.add(c);
     this.log(`qmp: client connected (${this.clients.size})`);
     socket.on('data', (chunk: string) => {
       for (const v of c.splitter.push(chunk)) {
-        if (v.kind === 'error') this.send(c, replyError(qmpError('GenericError', v.desc), undefined));
-        else this.input(c, v.text);
+        c.queue = c.queue
+          .then(() => (v.kind === 'error' ? this.send(c, replyError(qmpError('GenericError', v.desc), undefined)) : this.input(c, v.text)))
+          .catch((e: unknown) => this.send(c, replyError(qmpError('GenericError', `internal error: ${e instanceof Error ? e.message : String(e)}`), undefined)));
       }
     });
     const gone = () => {
@@ -192,18 +195,18 @@ export class QmpServer {
     this.send(c, greeting(this.o.version));
   }
 
-  private input(c: Client, text: string): void {
+  private async input(c: Client, text: string): Promise<void> {
     const p = parseCommand(text);
     if (!p.ok) {
       this.send(c, replyError(p.error, p.id));
       return;
     }
-    const r = this.execute(c, p.cmd);
+    const r = await this.execute(c, p.cmd);
     this.send(c, 'error' in r ? replyError(r.error, p.cmd.id) : replyReturn(r.value, p.cmd.id));
     if (p.cmd.execute === 'quit' && !('error' in r)) void this.close();
   }
 
-  private execute(c: Client, cmd: QmpCommand): { value: Json } | { error: QmpError } {
+  private async execute(c: Client, cmd: QmpCommand): Promise<{ value: Json } | { error: QmpError }> {
     const err = (e: QmpError) => ({ error: e });
     const ok = (value: Json) => ({ value });
     if (!c.negotiated) {
@@ -381,7 +384,7 @@ export class QmpServer {
     return { value: {} };
   }
 
-  private plan(a: { readonly [k: string]: Json }): { value: Json } | { error: QmpError } {
+  private async plan(a: { readonly [k: string]: Json }): Promise<{ value: Json } | { error: QmpError }> {
     const bad = checkArgs(PLAN_ARGS, a);
     if (bad !== null) return { error: bad };
     if (a['x-demo'] === true && a['x-state'] !== undefined) return { error: qmpError('GenericError', "Parameters 'x-demo' and 'x-state' are mutually exclusive") };
@@ -393,7 +396,7 @@ export class QmpServer {
       if (E.isLeft(t)) throw new Error(t.left);
       return t.right;
     };
-    const out = runPlan({ state: path, json: true, ...(typeof a['x-features'] === 'string' ? { features: a['x-features'] } : {}) }, read);
+    const out = await runPlan({ state: path, json: true, ...(typeof a['x-features'] === 'string' ? { features: a['x-features'] } : {}) }, read);
     if (out.code !== 0) return { error: qmpError('GenericError', out.stderr.replace(/^shadowvq plan: /, '').trim()) };
     return { value: { commands: JSON.parse(out.stdout) as Json, ...(out.stderr === '' ? {} : { note: out.stderr.replace(/^shadowvq plan: note: /, '').trim() }) } };
   }
