@@ -5,6 +5,7 @@ import { registerPlan } from './plan.js';
 import { registerRingDemo } from './ring-demo.js';
 import { registerMbt } from './mbt.js';
 import { registerDiagrams } from './diagrams.js';
+import { registerServe } from './serve.js';
 
 export type Register = (program: Command) => void;
 
@@ -14,3 +15,4 @@ registry.push(registerPlan);
 registry.push(registerRingDemo);
 registry.push(registerMbt);
 registry.push(registerDiagrams);
+registry.push(registerServe);

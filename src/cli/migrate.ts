@@ -35,6 +35,7 @@ import { demoStateJson } from '../migrate/demo-state.js';
 import type { MigrationNote } from '../effects/migration.js';
 import { formatSummary, num, summaryJson } from '../migrate/report.js';
 import type { TransitionRecord } from '../migrate/transitions.js';
+import { writeReport } from '../report/index.js';
 
 export const STRATEGIES = { serial: 'serial', parallel: 'parallel', indirect: 'parallel-indirect' } as const satisfies Record<string, CvqStrategy>;
 
@@ -52,6 +53,8 @@ export interface MigrateCliOptions {
   readonly ram: number;
   readonly maxRounds: number;
   readonly threshold: number;
+  /** Write the HTML report here (src/report). */
+  readonly report?: string;
 }
 
 export interface MigrateIo {
@@ -271,6 +274,7 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
   ]);
   for (const n of notes) io.stderr(`shadowvq migrate: note: ${n}\n`);
   const progress = io.tty ? barProgress(io.barStream ?? process.stderr) : lineProgress(io);
+  const transitions: TransitionRecord[] = [];
   const r = await runMigration({
     source: src,
     destination: dst,
@@ -283,6 +287,7 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
     faults: o.fault,
     ...(o.cancelAt === undefined ? {} : { cancelAt: o.cancelAt }),
     onTransition: (t) => {
+      if (o.report !== undefined) transitions.push(t);
       progress.transition(t);
       if (o.events === true) io.stdout(JSON.stringify({ machine: t.machine, end: t.end, from: t.from, to: t.to, event: t.event, t: t.t, state: t.toState }) + '\n');
     },
@@ -308,6 +313,14 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
     else io.stderr(text);
   }
   if (unfiredText.length > 0) io.stderr(unfiredText.map((t) => `shadowvq migrate: ${t}: the run did not test it (exit 1, docs/faults.md)\n`).join(''));
+  if (o.report !== undefined) {
+    const w = await writeReport(o.report, { summary: s, transitions, state, command: 'shadowvq migrate' + (o.demo === true ? ' --demo' : ` --state ${o.state ?? ''}`) });
+    if (E.isLeft(w)) {
+      io.stderr(`shadowvq migrate: report: ${w.left}\n`);
+      return 1;
+    }
+    io.stderr(`report: ${o.report}\n`);
+  }
   return code;
 }
 
@@ -340,6 +353,7 @@ export function registerMigrate(program: Command): void {
     .addOption(new Option('--cancel-at <phase>', 'send CANCEL when this phase begins').choices(MIGRATION_PHASES))
     .addOption(new Option('--ram <MiB>', `guest RAM, ${range('--ram')}`).default(64).argParser(countOpt('--ram')))
     .addOption(new Option('--max-rounds <n>', `precopy round limit, ${range('--max-rounds')}`).default(12).argParser(countOpt('--max-rounds')))
+    .option('--report <file.html>', 'write a self-contained HTML report: the machine\'s path, timeline, rounds, downtime, CVQ, traffic, verdict')
     .addOption(new Option('--threshold <pages>', `stop-and-copy once a round leaves at most this many dirty pages, ${range('--threshold')}`).default(64).argParser(countOpt('--threshold')))
     .addHelpText('after', `\nFault forms (--fault SPEC; COMMANDS: names as \`shadowvq plan\` prints them, comma-separated, or class=VLAN;\n@<n>: only the n-th matching command):\n${faultFormsHelp()}\n`)
     .action(async (opts: MigrateCliOptions, cmd: Command) => {

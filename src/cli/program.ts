@@ -7,14 +7,17 @@ import { Command } from 'commander';
 import { registry } from './commands.js';
 import { sanitizeUsage } from './args.js';
 
-/** The package version (package.json next to src/). */
+/** The package version: the package.json above this module (src/cli/ from source, dist/src/cli/ built). */
 export function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'shadowvq' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not at this level
+    }
   }
+  return '0.0.0';
 }
 
 export function buildProgram(): Command {
