@@ -23,7 +23,10 @@ export {
   type CvqStrategy,
 } from '../machines/cvq-command.js';
 export { deviceLifecycleMachine, type LifecycleContext, type LifecycleEvent, type LifecycleInput } from '../machines/device-lifecycle.js';
-export { ActorNotProvided, placeholder } from '../machines/actors.js';
+export { ActorNotProvided, placeholder, failTo } from '../machines/actors.js';
+export { MACHINES, type MachineId } from '../machines/index.js';
+export { bind, type ActorsOf, type EffectsOf, type EffectOf } from '../machines/contract.js';
+export { portOf, portPlaceholder, type PortOps, type PortEffects, type PortLogic } from '../machines/port.js';
 
 // ---- reducers ----
 export { applyCommand, applyAll, commandAllowed, type CommandRefused } from './state/apply.js';

@@ -10,12 +10,10 @@ import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import * as E from 'fp-ts/lib/Either.js';
 import { instance } from '@viz-js/viz';
 import { actorKind, descendants, edgesOf, negate, type ModelEdge } from '../mbt/model.js';
-import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
-import { svqSwitchMachine } from '../../machines/svq-switch.js';
-import { cvqCommandMachine } from '../../machines/cvq-command.js';
-import { migrationMachine } from '../../machines/migration.js';
+import { MACHINES } from '../../machines/index.js';
 
-export const DIAGRAM_MACHINES: readonly AnyStateMachine[] = [deviceLifecycleMachine, svqSwitchMachine, cvqCommandMachine, migrationMachine];
+/** Every machine (machines/index.ts registers each once). */
+export const DIAGRAM_MACHINES: readonly AnyStateMachine[] = MACHINES;
 
 /** Edge label: trigger (event, `done(actor)`, `error(actor)`, `after delay`) and guard conditions. */
 export function edgeLabel(e: ModelEdge): string {

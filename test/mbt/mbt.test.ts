@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { assign, createActor, getInitialSnapshot } from 'xstate';
 import { bind } from '../../machines/contract.js';
 import { runPath, stubEffects } from '../../src/mbt/runner.js';
-import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { cvqCommandMachine } from '../../machines/cvq-command.js';
 import { migrationMachine } from '../../machines/migration.js';
@@ -11,7 +10,7 @@ import { generatePaths } from '../../src/mbt/paths.js';
 import { mbtJson, planMbt, reportComplete, runMachine, runMbt } from '../../src/mbt/index.js';
 import { cvqScript, lifecycleScript, migrationScript, RUNNING_STATUS, SCRIPTED_HARNESSES, scriptedHarness, svqScript, type ScriptedHarness } from '../../src/mbt/scripts.js';
 
-const MACHINES = [deviceLifecycleMachine, svqSwitchMachine, cvqCommandMachine, migrationMachine];
+import { MACHINES } from '../../machines/index.js';
 
 describe('effect-free models', () => {
   it.each(MACHINES.map((m) => [m.id, m] as const))('%s: the model has the machine\'s states and transitions, and no effects', (_, machine) => {
