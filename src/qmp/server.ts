@@ -30,7 +30,7 @@ import { runPlan } from '../cli/plan.js';
 import { MigrationJob, type MigrationStatus } from './job.js';
 import {
   checkArgs,
-  DEFAULT_LIMITS,
+  QMP_LIMITS,
   eventMessage,
   greeting,
   JsonSplitter,
@@ -112,7 +112,7 @@ export class QmpServer {
   readonly closed = new Promise<void>((r) => (this.resolveClosed = r));
 
   constructor(private readonly o: QmpServerOptions) {
-    this.limits = o.limits ?? DEFAULT_LIMITS;
+    this.limits = o.limits ?? QMP_LIMITS;
     this.maxClients = o.maxClients ?? 8;
     this.maxQueued = o.maxQueuedBytes ?? 4 << 20;
     this.maxStateBytes = o.maxStateBytes ?? 1 << 20;

@@ -28,7 +28,7 @@ export interface Limits {
   readonly maxDepth: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxBytes: 64 << 10, maxDepth: 32 };
+export const QMP_LIMITS: Limits = { maxBytes: 64 << 10, maxDepth: 32 };
 
 export type Scanned = { readonly kind: 'value'; readonly text: string } | { readonly kind: 'error'; readonly desc: string };
 
@@ -44,7 +44,7 @@ export class JsonSplitter {
   /** Discarding the rest of an oversized or too-deep value until its depth returns to 0. */
   private skipping = false;
 
-  constructor(private readonly limits: Limits = DEFAULT_LIMITS) {}
+  constructor(private readonly limits: Limits = QMP_LIMITS) {}
 
   push(chunk: string): Scanned[] {
     const out: Scanned[] = [];

@@ -117,7 +117,21 @@ console.log(JSON.stringify({ machine: migrationMachine.id, plan: planRestore(sta
     expect(o.code, o.stderr).toBe(0);
     const r = JSON.parse(o.stdout) as Record<string, unknown>;
     expect(r).toMatchObject({ machine: 'migration', plan: true, outcome: 'completed', stateEqual: true, lost: 0 });
-    expect(r.seen).toEqual(['source:setup', 'source:precopy', 'source:stopAndCopy', 'source:completed', 'destination:loading', 'destination:negotiating', 'destination:restoringCvq', 'destination:enablingQueues', 'destination:verifying', 'destination:running']);
+    expect(r.seen).toEqual([
+      'source:attaching',
+      'source:setup',
+      'source:precopy',
+      'source:stopAndCopy',
+      'source:completed',
+      'destination:loading',
+      'destination:negotiating',
+      'destination:preparing',
+      'destination:startingDriver',
+      'destination:restoringCvq',
+      'destination:enablingQueues',
+      'destination:verifying',
+      'destination:running',
+    ]);
   }, 120_000);
 
   it("a TypeScript consumer type-checks against the package's declarations", async () => {

@@ -111,7 +111,7 @@ describe('README.md', () => {
     );
     expect(o.code, o.stderr).toBe(0);
     const lines = o.stdout.trim().split('\n');
-    expect(lines[0]).toBe('source setup');
+    expect(lines[0]).toBe('source attaching');
     expect(lines).toContain('destination running');
     expect(lines[lines.length - 1]).toMatch(/^completed true \d+(\.\d+)?$/);
   }, 240_000);

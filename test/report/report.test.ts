@@ -61,7 +61,7 @@ describe('migrate --report', () => {
   });
 
   it("carries this run's numbers: rounds, CVQ classes, traffic, downtime", () => {
-    expect(done.html).toMatch(/<p class="note">Path: source: setup → source: precopy → [^<]*destination: verifying → destination: running<\/p>/);
+    expect(done.html).toMatch(/<p class="note">Path: source: attaching → source: setup → source: precopy → [^<]*destination: verifying → destination: running<\/p>/);
     // the demo state has 300 VLANs: one VLAN_ADD each
     expect(done.html).toMatch(/<td>2<\/td><td>VLAN<\/td><td>300<\/td>/);
     // class 4 is MQ (VQ_PAIRS_SET and RSS_CONFIG both)
@@ -89,15 +89,19 @@ describe('migrate --report', () => {
         .split('\n')
         .filter((l) => l.includes('class="taken"'))
         .map((l) => l.trim().replace(/ \[.*/, ''));
-    // a CANCEL in setup leaves by the CANCEL edge of `active`; the setup effect failing leaves by error(enableSvq)
-    expect(edges([rec('idle', 'source.active.setup', 'MIGRATE'), rec('source.active.setup', 'source.rollingBack', 'CANCEL')])).toEqual([
-      '"migration.idle" -> "migration.source::init"',
-      '"migration.source.active::init" -> "migration.source.rollingBack"',
+    // a CANCEL in setup leaves by the CANCEL edge of `active`; the setup effect failing leaves by error(startDirtyLog)
+    const cancelInSetup = [
+      rec('idle', 'source.attaching', 'MIGRATE'),
+      rec('source.attaching', 'source.active.setup.startingLog', 'xstate.snapshot.device'),
+      rec('source.active.setup.startingLog', 'source.rollingBack.stoppingLog', 'CANCEL'),
+    ];
+    expect(edges(cancelInSetup)).toEqual(['"migration.idle" -> "migration.source::init"', '"migration.source.active::init" -> "migration.source.rollingBack::init"']);
+    expect(edges([rec('source.active.setup.startingLog', 'source.rollingBack.stoppingLog', 'xstate.error.actor.0.migration.source.active.setup.startingLog')])).toEqual([
+      '"migration.source.active.setup.startingLog" -> "migration.source.rollingBack::init"',
     ]);
-    expect(edges([rec('source.active.setup', 'source.rollingBack', 'xstate.error.actor.0.migration.source.active.setup')])).toEqual(['"migration.source.active.setup" -> "migration.source.rollingBack"']);
-    const dot = highlightDot(toDot(migrationMachine), [rec('idle', 'source.active.setup', 'MIGRATE'), rec('source.active.setup', 'source.rollingBack', 'CANCEL')]);
+    const dot = highlightDot(toDot(migrationMachine), cancelInSetup);
     // states entered are filled; states never entered are not
-    expect(dot).toContain('"migration.source.rollingBack" [fillcolor="#ffe8cc"');
+    expect(dot).toContain('"migration.source.rollingBack.stoppingLog" [fillcolor="#ffe8cc"');
     expect(dot).not.toContain('"migration.source.cancelled" [fillcolor="#ffe8cc"');
   });
 });
