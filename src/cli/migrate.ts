@@ -50,6 +50,8 @@ export interface MigrateCliOptions {
   readonly events?: boolean;
   readonly fault: readonly Fault[];
   readonly cancelAt?: MigrationPhase;
+  /** QEMU's x-svq=on (`always`), or SVQ during the migration only (default). */
+  readonly svq?: 'migration' | 'always';
   readonly ram: number;
   readonly maxRounds: number;
   readonly threshold: number;
@@ -286,6 +288,7 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
     dirtyThresholdPages: o.threshold,
     faults: o.fault,
     ...(o.cancelAt === undefined ? {} : { cancelAt: o.cancelAt }),
+    ...(o.svq === 'always' ? { svq: 'always' as const } : {}),
     onTransition: (t) => {
       if (o.report !== undefined) transitions.push(t);
       progress.transition(t);
@@ -351,6 +354,7 @@ export function registerMigrate(program: Command): void {
     .option('--events', 'print every machine transition as a JSON line as it happens')
     .addOption(new Option('--fault <spec>', 'inject a simulator fault (repeatable; forms below, docs/faults.md); a fault that never fires makes the exit status 1').argParser(faultOpt).default([]))
     .addOption(new Option('--cancel-at <phase>', 'send CANCEL when this phase begins').choices(MIGRATION_PHASES))
+    .addOption(new Option('--svq <when>', "SVQ on the source's data queues: during the migration only, or always (QEMU x-svq=on: switched on before it and kept on)").choices(['migration', 'always']).default('migration'))
     .addOption(new Option('--ram <MiB>', `guest RAM, ${range('--ram')}`).default(64).argParser(countOpt('--ram')))
     .addOption(new Option('--max-rounds <n>', `precopy round limit, ${range('--max-rounds')}`).default(12).argParser(countOpt('--max-rounds')))
     .option('--report <file.html>', 'write a self-contained HTML report: the machine\'s path, timeline, rounds, downtime, CVQ, traffic, verdict')

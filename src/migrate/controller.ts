@@ -31,7 +31,7 @@ import { bind, type ActorsOf } from '../../machines/contract.js';
 import { destinationEffects, sourceEffects, type DeviceProbe, type MigrationEffects, type MigrationNote } from '../effects/migration.js';
 import { ACK_TIMEOUT_MS } from '../effects/vdpa-net.js';
 import { phaseOf, statePath, transitionInspector, type TransitionRecord } from './transitions.js';
-import { bringUpSource, destinationSideOf, migrateError, MigrationStream, openDestination, runTraffic, sourceSideOf, type Destination, type MigrateError, type Source } from './world.js';
+import { bringUpSource, destinationSideOf, forceSvq, migrateError, MigrationStream, openDestination, runTraffic, sourceSideOf, type Destination, type MigrateError, type Source } from './world.js';
 
 export type MigrationActorName = keyof MigrationEffects;
 export type MigrationActor = Actor<typeof migrationMachine>;
@@ -164,6 +164,12 @@ export interface RunOptions {
   readonly framesAfter?: number;
   /** Simulator faults: CVQ faults go to the destination, device faults (suspend, resume, IOTLB) to the source. */
   readonly faults?: readonly Fault[];
+  /**
+   * When the data queues go through SVQ: `migration` (default) switches them at setup and back after a
+   * rollback; `always` is QEMU's x-svq=on — machines/svq-switch switches them before the migration
+   * (trigger `x-svq`) and they stay shadowed whatever happens.
+   */
+  readonly svq?: 'migration' | 'always';
   /** Send CANCEL when this phase is entered — or this state of any machine of the tree (its nth entry). */
   readonly cancelAt?: MigrationPhase | RestartPoint;
   /**
@@ -571,7 +577,9 @@ async function afterwards(o: RunOptions, src: Source, dst: Destination, outcome:
   const sdev = src.dev;
   const stateSame = !hasCapability(sdev, 'netState') || JSON.stringify(encodeStateJson(sdev.netState())) === JSON.stringify(encodeStateJson(src.model));
   const running = !hasCapability(sdev, 'suspendState') || !sdev.isSuspended();
-  return stateSame && running && E.isRight(after) && src.guest.outstanding() === 0 && src.backend.mode === 'passthrough';
+  // SVQ as before the migration: off, or on with x-svq=on
+  const svqAsBefore = src.backend.mode === (o.svq === 'always' ? 'shadow' : 'passthrough');
+  return stateSame && running && E.isRight(after) && src.guest.outstanding() === 0 && svqAsBefore;
 }
 
 async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): Promise<MigrationSummary> {
@@ -592,6 +600,10 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
   if (E.isLeft(before)) throw before.left;
   const sentBefore = src.guest.stats.txPosted;
 
+  if (o.svq === 'always') {
+    const on = await forceSvq(src, { inspect: transitionInspector('source', t0, onTransition) });
+    if (E.isLeft(on)) throw on.left;
+  }
   const dstSide = destinationSideOf(dst, src);
   const fx = {
     source: idempotent(sourceEffects(sourceSideOf(src, stream, { rate: o.rate ?? 0.12 }), { note }), 'stopDirtyLog'),

@@ -22,7 +22,10 @@ import { createDataPath, GUEST_RAM_GPA, type DataPath } from '../effects/datapat
 import { startDevice } from '../effects/lifecycle.js';
 import { runCvqCommands } from '../effects/cvq.js';
 import type { DestinationSide, DeviceProbe, SourceSide } from '../effects/migration.js';
-import { SvqBackend } from '../effects/svq.js';
+import { SvqBackend, svqSwitchEffects } from '../effects/svq.js';
+import { createActor, waitFor, type InspectionEvent } from 'xstate';
+import { bind } from '../../machines/contract.js';
+import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { ACK_TIMEOUT_MS, configMac, limitsOf, migrateError, ownDevice, setUpCvq, type Cvq, type MigrateError } from '../effects/vdpa-net.js';
 import { DirtyLog } from '../svq/dirty-log.js';
 import { applyAll } from '../state/apply.js';
@@ -308,4 +311,26 @@ export async function runTraffic(guest: GuestNet, frames: number, signal?: Abort
     } else idle = 0;
   }
   return E.right(frames - left);
+}
+
+/**
+ * QEMU's x-svq=on: the source's data queues switched to SVQ through machines/svq-switch (ENABLE,
+ * trigger `x-svq`) before anything migrates; a migration then finds them shadowed and leaves them so.
+ */
+export async function forceSvq(src: Source, o: { readonly inspect?: (e: InspectionEvent) => void; readonly timeoutMs?: number } = {}): Promise<E.Either<MigrateError, void>> {
+  if (src.backend.mode === 'shadow') return E.right(undefined);
+  const actor = createActor(bind(svqSwitchMachine, svqSwitchEffects(src.backend)), {
+    input: { queues: src.dataQueues },
+    ...(o.inspect === undefined ? {} : { inspect: o.inspect }),
+  });
+  actor.start();
+  actor.send({ type: 'ENABLE', trigger: 'x-svq' });
+  try {
+    const s = await waitFor(actor, (x) => x.matches('shadow') || x.matches('failed') || (x.matches('passthrough') && x.context.error !== null), { timeout: o.timeoutMs ?? 30_000 });
+    return s.matches('shadow') ? E.right(undefined) : E.left(migrateError('x-svq', `switching the data queues to SVQ: ${s.context.error ?? JSON.stringify(s.value)}`));
+  } catch (e) {
+    return E.left(migrateError('x-svq', text(e)));
+  } finally {
+    actor.stop();
+  }
 }

@@ -29,6 +29,8 @@ export interface JobOptions {
   readonly maxRounds: number;
   readonly thresholdPages: number;
   readonly faults: readonly Fault[];
+  /** QEMU's x-svq=on (`always`) or SVQ during the migration only. */
+  readonly svq?: 'migration' | 'always';
 }
 
 export interface JobEvents {
@@ -98,6 +100,7 @@ export class MigrationJob {
       maxRounds: this.o.maxRounds,
       dirtyThresholdPages: this.o.thresholdPages,
       faults: this.o.faults,
+      svq: this.o.svq ?? 'migration',
       onWorld: (w) => {
         this.source = w.source;
       },

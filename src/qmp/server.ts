@@ -75,6 +75,8 @@ const MIGRATE_ARGS: ArgSpec = {
   'x-ram': { type: 'int' },
   'x-max-rounds': { type: 'int' },
   'x-threshold': { type: 'int' },
+  /** QEMU's x-svq=on for this migration (default: the server's, see x-shadowvq-set-svq). */
+  'x-svq': { type: 'bool' },
 };
 
 const PLAN_ARGS: ArgSpec = { 'x-demo': { type: 'bool' }, 'x-state': { type: 'str' }, 'x-features': { type: 'str' } };
@@ -103,6 +105,8 @@ export class QmpServer {
   private readonly clients = new Set<Client>();
   private job: MigrationJob | null = null;
   private events = false;
+  /** x-shadowvq-set-svq: SVQ on before every migration and kept on (QEMU's x-svq=on). */
+  private svqAlways = false;
   private readonly limits: Limits;
   private readonly maxClients: number;
   private readonly maxQueued: number;
@@ -283,7 +287,14 @@ export class QmpServer {
       case 'x-shadowvq-query-svq': {
         const e = noArgs();
         if (e !== null) return err(e);
-        return ok(this.job === null ? { mode: 'passthrough', queues: [] } : this.job.svq());
+        return ok({ ...(this.job === null ? { mode: 'passthrough', queues: [] } : (this.job.svq() as { [k: string]: Json })), always: this.svqAlways });
+      }
+      case 'x-shadowvq-set-svq': {
+        // QEMU's x-svq=on as a switch: SVQ on before the next migrations and kept on, or only during them
+        const bad = checkArgs({ always: { type: 'bool', required: true } }, a);
+        if (bad !== null) return err(bad);
+        this.svqAlways = a.always === true;
+        return ok({});
       }
       case 'x-shadowvq-query-summary': {
         const e = noArgs();
@@ -368,6 +379,7 @@ export class QmpServer {
         maxRounds: num(rounds),
         thresholdPages: num(threshold),
         faults,
+        svq: (a['x-svq'] === undefined ? this.svqAlways : a['x-svq'] === true) ? 'always' : 'migration',
       },
       {
         status: (st: MigrationStatus) => {
@@ -415,5 +427,6 @@ export const COMMANDS = [
   'quit',
   'x-shadowvq-query-plan',
   'x-shadowvq-query-svq',
+  'x-shadowvq-set-svq',
   'x-shadowvq-query-summary',
 ] as const;

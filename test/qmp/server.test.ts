@@ -222,10 +222,23 @@ describe('QMP migration', () => {
     const d = (await c.exec('x-shadowvq-query-plan', { 'x-demo': true, 'x-features': 'CTRL_VQ,MAC,CTRL_RX,VERSION_1' })).return;
     expect(d.commands.every((x: { class: number }) => x.class === 0 || x.class === 1)).toBe(true);
     expect((await c.exec('x-shadowvq-query-plan', { 'x-demo': true, 'x-features': 'NOPE' })).error.class).toBe('GenericError');
-    expect(await c.exec('x-shadowvq-query-svq')).toEqual({ return: { mode: 'passthrough', queues: [] } });
+    expect(await c.exec('x-shadowvq-query-svq')).toEqual({ return: { mode: 'passthrough', queues: [], always: false } });
     await c.exec('migrate', MIGRATE);
     await server!.migration!.done;
     const svq = (await c.exec('x-shadowvq-query-svq')).return;
     expect(svq.queues.length).toBeGreaterThan(0);
+  });
+
+  it('x-shadowvq-set-svq: SVQ on before every migration and kept on (QEMU x-svq=on); bad arguments are GenericErrors', async () => {
+    const path = await start();
+    const c = await client(path);
+    expect((await c.exec('x-shadowvq-set-svq')).error.class).toBe('GenericError');
+    expect((await c.exec('x-shadowvq-set-svq', { always: 'yes' })).error.class).toBe('GenericError');
+    expect(await c.exec('x-shadowvq-set-svq', { always: true })).toEqual({ return: {} });
+    expect(await c.exec('migrate', MIGRATE)).toEqual({ return: {} });
+    await server!.migration!.done;
+    // completed with the data queues still shadowed: x-svq=on keeps SVQ after the migration
+    expect((await c.exec('query-migrate')).return.status).toBe('completed');
+    expect((await c.exec('x-shadowvq-query-svq')).return).toMatchObject({ mode: 'shadow', always: true });
   });
 });
