@@ -69,7 +69,7 @@ function ringLoop(layout: RingLayout): { step(): void; check(): void } {
       }
       const e = dev.push(popped.id, popped.ringDescs, popped.inBytes);
       if (e !== undefined) throw new Error(e.message);
-      tot[1] += popped.inBytes;
+      tot[1]! += popped.inBytes;
     }
   };
   const reapAll = (): void => {
@@ -79,7 +79,7 @@ function ringLoop(layout: RingLayout): { step(): void; check(): void } {
         if (r === false) break;
         throw new Error(r.message);
       }
-      tot[0] += used.len;
+      tot[0]! += used.len;
     }
   };
   return {

@@ -57,7 +57,7 @@ export { createShadowCvq, programShadowCvq, destroyShadowCvq } from './cvq/shado
 export { restoreState } from './cvq/restore.js';
 
 // ---- effects (the machines' actors on real devices) ----
-export { toActors, type Effect, type Effects } from './effects/common.js';
+export { type Effect, type Effects } from './effects/common.js';
 export { lifecycleEffects, type LifecycleEffects } from './effects/lifecycle.js';
 export { cvqCommandEffects, runCvqCommands, toCvqCommand, type CvqCommandEffects } from './effects/cvq.js';
 export { svqSwitchEffects, SvqBackend, type SvqSwitchEffects } from './effects/svq.js';

@@ -6,23 +6,11 @@
  * A failed effect rejects with the typed error value of the layer that failed (DeviceError, SvqError …).
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { fromPromise, type AnyActorLogic } from 'xstate';
 import type { Effect } from '../../machines/port.js';
 
 export type { Effect };
 export type Effects = Record<string, Effect<never, unknown>>;
 
-/** Bind effects as promise actors, one per name (untyped: prefer `bind`, which checks them against the machine). */
-export function toActors<T extends Effects>(effects: T): { [K in keyof T]: AnyActorLogic } {
-  const out = {} as { [K in keyof T]: AnyActorLogic };
-  for (const k of Object.keys(effects) as (keyof T)[]) {
-    // the machine gives each actor the input its declaration says; unchecked here (that is `bind`'s job)
-    const fx: Effect<never, unknown> = effects[k];
-    const fn = fx as Effect<unknown, unknown>;
-    out[k] = fromPromise<unknown, unknown>(({ input, signal }) => fn(input, signal));
-  }
-  return out;
-}
 
 /** Right → the value; Left → a rejection with the error value itself. */
 export const orReject = <L, R>(e: E.Either<L, R>): Promise<R> => (E.isRight(e) ? Promise.resolve(e.right) : Promise.reject(e.left));

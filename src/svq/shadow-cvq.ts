@@ -383,7 +383,8 @@ export class ShadowControlVirtqueue {
     }
     if (own !== undefined) {
       const applied = ack === VIRTIO_NET_OK ? this.apply(own.cmd) : undefined;
-      const e: CvqEvent = { source: 'engine', command: own.cmd, ack, ...(note ?? applied ? { note: note ?? applied } : {}) };
+      const said = note ?? applied;
+      const e: CvqEvent = { source: 'engine', command: own.cmd, ack, ...(said === undefined || said === '' ? {} : { note: said }) };
       this.log(e);
       this.counters.ownCompleted++;
       own.done(ack, e);

@@ -8,14 +8,14 @@ import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, waitFor } from 'xstate';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
-import { toActors } from '../../src/effects/common.js';
+import { bind } from '../../machines/contract.js';
 import { svqSwitchEffects } from '../../src/effects/svq.js';
 import { bringUpDataPath, drainTraffic, type SvqEnv } from '../../src/mbt/sim.js';
 
 type Op = { kind: 'tx'; n: number } | { kind: 'rx'; n: number } | { kind: 'enable' } | { kind: 'disable' };
 
 async function run(env: SvqEnv, ops: readonly Op[]) {
-  const actor = createActor(svqSwitchMachine.provide({ actors: toActors(svqSwitchEffects(env.backend)) as never }), { input: { queues: [0, 1] } });
+  const actor = createActor(bind(svqSwitchMachine, svqSwitchEffects(env.backend)), { input: { queues: [0, 1] } });
   actor.start();
   let sent = 0;
   for (const op of ops) {
@@ -76,7 +76,7 @@ describe('svq-switch on the simulator, under traffic', () => {
 
   it('an IOTLB failure while mapping the shadow rings rolls back to passthrough, nothing mapped', async () => {
     const env = bringUpDataPath();
-    const actor = createActor(svqSwitchMachine.provide({ actors: toActors(svqSwitchEffects(env.backend)) as never }), { input: { queues: [0, 1] } });
+    const actor = createActor(bind(svqSwitchMachine, svqSwitchEffects(env.backend)), { input: { queues: [0, 1] } });
     actor.start();
     env.sim.setFaults([{ kind: 'iotlb-map-fails', times: 1, after: 1 }]);
     actor.send({ type: 'ENABLE', trigger: 'migration' });

@@ -166,7 +166,7 @@ export interface CvqClass<C extends CommandBase, P extends t.Props = t.Props> {
   arbitraries(k: ArbKit): readonly Arbitrary<C>[];
   /** This class's fields of a state that fits the limits. */
   arbitraryState(k: ArbKit, ctx: StateArbContext): Arbitrary<StateSlice>;
-  readonly sim?: SimRule<C>;
+  readonly sim?: SimRule<C> | undefined;
 }
 
 /** The command type of a class module. */

@@ -427,7 +427,7 @@ export class VduseBridge {
           if (E.isLeft(r)) this.record(r.left);
         },
         callGuest: () => this.irq(qi),
-        resume: hand[k],
+        ...(hand[k] === undefined ? {} : { resume: hand[k] }),
       });
       if (isSvqError(created)) return E.left(created);
       q.svq = created;
