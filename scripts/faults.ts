@@ -9,7 +9,7 @@
  * 1 when a cell failed, 2 on bad arguments.
  */
 import { Command } from 'commander';
-import { cvqKthMatrix, cvqMatrix, formatMatrix, migrationMatrix, svqSwitchMatrix, unfiredMatrix, type Cell } from '../src/fuzz/faults.js';
+import { cvqKthMatrix, cvqMatrix, formatMatrix, migrationMatrix, svqSwitchMatrix, unfiredMatrix, type Cell } from '../testkit/fuzz/faults.js';
 
 const program = new Command('faults')
   .description('run the fault matrix on the simulated device and print it')

@@ -7,13 +7,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
 import { parseCount } from '../src/cli/args.js';
-import { cliTargets } from '../src/fuzz/cli.js';
-import { cvqTargets } from '../src/fuzz/cvq.js';
-import { jsonTargets } from '../src/fuzz/json.js';
-import { ringBaseTargets, ringOutcomes, ringTargets } from '../src/fuzz/ring.js';
-import { formatTable, runTarget, type KindResult } from '../src/fuzz/runner.js';
-import { svqTargets } from '../src/fuzz/svq.js';
-import type { AnyFuzzTarget } from '../src/fuzz/target.js';
+import { cliTargets } from '../testkit/fuzz/cli.js';
+import { cvqTargets } from '../testkit/fuzz/cvq.js';
+import { jsonTargets } from '../testkit/fuzz/json.js';
+import { ringBaseTargets, ringOutcomes, ringTargets } from '../testkit/fuzz/ring.js';
+import { formatTable, runTarget, type KindResult } from '../testkit/fuzz/runner.js';
+import { svqTargets } from '../testkit/fuzz/svq.js';
+import type { AnyFuzzTarget } from '../testkit/fuzz/target.js';
 
 /** Strict counts (src/cli/args.ts): decimal digits within the range, else exit 2 naming the flag. */
 const int = (what: string, max: number) => (v: string): number => {

@@ -12,7 +12,7 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { SvqRig, type ChainSpec } from '../src/fuzz/svq-rig.js';
+import { SvqRig, type ChainSpec } from '../testkit/fuzz/svq-rig.js';
 import { isSvqError } from '../src/svq/shadow-virtqueue.js';
 import type { RingLayout } from '../src/ring/types.js';
 import * as E from 'fp-ts/lib/Either.js';

@@ -18,7 +18,7 @@ import { DEFAULT_LIMITS, resetNetState, type NetDeviceState } from '../../src/st
 import { planCommands } from '../../src/state/plan.js';
 import { viewThrough } from '../../src/state/view.js';
 import { SIM_FULL_FEATURES } from '../../src/device/sim/profiles.js';
-import { arbCommand, arbKit, arbSplit, arbState } from '../../src/fuzz/arbitraries.js';
+import { arbCommand, arbKit, arbSplit, arbState } from '../../testkit/fuzz/arbitraries.js';
 import { bringUp, sendSerial } from '../device/helpers.js';
 
 const MAC = '52:54:00:12:34:56';

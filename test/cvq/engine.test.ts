@@ -13,7 +13,7 @@ import { viewThrough } from '../../src/state/view.js';
 import { describeCommand, type NetCtrlCommand } from '../../src/virtio/cvq.js';
 import { FULL_PROFILE_FEATURES, hasFeature, maskOf } from '../../src/virtio/features.js';
 import { toHex } from '../../src/virtio/net.js';
-import { arbNegotiated, arbState } from '../../src/fuzz/arbitraries.js';
+import { arbNegotiated, arbState } from '../../testkit/fuzz/arbitraries.js';
 import type { CvqCommand } from '../../machines/cvq-command.js';
 import { LoopDevice, type LoopFaults } from './loop-device.js';
 

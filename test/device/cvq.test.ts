@@ -11,7 +11,7 @@ import { viewThrough } from '../../src/state/view.js';
 import { SIM_FULL_FEATURES, VDPA_SIM_NET_FEATURES } from '../../src/device/sim/profiles.js';
 import { CVQ_MAX_COMMAND } from '../../src/device/sim/device.js';
 import { Chain } from '../../src/ring/types.js';
-import { arbState } from '../../src/fuzz/arbitraries.js';
+import { arbState } from '../../testkit/fuzz/arbitraries.js';
 import { bringUp, consistent, hdr, queueCommands, right, runCvq, S, sendBatch, sendSerial } from './helpers.js';
 
 const enc = (c: NetCtrlCommand): Uint8Array => encodeCommand(c);

@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from '../../src/state/net-state.js';
 import { decodeCommand, encodeCommand } from '../../src/virtio/cvq.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { Chain } from '../../src/ring/types.js';
-import { arbCommand } from '../../src/fuzz/arbitraries.js';
+import { arbCommand } from '../../testkit/fuzz/arbitraries.js';
 import { bringUp, queueCommands, right, runCvq, S } from './helpers.js';
 
 /** Commands: valid ones, mutated ones, and raw bytes with a plausible header. */

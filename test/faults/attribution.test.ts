@@ -20,7 +20,7 @@ import { startShadowCvq } from '../../src/cvq/shadow.js';
 import { SimVdpaDevice } from '../../src/device/sim/index.js';
 import { cvqCommandName, type Fault } from '../../src/device/sim/faults.js';
 import { runCvqCommands } from '../../src/effects/cvq.js';
-import { faultOnCommand } from '../../src/fuzz/faults.js';
+import { faultOnCommand } from '../../testkit/fuzz/faults.js';
 import type { CvqCommand } from '../../machines/cvq-command.js';
 import { commandClass, commandCode, describeCommand, encodePayload, type NetCtrlCommand } from '../../src/virtio/cvq.js';
 import { toHex } from '../../src/virtio/net.js';

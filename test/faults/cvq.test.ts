@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CVQ_PHASES, FAULT_NAMES, cvqMatrix, type Cell } from '../../src/fuzz/faults.js';
+import { CVQ_PHASES, FAULT_NAMES, cvqMatrix, type Cell } from '../../testkit/fuzz/faults.js';
 
 describe('fault matrix: CVQ restore through machines/cvq-command on the simulated device', () => {
   let cells: Cell[] = [];

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CVQ_PHASES, KTH_FAULTS, UNFIREABLE, cvqKthMatrix, unfiredMatrix, type Cell } from '../../src/fuzz/faults.js';
+import { CVQ_PHASES, KTH_FAULTS, UNFIREABLE, cvqKthMatrix, unfiredMatrix, type Cell } from '../../testkit/fuzz/faults.js';
 
 describe('fault matrix: a CVQ fault on the k-th command of a many-batch restore is blamed on exactly that command', () => {
   let cells: Cell[] = [];

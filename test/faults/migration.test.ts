@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MIGRATION_PHASES } from '../../src/migrate/controller.js';
-import { migrationCell, type Cell } from '../../src/fuzz/faults.js';
+import { migrationCell, type Cell } from '../../testkit/fuzz/faults.js';
 
 /** A slice of the migration block of the matrix (the whole block runs in `npm run faults`). */
 const SLICE = [

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FAULT_NAMES, SVQ_SWITCH_PHASES, svqSwitchCell, svqSwitchMatrix, type Cell } from '../../src/fuzz/faults.js';
+import { FAULT_NAMES, SVQ_SWITCH_PHASES, svqSwitchCell, svqSwitchMatrix, type Cell } from '../../testkit/fuzz/faults.js';
 
 describe('fault matrix: svq-switch on the simulated device (every fault × every step)', () => {
   let cells: Cell[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cliFixtures, cliTargets, judgeRun, runChild, runInProcess } from '../../src/fuzz/cli.js';
+import { cliFixtures, cliTargets, judgeRun, runChild, runInProcess } from '../../testkit/fuzz/cli.js';
 import { assertTarget } from './helpers.js';
 
 describe('fuzz: CLI argument vectors', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { checkCodec, checkDeviceCvq, cvqTargets, CvqOnlySim } from '../../src/fuzz/cvq.js';
+import { checkCodec, checkDeviceCvq, cvqTargets, CvqOnlySim } from '../../testkit/fuzz/cvq.js';
 import { encodeCommand } from '../../src/virtio/cvq.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { vlanList } from '../../src/state/net-state.js';

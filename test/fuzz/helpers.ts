@@ -1,7 +1,7 @@
 /** Runs a fuzz target's fixed-seed slice inside vitest: the first failing case fails the test, shrunk. */
 import fc from 'fast-check';
-import { judge, type FuzzTarget } from '../../src/fuzz/target.js';
-import { show } from '../../src/fuzz/runner.js';
+import { judge, type FuzzTarget } from '../../testkit/fuzz/target.js';
+import { show } from '../../testkit/fuzz/runner.js';
 
 /** Seed of the slice `npm test` runs; `npm run fuzz -- --seed S --runs N` explores further. */
 export const SEED = 0x5eed;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as E from 'fp-ts/lib/Either.js';
-import { checkFloodCase, checkRecordCase, checkStateCase, floodCaseArb, floodText, jsonTargets } from '../../src/fuzz/json.js';
+import { checkFloodCase, checkRecordCase, checkStateCase, floodCaseArb, floodText, jsonTargets } from '../../testkit/fuzz/json.js';
 import { parseStateJson } from '../../src/state/json.js';
 import { parseMigrationRecord } from '../../src/state/migration-record.js';
 import { resetNetState } from '../../src/state/net-state.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { placeRing, ringFactory } from '../../src/ring/index.js';
 import { Chain } from '../../src/ring/types.js';
-import { ringBaseTargets, chainProblem, checkDeviceSide, checkDriverSide, guardedRam, ringOutcomes, ringTargets, RAM0 } from '../../src/fuzz/ring.js';
+import { ringBaseTargets, chainProblem, checkDeviceSide, checkDriverSide, guardedRam, ringOutcomes, ringTargets, RAM0 } from '../../testkit/fuzz/ring.js';
 import { assertTarget } from './helpers.js';
 
 describe('fuzz: ring images', () => {

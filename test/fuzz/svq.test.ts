@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { svqTargets } from '../../src/fuzz/svq.js';
-import { SvqRig } from '../../src/fuzz/svq-rig.js';
+import { svqTargets } from '../../testkit/fuzz/svq.js';
+import { SvqRig } from '../../testkit/fuzz/svq-rig.js';
 import { isSvqError } from '../../src/svq/shadow-virtqueue.js';
 import { assertTarget } from './helpers.js';
 

@@ -6,7 +6,7 @@ import { applyCommand, commandAllowed, REQUIRED_FEATURE } from '../../src/state/
 import { DEFAULT_LIMITS, resetNetState, vlanIsSet, vlanList, type DeviceLimits, type NetDeviceState } from '../../src/state/net-state.js';
 import type { NetCtrlCommand } from '../../src/virtio/cvq.js';
 import { FULL_PROFILE_FEATURES, maskOf } from '../../src/virtio/features.js';
-import { arbCommand, arbLimits, arbNegotiated } from '../../src/fuzz/arbitraries.js';
+import { arbCommand, arbLimits, arbNegotiated } from '../../testkit/fuzz/arbitraries.js';
 
 const full = FULL_PROFILE_FEATURES;
 const s0 = resetNetState('52:54:00:12:34:56', full);

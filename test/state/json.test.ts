@@ -4,7 +4,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { decodeStateJson, encodeStateJson, parseStateJson } from '../../src/state/json.js';
 import { DEFAULT_LIMITS, vlanList } from '../../src/state/net-state.js';
 import { checkLimits } from '../../src/state/validate.js';
-import { arbLimits, arbState } from '../../src/fuzz/arbitraries.js';
+import { arbLimits, arbState } from '../../testkit/fuzz/arbitraries.js';
 
 const example = {
   mac: '52:54:00:12:34:56',

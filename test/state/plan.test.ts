@@ -8,7 +8,7 @@ import { viewThrough } from '../../src/state/view.js';
 import { decodeCommand, encodeCommand, type NetCtrlCommand } from '../../src/virtio/cvq.js';
 import { FULL_PROFILE_FEATURES, GUEST_OFFLOAD_FEATURES, hasFeature, maskOf } from '../../src/virtio/features.js';
 import { toHex } from '../../src/virtio/net.js';
-import { arbCommand, arbLimits, arbNegotiated, arbState } from '../../src/fuzz/arbitraries.js';
+import { arbCommand, arbLimits, arbNegotiated, arbState } from '../../testkit/fuzz/arbitraries.js';
 
 const DEST_MAC = '02:00:00:00:00:99';
 

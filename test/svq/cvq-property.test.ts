@@ -10,7 +10,7 @@ import { encodeCommand } from '../../src/virtio/cvq.js';
 import { F } from '../../src/virtio/features.js';
 import { VIRTIO_NET_ERR, VIRTIO_NET_OK } from '../../src/virtio/net.js';
 import { SvqDevice } from '../../src/svq/svq-device.js';
-import { arbCommand } from '../../src/fuzz/arbitraries.js';
+import { arbCommand } from '../../testkit/fuzz/arbitraries.js';
 import { right } from '../device/helpers.js';
 
 const MAC = '52:54:00:12:34:56';

@@ -11,7 +11,7 @@ import {
   type NetCtrlCommand,
 } from '../../src/virtio/cvq.js';
 import { fromHex, toHex } from '../../src/virtio/net.js';
-import { arbCommand, arbSplit } from '../../src/fuzz/arbitraries.js';
+import { arbCommand, arbSplit } from '../../testkit/fuzz/arbitraries.js';
 
 const hex = (s: string): Uint8Array => fromHex(s.replace(/\s+/g, ''))!;
 const decodeHex = (s: string) => decodeCommand([hex(s)]);

@@ -14,9 +14,9 @@ import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { runCli } from '../cli/program.js';
-import { encodeStateJson } from '../state/json.js';
-import { resetNetState } from '../state/net-state.js';
+import { runCli } from '../../src/cli/program.js';
+import { encodeStateJson } from '../../src/state/json.js';
+import { resetNetState } from '../../src/state/net-state.js';
 import { Violations, type AnyFuzzTarget, type Verdict } from './target.js';
 
 export interface CliRun {

@@ -18,26 +18,26 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, waitFor } from 'xstate';
 import { svqSwitchMachine, type SvqSwitchContext } from '../../machines/svq-switch.js';
-import { SimVdpaDevice } from '../device/sim/device.js';
-import type { Fault } from '../device/sim/faults.js';
-import type { Effect } from '../effects/common.js';
+import { SimVdpaDevice } from '../../src/device/sim/device.js';
+import type { Fault } from '../../src/device/sim/faults.js';
+import type { Effect } from '../../src/effects/common.js';
 import { bind } from '../../machines/contract.js';
-import { createDataPath, GuestNic } from '../effects/datapath.js';
-import { SvqBackend, svqSwitchEffects, type SvqSwitchEffects } from '../effects/svq.js';
-import { F } from '../virtio/features.js';
+import { createDataPath, GuestNic } from '../../src/effects/datapath.js';
+import { SvqBackend, svqSwitchEffects, type SvqSwitchEffects } from '../../src/effects/svq.js';
+import { F } from '../../src/virtio/features.js';
 import type { CvqCommandOutput, CvqStrategy } from '../../machines/cvq-command.js';
-import { CvqEngine } from '../cvq/engine.js';
-import { startShadowCvq } from '../cvq/shadow.js';
-import { startDevice } from '../effects/lifecycle.js';
-import { runCvqCommands, toCvqCommand } from '../effects/cvq.js';
-import { resetNetState, vlanFilterOf, type NetDeviceState } from '../state/net-state.js';
-import { planRestore } from '../state/plan.js';
-import { DESTINATION_PHASES, MIGRATION_PHASES, SOURCE_PHASES, runMigration, type MigrationPhase } from '../migrate/controller.js';
-import { demoStateJson } from '../migrate/demo-state.js';
-import { decodeStateJson } from '../state/json.js';
-import { maximalState } from '../state/maximal.js';
-import { FULL_PROFILE_FEATURES } from '../virtio/features.js';
-import { VIRTIO_CONFIG_S as STATUS } from '../virtio/status.js';
+import { CvqEngine } from '../../src/cvq/engine.js';
+import { startShadowCvq } from '../../src/cvq/shadow.js';
+import { startDevice } from '../../src/effects/lifecycle.js';
+import { runCvqCommands, toCvqCommand } from '../../src/effects/cvq.js';
+import { resetNetState, vlanFilterOf, type NetDeviceState } from '../../src/state/net-state.js';
+import { planRestore } from '../../src/state/plan.js';
+import { DESTINATION_PHASES, MIGRATION_PHASES, SOURCE_PHASES, runMigration, type MigrationPhase } from '../../src/migrate/controller.js';
+import { demoStateJson } from '../../src/migrate/demo-state.js';
+import { decodeStateJson } from '../../src/state/json.js';
+import { maximalState } from '../../src/state/maximal.js';
+import { FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
+import { VIRTIO_CONFIG_S as STATUS } from '../../src/virtio/status.js';
 
 export const FAULT_NAMES = [
   'nack',

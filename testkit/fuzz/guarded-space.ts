@@ -8,7 +8,7 @@
  * region does); code that goes around the views (`new Uint8Array(view.buffer, …)`) would, and the
  * canaries catch it.
  */
-import { AddressSpace, type Region } from '../memory/address-space.js';
+import { AddressSpace, type Region } from '../../src/memory/address-space.js';
 
 /** Canary byte of the guard bands. */
 export const CANARY = 0xa5;

@@ -14,8 +14,8 @@
  *    its used_event / driver event area.
  */
 import fc from 'fast-check';
-import { placeRing, ringFactory } from '../ring/index.js';
-import { Chain, Used, isRingError, type RingConfig, type RingDevice, type RingDriver, type RingLayout, type RingRule } from '../ring/types.js';
+import { placeRing, ringFactory } from '../../src/ring/index.js';
+import { Chain, Used, isRingError, type RingConfig, type RingDevice, type RingDriver, type RingLayout, type RingRule } from '../../src/ring/types.js';
 import { GuardedMemory } from './guarded-space.js';
 import { Violations, type FuzzTarget, type Verdict } from './target.js';
 

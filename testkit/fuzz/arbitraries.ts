@@ -5,12 +5,12 @@
  * across buffers at any boundary).
  */
 import fc from 'fast-check';
-import { CLASSES } from '../cvq/classes/index.js';
-import type { ArbKit, StateSlice } from '../cvq/classes/types.js';
-import type { NetCtrlCommand } from '../virtio/cvq.js';
-import { FULL_PROFILE_FEATURES, maskOf } from '../virtio/features.js';
-import { VIRTIO_NET_RSS_HASH_TYPE_ALL, formatMac } from '../virtio/net.js';
-import { DEFAULT_LIMITS, NET_STATE_FIELDS, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
+import { CLASSES } from '../../src/cvq/classes/index.js';
+import type { ArbKit, StateSlice } from '../../src/cvq/classes/types.js';
+import type { NetCtrlCommand } from '../../src/virtio/cvq.js';
+import { FULL_PROFILE_FEATURES, maskOf } from '../../src/virtio/features.js';
+import { VIRTIO_NET_RSS_HASH_TYPE_ALL, formatMac } from '../../src/virtio/net.js';
+import { DEFAULT_LIMITS, NET_STATE_FIELDS, type DeviceLimits, type NetDeviceState } from '../../src/state/net-state.js';
 
 export const arbMac = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => formatMac(b));
 const u16 = fc.integer({ min: 0, max: 0xffff });

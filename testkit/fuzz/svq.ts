@@ -6,9 +6,9 @@
  * or still unpopped on the guest ring. With no corruption at all, every chain comes back, byte-checked.
  */
 import fc from 'fast-check';
-import type { RingLayout } from '../ring/types.js';
-import type { RingSide } from '../svq/loopback.js';
-import { isSvqError, type SvqHandover } from '../svq/shadow-virtqueue.js';
+import type { RingLayout } from '../../src/ring/types.js';
+import type { RingSide } from '../../src/svq/loopback.js';
+import { isSvqError, type SvqHandover } from '../../src/svq/shadow-virtqueue.js';
 import { SvqRig, type ChainSpec } from './svq-rig.js';
 import { Violations, type FuzzTarget, type Verdict } from './target.js';
 

@@ -7,10 +7,10 @@
  * the guest ring directly from SVQ's hand-over, QEMU's passthrough) and on again, and handed over
  * through a serialized record. The soak and the SVQ fuzz target both drive it; allocation-free per chain.
  */
-import { ringFactory } from '../ring/index.js';
-import { Chain, Used, isRingError, type RingError, type RingLayout } from '../ring/types.js';
-import { LoopbackDevice, Testbed, type RingSide } from '../svq/loopback.js';
-import { isSvqError, type ShadowVirtqueue, type SvqError, type SvqHandover } from '../svq/shadow-virtqueue.js';
+import { ringFactory } from '../../src/ring/index.js';
+import { Chain, Used, isRingError, type RingError, type RingLayout } from '../../src/ring/types.js';
+import { LoopbackDevice, Testbed, type RingSide } from '../../src/svq/loopback.js';
+import { isSvqError, type ShadowVirtqueue, type SvqError, type SvqHandover } from '../../src/svq/shadow-virtqueue.js';
 
 export interface RigOptions {
   readonly guest: RingSide;

@@ -8,10 +8,10 @@
  */
 import fc from 'fast-check';
 import * as E from 'fp-ts/lib/Either.js';
-import { decodeStateJson, encodeStateJson, parseStateJson, pathKey } from '../state/json.js';
-import { MIGRATION_RECORD_VERSION, encodeMigrationRecord, makeMigrationRecord, parseMigrationRecord } from '../state/migration-record.js';
-import { DEFAULT_LIMITS, type NetDeviceState } from '../state/net-state.js';
-import { FULL_PROFILE_FEATURES } from '../virtio/features.js';
+import { decodeStateJson, encodeStateJson, parseStateJson, pathKey } from '../../src/state/json.js';
+import { MIGRATION_RECORD_VERSION, encodeMigrationRecord, makeMigrationRecord, parseMigrationRecord } from '../../src/state/migration-record.js';
+import { DEFAULT_LIMITS, type NetDeviceState } from '../../src/state/net-state.js';
+import { FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
 import { arbState } from './arbitraries.js';
 import { show } from './runner.js';
 import { Violations, type AnyFuzzTarget, type Verdict } from './target.js';
