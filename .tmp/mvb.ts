@@ -1,1 +1,0 @@
-import { suite } from '../bench/machines.js';
