@@ -137,6 +137,17 @@ const deviceView = (s: SnapshotFrom<typeof deviceLifecycleMachine>): DeviceView 
               ? 'starting'
               : 'other';
 
+/** A phase's reaction to its device-lifecycle child failing: go to `target`, the child's error recorded. */
+const deviceFailedTo = <T extends string>(target: T, what = 'device') =>
+  ({
+    guard: { type: 'deviceIs', params: ({ event }: { event: DeviceSnap }) => ({ ...event, view: 'failed' as const }) },
+    target,
+    actions: [
+      { type: 'trackDevice', params: ({ event }: { event: DeviceSnap }) => event },
+      { type: 'childError', params: ({ event }: { event: DeviceSnap }) => ({ what, error: event.snapshot.context.error }) },
+    ],
+  }) as const;
+
 const cancelled = (reason: string | undefined) => `cancelled${reason ? `: ${reason}` : ''}`;
 
 export const migrationMachine = setup({
@@ -375,14 +386,7 @@ export const migrationMachine = setup({
                           { type: 'childError', params: ({ event }) => ({ what: 'VHOST_VDPA_SUSPEND', error: event.snapshot.context.error }) },
                         ],
                       },
-                      {
-                        guard: { type: 'deviceIs', params: ({ event }) => ({ ...event, view: 'failed' }) },
-                        target: '#migration.source.rollingBack',
-                        actions: [
-                          { type: 'trackDevice', params: ({ event }) => event },
-                          { type: 'childError', params: ({ event }) => ({ what: 'device', error: event.snapshot.context.error }) },
-                        ],
-                      },
+                      deviceFailedTo('#migration.source.rollingBack'),
                       { actions: { type: 'trackDevice', params: ({ event }) => event } },
                     ],
                   },
@@ -547,14 +551,7 @@ export const migrationMachine = setup({
                       }),
                     ],
                   },
-                  {
-                    guard: { type: 'deviceIs', params: ({ event }) => ({ ...event, view: 'failed' }) },
-                    target: '#migration.destination.rollingBack',
-                    actions: [
-                      { type: 'trackDevice', params: ({ event }) => event },
-                      { type: 'childError', params: ({ event }) => ({ what: 'device', error: event.snapshot.context.error }) },
-                    ],
-                  },
+                  deviceFailedTo('#migration.destination.rollingBack'),
                   { actions: { type: 'trackDevice', params: ({ event }) => event } },
                 ],
               },
@@ -573,14 +570,7 @@ export const migrationMachine = setup({
               on: {
                 'xstate.snapshot.device': [
                   { guard: { type: 'deviceIs', params: ({ event }) => ({ ...event, view: 'running' }) }, target: 'restoringCvq', actions: { type: 'trackDevice', params: ({ event }) => event } },
-                  {
-                    guard: { type: 'deviceIs', params: ({ event }) => ({ ...event, view: 'failed' }) },
-                    target: '#migration.destination.rollingBack',
-                    actions: [
-                      { type: 'trackDevice', params: ({ event }) => event },
-                      { type: 'childError', params: ({ event }) => ({ what: 'device', error: event.snapshot.context.error }) },
-                    ],
-                  },
+                  deviceFailedTo('#migration.destination.rollingBack'),
                   { actions: { type: 'trackDevice', params: ({ event }) => event } },
                 ],
               },
