@@ -292,16 +292,17 @@ export function destinationEffects(dst: DestinationSide, opts: { readonly note?:
     void p.finally(() => inFlight.delete(p)).catch(() => {});
     return p;
   };
-  const engine = () => {
+  // the CVQ port binds to the engine `prepareDevice` makes: its effects made once per engine, so their
+  // decoded-command cache lives as long as the restore (not one per batch)
+  let bound: { readonly engine: Cvq['engine']; readonly port: DestinationEffects['cvqCommand']['cvqPort'] } | undefined;
+  const port = () => {
     if (st.cvq === undefined) throw migrateError('restoringCvq', 'the shadow CVQ is not set up');
-    return st.cvq.engine;
+    if (bound?.engine !== st.cvq.engine) bound = { engine: st.cvq.engine, port: cvqCommandEffects(st.cvq.engine).cvqPort };
+    return bound.port;
   };
-  // the CVQ port binds to the engine `prepareDevice` makes
-  const cvqPort = {
-    writeBatch: (input: Parameters<DestinationEffects['cvqCommand']['cvqPort']['writeBatch']>[0], signal: AbortSignal) =>
-      cvqCommandEffects(engine()).cvqPort.writeBatch(input, signal),
-    awaitAcks: (input: Parameters<DestinationEffects['cvqCommand']['cvqPort']['awaitAcks']>[0], signal: AbortSignal) =>
-      track(Promise.resolve(cvqCommandEffects(engine()).cvqPort.awaitAcks(input, signal))),
+  const cvqPort: DestinationEffects['cvqCommand']['cvqPort'] = {
+    writeBatch: (input, signal) => port().writeBatch(input, signal),
+    awaitAcks: (input, signal) => track(Promise.resolve(port().awaitAcks(input, signal))),
   };
 
   const effects: DestinationEffects = {
