@@ -20,7 +20,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createActor, type Actor, type InspectionEvent, type Snapshot, type SnapshotFrom, type StateValue } from 'xstate';
 import { openDevice } from '../device/index.js';
 import { hasCapability } from '../device/registry.js';
-import type { Fault } from '../device/sim/faults.js';
+import { CVQ_FAULT_KINDS, type Fault } from '../device/sim/faults.js';
 import type { VdpaDevice } from '../device/types.js';
 import { encodeStateJson } from '../state/json.js';
 import type { NetDeviceState } from '../state/net-state.js';
@@ -260,14 +260,13 @@ function open(d: VdpaDevice | string, faults: readonly Fault[]): E.Either<Migrat
   return E.isLeft(r) ? E.left(migrateError('open', r.left.message)) : E.right(r.right);
 }
 
-const CVQ_FAULTS = new Set(['nack', 'delay-ack', 'no-answer', 'wrong-used-len', 'bad-used-id', 'needs-reset']);
 
 /** The whole job: bring up, traffic, both machines, switch-over or rollback, summary. */
 export async function runMigration(o: RunOptions): Promise<E.Either<MigrateError, MigrationSummary>> {
   const t0 = performance.now();
   const faults = o.faults ?? [];
-  const dstFaults = faults.filter((f) => CVQ_FAULTS.has(f.kind));
-  const srcFaults = faults.filter((f) => !CVQ_FAULTS.has(f.kind));
+  const dstFaults = faults.filter((f) => CVQ_FAULT_KINDS.has(f.kind));
+  const srcFaults = faults.filter((f) => !CVQ_FAULT_KINDS.has(f.kind));
   const srcDev = open(o.source, []);
   if (E.isLeft(srcDev)) return srcDev;
   const dstDev = open(o.destination, dstFaults);

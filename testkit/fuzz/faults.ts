@@ -19,7 +19,10 @@ import * as E from 'fp-ts/lib/Either.js';
 import { createActor, waitFor } from 'xstate';
 import { svqSwitchMachine, type SvqSwitchContext } from '../../machines/svq-switch.js';
 import { SimVdpaDevice } from '../../src/device/sim/device.js';
-import type { Fault } from '../../src/device/sim/faults.js';
+import { CVQ_FAULT_KINDS, type Fault } from '../../src/device/sim/faults.js';
+
+/** Whether a fault (or any matrix row name) is one of the simulator's CVQ faults (it goes to the destination). */
+const isCvqFault = (kind: string): boolean => (CVQ_FAULT_KINDS as ReadonlySet<string>).has(kind);
 import type { Effect } from '../../src/effects/common.js';
 import { bind } from '../../machines/contract.js';
 import { createDataPath, GuestNic } from '../../src/effects/datapath.js';
@@ -452,7 +455,6 @@ function migrationRule(f: FaultName): Fault | undefined {
   }
 }
 
-const CVQ_FAULT_KINDS = new Set<string>(['nack', 'delay-ack', 'no-answer', 'wrong-used-len', 'bad-used-id', 'needs-reset']);
 
 export interface MigrationCellOptions {
   readonly ramBytes?: number;
@@ -485,7 +487,7 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
   let guest: { inFlight(): number } | undefined;
   let srcBackend: SvqBackend | undefined;
   let srcAsid = 0;
-  const faulted = (): SimVdpaDevice => (rule !== undefined && CVQ_FAULT_KINDS.has(rule.kind) ? destination : src ? source : destination);
+  const faulted = (): SimVdpaDevice => (rule !== undefined && isCvqFault(rule.kind) ? destination : src ? source : destination);
   let armed = false;
   const arm = (): void => {
     armed = true;
@@ -542,9 +544,9 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
   }
   if (s.traffic.lost !== 0) problems.push(`${s.traffic.lost} frame(s) lost`);
   if (s.traffic.errors.length > 0) problems.push(`traffic errors: ${s.traffic.errors.slice(0, 3).join('; ')}`);
-  const op = fault === 'cancel' ? 'cancelled' : CVQ_FAULT_KINDS.has(fault) ? CVQ_TARGET : OP_OF[fault];
+  const op = fault === 'cancel' ? 'cancelled' : isCvqFault(fault) ? CVQ_TARGET : OP_OF[fault];
   const error = s.error;
-  const namesCommand = outcome === 'completed' || (error !== null && op !== undefined && error.includes(op)) || (error !== null && /ETIMEDOUT|EIO/.test(error) && CVQ_FAULT_KINDS.has(fault));
+  const namesCommand = outcome === 'completed' || (error !== null && op !== undefined && error.includes(op)) || (error !== null && /ETIMEDOUT|EIO/.test(error) && isCvqFault(fault));
   const namesPhase = error !== null && MIGRATION_PHASES.some((x) => error.includes(x));
   if (fired && outcome === 'rolled-back' && !namesCommand) problems.push(`error does not name ${op}: ${error}`);
   return { ...base, ...none, inFlightBefore, inFlightAfter: guest?.inFlight() ?? 0, outcome, fired: firedHere, ok: problems.length === 0, error, namesCommand, namesPhase, problems };
