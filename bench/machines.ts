@@ -11,7 +11,7 @@
 import type { BenchRow, BenchSuite } from './harness.js';
 import { CVQ_STRATEGIES, type CvqStrategy } from '../machines/cvq-command.js';
 import { cvqCommandEffects, runCvqCommands, toCvqCommand } from '../src/effects/cvq.js';
-import { firstBadAck, type CvqCommand } from '../machines/cvq-command.js';
+import { firstBadAck, type CvqAck, type CvqCommand } from '../machines/cvq-command.js';
 import { bringUpCvq, SIM_HARNESSES } from '../src/mbt/sim.js';
 import { harnessesFor } from '../src/mbt/harnesses.js';
 import { planMbt, runMachine } from '../src/mbt/index.js';
@@ -61,9 +61,15 @@ async function machineVsBare(strategy: CvqStrategy, how: 'machine' | 'bare'): Pr
   } else {
     const fx = cvqCommandEffects(env.engine).cvqPort;
     const signal = new AbortController().signal;
+    // the ops the machine uses for the strategy: one exchange per serial command, write + wait per batch
     for (let first = 0; first < commands.length; ) {
-      const { written } = await fx.writeBatch({ strategy, commands, first }, signal);
-      const { acks } = await fx.awaitAcks({ first, count: written, timeoutMs: 1000 }, signal);
+      let written = 1;
+      let acks: readonly CvqAck[];
+      if (strategy === 'serial') ({ acks } = await fx.exchange({ commands, first, timeoutMs: 1000 }, signal));
+      else {
+        ({ written } = await fx.writeBatch({ strategy, commands, first }, signal));
+        ({ acks } = await fx.awaitAcks({ first, count: written, timeoutMs: 1000 }, signal));
+      }
       if (firstBadAck(acks) !== undefined) throw new Error('bare loop: a bad ack');
       first += written;
       roundTrips++;

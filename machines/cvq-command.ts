@@ -5,16 +5,22 @@
  * Commands are queued, then written to the shadow CVQ (each a chain: out = {u8 class, u8 cmd} + payload,
  * in = one ack byte), kicked, and every ack checked: OK, ERR (→ EIO naming the command), a wrong used
  * length (→ EIO), or no answer within `ackTimeoutMs` (→ ETIMEDOUT). One interface, three strategies:
- *  - serial: one command per kick, wait for its ack (QEMU before the parallel-load patch);
+ *  - serial: one command per kick, wait for its ack (QEMU before the parallel-load patch, whose
+ *    `vhost_vdpa_net_cvq_add` added the command, kicked and polled for its used entry in one call: the
+ *    `exchange` op, one request per round trip);
  *  - parallel: fill the shadow CVQ and the out buffer, kick once, check every ack (the seed's patch);
  *  - parallel-indirect: as parallel, each command one ring slot through an indirect table
  *    (VIRTIO_F_INDIRECT_DESC, §2.7.5.3), so a 256-entry ring holds 256 commands in flight.
- * The `writeBatch` op decides how many commands fit; the machine only counts and checks. Only
+ * The `writeBatch` op decides how many commands fit; the machine only counts and checks. Every op
+ * has a bound of its own (`timeoutMs`); the port answers ETIMEDOUT for one that overruns it by as much
+ * again (the request's `deadlineMs`), so a hung effect cannot hang the machine. Only
  * commands acked OK are counted as applied (`applied`, a prefix of `commands`): a caller applies exactly
  * those to its device model, never one whose ack was not OK.
  *
- * The two ops run on one long-lived effect port (machines/port.ts) invoked for the whole flush: a
+ * The ops run on one long-lived effect port (machines/port.ts) invoked for the whole flush: a
  * serial restore makes thousands of round trips, and an actor per step would cost more than the step.
+ * A serial round trip is one request and one reply, taken without leaving `flushing.exchanging`
+ * (a targetless transition): the machine's cost per command is one event.
  */
 import { and, assign, sendTo, setup } from 'xstate';
 // the device writes exactly the ack byte (QEMU checks `dev_written == sizeof(virtio_net_ctrl_ack)`)
@@ -94,15 +100,24 @@ export interface WriteBatchInput {
   readonly commands: readonly CvqCommand[];
   readonly first: number;
 }
+export interface ExchangeInput {
+  /** The whole list (shared, not copied); commands[first] is the one to send. */
+  readonly commands: readonly CvqCommand[];
+  readonly first: number;
+  /** The op's own bound on the wait for the ack. */
+  readonly timeoutMs: number;
+}
 export interface AwaitAcksInput {
   readonly first: number;
   readonly count: number;
-  /** The op's own bound on the wait (the machine's `ackTimeout` delay is the backstop). */
+  /** The op's own bound on the wait (the port's deadline is the backstop). */
   readonly timeoutMs: number;
 }
 
-/** The effect port's ops: write a batch (and kick), wait for its acks. */
+/** The effect port's ops: write a batch (and kick), wait for its acks; or both for one command. */
 export type CvqOps = {
+  /** Serial: write commands[first] as one chain, kick, wait for its used entry (its ack, as `awaitAcks`). */
+  exchange: { input: ExchangeInput; output: { acks: readonly CvqAck[] } };
   /** Write as many of commands[first …] as the strategy and free space allow into the shadow CVQ; kick. */
   writeBatch: { input: WriteBatchInput; output: { written: number } };
   /** Wait for the used entries of the kicked batch; acks in command order. */
@@ -156,6 +171,12 @@ const okBefore = (c: Ctx, error: unknown, upTo: number): number => {
   return batchStart(c) + n;
 };
 const isReply = (c: Ctx, e: { seq: number }) => e.seq === c.seq;
+type Ev = CvqCommandEvent;
+/** A reply carrying acks: `awaitAcks` for a batch, `exchange` for one serial command. */
+const isAcks = (e: Ev): e is Extract<Ev, { type: 'awaitAcks.done' | 'exchange.done' }> => e.type === 'awaitAcks.done' || e.type === 'exchange.done';
+const isAckError = (e: Ev): e is Extract<Ev, { type: 'awaitAcks.error' | 'exchange.error' }> => e.type === 'awaitAcks.error' || e.type === 'exchange.error';
+/** The port's backstop for an op that overruns its own bound (`timeoutMs`) by as much again. */
+const deadlineOf = (c: Ctx) => 2 * c.ackTimeoutMs;
 
 export const cvqCommandMachine = setup({
   types: {
@@ -170,13 +191,14 @@ export const cvqCommandMachine = setup({
   },
   guards: {
     hasPending: ({ context }) => context.cursor < context.commands.length,
+    isSerial: ({ context }) => context.strategy === 'serial',
     /** The reply answers the request in flight (a stale one after a restart is ignored). */
     isReply: ({ context, event }) => 'seq' in event && isReply(context, event),
-    ackTimedOut: ({ context, event }) => event.type === 'awaitAcks.error' && isReply(context, event) && isTimeout(event.error),
-    deviceNeedsReset: ({ context, event }) => event.type === 'awaitAcks.error' && isReply(context, event) && isNeedsReset(event.error),
-    wroteWrongLength: ({ context, event }) => event.type === 'awaitAcks.done' && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'wrong-length',
-    ackedErr: ({ context, event }) => event.type === 'awaitAcks.done' && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'ack-err',
-    unanswered: ({ context, event }) => event.type === 'awaitAcks.done' && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'timeout',
+    ackTimedOut: ({ context, event }) => isAckError(event) && isReply(context, event) && isTimeout(event.error),
+    deviceNeedsReset: ({ context, event }) => isAckError(event) && isReply(context, event) && isNeedsReset(event.error),
+    wroteWrongLength: ({ context, event }) => isAcks(event) && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'wrong-length',
+    ackedErr: ({ context, event }) => isAcks(event) && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'ack-err',
+    unanswered: ({ context, event }) => isAcks(event) && isReply(context, event) && firstBadAck(event.output.acks)?.kind === 'timeout',
   },
   actions: {
     /** Ask the port to write the next batch. */
@@ -186,12 +208,31 @@ export const cvqCommandMachine = setup({
       seq: context.seq,
       input: { strategy: context.strategy, commands: context.commands, first: context.cursor },
     })),
+    /**
+     * Put the next command on the wire (serial): counted in flight from the request on, so a failure
+     * names it and a restart repeats the request for the same command.
+     */
+    exchangeNext: assign(({ context }) => ({ cursor: context.cursor + 1, inFlight: 1 })),
+    /**
+     * Serial, the command in flight acked OK (the guards before found no bad ack) and more pending:
+     * it is applied and the next one goes on the wire — one context update per round trip.
+     */
+    ackedThenNext: assign(({ context }) => ({ applied: context.cursor, roundTrips: context.roundTrips + 1, seq: context.seq + 1, cursor: context.cursor + 1, inFlight: 1 })),
+    /** Ask the port to exchange the command in flight (again, with the same seq, after a restart). */
+    requestExchange: sendTo('port', ({ context }) => ({
+      type: 'call' as const,
+      op: 'exchange' as const,
+      seq: context.seq,
+      input: { commands: context.commands, first: batchStart(context), timeoutMs: context.ackTimeoutMs },
+      deadlineMs: deadlineOf(context),
+    })),
     /** Ask the port for the acks of the batch in flight. */
     requestAcks: sendTo('port', ({ context }) => ({
       type: 'call' as const,
       op: 'awaitAcks' as const,
       seq: context.seq,
       input: { first: batchStart(context), count: context.inFlight, timeoutMs: context.ackTimeoutMs },
+      deadlineMs: deadlineOf(context),
     })),
     nextRequest: assign({ seq: ({ context }) => context.seq + 1 }),
     wrote: assign(({ context, event }) => {
@@ -200,7 +241,7 @@ export const cvqCommandMachine = setup({
     }),
     /** Count the OK prefix of the batch as applied and record the first bad ack (naming its command). */
     checkAcks: assign(({ context, event }) => {
-      if (event.type !== 'awaitAcks.done') return {};
+      if (!isAcks(event)) return {};
       const acks = event.output.acks;
       const start = batchStart(context);
       const bad = firstBadAck(acks);
@@ -218,17 +259,17 @@ export const cvqCommandMachine = setup({
       return { ...next, applied: index, failure };
     }),
     timedOut: assign(({ context, event }) => {
-      const error = event.type === 'awaitAcks.error' ? event.error : undefined;
+      const error = isAckError(event) ? event.error : undefined;
       const index = blamed(context, error);
       const command = nameAt(context, index);
-      const detail = error !== undefined ? errorText(error) : `no ack within ${context.ackTimeoutMs} ms`;
+      const detail = errorText(error);
       return {
         applied: okBefore(context, error, index),
         failure: { kind: 'timeout' as const, errno: 'ETIMEDOUT' as const, index, command, message: `ETIMEDOUT at ${command}: ${detail}` },
       };
     }),
     needsReset: assign(({ context, event }) => {
-      const error = event.type === 'awaitAcks.error' ? event.error : undefined;
+      const error = isAckError(event) ? event.error : undefined;
       const index = blamed(context, error);
       const command = nameAt(context, index);
       return {
@@ -237,14 +278,11 @@ export const cvqCommandMachine = setup({
       };
     }),
     deviceFailed: assign(({ context, event }) => {
-      const error = event.type === 'writeBatch.error' || event.type === 'awaitAcks.error' ? event.error : undefined;
+      const error = event.type === 'writeBatch.error' || isAckError(event) ? event.error : undefined;
       const index = event.type === 'writeBatch.error' ? context.cursor : blamed(context, error);
       const command = nameAt(context, index);
       return { applied: event.type === 'writeBatch.error' ? batchStart(context) : okBefore(context, error, index), failure: { kind: 'device' as const, errno: 'EIO' as const, index, command, message: `EIO at ${command}: ${errorText(error)}` } };
     }),
-  },
-  delays: {
-    ackTimeout: ({ context }) => context.ackTimeoutMs,
   },
 }).createMachine({
   id: 'cvq-command',
@@ -264,7 +302,11 @@ export const cvqCommandMachine = setup({
     queued: {
       on: {
         ENQUEUE: { actions: assign({ commands: ({ context, event }) => [...context.commands, ...event.commands] }) },
-        FLUSH: [{ guard: 'hasPending', target: 'flushing' }, { target: 'done' }],
+        FLUSH: [
+          { guard: and(['hasPending', 'isSerial']), target: 'flushing.exchanging', actions: 'exchangeNext' },
+          { guard: 'hasPending', target: 'flushing' },
+          { target: 'done' },
+        ],
       },
     },
     /** Batches on the wire: the effect port lives as long as the flush. */
@@ -299,8 +341,28 @@ export const cvqCommandMachine = setup({
             ],
             'port.ready': { target: 'inFlight', reenter: true },
           },
-          // backstop for an op that never answers: the machine's own bound, from its input
-          after: { ackTimeout: { target: '#cvq-command.timedOut', actions: 'timedOut' } },
+        },
+        /**
+         * Serial: one command per round trip. An all-OK ack with more pending puts the next command on
+         * the wire without leaving the state (targetless: no exit, no entry — one event per command).
+         */
+        exchanging: {
+          entry: 'requestExchange',
+          on: {
+            'exchange.done': [
+              { guard: 'wroteWrongLength', target: '#cvq-command.wrongLength', actions: 'checkAcks' },
+              { guard: 'ackedErr', target: '#cvq-command.ackErr', actions: 'checkAcks' },
+              { guard: 'unanswered', target: '#cvq-command.timedOut', actions: 'checkAcks' },
+              { guard: and(['isReply', 'hasPending']), actions: ['ackedThenNext', 'requestExchange'] },
+              { guard: 'isReply', target: '#cvq-command.done', actions: 'checkAcks' },
+            ],
+            'exchange.error': [
+              { guard: 'ackTimedOut', target: '#cvq-command.timedOut', actions: 'timedOut' },
+              { guard: 'deviceNeedsReset', target: '#cvq-command.needsReset', actions: 'needsReset' },
+              { guard: 'isReply', target: '#cvq-command.deviceError', actions: 'deviceFailed' },
+            ],
+            'port.ready': { actions: 'requestExchange' },
+          },
         },
       },
     },

@@ -13,6 +13,10 @@
  * before the restart went to a port that no longer exists. A port serves each `seq` once: a repeated
  * one gets the reply already given, or waits for the one being served.
  *
+ * A request may carry `deadlineMs`: an op still unsettled that long after it started is answered
+ * `<op>.error` with an ETIMEDOUT error (`PortDeadline`) — the machine's backstop against an effect that
+ * hangs, kept by the port with one timer per deadline window rather than a delayed event per request.
+ *
  * The port's effects are typed from the ops declared with the machine: `PortEffects<Ops>`.
  */
 import { fromCallback, type CallbackActorLogic, type EventObject, type NonReducibleUnknown } from 'xstate';
@@ -28,7 +32,18 @@ export type Effect<I, O> = (input: I, signal: AbortSignal, site?: string) => Pro
 export type PortOps = Record<string, { readonly input: unknown; readonly output: unknown }>;
 
 /** A request to the port: op, sequence number (unique per machine run), input. */
-export type PortCall<O extends PortOps> = { [K in keyof O & string]: { readonly type: 'call'; readonly op: K; readonly seq: number; readonly input: O[K]['input'] } }[keyof O & string];
+export type PortCall<O extends PortOps> = {
+  [K in keyof O & string]: { readonly type: 'call'; readonly op: K; readonly seq: number; readonly input: O[K]['input']; readonly deadlineMs?: number };
+}[keyof O & string];
+
+/** The error a port answers for an op that outlived its request's `deadlineMs`. */
+export interface PortDeadline {
+  readonly _tag: 'PortDeadline';
+  readonly kind: 'timeout';
+  readonly errno: 'ETIMEDOUT';
+  readonly op: string;
+  readonly message: string;
+}
 
 /** The port's replies. */
 export type PortReply<O extends PortOps> =
@@ -58,6 +73,14 @@ export function portPlaceholder<O extends PortOps>(name: string): PortLogic<O> {
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | null)?.then === 'function';
 
+/** `<op>.done` / `<op>.error`, made once per op name. */
+const REPLY_NAMES = new Map<string, { readonly done: string; readonly error: string }>();
+function replyNames(op: string): { readonly done: string; readonly error: string } {
+  let n = REPLY_NAMES.get(op);
+  if (n === undefined) REPLY_NAMES.set(op, (n = { done: `${op}.done`, error: `${op}.error` }));
+  return n;
+}
+
 /** The real port over `effects`: serves each `seq` once, replies in the machine's vocabulary. */
 export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O> {
   const logic = fromCallback<PortCall<O>>(({ sendBack, receive, input }) => {
@@ -65,6 +88,29 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
     // seq → its settled reply (kept until a newer seq arrives) or undefined while it runs
     let lastSeq = -1;
     let lastReply: EventObject | undefined;
+    // the op in flight's deadline (performance.now() ms; Infinity: none) and the one watchdog timer
+    let lastOp = '';
+    let deadline = Infinity;
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    let started = 0;
+    const watch = (): void => {
+      watchdog = undefined;
+      if (lastReply !== undefined || deadline === Infinity) return;
+      const left = deadline - performance.now();
+      if (left > 0) {
+        watchdog = setTimeout(watch, Math.ceil(left));
+        return;
+      }
+      const error: PortDeadline = { _tag: 'PortDeadline', kind: 'timeout', errno: 'ETIMEDOUT', op: lastOp, message: `ETIMEDOUT: ${lastOp} did not answer within ${deadline - started} ms` };
+      lastReply = { type: `${lastOp}.error`, seq: lastSeq, error } as EventObject;
+      sendBack(lastReply);
+    };
+    // answer `seq` unless a newer request superseded it (no closure made per request: the hot path)
+    function settle(seq: number, r: EventObject): void {
+      if (seq !== lastSeq) return;
+      lastReply = r;
+      sendBack(r);
+    }
     receive((call) => {
       if (call.type !== 'call') return;
       if (call.seq <= lastSeq) {
@@ -75,25 +121,35 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
       lastSeq = call.seq;
       lastReply = undefined;
       const seq = call.seq;
-      const op = call.op;
-      const reply = (r: EventObject) => {
-        if (seq !== lastSeq) return;
-        lastReply = r;
-        sendBack(r);
-      };
-      const fail = (error: unknown) => reply({ type: `${op}.error`, seq, error } as EventObject);
+      const names = replyNames(call.op);
       let out: unknown;
       try {
-        out = effects[op](call.input, ctl.signal);
+        out = effects[call.op](call.input, ctl.signal);
       } catch (error) {
-        fail(error);
+        settle(seq, { type: names.error, seq, error } as EventObject);
         return;
       }
-      if (isPromise(out)) out.then((output) => reply({ type: `${op}.done`, seq, output } as EventObject), fail);
-      else reply({ type: `${op}.done`, seq, output: out } as EventObject);
+      if (!isPromise(out)) {
+        settle(seq, { type: names.done, seq, output: out } as EventObject);
+        return;
+      }
+      out.then(
+        (output) => settle(seq, { type: names.done, seq, output } as EventObject),
+        (error: unknown) => settle(seq, { type: names.error, seq, error } as EventObject),
+      );
+      const op = call.op;
+      if (call.deadlineMs === undefined || lastReply !== undefined) return;
+      // an async op with a deadline: one timer covers it (re-armed only when it fires early)
+      lastOp = op;
+      started = performance.now();
+      deadline = started + call.deadlineMs;
+      watchdog ??= setTimeout(watch, call.deadlineMs);
     });
     if (typeof input === 'object' && input !== null && (input as { restored?: unknown }).restored === true) sendBack({ type: 'port.ready' });
-    return () => ctl.abort();
+    return () => {
+      ctl.abort();
+      if (watchdog !== undefined) clearTimeout(watchdog);
+    };
   });
   // a restored port is told so through its input (its persisted snapshot carries no other state)
   const restored = { status: 'active', output: undefined, error: undefined, input: { restored: true } } as const;

@@ -1,7 +1,9 @@
 /**
  * machines/cvq-command's effects: its port's two ops are the CVQ engine's primitives
  * (src/cvq/engine.ts) — `writeBatch` fills the shadow CVQ as the strategy allows and kicks, `awaitAcks`
- * waits for the batch's used entries and hands back every ack in command order for the machine to judge.
+ * waits for the batch's used entries and hands back every ack in command order for the machine to judge;
+ * `exchange` is the serial round trip, both for one command (QEMU's `vhost_vdpa_net_cvq_add`: add, kick,
+ * poll).
  * `runCvqCommands` runs a command list through the machine: the one CVQ batch/ack loop, used by the
  * migration's restore, `restoreState` (src/cvq/restore.ts), the source's guest configuration, the
  * benches and the real-device suite.
@@ -10,7 +12,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { createActor, toPromise, type InspectionEvent } from 'xstate';
 import type { CvqEngine, CvqOut } from '../cvq/engine.js';
 import { fromHex } from '../virtio/net.js';
-import { cvqCommandMachine, type CvqCommand, type CvqCommandOutput, type CvqStrategy } from '../../machines/cvq-command.js';
+import { cvqCommandMachine, type CvqAck, type CvqCommand, type CvqCommandOutput, type CvqStrategy, type WriteBatchInput } from '../../machines/cvq-command.js';
 import { bind, type EffectsOf } from '../../machines/contract.js';
 
 /** machines/cvq-command's effects: its port's two ops (the type is the machine's). */
@@ -38,24 +40,31 @@ export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
     }
     return w;
   };
+  const one = new Array<CvqOut>(1);
+  const writeBatch = ({ strategy, commands, first }: WriteBatchInput): { written: number } => {
+    // a batch never exceeds the ring (serial: one command): offer at most that many
+    const n = Math.min(commands.length - first, strategy === 'serial' ? 1 : engine.cvq.size);
+    const outs = n === 1 ? one : new Array<CvqOut>(n);
+    for (let i = 0; i < n; i++) outs[i] = toWire(commands[first + i]!, first + i);
+    const w = engine.writeBatch(outs, strategy, first);
+    if (E.isLeft(w)) throw w.left;
+    return { written: w.right };
+  };
+  const awaitAcks = async (timeoutMs: number): Promise<{ acks: readonly CvqAck[] }> => {
+    const r = await engine.awaitAcks(timeoutMs);
+    // a failed batch: the error names its command (`index` in the whole list, as the machine
+    // counts), and carries the answers that did come, so the machine counts the OK prefix applied
+    if (E.isLeft(r)) throw { ...r.left, acks: engine.acks() };
+    return { acks: engine.acks() };
+  };
   return {
     cvqPort: {
       // synchronous: the ring write and the kick answer before the machine's step ends
-      writeBatch({ strategy, commands, first }) {
-        // a batch never exceeds the ring (serial: one command): offer at most that many
-        const n = Math.min(commands.length - first, strategy === 'serial' ? 1 : engine.cvq.size);
-        const outs = new Array<CvqOut>(n);
-        for (let i = 0; i < n; i++) outs[i] = toWire(commands[first + i]!, first + i);
-        const w = engine.writeBatch(outs, strategy, first);
-        if (E.isLeft(w)) throw w.left;
-        return { written: w.right };
-      },
-      async awaitAcks({ timeoutMs }) {
-        const r = await engine.awaitAcks(timeoutMs);
-        // a failed batch: the error names its command (`index` in the whole list, as the machine
-        // counts), and carries the answers that did come, so the machine counts the OK prefix applied
-        if (E.isLeft(r)) throw { ...r.left, acks: engine.acks() };
-        return { acks: engine.acks() };
+      writeBatch,
+      awaitAcks: ({ timeoutMs }) => awaitAcks(timeoutMs),
+      exchange({ commands, first, timeoutMs }) {
+        writeBatch({ strategy: 'serial', commands, first });
+        return awaitAcks(timeoutMs);
       },
     },
   };

@@ -303,6 +303,7 @@ export function destinationEffects(dst: DestinationSide, opts: { readonly note?:
   const cvqPort: DestinationEffects['cvqCommand']['cvqPort'] = {
     writeBatch: (input, signal) => port().writeBatch(input, signal),
     awaitAcks: (input, signal) => track(Promise.resolve(port().awaitAcks(input, signal))),
+    exchange: (input, signal) => track(Promise.resolve(port().exchange(input, signal))),
   };
 
   const effects: DestinationEffects = {

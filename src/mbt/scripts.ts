@@ -184,10 +184,18 @@ export const ENQUEUE_BATCH = 3;
 /** The effect paths of the CVQ port's ops (relative to machines/cvq-command). */
 export const WRITE_BATCH = 'cvqPort.writeBatch';
 export const AWAIT_ACKS = 'cvqPort.awaitAcks';
-/** The guard of an all-OK ack that leaves commands for another batch. */
+export const EXCHANGE = 'cvqPort.exchange';
+/** The guard of an all-OK ack that leaves commands for another batch (or exchange). */
 const MORE = 'isReply&hasPending';
+/** The FLUSH candidate that starts the serial strategy's exchanges. */
+const SERIAL_FLUSH = 'hasPending&isSerial';
 
-/** Whether the next awaitAcks of the path after step `from` wants more commands pending. */
+/** An edge answering with acks: a batch's (awaitAcks) or one serial command's (exchange). */
+export const isAckEdge = (e: ModelEdge): boolean => e.trigger === AWAIT_ACKS || e.trigger === EXCHANGE;
+/** Whether the FLUSH edge finds commands pending. */
+const flushFindsPending = (e: ModelEdge): boolean => e.guard === 'hasPending' || e.guard === SERIAL_FLUSH;
+
+/** Whether the next batch's ack of the path after step `from` wants more commands pending. */
 const nextAckWantsMore = (path: ModelPath, from: number): boolean => {
   for (let i = from + 1; i < path.steps.length; i++) {
     const e = path.steps[i]!.edge;
@@ -197,14 +205,31 @@ const nextAckWantsMore = (path: ModelPath, from: number): boolean => {
   return false;
 };
 
-/** Whether a path makes several batches (one command each: the serial strategy on a device). */
+/** Whether a path runs the serial strategy (its FLUSH starts the exchanges). */
+export const isSerialPath = (path: ModelPath): boolean => path.steps.some((s) => s.edge.trigger === 'FLUSH' && s.edge.guard === SERIAL_FLUSH);
+/** The strategy a path's input must name. */
+export const cvqStrategyFor = (path: ModelPath): 'serial' | 'parallel' => (isSerialPath(path) ? 'serial' : 'parallel');
+
+/** Whether a parallel path makes several batches (a device must then take one command per batch). */
 export const wantsMoreBatches = (path: ModelPath): boolean => path.steps.some((s) => s.edge.trigger === AWAIT_ACKS && s.edge.guard === MORE);
 
-/** Commands the input queues up front: a batch when the path flushes with commands before any ENQUEUE. */
+/** Commands one ENQUEUE adds on this path: one per serial exchange, a batch otherwise. */
+export const enqueueSize = (path: ModelPath): number => (isSerialPath(path) ? 1 : ENQUEUE_BATCH);
+
+/**
+ * Commands the input queues up front. Parallel: a batch when the path flushes with commands before any
+ * ENQUEUE. Serial: as many as the path exchanges (one more than its all-OK-with-more acks), less what
+ * its ENQUEUEs add — so a path that ends `done` has sent exactly its queue.
+ */
 export function cvqInitialCommands(path: ModelPath): number {
+  let enqueues = 0;
   for (const { edge } of path.steps) {
-    if (edge.type === 'ENQUEUE') return 0;
-    if (edge.trigger === 'FLUSH') return edge.guard === 'hasPending' ? ENQUEUE_BATCH : 0;
+    if (edge.type === 'ENQUEUE') enqueues++;
+    else if (edge.trigger === 'FLUSH') {
+      if (!flushFindsPending(edge)) return 0;
+      if (edge.guard === SERIAL_FLUSH) return Math.max(0, 1 + path.steps.filter((s) => s.edge.trigger === EXCHANGE && s.edge.guard === MORE).length - enqueues);
+      return enqueues > 0 ? 0 : ENQUEUE_BATCH;
+    }
   }
   return 0;
 }
@@ -215,10 +240,16 @@ function cvqInfeasible(path: ModelPath): string | undefined {
   let cursor = 0;
   for (let i = 0; i < path.steps.length; i++) {
     const e = path.steps[i]!.edge;
-    if (e.type === 'ENQUEUE') commands += ENQUEUE_BATCH;
-    else if (e.trigger === 'FLUSH' && (e.guard === 'hasPending') !== commands > cursor) return 'FLUSH guard contradicts the queue';
-    else if (e.trigger === WRITE_BATCH && e.kind === 'done') cursor += nextAckWantsMore(path, i) ? 1 : commands - cursor;
-    else if (e.trigger === AWAIT_ACKS && e.kind === 'done' && e.guard === MORE && cursor >= commands) return 'no command left for another batch';
+    if (e.type === 'ENQUEUE') commands += enqueueSize(path);
+    else if (e.trigger === 'FLUSH') {
+      if (flushFindsPending(e) !== commands > cursor) return 'FLUSH guard contradicts the queue';
+      if (e.guard === SERIAL_FLUSH) cursor++;
+    } else if (e.trigger === WRITE_BATCH && e.kind === 'done') cursor += nextAckWantsMore(path, i) ? 1 : commands - cursor;
+    else if (isAckEdge(e) && e.kind === 'done' && e.guard === MORE) {
+      if (cursor >= commands) return 'no command left for another batch';
+      if (e.trigger === EXCHANGE) cursor++;
+    } else if (e.trigger === EXCHANGE && e.kind === 'done' && e.guard === 'isReply' && cursor < commands)
+      return `${commands - cursor} command(s) still queued after the last exchange: its ENQUEUEs queue more than it sends`;
   }
   return undefined;
 }
@@ -248,8 +279,8 @@ export function cvqOutput(c: Completion, view: StepView, actorInput: unknown): u
     const pending = commands.length - first;
     return { written: c.fault === undefined && nextAckWantsMore(view.path, view.index) ? Math.min(1, pending) : pending };
   }
-  if (c.path.endsWith(AWAIT_ACKS)) {
-    const { count } = actorInput as { count: number };
+  if (c.path.endsWith(AWAIT_ACKS) || c.path.endsWith(EXCHANGE)) {
+    const count = c.path.endsWith(EXCHANGE) ? 1 : (actorInput as { count: number }).count;
     const acks: CvqAck[] = Array.from({ length: count }, () => ({ len: 1, ack: VIRTIO_NET_OK }));
     if (c.guard === 'wroteWrongLength') acks[count - 1] = { len: 2, ack: VIRTIO_NET_OK };
     if (c.guard === 'ackedErr' || c.fault === 'nack') acks[count - 1] = { len: 1, ack: VIRTIO_NET_ERR };
@@ -266,15 +297,15 @@ export const cvqError = (c: Completion): unknown =>
       ? { _tag: 'CvqError', kind: 'needs-reset', errno: 'EIO', message: 'EIO: the device set NEEDS_RESET' }
       : new Error(`injected fault in ${c.path}`);
 
-export const cvqEnqueue = (s: CvqSnap, make: (i: number) => CvqCommand = (i) => cmd(i + 1)): ModelEvent => {
+export const cvqEnqueue = (s: CvqSnap, path: ModelPath, make: (i: number) => CvqCommand = (i) => cmd(i + 1)): ModelEvent => {
   const n = s.context.commands.length;
-  return { type: 'ENQUEUE', commands: Array.from({ length: ENQUEUE_BATCH }, (_, i) => make(n + i)) };
+  return { type: 'ENQUEUE', commands: Array.from({ length: enqueueSize(path) }, (_, i) => make(n + i)) };
 };
 
 export const cvqScript = scriptedHarness({
   machine: cvqCommandMachine,
-  input: (path) => ({ strategy: 'parallel' as const, commands: Array.from({ length: cvqInitialCommands(path) }, (_, i) => cmd(i + 1)), ackTimeoutMs: 25 }),
-  event: (edge, view) => (edge.trigger === 'ENQUEUE' ? cvqEnqueue(view.snapshot as CvqSnap) : { type: edge.trigger }),
+  input: (path) => ({ strategy: cvqStrategyFor(path), commands: Array.from({ length: cvqInitialCommands(path) }, (_, i) => cmd(i + 1)), ackTimeoutMs: 25 }),
+  event: (edge, view) => (edge.trigger === 'ENQUEUE' ? cvqEnqueue(view.snapshot as CvqSnap, view.path) : { type: edge.trigger }),
   output: cvqOutput,
   error: cvqError,
   invariants: (view) => cvqInvariants(view.snapshot as CvqSnap),

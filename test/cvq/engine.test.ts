@@ -128,7 +128,7 @@ describe('CVQ restore through machines/cvq-command against a ring-device loop', 
     expect(out.applied).toBeLessThanOrEqual(4);
     const again = await run(engine, vlans(8), 'parallel');
     expect(again.failure).toMatchObject({ kind: 'device', errno: 'EIO', index: 0 });
-    // the engine's own bound and the machine's backstop are the same: whichever fires first, the ring
+    // the engine's own bound fired (the port's backstop is twice as long): the ring
     // holds unanswered chains, so nothing more is written (EBUSY while the wait runs, broken after it)
     expect(again.failure?.message).toMatch(/EBUSY|shadow CVQ unusable/);
   });

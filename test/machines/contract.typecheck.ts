@@ -16,7 +16,7 @@ type LifecycleEffects = EffectsOf<typeof deviceLifecycleMachine>;
 const acks: readonly CvqAck[] = [];
 
 // well typed: writeBatch answers at once, awaitAcks later
-export const good: CvqEffects = { cvqPort: { writeBatch: (input) => ({ written: input.commands.length - input.first }), awaitAcks: async () => ({ acks }) } };
+export const good: CvqEffects = { cvqPort: { writeBatch: (input) => ({ written: input.commands.length - input.first }), awaitAcks: async () => ({ acks }), exchange: async () => ({ acks }) } };
 export const bound = bind(cvqCommandMachine, good);
 
 // wrong output: writeBatch must answer { written: number }
@@ -25,6 +25,7 @@ export const wrongOutput = bind(cvqCommandMachine, {
     // @ts-expect-error — `written` is a string
     writeBatch: () => ({ written: 'all of them' }),
     awaitAcks: async () => ({ acks }),
+    exchange: async () => ({ acks }),
   },
 });
 
@@ -34,6 +35,7 @@ export const wrongAsyncOutput = bind(cvqCommandMachine, {
     writeBatch: () => ({ written: 1 }),
     // @ts-expect-error — an ack count is not the acks
     awaitAcks: async () => ({ acks: 3 }),
+    exchange: async () => ({ acks }),
   },
 });
 
@@ -43,6 +45,7 @@ export const wrongInput = bind(cvqCommandMachine, {
     // @ts-expect-error — the input is { strategy, commands, first }
     writeBatch: (first: number) => ({ written: first }),
     awaitAcks: async () => ({ acks }),
+    exchange: async () => ({ acks }),
   },
 });
 

@@ -40,8 +40,21 @@ describe('effect-free models', () => {
       'error:cvqPort.awaitAcks[!ackTimedOut,deviceNeedsReset]',
       'error:cvqPort.awaitAcks[!ackTimedOut,!deviceNeedsReset,isReply]',
       'ready:cvqPort',
-      'after:ackTimeout',
     ]);
+    // serial: the same judgement of one command's ack; more pending stays in the state (targetless)
+    const exchanging = m.edges.filter((e) => e.source === 'cvq-command.flushing.exchanging');
+    expect(exchanging.map((e) => e.type)).toEqual([
+      'done:cvqPort.exchange[wroteWrongLength]',
+      'done:cvqPort.exchange[!wroteWrongLength,ackedErr]',
+      'done:cvqPort.exchange[!wroteWrongLength,!ackedErr,unanswered]',
+      'done:cvqPort.exchange[!wroteWrongLength,!ackedErr,!unanswered,isReply&hasPending]',
+      'done:cvqPort.exchange[!wroteWrongLength,!ackedErr,!unanswered,!(isReply&hasPending),isReply]',
+      'error:cvqPort.exchange[ackTimedOut]',
+      'error:cvqPort.exchange[!ackTimedOut,deviceNeedsReset]',
+      'error:cvqPort.exchange[!ackTimedOut,!deviceNeedsReset,isReply]',
+      'ready:cvqPort',
+    ]);
+    expect(exchanging.find((e) => e.guard === 'isReply&hasPending')?.targets).toEqual([]);
   });
 
   it('models the composed migration: child snapshots with their guards, the invoked cvq-command, and what a state shadows', () => {

@@ -10,7 +10,7 @@ import { cvqCommandEffects } from '../../effects/cvq.js';
 import { F } from '../../virtio/features.js';
 import type { ModelEdge } from '../model.js';
 import { gatedHarness } from '../runner.js';
-import { AWAIT_ACKS, cvqEnqueue, cvqInitialCommands, cvqInvariants, cvqScript, vlanAdd, wantsMoreBatches, WRITE_BATCH } from '../scripts.js';
+import { cvqEnqueue, cvqInitialCommands, cvqInvariants, cvqScript, cvqStrategyFor, isAckEdge, vlanAdd, wantsMoreBatches, WRITE_BATCH } from '../scripts.js';
 import { right, simDevice, type CvqSnap, type SimEnv } from './device.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -21,11 +21,14 @@ export interface CvqEnv extends SimEnv {
   readonly negotiated: bigint;
 }
 
-/** Owner, features (split ring), the shadow CVQ in ASID 1, DRIVER_OK; the engine over it. */
-export async function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_PACKED): Promise<CvqEnv> {
+/**
+ * Owner, features (split ring), the shadow CVQ in ASID 1, DRIVER_OK; the engine over it. `ringSize` 2
+ * holds one two-descriptor command: a parallel flush then takes a batch per command.
+ */
+export async function bringUpCvq(opts: SimDeviceOptions = {}, mask: bigint = ~F.RING_PACKED, ringSize?: number): Promise<CvqEnv> {
   const { sim, faulty } = simDevice(opts);
   // through machines/device-lifecycle (src/cvq/shadow.ts startShadowCvq)
-  const started = right(await startShadowCvq(sim, right(sim.getFeatures()) & mask, { asid: 1 }));
+  const started = right(await startShadowCvq(sim, right(sim.getFeatures()) & mask, { asid: 1, ...(ringSize === undefined ? {} : { size: ringSize }) }));
   started.actor.stop();
   return { sim, faulty, negotiated: started.negotiated, engine: new CvqEngine(faulty.device, started.cvq) };
 }
@@ -38,9 +41,9 @@ export const ENGINE_ANSWERS_ALL =
 export const ENGINE_IGNORES_NEEDS_RESET =
   'the CVQ engine\'s awaitAcks does not read the device status: a device that sets NEEDS_RESET with a batch in flight stops answering, and the wait ends with ETIMEDOUT (the ackTimedOut edge), never with a needs-reset error';
 
-/** The device's answer to the next awaitAcks (it answers when it processes the kick, during writeBatch). */
+/** The device's answer to the next acks (it answers when it processes the kick, during the write). */
 export function armAcks(edge: ModelEdge, sim: SimVdpaDevice): void {
-  if (edge.trigger !== AWAIT_ACKS && edge.kind !== 'after') return;
+  if (!isAckEdge(edge) && edge.kind !== 'after') return;
   if (edge.guard === 'wroteWrongLength') sim.setFaults([{ kind: 'wrong-used-len', len: 0, times: 1 }]);
   else if (edge.guard === 'ackedErr') sim.setFaults([{ kind: 'nack', times: 1 }]);
   else if (edge.kind === 'error' && edge.guard === 'ackTimedOut') sim.setFaults([{ kind: 'no-answer', times: 1 }]);
@@ -51,10 +54,10 @@ export function armAcks(edge: ModelEdge, sim: SimVdpaDevice): void {
 
 export const cvqSim = gatedHarness<typeof cvqCommandMachine, CvqEnv>({
   machine: cvqCommandMachine,
-  env: () => bringUpCvq(),
-  // several batches need one command per batch: serial
+  // several parallel batches need one command per batch: a two-entry ring
+  env: (path) => bringUpCvq({}, ~F.RING_PACKED, wantsMoreBatches(path) ? 2 : undefined),
   input: (path) => ({
-    strategy: wantsMoreBatches(path) ? 'serial' : 'parallel',
+    strategy: cvqStrategyFor(path),
     commands: Array.from({ length: cvqInitialCommands(path) }, (_, i) => vlanAdd(i + 1)),
     ackTimeoutMs: 25,
   }),
@@ -62,13 +65,13 @@ export const cvqSim = gatedHarness<typeof cvqCommandMachine, CvqEnv>({
   dispose: (env) => env.sim.close(),
   infeasible: (path) => cvqScript.script.infeasible?.(path),
   impossible: (edge) =>
-    edge.trigger !== AWAIT_ACKS ? undefined : edge.guard === 'unanswered' ? ENGINE_ANSWERS_ALL : edge.guard === 'deviceNeedsReset' ? ENGINE_IGNORES_NEEDS_RESET : undefined,
+    !isAckEdge(edge) ? undefined : edge.guard === 'unanswered' ? ENGINE_ANSWERS_ALL : edge.guard === 'deviceNeedsReset' ? ENGINE_IGNORES_NEEDS_RESET : undefined,
   ahead: (edge, env) => armAcks(edge, env.sim),
   async complete(c, gates, env) {
     if (c.path === WRITE_BATCH && c.outcome === 'error') env.faulty.failNext('kick');
     await gates.release(c.path);
   },
-  event: (edge, _env, view) => (edge.trigger === 'ENQUEUE' ? cvqEnqueue(view.snapshot as CvqSnap) : { type: edge.trigger }),
+  event: (edge, _env, view) => (edge.trigger === 'ENQUEUE' ? cvqEnqueue(view.snapshot as CvqSnap, view.path) : { type: edge.trigger }),
   invariants(view, env) {
     const s = view.snapshot as CvqSnap;
     const c = s.context;

@@ -26,12 +26,15 @@ import { deriveModel, type MachineModel } from '../../../src/mbt/model.js';
 import { generatePaths, type ModelPath } from '../../../src/mbt/paths.js';
 import { edgeKey, gatedHarness, runPath, type Harness, type PathResult } from '../../../src/mbt/runner.js';
 import {
-  AWAIT_ACKS,
   cvqEnqueue,
   cvqInitialCommands,
   cvqInvariants,
   cvqScript,
-  ENQUEUE_BATCH,
+  cvqStrategyFor,
+  enqueueSize,
+  EXCHANGE,
+  isAckEdge,
+  isSerialPath,
   lifecycleInvariants,
   MIGRATION_WEIGHTS,
   SCRIPT_WANTED,
@@ -250,7 +253,7 @@ const CVQ_ACK_TIMEOUT_MS = 10_000;
 function cvqRealInfeasible(path: ModelPath): string | undefined {
   for (const { edge } of path.steps) {
     if (edge.guard === 'wroteWrongLength') return 'vdpa_sim_net always writes exactly the ack byte';
-    if (edge.trigger === AWAIT_ACKS && (edge.guard === 'unanswered' || edge.kind === 'error')) return 'vdpa_sim_net answers every chain and keeps the ring rules (no timeout, bad used entry or NEEDS_RESET on demand)';
+    if (isAckEdge(edge) && (edge.guard === 'unanswered' || edge.kind === 'error')) return 'vdpa_sim_net answers every chain and keeps the ring rules (no timeout, bad used entry or NEEDS_RESET on demand)';
     if (edge.kind === 'after') return 'vdpa_sim_net answers within the ack timeout';
   }
   return cvqScript.script.infeasible?.(path);
@@ -264,9 +267,11 @@ function refusedIndex(path: ModelPath, serial: boolean): number {
   let commands = cvqInitialCommands(path);
   let cursor = 0;
   for (const { edge } of path.steps) {
-    if (edge.type === 'ENQUEUE') commands += ENQUEUE_BATCH;
-    else if (edge.trigger === WRITE_BATCH && edge.kind === 'done') cursor = serial ? cursor + 1 : commands;
-    else if (edge.trigger === AWAIT_ACKS && edge.guard === 'ackedErr') return cursor - 1;
+    if (edge.type === 'ENQUEUE') commands += enqueueSize(path);
+    else if (edge.trigger === 'FLUSH' && serial) cursor++;
+    else if (edge.trigger === WRITE_BATCH && edge.kind === 'done') cursor = wantsMoreBatches(path) ? cursor + 1 : commands;
+    else if (isAckEdge(edge) && edge.guard === 'ackedErr') return cursor - 1;
+    else if (edge.trigger === EXCHANGE && edge.kind === 'done') cursor++;
   }
   return -1;
 }
@@ -297,11 +302,13 @@ function cvqHarness(open: () => VdpaDevice, trace: Map<string, StepRecord[]>, st
       const faulty = faultyDevice(dev);
       const qi = right(dev.getVqsCount(), 'GET_VQS_COUNT') - 1;
       right(dev.setGroupAsid(right(dev.getVringGroup(qi), 'GET_VRING_GROUP'), 1), 'SET_GROUP_ASID');
-      const shadow = createShadowCvq(faulty.device, { qi, negotiated: CVQ_WANT & right(dev.getFeatures(), 'GET_FEATURES'), asid: 1 });
+      // several parallel batches need one command per batch: a two-entry ring holds one two-descriptor chain
+      const size = wantsMoreBatches(path) ? { size: 2 } : {};
+      const shadow = createShadowCvq(faulty.device, { qi, negotiated: CVQ_WANT & right(dev.getFeatures(), 'GET_FEATURES'), asid: 1, ...size });
       if (E.isLeft(shadow)) throw new Error(shadow.left.message);
       right(programShadowCvq(dev, shadow.right), 'program shadow CVQ');
       right(dev.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK), 'DRIVER_OK');
-      const serial = wantsMoreBatches(path);
+      const serial = isSerialPath(path);
       const refused = refusedIndex(path, serial);
       // MAC_ADDR_SET is the one command vdpa_sim_net applies; MAC_TABLE_SET (same class, so not hidden
       // by the stale-ack bug even when batched) is refused
@@ -315,13 +322,13 @@ function cvqHarness(open: () => VdpaDevice, trace: Map<string, StepRecord[]>, st
       trace.set(path.description, records);
       return { dev, faulty, engine: new CvqEngine(faulty.device, shadow.right), serial, command, records };
     },
-    input: (path, env) => ({ strategy: env.serial ? 'serial' : 'parallel', commands: Array.from({ length: cvqInitialCommands(path) }, (_, i) => env.command(i)), ackTimeoutMs: CVQ_ACK_TIMEOUT_MS }),
+    input: (path, env) => ({ strategy: cvqStrategyFor(path), commands: Array.from({ length: cvqInitialCommands(path) }, (_, i) => env.command(i)), ackTimeoutMs: CVQ_ACK_TIMEOUT_MS }),
     effects: (env) => cvqCommandEffects(env.engine),
     async complete(c, gates, env) {
       if (c.path === WRITE_BATCH && c.outcome === 'error') env.faulty.failNext('kick');
       await gates.release(c.path);
     },
-    event: (edge, env, view) => (edge.trigger === 'ENQUEUE' ? cvqEnqueue(view.snapshot as CvqSnap, env.command) : { type: edge.trigger }),
+    event: (edge, env, view) => (edge.trigger === 'ENQUEUE' ? cvqEnqueue(view.snapshot as CvqSnap, view.path, env.command) : { type: edge.trigger }),
     invariants(view, env) {
       const s = view.snapshot as CvqSnap;
       const mac = env.dev.getConfig(0, 6);
