@@ -15,8 +15,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import * as E from 'fp-ts/lib/Either.js';
-import { openDevice, parseSimSpec, SimVdpaDevice, validateSpec, type VdpaDevice } from '../device/index.js';
-import { CVQ_FAULT_KINDS, faultFormsHelp, formatFault, parseFault, type Fault } from '../device/sim/faults.js';
+import { openDevice, parseSimSpec, validateSpec, type VdpaDevice } from '../device/index.js';
+import { faultFormsHelp, parseFault, type Fault } from '../device/sim/faults.js';
 import { formatIssues, parseStateJson } from '../state/json.js';
 import { readBounded } from '../state/read-bounded.js';
 import { droppedFields } from '../state/dropped.js';
@@ -34,7 +34,8 @@ import { decodeStateJson } from '../state/json.js';
 import { demoStateJson } from '../migrate/demo-state.js';
 import type { MigrationNote } from '../effects/migration.js';
 import { formatSummary, num, summaryJson } from '../migrate/report.js';
-import type { TransitionRecord } from '../migrate/transitions.js';
+import { entersPhase, type TransitionRecord } from '../migrate/transitions.js';
+import { armFaults, checkFaults, faultOutcomes, type FaultOutcome } from '../migrate/faults.js';
 import { writeReport } from '../report/index.js';
 
 export const STRATEGIES = { serial: 'serial', parallel: 'parallel', indirect: 'parallel-indirect' } as const satisfies Record<string, CvqStrategy>;
@@ -179,26 +180,7 @@ function preflight(state: NetDeviceState, wanted: bigint, ends: readonly { flag:
   return notes;
 }
 
-/** Per requested fault: how often it fired (null: on a device that does not simulate faults). */
-export interface FaultOutcome {
-  readonly spec: string;
-  readonly end: 'source' | 'destination';
-  readonly fired: number | null;
-}
-
-function faultOutcomes(faults: readonly Fault[], src: VdpaDevice, dst: VdpaDevice): FaultOutcome[] {
-  // as the controller splits them: CVQ faults act on the destination's restore, the rest on the source
-  const split = { destination: faults.filter((f) => CVQ_FAULT_KINDS.has(f.kind)), source: faults.filter((f) => !CVQ_FAULT_KINDS.has(f.kind)) };
-  const hitsOf = (d: VdpaDevice, n: number): readonly (number | null)[] =>
-    d instanceof SimVdpaDevice && d.faultHits().length === n ? d.faultHits() : Array.from({ length: n }, () => null);
-  const src_ = hitsOf(src, split.source.length);
-  const dst_ = hitsOf(dst, split.destination.length);
-  return faults.map((f) => {
-    const end = CVQ_FAULT_KINDS.has(f.kind) ? 'destination' : 'source';
-    const i = split[end].indexOf(f);
-    return { spec: formatFault(f), end, fired: (end === 'source' ? src_ : dst_)[i] ?? null };
-  });
-}
+export type { FaultOutcome };
 
 // ---- progress ----
 
@@ -277,7 +259,10 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
   for (const n of notes) io.stderr(`shadowvq migrate: note: ${n}\n`);
   const progress = io.tty ? barProgress(io.barStream ?? process.stderr) : lineProgress(io);
   const transitions: TransitionRecord[] = [];
-  const r = await runMigration({
+  const devices = { source: src, destination: dst };
+  const armable = checkFaults(devices, o.fault);
+  let cancelSent = false;
+  const r = E.isLeft(armable) ? armable : await runMigration({
     source: src,
     destination: dst,
     state,
@@ -286,10 +271,15 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
     ramBytes: o.ram << 20,
     maxRounds: o.maxRounds,
     dirtyThresholdPages: o.threshold,
-    faults: o.fault,
-    ...(o.cancelAt === undefined ? {} : { cancelAt: o.cancelAt }),
     ...(o.svq === 'always' ? { svq: 'always' as const } : {}),
-    onTransition: (t) => {
+    // the faults, once both ends are up (bring-up does not trip them); checked above
+    onWorld: () => armFaults(devices, o.fault),
+    onTransition: (t, control) => {
+      // --cancel-at: QEMU's migrate_cancel as the phase begins (the machine's next event)
+      if (o.cancelAt !== undefined && !cancelSent && entersPhase(o.cancelAt, t)) {
+        cancelSent = true;
+        control?.send({ type: 'CANCEL', reason: `--cancel-at ${o.cancelAt}` });
+      }
       if (o.report !== undefined) transitions.push(t);
       progress.transition(t);
       if (o.events === true) io.stdout(JSON.stringify({ machine: t.machine, end: t.end, from: t.from, to: t.to, event: t.event, t: t.t, state: t.toState }) + '\n');
@@ -297,7 +287,7 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
     onNote: (n) => progress.note(n),
   });
   progress.stop();
-  const faults = faultOutcomes(o.fault, src, dst);
+  const faults = faultOutcomes(devices, o.fault);
   const unfired = faults.filter((f) => f.fired === 0 || f.fired === null);
   const unfiredText = unfired.map((f) => `fault ${f.spec} never fired${f.fired === null ? ` (the ${f.end} does not simulate faults)` : ` on the ${f.end}`}`);
   if (E.isLeft(r)) {

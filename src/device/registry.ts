@@ -32,8 +32,8 @@ export interface DeviceBackend {
 
 /** Optional capabilities, by name. */
 export interface Capabilities {
-  /** Inject faults (the simulator's fault plan). */
-  readonly faults: { setFaults(plan: FaultPlan): void };
+  /** Inject faults (the simulator's fault plan) and say how often each fired. */
+  readonly faults: { setFaults(plan: FaultPlan): void; faultHits(): readonly number[] };
   /** Read its whole virtio-net state (what a kernel device shows only partly, through config space). */
   readonly netState: { netState(): NetDeviceState };
   /** Say whether it is suspended. */
@@ -50,7 +50,7 @@ export interface Capabilities {
 export type Capability = keyof Capabilities;
 
 const CHECKS: { readonly [K in Capability]: (d: object) => boolean } = {
-  faults: (d) => typeof (d as { setFaults?: unknown }).setFaults === 'function',
+  faults: (d) => typeof (d as { setFaults?: unknown }).setFaults === 'function' && typeof (d as { faultHits?: unknown }).faultHits === 'function',
   netState: (d) => typeof (d as { netState?: unknown }).netState === 'function',
   suspendState: (d) => typeof (d as { isSuspended?: unknown }).isSuspended === 'function',
   probe: (d) => typeof (d as { clock?: { now?: unknown } }).clock?.now === 'number' && typeof (d as { stats?: { acksOk?: unknown } }).stats?.acksOk === 'number',

@@ -20,7 +20,6 @@ import type { ChildProcess } from 'node:child_process';
 import { createActor, type Actor, type InspectionEvent, type Snapshot, type SnapshotFrom, type StateValue } from 'xstate';
 import { openDevice } from '../device/index.js';
 import { hasCapability } from '../device/registry.js';
-import { CVQ_FAULT_KINDS, type Fault } from '../device/sim/faults.js';
 import type { VdpaDevice } from '../device/types.js';
 import { encodeStateJson } from '../state/json.js';
 import type { NetDeviceState } from '../state/net-state.js';
@@ -30,7 +29,7 @@ import type { CvqCommandContext, CvqStrategy } from '../../machines/cvq-command.
 import { bind, type ActorsOf } from '../../machines/contract.js';
 import { destinationEffects, sourceEffects, type DeviceProbe, type MigrationEffects, type MigrationNote } from '../effects/migration.js';
 import { ACK_TIMEOUT_MS } from '../effects/vdpa-net.js';
-import { phaseOf, statePath, transitionInspector, type TransitionRecord } from './transitions.js';
+import { statePath, transitionInspector, type TransitionRecord } from './transitions.js';
 import { bringUpSource, destinationSideOf, forceSvq, migrateError, MigrationStream, openDestination, runTraffic, sourceSideOf, type Destination, type MigrateError, type Source } from './world.js';
 
 export type MigrationActorName = keyof MigrationEffects;
@@ -133,13 +132,21 @@ export const SOURCE_PHASES: readonly MigrationPhase[] = ['attaching', 'setup', '
 export const DESTINATION_PHASES: readonly MigrationPhase[] = ['loading', 'negotiating', 'preparing', 'startingDriver', 'restoringCvq', 'enablingQueues', 'verifying'];
 export const MIGRATION_PHASES: readonly MigrationPhase[] = [...SOURCE_PHASES, ...DESTINATION_PHASES];
 
-/** A state of one machine of the tree (dotted path within that machine, e.g. `flushing.inFlight`). */
-export interface RestartPoint {
-  readonly machine: string;
-  readonly state: string;
-  readonly end?: 'source' | 'destination';
-  /** Restart the nth time it is entered (default 1). */
-  readonly nth?: number;
+/**
+ * What an operator — a supervisor, the CLI's `--cancel-at`, a test — may do to one end's controller
+ * while it runs, given with each transition and snapshot (`RunOptions.onTransition` / `onSnapshot`).
+ */
+export interface EndControl {
+  readonly end: 'source' | 'destination';
+  /** Send the end's migration machine an event (`CANCEL`: QEMU's migrate_cancel). */
+  send(event: MigrationEvent): void;
+  /**
+   * Restart the controller: its actor's persisted snapshot (children included) goes through JSON, the
+   * actor stops, a fresh one resumes from the JSON (`onRestart` sees it); work in flight carries on and
+   * the fresh actor adopts it. In a controller process: the process is killed and its supervisor
+   * starts a fresh one from the last snapshot it persisted.
+   */
+  restart(): void;
 }
 
 export interface RunOptions {
@@ -162,28 +169,29 @@ export interface RunOptions {
   /** Frames the guest sends before the migration starts, and after it lands. */
   readonly framesBefore?: number;
   readonly framesAfter?: number;
-  /** Simulator faults: CVQ faults go to the destination, device faults (suspend, resume, IOTLB) to the source. */
-  readonly faults?: readonly Fault[];
   /**
    * When the data queues go through SVQ: `migration` (default) switches them at setup and back after a
    * rollback; `always` is QEMU's x-svq=on — machines/svq-switch switches them before the migration
    * (trigger `x-svq`) and they stay shadowed whatever happens.
    */
   readonly svq?: 'migration' | 'always';
-  /** Send CANCEL when this phase is entered — or this state of any machine of the tree (its nth entry). */
-  readonly cancelAt?: MigrationPhase | RestartPoint;
-  /**
-   * When this phase is entered (first time) — or this state of any machine of the tree, the `nth` time
-   * it is entered: stop the actor, persist its snapshot (children included) as JSON, resume a fresh
-   * actor from it — a controller restart in the middle of that step.
-   */
-  readonly restartAt?: MigrationPhase | RestartPoint;
+  /** Each controller restart (`EndControl.restart`, a controller process restarted), with the snapshot it resumed from. */
   readonly onRestart?: (end: 'source' | 'destination', snapshotJson: string) => void;
-  /** Called once both ends are up (the guest, its rings, the devices), before anything migrates. */
-  readonly onWorld?: (w: { readonly source: Source; readonly destination: Destination }) => void;
+  /**
+   * Called once both ends are up (the guest, its rings, the devices), before anything migrates: where a
+   * caller arms faults on the devices (./faults.ts `armFaults`). A Left ends the run with that error.
+   */
+  readonly onWorld?: (w: { readonly source: Source; readonly destination: Destination }) => E.Either<MigrateError, void> | void;
   /** Replace any migration actor (both ends) with logic of its declared type. */
   readonly replace?: Partial<ActorsOf<typeof migrationMachine>>;
-  readonly onTransition?: (t: TransitionRecord) => void;
+  /**
+   * Each transition of every machine of both ends' trees, with the control of the end it belongs to
+   * (none for the x-svq switch before the migration). Runs inside the machine's step: act on a child's
+   * transition after it (`queueMicrotask`).
+   */
+  readonly onTransition?: (t: TransitionRecord, control?: EndControl) => void;
+  /** Each snapshot of an end's migration machine, before the controller acts on it. */
+  readonly onSnapshot?: (snapshot: SnapshotFrom<typeof migrationMachine>, control: EndControl) => void;
   readonly onNote?: (n: MigrationNote) => void;
   /**
    * Run each end's machines in a supervised controller process (src/migrate/remote.ts): the effects
@@ -248,15 +256,9 @@ export interface MigrationSummary {
 
 const text = (e: unknown): string => (typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : String(e));
 
-function open(d: VdpaDevice | string, faults: readonly Fault[]): E.Either<MigrateError, VdpaDevice> {
-  if (typeof d !== 'string') {
-    if (faults.length > 0) {
-      if (!hasCapability(d, 'faults')) return E.left(migrateError('open', `${d.name} takes no injected faults`));
-      d.setFaults(faults);
-    }
-    return E.right(d);
-  }
-  const r = openDevice(d, faults.length > 0 ? { faults } : {});
+function open(d: VdpaDevice | string): E.Either<MigrateError, VdpaDevice> {
+  if (typeof d !== 'string') return E.right(d);
+  const r = openDevice(d, {});
   return E.isLeft(r) ? E.left(migrateError('open', r.left.message)) : E.right(r.right);
 }
 
@@ -264,26 +266,19 @@ function open(d: VdpaDevice | string, faults: readonly Fault[]): E.Either<Migrat
 /** The whole job: bring up, traffic, both machines, switch-over or rollback, summary. */
 export async function runMigration(o: RunOptions): Promise<E.Either<MigrateError, MigrationSummary>> {
   const t0 = performance.now();
-  const faults = o.faults ?? [];
-  const dstFaults = faults.filter((f) => CVQ_FAULT_KINDS.has(f.kind));
-  const srcFaults = faults.filter((f) => !CVQ_FAULT_KINDS.has(f.kind));
-  const srcDev = open(o.source, []);
+  const srcDev = open(o.source);
   if (E.isLeft(srcDev)) return srcDev;
-  const dstDev = open(o.destination, dstFaults);
+  const dstDev = open(o.destination);
   if (E.isLeft(dstDev)) return dstDev;
   const ramBytes = o.ramBytes ?? 64 << 20;
   const ctl = new AbortController();
 
   const src = await bringUpSource(srcDev.right, { wanted: o.features, state: o.state, strategy: o.strategy, queueSize: o.queueSize ?? 256, ramBytes }, ctl.signal);
   if (E.isLeft(src)) return src;
-  if (srcFaults.length > 0) {
-    const d = srcDev.right;
-    if (!hasCapability(d, 'faults')) return E.left(migrateError('open', `${d.name} takes no injected faults`));
-    d.setFaults(srcFaults);
-  }
   const dst = openDestination(dstDev.right, ramBytes);
   if (E.isLeft(dst)) return dst;
-  o.onWorld?.({ source: src.right, destination: dst.right });
+  const ready = o.onWorld?.({ source: src.right, destination: dst.right });
+  if (ready !== undefined && E.isLeft(ready)) return ready;
   try {
     return E.right(await drive(o, src.right, dst.right, t0));
   } catch (e) {
@@ -296,9 +291,8 @@ type End = 'source' | 'destination';
 
 /**
  * One end's actor, from `event` until `settled`: machines/migration with its children, every machine's
- * transitions reported from the actor system's inspection. With `restartAt`, the first time that phase
- * begins the actor is stopped, its persisted snapshot (children included) goes through JSON, and a
- * fresh actor resumes from it — a controller restart in the middle of the phase.
+ * transitions reported from the actor system's inspection, and the end's `EndControl` (send an event,
+ * restart the controller from its persisted snapshot).
  */
 interface EndRun {
   send(event: MigrationEvent): void;
@@ -307,136 +301,22 @@ interface EndRun {
   stop(): void;
 }
 
-// (Long: one closure holds the actor, its restarts and the waiters, which must share its state.)
-function startEnd(
-  o: RunOptions,
-  end: End,
-  fx: IdempotentEffects<Partial<MigrationEffects>>,
-  input: MigrationInput,
-  event: MigrationEvent,
-  report: { readonly t0: number; readonly onTransition: (t: TransitionRecord) => void; readonly onInspect?: (e: InspectionEvent) => void },
-): EndRun {
-  const machine = wireMigration(fx.effects, o.replace);
-  let restarted = false;
-  let current: MigrationActor;
-  const waiters = new Set<{ readonly settled: (s: Settled) => boolean; readonly resolve: (s: Settled) => void; readonly reject: (e: unknown) => void }>();
-  const offer = (s: Settled) => {
-    for (const w of [...waiters]) {
-      if (w.settled(s)) {
-        waiters.delete(w);
-        w.resolve(s);
-      }
-    }
-  };
-  // a restart (or cancel) point inside any machine of the tree: count its entries across restarts
-  const point = typeof o.restartAt === 'object' ? o.restartAt : undefined;
-  let entries = 0;
-  let cancelEntries = 0;
-  let cancelSent = false;
-  const enters = (p: RestartPoint, r: TransitionRecord) => {
-    if (r.machine !== p.machine || (p.end !== undefined && p.end !== end)) return false;
-    const inside = (x: string) => x === p.state || x.startsWith(`${p.state}.`);
-    return inside(r.toState) && !inside(r.fromState);
-  };
-  const launch = (snapshot: Snapshot<unknown> | undefined): void => {
-    let actor: MigrationActor | undefined;
-    let sub: { unsubscribe(): void } | undefined;
-    /** Stop the actor, persist its snapshot (children included) through JSON, resume a fresh actor from it. */
-    const restart = (a: MigrationActor) => {
-      if (restarted || current !== a) return;
-      restarted = true;
-      sub?.unsubscribe();
-      const json = JSON.stringify(a.getPersistedSnapshot());
-      fx.detached(() => a.stop());
-      o.onRestart?.(end, json);
-      launch(JSON.parse(json) as Snapshot<unknown>);
-    };
-    const onT = transitionInspector(end, report.t0, (r) => {
-      report.onTransition(r);
-      if (point !== undefined && !restarted && enters(point, r) && ++entries === (point.nth ?? 1)) {
-        // after the step that entered it (inspection runs inside it): the state as it is then
-        const a = actor;
-        if (a !== undefined) queueMicrotask(() => restart(a));
-      }
-      const c = o.cancelAt;
-      if (c !== undefined && !cancelSent) {
-        const hit = typeof c === 'string' ? r.machine === 'migration' && phaseOf(r.toState) === c && phaseOf(r.fromState) !== c : enters(c, r) && ++cancelEntries === (c.nth ?? 1);
-        if (hit) {
-          cancelSent = true;
-          const a = actor;
-          const reason = `--cancel-at ${typeof c === 'string' ? c : `${c.machine}:${c.state}`}`;
-          // a child's state: after its step, so the CANCEL is the root's next event
-          if (typeof c === 'string') a?.send({ type: 'CANCEL', reason });
-          else if (a !== undefined) queueMicrotask(() => a.send({ type: 'CANCEL', reason }));
-        }
-      }
-    });
-    const inspect = (e: InspectionEvent) => {
-      onT(e);
-      report.onInspect?.(e);
-    };
-    actor = createActor(machine, snapshot === undefined ? { input, inspect } : { snapshot, input, inspect });
-    current = actor;
-    const a = actor;
-    sub = a.subscribe({
-      next: (s) => {
-        if (!restarted && typeof o.restartAt === 'string' && phaseOf(statePath(s.value)) === o.restartAt) {
-          // synchronously after the phase's entry: its effect has started and has not finished
-          restart(a);
-          return;
-        }
-        offer(s);
-      },
-      error: (e) => {
-        for (const w of waiters) w.reject(e);
-        waiters.clear();
-      },
-    });
-    a.start();
-    o.onActor?.(end, a);
-    if (snapshot === undefined) a.send(event);
-    else offer(a.getSnapshot());
-  };
-  launch(undefined);
-  return {
-    send: (e) => current.send(e),
-    until: (settled) =>
-      new Promise((resolve, reject) => {
-        const s = current.getSnapshot();
-        if (settled(s)) resolve(s);
-        else waiters.add({ settled, resolve, reject });
-      }),
-    stop: () => current.stop(),
-  };
+interface EndReport {
+  readonly t0: number;
+  readonly onTransition: (t: TransitionRecord) => void;
+  /** The end's control, registered before its actor starts (its first transitions come with it). */
+  readonly register: (control: EndControl) => void;
+  readonly onCvq: (c: CvqCommandContext, status: string) => void;
+  readonly onCvqInspect: (e: InspectionEvent) => void;
 }
 
-/**
- * One end's actor in a supervised controller process (./remote.ts): the same machine, its effects
- * served from here; a controller that dies is started again from its last persisted snapshot.
- */
-function startRemoteEnd(
-  o: RunOptions,
-  end: End,
-  fx: IdempotentEffects<Partial<MigrationEffects>>,
-  input: MigrationInput,
-  event: MigrationEvent,
-  report: { readonly t0: number; readonly onTransition: (t: TransitionRecord) => void; readonly onCvq?: (c: CvqCommandContext, status: string) => void },
-): EndRun {
-  // one end's controller process, supervised
-  let last: Settled | undefined;
-  const waiters = new Set<{ readonly settled: (s: Settled) => boolean; readonly resolve: (s: Settled) => void; readonly reject: (e: unknown) => void }>();
-  let restarts = 0;
-  const proc = startControllerProcess({
-    end,
-    input,
-    event,
-    effects: fx.effects,
-    onTransition: (r) => report.onTransition({ ...r, t: Math.round((performance.now() - report.t0) * 1000) / 1000 }),
-    ...(report.onCvq === undefined ? {} : { onCvq: report.onCvq }),
-    onSnapshot: (json) => {
-      const p = JSON.parse(json) as { value: StateValue; context: MigrationContext };
-      const s = migrationMachine.resolveState({ value: p.value, context: p.context });
-      last = s;
+type Waiter = { readonly settled: (s: Settled) => boolean; readonly resolve: (s: Settled) => void; readonly reject: (e: unknown) => void };
+
+/** The waiters of `until`, offered every snapshot. */
+function settlements() {
+  const waiters = new Set<Waiter>();
+  return {
+    offer(s: Settled) {
       for (const w of [...waiters]) {
         if (w.settled(s)) {
           waiters.delete(w);
@@ -444,30 +324,98 @@ function startRemoteEnd(
         }
       }
     },
-    onProcess: (child, n) => {
-      if (n > 0) {
-        restarts = n;
-        o.onRestart?.(end, '');
-      }
-      o.onControllerProcess?.(end, child, n);
+    fail(e: unknown) {
+      for (const w of waiters) w.reject(e);
+      waiters.clear();
     },
-  });
-  proc.failed.catch((e: unknown) => {
-    for (const w of waiters) w.reject(e);
-    waiters.clear();
-  });
-  return {
-    send: (e) => proc.send(e),
-    until: (settled) =>
-      new Promise((resolve, reject) => {
+    until: (last: Settled | undefined, settled: (s: Settled) => boolean) =>
+      new Promise<Settled>((resolve, reject) => {
         if (last !== undefined && settled(last)) resolve(last);
         else waiters.add({ settled, resolve, reject });
       }),
-    stop: () => {
-      void restarts;
-      proc.close();
+  };
+}
+
+function startEnd(o: RunOptions, end: End, fx: EndFx, input: MigrationInput, event: MigrationEvent, report: EndReport): EndRun {
+  const machine = wireMigration(fx.effects, o.replace);
+  const waiting = settlements();
+  let current: MigrationActor;
+  let sub: { unsubscribe(): void } | undefined;
+  const control: EndControl = {
+    end,
+    send: (e) => current.send(e),
+    restart() {
+      const a = current;
+      sub?.unsubscribe();
+      const json = JSON.stringify(a.getPersistedSnapshot());
+      fx.detached(() => a.stop());
+      o.onRestart?.(end, json);
+      launch(JSON.parse(json) as Snapshot<unknown>);
     },
   };
+  report.register(control);
+  const launch = (snapshot: Snapshot<unknown> | undefined): void => {
+    const onT = transitionInspector(end, report.t0, report.onTransition);
+    const inspect = (e: InspectionEvent) => {
+      onT(e);
+      if (end === 'destination') report.onCvqInspect(e);
+    };
+    const a = createActor(machine, snapshot === undefined ? { input, inspect } : { snapshot, input, inspect });
+    current = a;
+    sub = a.subscribe({
+      next: (s) => {
+        o.onSnapshot?.(s, control);
+        // a restart from onSnapshot replaced the actor: the fresh one offers its own snapshots
+        if (current === a) waiting.offer(s);
+      },
+      error: (e) => waiting.fail(e),
+    });
+    a.start();
+    o.onActor?.(end, a);
+    if (snapshot === undefined) a.send(event);
+    else waiting.offer(a.getSnapshot());
+  };
+  launch(undefined);
+  return { send: control.send, until: (settled) => waiting.until(current.getSnapshot(), settled), stop: () => current.stop() };
+}
+
+/**
+ * One end's actor in a supervised controller process (./remote.ts): the same machine, its effects
+ * served from here; a controller that dies is started again from its last persisted snapshot.
+ */
+function startRemoteEnd(o: RunOptions, end: End, fx: EndFx, input: MigrationInput, event: MigrationEvent, report: EndReport): EndRun {
+  let last: Settled | undefined;
+  let child: ChildProcess | undefined;
+  const waiting = settlements();
+  const control: EndControl = {
+    end,
+    send: (e) => proc.send(e),
+    // the supervisor restarts a controller process that died, from the snapshot it persisted last
+    restart: () => void child?.kill('SIGKILL'),
+  };
+  report.register(control);
+  const proc = startControllerProcess({
+    end,
+    input,
+    event,
+    effects: fx.effects,
+    onTransition: (r) => report.onTransition({ ...r, t: Math.round((performance.now() - report.t0) * 1000) / 1000 }),
+    onCvq: report.onCvq,
+    onSnapshot: (json) => {
+      const p = JSON.parse(json) as { value: StateValue; context: MigrationContext };
+      const s = migrationMachine.resolveState({ value: p.value, context: p.context });
+      last = s;
+      o.onSnapshot?.(s, control);
+      waiting.offer(s);
+    },
+    onProcess: (c, n) => {
+      child = c;
+      if (n > 0) o.onRestart?.(end, '');
+      o.onControllerProcess?.(end, c, n);
+    },
+  });
+  proc.failed.catch((e: unknown) => waiting.fail(e));
+  return { send: control.send, until: (settled) => waiting.until(last, settled), stop: () => proc.close() };
 }
 
 const sourceSettled = (s: Settled) => s.matches({ source: 'completed' }) || s.matches({ source: 'cancelled' }) || s.matches('failed');
@@ -527,7 +475,7 @@ async function runEnds(o: RunOptions, src: Source, fx: { readonly source: EndFx;
   const hex = (v: bigint) => `0x${v.toString(16)}`;
   const common = { dirtyThresholdPages: o.dirtyThresholdPages ?? 64, maxRounds: o.maxRounds ?? 12 };
   const run = (end: End, f: EndFx, input: MigrationInput, event: MigrationEvent) =>
-    o.controllerProcess === true ? startRemoteEnd(o, end, f, input, event, report) : startEnd(o, end, f, input, event, { ...report, ...(end === 'destination' ? { onInspect: report.onCvqInspect } : {}) });
+    (o.controllerProcess === true ? startRemoteEnd : startEnd)(o, end, f, input, event, report);
   const source = run('source', fx.source, { ...common, source: { offered: hex(src.offered), negotiated: hex(src.negotiated), queues: src.dataQueues } }, { type: 'MIGRATE' });
   try {
     const sDone = await source.until(sourceSettled);
@@ -548,13 +496,6 @@ async function runEnds(o: RunOptions, src: Source, fx: { readonly source: EndFx;
 }
 
 type EndFx = IdempotentEffects<Partial<MigrationEffects>>;
-interface EndReport {
-  readonly t0: number;
-  readonly onTransition: (t: TransitionRecord) => void;
-  readonly onCvq: (c: CvqCommandContext, status: string) => void;
-  readonly onCvqInspect: (e: InspectionEvent) => void;
-}
-
 /**
  * After the machines: the guest runs where the VM now lives — on the destination (a device that maps
  * this process's memory: the guest moves with its buffers), or again on the source, which must run as
@@ -583,9 +524,10 @@ async function afterwards(o: RunOptions, src: Source, dst: Destination, outcome:
 
 async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): Promise<MigrationSummary> {
   const transitions: TransitionRecord[] = [];
+  const controls = new Map<End, EndControl>();
   const onTransition = (r: TransitionRecord) => {
     transitions.push(r);
-    o.onTransition?.(r);
+    o.onTransition?.(r, controls.get(r.end));
   };
   const notes: MigrationNote[] = [];
   const note = (n: MigrationNote) => {
@@ -609,7 +551,7 @@ async function drive(o: RunOptions, src: Source, dst: Destination, t0: number): 
     destination: idempotent(destinationEffects(dstSide, { note }).effects, 'teardownDestination'),
   };
   const cvq = cvqWatcher(dstSide.probe, note);
-  const ends = await runEnds(o, src, fx, { t0, onTransition, onCvq: cvq.context, onCvqInspect: cvq.inspect });
+  const ends = await runEnds(o, src, fx, { t0, onTransition, register: (c) => controls.set(c.end, c), onCvq: cvq.context, onCvqInspect: cvq.inspect });
   const sentBeforeAfter = src.guest.stats.txPosted;
   const sourceIntact = await afterwards(o, src, dst, ends.outcome);
   return summarize(o, { src, dst, t0, transitions, notes, ends, sentBefore, sentBeforeAfter, sourceIntact });

@@ -77,3 +77,34 @@ export function transitionInspector(end: 'source' | 'destination', t0: number, e
     prev.set(id, next);
   };
 }
+
+/** A state of one machine of the tree (dotted path within that machine, e.g. `flushing.inFlight`). */
+export interface StatePoint {
+  readonly machine: string;
+  readonly state: string;
+  readonly end?: 'source' | 'destination';
+  /** The nth time it is entered (default 1). */
+  readonly nth?: number;
+  /**
+   * Then this many more steps inside it (transitions that stay in it: the serial CVQ restore's
+   * exchanges are one targetless step each) — a point in the middle of a state's work.
+   */
+  readonly within?: number;
+}
+
+/** Whether transition `r` enters `p`'s state (from outside it). */
+export function entersPoint(p: StatePoint, r: TransitionRecord): boolean {
+  if (r.machine !== p.machine || (p.end !== undefined && p.end !== r.end)) return false;
+  const inside = (x: string) => x === p.state || x.startsWith(`${p.state}.`);
+  return inside(r.toState) && !inside(r.fromState);
+}
+
+/** Whether transition `r` is a step inside `p`'s state (from and to it). */
+export function staysIn(p: StatePoint, r: TransitionRecord): boolean {
+  if (r.machine !== p.machine || (p.end !== undefined && p.end !== r.end)) return false;
+  const inside = (x: string) => x === p.state || x.startsWith(`${p.state}.`);
+  return inside(r.toState) && inside(r.fromState);
+}
+
+/** Whether transition `r` of machines/migration begins `phase` (see `phaseOf`). */
+export const entersPhase = (phase: string, r: TransitionRecord): boolean => r.machine === 'migration' && phaseOf(r.toState) === phase && phaseOf(r.fromState) !== phase;

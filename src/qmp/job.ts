@@ -12,6 +12,7 @@ import type { MigrationNote } from '../effects/migration.js';
 import { PAGE_SIZE } from '../memory/address-space.js';
 import { runMigration, type MigrationActor, type MigrationSummary } from '../migrate/controller.js';
 import type { TransitionRecord } from '../migrate/transitions.js';
+import { armFaults } from '../migrate/faults.js';
 import type { Source } from '../migrate/world.js';
 import type { NetDeviceState } from '../state/net-state.js';
 import type { Json } from './wire.js';
@@ -99,10 +100,11 @@ export class MigrationJob {
       ramBytes: this.o.ramBytes,
       maxRounds: this.o.maxRounds,
       dirtyThresholdPages: this.o.thresholdPages,
-      faults: this.o.faults,
       svq: this.o.svq ?? 'migration',
       onWorld: (w) => {
         this.source = w.source;
+        // x-fault: armed once both ends are up (src/migrate/faults.ts)
+        return armFaults({ source: w.source.dev, destination: w.destination.dev }, this.o.faults);
       },
       onActor: (end, actor) => {
         this.actor = actor;

@@ -27,7 +27,7 @@ function run(exchange: (first: number) => Promise<{ acks: readonly CvqAck[] }>, 
       input: { strategy: 'serial', commands, ackTimeoutMs },
       inspect: (e: InspectionEvent) => {
         if (e.type === '@xstate.event' && e.actorRef === actor) events.push(e.event.type);
-        if (e.type === '@xstate.snapshot' && e.actorRef === actor) states.push(JSON.stringify((e.snapshot as { value: unknown }).value));
+        if (e.type === '@xstate.snapshot' && e.actorRef === actor) states.push(JSON.stringify((e.snapshot as unknown as { value: unknown }).value));
       },
     },
   );

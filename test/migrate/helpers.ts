@@ -8,6 +8,7 @@ import { demoStateJson } from '../../src/migrate/demo-state.js';
 import { runMigration, type MigrationSummary, type RunOptions } from '../../src/migrate/controller.js';
 import type { Destination, Source } from '../../src/migrate/world.js';
 import { FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
+import { withTestPoints, type TestPoints } from '../../testkit/migrate-points.js';
 
 export function demoState(): NetDeviceState {
   const s = decodeStateJson(demoStateJson());
@@ -22,13 +23,16 @@ export interface Run {
   readonly destination: SimVdpaDevice;
 }
 
-/** The demo migration on two simulators (smaller RAM than `npm start` to keep the suite fast). */
-export async function migrate(over: Partial<RunOptions> = {}): Promise<Run> {
+/**
+ * The demo migration on two simulators (smaller RAM than `npm start` to keep the suite fast); the test
+ * points (faults, cancel, restart) as hooks (testkit/migrate-points.ts).
+ */
+export async function migrate(over: Partial<RunOptions> & TestPoints = {}): Promise<Run> {
+  const { faults, cancelAt, restartAt, ...options } = over;
   const source = new SimVdpaDevice({ name: 'src' });
   const destination = new SimVdpaDevice({ name: 'dst' });
   let world: Run['world'] | undefined;
-  const r = await runMigration({
-    onWorld: (w) => (world = w),
+  const base: RunOptions = {
     source,
     destination,
     state: demoState(),
@@ -37,8 +41,20 @@ export async function migrate(over: Partial<RunOptions> = {}): Promise<Run> {
     ramBytes: 8 << 20,
     framesBefore: 1000,
     framesAfter: 1000,
-    ...over,
-  });
+    ...options,
+  };
+  const r = await runMigration(
+    withTestPoints(
+      {
+        ...base,
+        onWorld: (w) => {
+          world = w;
+          options.onWorld?.(w);
+        },
+      },
+      { ...(faults === undefined ? {} : { faults }), ...(cancelAt === undefined ? {} : { cancelAt }), ...(restartAt === undefined ? {} : { restartAt }) },
+    ),
+  );
   if (E.isLeft(r)) throw new Error(`${r.left.where}: ${r.left.message}`);
   return { summary: r.right, world: world!, source, destination };
 }

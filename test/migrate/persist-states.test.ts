@@ -16,7 +16,9 @@ import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
 import { migrationMachine } from '../../machines/migration.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
 import { parseFault } from '../../src/device/sim/faults.js';
-import { MIGRATION_PHASES, type RestartPoint, type RunOptions } from '../../src/migrate/controller.js';
+import { MIGRATION_PHASES, type RunOptions } from '../../src/migrate/controller.js';
+import type { StatePoint as RestartPoint } from '../../src/migrate/transitions.js';
+import type { TestPoints } from '../../testkit/migrate-points.js';
 import type { TransitionRecord } from '../../src/migrate/transitions.js';
 import { encodeStateJson } from '../../src/state/json.js';
 import { migrate, type Run } from './helpers.js';
@@ -43,10 +45,10 @@ const fault = (spec: string) => {
 
 interface Scenario {
   readonly name: string;
-  readonly options: Partial<RunOptions>;
+  readonly options: Partial<RunOptions> & TestPoints;
 }
 
-const small: Partial<RunOptions> = { framesBefore: 300, framesAfter: 300, ramBytes: 4 << 20, maxRounds: 4 };
+const small: Partial<RunOptions> & TestPoints = { framesBefore: 300, framesAfter: 300, ramBytes: 4 << 20, maxRounds: 4 };
 const SCENARIOS: readonly Scenario[] = [
   { name: 'demo', options: small },
   // many round trips: a restore restarted with some commands acked and the next batch in flight
@@ -118,9 +120,11 @@ describe('migrate: persisted in every state of every machine, resumed by a fresh
         const sc = SCENARIOS.find((x) => baseline.get(x.name)!.visited.has(`${end} ${m.id} ${state}`));
         if (sc === undefined) continue;
         found = true;
-        // mid-restore: the second batch of a serial restore, with the first acked
-        const nth = m.id === 'cvq-command' && state.startsWith('flushing') && sc.name === 'serial restore' ? 2 : 1;
-        cases.push({ label: `${end} ${m.id} ${state} (${sc.name})`, scenario: sc, point: { machine: m.id, state, end, nth } });
+        // mid-restore: a serial restore with its first command acked and the second in flight (the
+        // exchanges are steps inside flushing.exchanging); a batch after the first otherwise
+        const serial = m.id === 'cvq-command' && state.startsWith('flushing') && sc.name === 'serial restore';
+        const point: RestartPoint = serial ? { machine: m.id, state, end, nth: 1, within: 1 } : { machine: m.id, state, end, nth: 1 };
+        cases.push({ label: `${end} ${m.id} ${state} (${sc.name})`, scenario: sc, point });
       }
       if (!found) missing.push(`${m.id} ${state}`);
     }
@@ -138,6 +142,11 @@ describe('migrate: persisted in every state of every machine, resumed by a fresh
     // the snapshot holds the children: the one restarted in is among them (or is the root)
     const snap = JSON.parse(restarts[0]!.json) as { children: Record<string, unknown> };
     if (c.point.machine !== 'migration') expect(Object.keys(snap.children).length).toBeGreaterThan(0);
+    if (c.point.within !== undefined) {
+      // persisted mid-restore: the first command acked, the second on the wire
+      const cvq = (snap.children as Record<string, { snapshot?: { context?: { applied: number; inFlight: number; cursor: number } } }>)['cvq']?.snapshot?.context;
+      expect(cvq).toMatchObject({ applied: 1, inFlight: 1, cursor: 2 });
+    }
     expect(observed(run)).toEqual(observed(baseline.get(c.scenario.name)!.run));
   });
 });

@@ -36,6 +36,7 @@ import { runCvqCommands, toCvqCommand } from '../../src/effects/cvq.js';
 import { resetNetState, vlanFilterOf, type NetDeviceState } from '../../src/state/net-state.js';
 import { planRestore } from '../../src/state/plan.js';
 import { DESTINATION_PHASES, MIGRATION_PHASES, SOURCE_PHASES, runMigration, type MigrationPhase } from '../../src/migrate/controller.js';
+import { withTestPoints } from '../migrate-points.js';
 import { demoStateJson } from '../../src/migrate/demo-state.js';
 import { decodeStateJson } from '../../src/state/json.js';
 import { maximalState } from '../../src/state/maximal.js';
@@ -494,7 +495,7 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
     inFlightBefore = guest?.inFlight() ?? 0;
     if (rule !== undefined) faulted().setFaults([rule]);
   };
-  const r = await runMigration({
+  const r = await runMigration(withTestPoints({
     source,
     destination,
     state: state.right,
@@ -503,7 +504,6 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
     ramBytes: o.ramBytes ?? 4 << 20,
     framesBefore: o.frames ?? 300,
     framesAfter: o.frames ?? 300,
-    ...(fault === 'cancel' ? { cancelAt: phase } : {}),
     onWorld: (w) => {
       guest = { inFlight: () => w.source.path.queues.reduce((n, q) => n + q.driver.inFlight(), 0) };
       srcBackend = w.source.backend;
@@ -517,7 +517,7 @@ export async function migrationCell(phase: MigrationPhase, fault: FaultName, o: 
       if (armed || t.to !== armAt || t.from === armAt) return;
       arm();
     },
-  });
+  }, fault === 'cancel' ? { cancelAt: phase } : {}));
   if (E.isLeft(r)) return { ...base, ...none, outcome: 'stuck', fired: armed, ok: false, error: r.left.message, namesCommand: false, namesPhase: false, problems: [`${r.left.where}: ${r.left.message}`] };
   const s = r.right;
   const fired = fault === 'cancel' ? armed : source.faultHits().some((h) => h > 0) || destination.faultHits().some((h) => h > 0);
