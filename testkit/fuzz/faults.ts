@@ -360,7 +360,9 @@ const CVQ_EXPECT: Partial<Record<FaultName, readonly string[]>> = {
 
 /** The command the CVQ faults aim at, and the state whose restore plan carries it mid-way. */
 const CVQ_TARGET = 'VLAN_ADD';
-const CVQ_TIMEOUT_MS = 20;
+// on the simulator an unanswered wait costs no wall time (its clock advances by the waited slices): the
+// bound only has to outlast a loaded host between a kick and its call
+const CVQ_TIMEOUT_MS = 1000;
 
 function cvqRule(f: FaultName): Fault | undefined {
   const match = { commands: [CVQ_TARGET] };
