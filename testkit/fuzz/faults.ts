@@ -37,6 +37,7 @@ import { resetNetState, vlanFilterOf, type NetDeviceState } from '../../src/stat
 import { planRestore } from '../../src/state/plan.js';
 import { DESTINATION_PHASES, MIGRATION_PHASES, SOURCE_PHASES, runMigration, type MigrationPhase } from '../../src/migrate/controller.js';
 import { withTestPoints } from '../migrate-points.js';
+import { ACK_TIMEOUT_MS } from '../../src/effects/vdpa-net.js';
 import { demoStateJson } from '../../src/migrate/demo-state.js';
 import { decodeStateJson } from '../../src/state/json.js';
 import { maximalState } from '../../src/state/maximal.js';
@@ -364,13 +365,14 @@ const CVQ_TARGET = 'VLAN_ADD';
 // bound only has to outlast a loaded host between a kick and its call
 const CVQ_TIMEOUT_MS = 1000;
 
-function cvqRule(f: FaultName): Fault | undefined {
+/** `delayUs`: a delayed ack's delay (default: ten times the CVQ rigs' bound — a timeout there). */
+function cvqRule(f: FaultName, delayUs = 1000 * CVQ_TIMEOUT_MS * 10): Fault | undefined {
   const match = { commands: [CVQ_TARGET] };
   switch (f) {
     case 'nack':
       return { kind: 'nack', match, times: 1 };
     case 'delay-ack':
-      return { kind: 'delay-ack', us: 1000 * CVQ_TIMEOUT_MS * 10, match, times: 1 };
+      return { kind: 'delay-ack', us: delayUs, match, times: 1 };
     case 'no-answer':
       return { kind: 'no-answer', match, times: 1 };
     case 'wrong-used-len':
@@ -448,7 +450,8 @@ function migrationRule(f: FaultName): Fault | undefined {
     case 'wrong-used-len':
     case 'bad-used-id':
     case 'needs-reset':
-      return cvqRule(f);
+      // a delayed ack well inside the migration's own ack bound (ACK_TIMEOUT_MS): answered late, completed
+      return cvqRule(f, (1000 * ACK_TIMEOUT_MS) / 5);
     case 'suspend-fails':
     case 'resume-fails':
     case 'iotlb-map-fails':
