@@ -64,94 +64,152 @@ function fnv1a(bytes: Uint8Array, h: number): number {
 /** The byte the device writes at offset `i` of its reply to a request hashing to `h`. */
 const replyByte = (h: number, i: number): number => ((h >>> ((i & 3) * 8)) ^ i) & 0xff;
 
-export function runRingLayout(layout: RingLayout, opts: RingDemoOptions): RingDemoRow {
-  const t0 = performance.now();
-  const n = opts.size;
-  const rand = rng(opts.seed);
+/** Guest memory for one ring demo: the ring, then the indirect tables, then the buffers, each on its own pages. */
+function demoMemory(layout: RingLayout, n: number) {
   const space = new AddressSpace('gpa');
   const place = placeRing(layout, n, RING_BASE, { deviceAlign: PAGE_SIZE });
-  const must = <A>(e: E.Either<{ message: string }, A>): A => {
-    if (E.isLeft(e)) throw new Error(e.left.message);
-    return e.right;
-  };
-  // Ring, then the indirect tables, then the buffers, each on its own pages (any size up to 32768 fits).
+  // any size up to 32768 fits
   const pageUp = (b: number): number => Math.ceil(b / PAGE_SIZE) * PAGE_SIZE;
-  const IND_BASE = RING_BASE + pageUp(place.end - RING_BASE);
-  const BUF_BASE = IND_BASE + pageUp(n * SEGS * 16);
-  must(space.addRegion(RING_BASE, IND_BASE - RING_BASE, { name: 'ring' }));
-  must(space.addRegion(IND_BASE, n * SEGS * 16, { name: 'indirect' }));
-  const bufRegion = must(space.addRegion(BUF_BASE, n * SEGS * SEG_MAX, { name: 'buffers' }));
+  const indBase = RING_BASE + pageUp(place.end - RING_BASE);
+  const bufBase = indBase + pageUp(n * SEGS * 16);
+  must(space.addRegion(RING_BASE, indBase - RING_BASE, { name: 'ring' }));
+  must(space.addRegion(indBase, n * SEGS * 16, { name: 'indirect' }));
+  const buffers = must(space.addRegion(bufBase, n * SEGS * SEG_MAX, { name: 'buffers' }));
   const config: RingConfig = { layout, size: n, addrs: place.addrs, eventIdx: true, indirect: true };
   const f = ringFactory(layout);
-  const driver = f.driver(space, config, { indirectArea: { addr: IND_BASE, size: n * SEGS * 16 } });
+  const driver = f.driver(space, config, { indirectArea: { addr: indBase, size: n * SEGS * 16 } });
   const device = f.device(space, config);
   if (isRingError(driver)) throw new Error(driver.message);
   if (isRingError(device)) throw new Error(device.message);
+  return { space, driver, device, bufBase, bytes: buffers.bytes };
+}
 
-  const dirty = new Set<number>();
-  space.setWriteHook((addr, len) => {
-    for (let p = Math.floor(addr / PAGE_SIZE); p <= Math.floor((addr + len - 1) / PAGE_SIZE); p++) dirty.add(p);
-  });
+const must = <A>(e: E.Either<{ message: string }, A>): A => {
+  if (E.isLeft(e)) throw new Error(e.left.message);
+  return e.right;
+};
 
-  // Per buffer slot (the token of the chain using it): expected reply hash and written length.
-  const freeSlots: number[] = [];
-  for (let s = n - 1; s >= 0; s--) freeSlots.push(s);
-  const expectHash = new Uint32Array(n);
-  const chain = new Chain(SEGS);
-  const used = new Used();
-  const popped: Chain[] = Array.from({ length: n }, () => new Chain(SEGS));
-  let nPopped = 0;
-  let added = 0;
-  let reaped = 0;
-  let indirect = 0;
-  let descs = 0;
-  let slots = 0;
-  let outBytes = 0;
-  let inBytes = 0;
-  let kicks = 0;
-  let calls = 0;
-  let verdict = 'ok';
-  const bytes = bufRegion.bytes;
+/**
+ * One layout's run: the driver adds random chains, the device answers them out of order, the driver
+ * checks every reply byte. Per buffer slot (the token of the chain using it): the expected reply hash
+ * and the writable segments' lengths.
+ */
+class RingDemo {
+  private readonly m: ReturnType<typeof demoMemory>;
+  private readonly rand: () => number;
+  private readonly freeSlots: number[] = [];
+  private readonly expectHash: Uint32Array;
+  private readonly segLen: Uint32Array;
+  private readonly chain = new Chain(SEGS);
+  private readonly used = new Used();
+  private readonly popped: Chain[];
+  private nPopped = 0;
+  readonly dirty = new Set<number>();
+  readonly count = { added: 0, reaped: 0, indirect: 0, descs: 0, slots: 0, outBytes: 0, inBytes: 0, kicks: 0, calls: 0 };
 
-  const deviceService = (): void => {
-    // Kick handler: no kicks while we work, then re-enable and re-check (vhost_enable_notify race).
+  constructor(
+    readonly layout: RingLayout,
+    private readonly n: number,
+    seed: number,
+  ) {
+    this.m = demoMemory(layout, n);
+    this.rand = rng(seed);
+    for (let s = n - 1; s >= 0; s--) this.freeSlots.push(s);
+    this.expectHash = new Uint32Array(n);
+    this.segLen = new Uint32Array(n * 4);
+    this.popped = Array.from({ length: n }, () => new Chain(SEGS));
+    this.m.space.setWriteHook((addr, len) => {
+      for (let p = Math.floor(addr / PAGE_SIZE); p <= Math.floor((addr + len - 1) / PAGE_SIZE); p++) this.dirty.add(p);
+    });
+    this.m.driver.enableCalls();
+    this.m.device.enableKicks();
+  }
+
+  /** The driver adds up to `batch` chains of 1..4 readable and 1..4 writable buffers (a quarter indirect). */
+  addBatch(batch: number, total: number): void {
+    const { driver, bytes, bufBase } = this.m;
+    const { chain, rand, count } = this;
+    for (let b = 0; b < batch && count.added < total && this.freeSlots.length > 0; b++) {
+      const slot = this.freeSlots[this.freeSlots.length - 1]!;
+      const nOut = 1 + (rand() % 4);
+      const nIn = 1 + (rand() % 4);
+      const useInd = rand() % 4 === 0;
+      chain.reset();
+      const base = slot * SEGS * SEG_MAX;
+      let h = 0x811c9dc5;
+      for (let i = 0; i < nOut; i++) {
+        const l = 1 + (rand() % SEG_MAX);
+        const o = base + i * SEG_MAX;
+        for (let j = 0; j < l; j++) bytes[o + j] = rand() & 0xff;
+        h = fnv1a(bytes.subarray(o, o + l), h);
+        chain.push(bufBase + o, l, false);
+      }
+      for (let i = 0; i < nIn; i++) {
+        const l = 1 + (rand() % SEG_MAX);
+        this.segLen[slot * 4 + i] = l;
+        chain.push(bufBase + base + (4 + i) * SEG_MAX, l, true);
+      }
+      const r = driver.add(chain, slot, useInd);
+      if (isRingError(r)) {
+        if (r.rule === 'no-space') break;
+        throw new Error(`driver: ${r.message}`);
+      }
+      this.freeSlots.pop();
+      this.expectHash[slot] = h;
+      count.added++;
+      if (useInd) count.indirect++;
+      count.slots += useInd ? 1 : chain.count;
+      count.descs += chain.count;
+      count.outBytes += chain.outBytes;
+      count.inBytes += chain.inBytes;
+    }
+  }
+
+  /** Kick handler: no kicks while it works, then re-enable and re-check (vhost_enable_notify's race). */
+  serviceDevice(): void {
+    const { device } = this.m;
     do {
       device.disableKicks();
       for (;;) {
-        const r = device.pop(popped[nPopped]!);
+        const r = device.pop(this.popped[this.nPopped]!);
         if (isRingError(r)) throw new Error(`device: ${r.message}`);
         if (!r) break;
-        nPopped++;
+        this.nPopped++;
       }
-      // Complete out of order: a random pending chain each time.
-      while (nPopped > 0) {
-        const k = rand() % nPopped;
-        const c = popped[k]!;
-        let h = 0x811c9dc5;
-        for (let i = 0; i < c.outCount; i++) h = fnv1a(must(space.slice(c.addr[i]!, c.len[i]!)), h);
-        // Reply into the writable buffers, leaving h % 7 bytes of the last one unwritten.
-        let budget = Math.max(0, c.inBytes - (h % 7));
-        const written = budget;
-        let off = 0;
-        for (let i = c.outCount; i < c.count && budget > 0; i++) {
-          const l = Math.min(c.len[i]!, budget);
-          const reply = new Uint8Array(l);
-          for (let j = 0; j < l; j++) reply[j] = replyByte(h, off + j);
-          must(space.write(c.addr[i]!, reply));
-          off += l;
-          budget -= l;
-        }
-        const e = device.push(c.id, c.ringDescs, written);
-        if (e !== undefined) throw new Error(`device: ${e.message}`);
-        popped[k] = popped[nPopped - 1]!;
-        popped[nPopped - 1] = c;
-        nPopped--;
-      }
-      if (device.callNeeded()) calls++;
+      // out of order: a random pending chain each time
+      while (this.nPopped > 0) this.answer(this.rand() % this.nPopped);
+      if (device.callNeeded()) this.count.calls++;
     } while (device.enableKicks());
-  };
+  }
 
-  const driverReap = (): void => {
+  /** The device reads popped chain `k`, writes its reply (h % 7 bytes short of the writable room), marks it used. */
+  private answer(k: number): void {
+    const { space, device } = this.m;
+    const c = this.popped[k]!;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < c.outCount; i++) h = fnv1a(must(space.slice(c.addr[i]!, c.len[i]!)), h);
+    let budget = Math.max(0, c.inBytes - (h % 7));
+    const written = budget;
+    let off = 0;
+    for (let i = c.outCount; i < c.count && budget > 0; i++) {
+      const l = Math.min(c.len[i]!, budget);
+      const reply = new Uint8Array(l);
+      for (let j = 0; j < l; j++) reply[j] = replyByte(h, off + j);
+      must(space.write(c.addr[i]!, reply));
+      off += l;
+      budget -= l;
+    }
+    const e = device.push(c.id, c.ringDescs, written);
+    if (e !== undefined) throw new Error(`device: ${e.message}`);
+    this.popped[k] = this.popped[this.nPopped - 1]!;
+    this.popped[this.nPopped - 1] = c;
+    this.nPopped--;
+  }
+
+  /** Call handler: reap every used chain and check each reply byte against what the device must write. */
+  reapDriver(): void {
+    const { driver, bytes } = this.m;
+    const used = this.used;
     do {
       driver.disableCalls();
       for (;;) {
@@ -159,31 +217,55 @@ export function runRingLayout(layout: RingLayout, opts: RingDemoOptions): RingDe
         if (isRingError(r)) throw new Error(`driver: ${r.message}`);
         if (!r) break;
         const slot = used.token;
-        const h = expectHash[slot]!;
+        const h = this.expectHash[slot]!;
         const base = slot * SEGS * SEG_MAX;
-        // The writable segments of slot s live in its upper half, back to back per SEG_MAX.
+        // the writable segments of a slot live in its upper half, back to back per SEG_MAX
         let left = used.len;
         for (let i = 0, off = 0; left > 0; i++) {
           const segBase = base + (4 + i) * SEG_MAX;
-          const l = Math.min(left, segLen[slot * 4 + i]!);
+          const l = Math.min(left, this.segLen[slot * 4 + i]!);
           for (let j = 0; j < l; j++) if (bytes[segBase + j] !== replyByte(h, off + j)) throw new Error(`driver: reply byte ${off + j} of slot ${slot} differs`);
           off += l;
           left -= l;
         }
-        freeSlots.push(slot);
-        reaped++;
+        this.freeSlots.push(slot);
+        this.count.reaped++;
       }
     } while (driver.enableCalls());
-  };
+  }
 
-  const segLen = new Uint32Array(n * 4);
-  driver.enableCalls();
-  device.enableKicks();
+  /** One turn: a random batch added, then a kick (device and driver served) or a late call. */
+  turn(total: number): void {
+    const { driver } = this.m;
+    this.addBatch(1 + (this.rand() % 32), total);
+    const before = this.count.reaped;
+    if (driver.kickNeeded()) {
+      this.count.kicks++;
+      this.serviceDevice();
+      this.reapDriver();
+    } else if (driver.enableCalls()) {
+      this.reapDriver();
+    }
+    if (this.count.reaped === before && driver.numFree() === 0) throw new Error('stalled: ring full, no kick asked and nothing used');
+  }
+
+  /** Whether the run ended clean: nothing in flight, nothing left available. */
+  drained = (): boolean => this.m.driver.inFlight() === 0 && !this.m.device.hasAvail();
+
+  /** Laps round the avail ring (split) or the descriptor ring (packed). */
+  laps = (): number => Math.floor((this.layout === 'split' ? this.count.added : this.count.slots) / this.n);
+}
+
+export function runRingLayout(layout: RingLayout, opts: RingDemoOptions): RingDemoRow {
+  const t0 = performance.now();
+  const demo = new RingDemo(layout, opts.size, opts.seed);
   const progressMs = opts.progressMs ?? 2000;
   let nextProgress = t0 + progressMs;
   let checkAt = 4096;
+  let verdict = 'ok';
   try {
-    while (reaped < opts.chains) {
+    while (demo.count.reaped < opts.chains) {
+      const reaped = demo.count.reaped;
       if (opts.onProgress !== undefined && reaped >= checkAt) {
         checkAt = reaped + 4096;
         const now = performance.now();
@@ -192,69 +274,24 @@ export function runRingLayout(layout: RingLayout, opts: RingDemoOptions): RingDe
           opts.onProgress(reaped, opts.chains);
         }
       }
-      // Driver: add a random batch while there is room.
-      const batch = 1 + (rand() % 32);
-      for (let b = 0; b < batch && added < opts.chains && freeSlots.length > 0; b++) {
-        const slot = freeSlots[freeSlots.length - 1]!;
-        const nOut = 1 + (rand() % 4);
-        const nIn = 1 + (rand() % 4);
-        const useInd = rand() % 4 === 0;
-        chain.reset();
-        const base = slot * SEGS * SEG_MAX;
-        let h = 0x811c9dc5;
-        for (let i = 0; i < nOut; i++) {
-          const l = 1 + (rand() % SEG_MAX);
-          const o = base + i * SEG_MAX;
-          for (let j = 0; j < l; j++) bytes[o + j] = rand() & 0xff;
-          h = fnv1a(bytes.subarray(o, o + l), h);
-          chain.push(BUF_BASE + o, l, false);
-        }
-        for (let i = 0; i < nIn; i++) {
-          const l = 1 + (rand() % SEG_MAX);
-          segLen[slot * 4 + i] = l;
-          chain.push(BUF_BASE + base + (4 + i) * SEG_MAX, l, true);
-        }
-        const r = driver.add(chain, slot, useInd);
-        if (isRingError(r)) {
-          if (r.rule === 'no-space') break;
-          throw new Error(`driver: ${r.message}`);
-        }
-        freeSlots.pop();
-        expectHash[slot] = h;
-        added++;
-        if (useInd) indirect++;
-        slots += useInd ? 1 : chain.count;
-        descs += chain.count;
-        outBytes += chain.outBytes;
-        inBytes += chain.inBytes;
-      }
-      const before = reaped;
-      if (driver.kickNeeded()) {
-        kicks++;
-        deviceService();
-        driverReap();
-      } else if (driver.enableCalls()) {
-        driverReap();
-      }
-      if (reaped === before && driver.numFree() === 0) throw new Error('stalled: ring full, no kick asked and nothing used');
+      demo.turn(opts.chains);
     }
-    if (driver.inFlight() !== 0 || device.hasAvail()) verdict = 'FAIL: chains left in flight';
+    if (!demo.drained()) verdict = 'FAIL: chains left in flight';
   } catch (e) {
     verdict = `FAIL: ${(e as Error).message}`;
   }
-  // Laps round the avail ring (split) or the descriptor ring (packed).
-  const laps = Math.floor((layout === 'split' ? added : slots) / n);
+  const c = demo.count;
   return {
     layout,
-    chains: reaped,
-    indirect,
-    descs,
-    outBytes,
-    inBytes,
-    laps,
-    kicks,
-    calls,
-    dirtyPages: dirty.size,
+    chains: c.reaped,
+    indirect: c.indirect,
+    descs: c.descs,
+    outBytes: c.outBytes,
+    inBytes: c.inBytes,
+    laps: demo.laps(),
+    kicks: c.kicks,
+    calls: c.calls,
+    dirtyPages: demo.dirty.size,
     ms: Math.round(performance.now() - t0),
     verdict,
   };
