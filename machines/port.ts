@@ -81,7 +81,10 @@ function replyNames(op: string): { readonly done: string; readonly error: string
   return n;
 }
 
-/** The real port over `effects`: serves each `seq` once, replies in the machine's vocabulary. */
+/**
+ * The real port over `effects`: serves each `seq` once, replies in the machine's vocabulary. (Long: one
+ * callback actor whose receive, watchdog and cleanup share the request in flight.)
+ */
 export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O> {
   const logic = fromCallback<PortCall<O>>(({ sendBack, receive, input }) => {
     const ctl = new AbortController();

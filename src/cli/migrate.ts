@@ -247,6 +247,7 @@ export async function runMigrateCli(o: MigrateCliOptions, io: MigrateIo): Promis
   }
 }
 
+/** (Long: the command's steps in order — state, devices, preflight, faults, run, output, report.) */
 async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<number> {
   const state = await loadState(o, io);
   const wanted = o.features ?? FULL_PROFILE_FEATURES;

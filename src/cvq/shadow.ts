@@ -75,7 +75,8 @@ const uapi = <A>(r: E.Either<DeviceError, A>): E.Either<ShadowCvqSetupError, A> 
 
 /**
  * Allocate, map and build the driver side of a shadow CVQ. Does not touch the vring registers:
- * `programShadowCvq` does (at the point of the device lifecycle the caller chooses).
+ * `programShadowCvq` does (at the point of the device lifecycle the caller chooses). (Long: the layout
+ * of one IOVA region — ring, indirect tables, out and in buffers — computed, checked and mapped in order.)
  */
 export function createShadowCvq(device: VdpaDevice, opts: ShadowCvqOptions): E.Either<ShadowCvqSetupError, ShadowCvq> {
   const layout: RingLayout = hasFeature(opts.negotiated, 'RING_PACKED') ? 'packed' : 'split';

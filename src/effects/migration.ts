@@ -135,6 +135,7 @@ export interface SourceSide {
 /** The shadow queues' failures, if any (a precopy round that broke SVQ fails the migration). */
 const svqFailures = (b: SvqBackend): string[] => [...b.shadows.values()].flatMap((s) => (s.svq.failure ? [s.svq.failure.message] : []));
 
+/** machines/migration's source effects. (Long: one object literal, one method per effect; each is one device operation.) */
 export function sourceEffects(src: SourceSide, opts: { readonly note?: Note } = {}): SourceEffects {
   const note: Note = opts.note ?? (() => {});
   const { dev, backend, stream } = src;
@@ -280,6 +281,7 @@ export function restoredModel(record: MigrationRecord, provisioned: { readonly m
   return E.isLeft(r) ? E.left({ message: `the device acked ${plan[r.left.index]?.kind ?? '?'} but the model refuses it: ${r.left.message}` }) : r;
 }
 
+/** machines/migration's destination effects. (Long: one object literal, one method per effect; each is one device operation.) */
 export function destinationEffects(dst: DestinationSide, opts: { readonly note?: Note } = {}): { readonly effects: DestinationEffects; readonly state: DestinationState } {
   const { dev, probe } = dst;
   const note: Note = opts.note ?? (() => {});

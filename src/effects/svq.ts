@@ -284,6 +284,7 @@ const all = <T>(xs: readonly T[], f: (x: T, i: number) => E.Either<DeviceError, 
   return E.right(undefined);
 };
 
+/** machines/svq-switch's effects over a back end. (Long: one object literal, one method per effect; each is one device operation.) */
 export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
   const dev = b.path.dev;
   const layout = b.path.layout;

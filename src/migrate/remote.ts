@@ -115,7 +115,10 @@ export interface ControllerProcess {
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
-/** Run one end's machines in a supervised controller process. */
+/**
+ * Run one end's machines in a supervised controller process. (Long: one closure holds the child, its
+ * socket, the restart count and the persisted snapshot, which the spawn, serve and exit handlers share.)
+ */
 export function startControllerProcess(o: ControllerProcessOptions): ControllerProcess {
   const dir = mkdtempSync(join(tmpdir(), `shadowvq-${o.end}-`));
   const socketPath = join(dir, 'effects.sock');

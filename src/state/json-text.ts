@@ -48,7 +48,8 @@ const NUMBER_AT = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 /**
  * Parse JSON text; Left: the syntax error, or a key given twice in one object (`JSON.parse` would keep
- * the last silently). Inexact number literals become `InexactNumber`s.
+ * the last silently). Inexact number literals become `InexactNumber`s. (Long: one recursive-descent
+ * parser whose value, string and number readers share the cursor.)
  */
 export function parseJsonText(text: string): E.Either<string, unknown> {
   // one linear scan outside strings: inexact number literals, and each object's keys

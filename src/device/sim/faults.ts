@@ -247,7 +247,7 @@ const show = (s: string): string => {
 /**
  * Parse the CLI form of a fault (`--fault SPEC`, the forms of `FAULT_FORMS`), strictly: every field
  * present is used, numbers are plain decimals within their field's width, names are known — anything
- * else is an error naming the field and its range.
+ * else is an error naming the field and its range. (Long: one case per fault form, each reading its fields.)
  */
 export function parseFault(spec: string): E.Either<FaultParseError, Fault> {
   const fail = (message: string): E.Either<FaultParseError, Fault> => E.left({ _tag: 'FaultParseError', input: spec, message: `--fault ${show(spec)}: ${message}` });
