@@ -13,7 +13,7 @@
  * SHADOWVQ_VM_TIMEOUT (s, default 900), KVER. Args: --filter TEXT, --host-only.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync, appendFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync, appendFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -248,8 +248,9 @@ async function main(): Promise<never> {
     finish([]);
   }
 
-  const runDir = join(CACHE, 'run');
-  mkdirSync(runDir, { recursive: true });
+  // one directory per run: two runs at once (two checkouts on one host) must not share a bundle or initrd
+  mkdirSync(CACHE, { recursive: true });
+  const runDir = mkdtempSync(join(CACHE, 'run-'));
   try {
     // the guest build installs the toolchain the host checks compile their header probe with
     const g = await phase('guest build (kernel, modules, base cpio)', () => runBuildScript());
@@ -270,6 +271,9 @@ async function main(): Promise<never> {
       const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-25).join('\n') : '';
       console.log(`--- guest log tail (${logFile}) ---\n${tail}`);
     }
+    // a clean run leaves nothing behind (an initrd carries node: ~100 MB); a failed one keeps its log
+    if (errors.length === 0 && !results.some((r) => r.status === 'fail')) rmSync(runDir, { recursive: true, force: true });
+    else console.log(`run directory kept: ${runDir}`);
     finish(errors);
   } catch (e) {
     finish([e instanceof Error ? e.message : String(e)]);
