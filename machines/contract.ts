@@ -48,11 +48,22 @@ function actorsFor(machine: AnyStateMachine, effects: Readonly<Record<string, un
   return out;
 }
 
+/** Bound machines by effects object, then machine: binding (XState's `provide`) builds a whole machine. */
+const BOUND = new WeakMap<object, WeakMap<AnyStateMachine, AnyStateMachine>>();
+
 /**
  * `machine` with its effects bound (any left out stay placeholders that fail loudly), and `replace`
  * winning over them: any logic of the declared type (a scripted actor, a gate, another machine).
+ * Without `replace`, the same effects object binds a machine once: a caller that runs many short
+ * flushes (a serial CVQ restore per device) pays for `provide` once, not per run — a bound machine is
+ * a definition, each actor made from it has its own state.
  */
 export function bind<M extends AnyStateMachine>(machine: M, effects: Partial<EffectsOf<M>>, replace: Partial<ActorsOf<M>> = {}): M {
+  const memo = Object.keys(replace).length === 0;
+  const hit = memo ? BOUND.get(effects)?.get(machine) : undefined;
+  if (hit !== undefined) return hit as M;
   const actors = { ...actorsFor(machine, effects), ...(replace as Readonly<Record<string, AnyActorLogic>>) };
-  return machine.provide({ actors } as Parameters<M['provide']>[0]) as M;
+  const bound = machine.provide({ actors } as Parameters<M['provide']>[0]) as M;
+  if (memo) (BOUND.get(effects) ?? BOUND.set(effects, new WeakMap()).get(effects)!).set(machine, bound);
+  return bound;
 }

@@ -70,13 +70,17 @@ export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
   };
 }
 
+/** One effects object per engine: the machine bound to it once (machines/contract.ts `bind`), its decode cache kept. */
+const ENGINE_EFFECTS = new WeakMap<CvqEngine, CvqCommandEffects>();
+const effectsOf = (engine: CvqEngine): CvqCommandEffects => ENGINE_EFFECTS.get(engine) ?? ENGINE_EFFECTS.set(engine, cvqCommandEffects(engine)).get(engine)!;
+
 /** Send `commands` through machines/cvq-command bound to `engine`; resolves with the machine's output. */
 export async function runCvqCommands(
   engine: CvqEngine,
   commands: readonly CvqCommand[],
   opts: { strategy: CvqStrategy; ackTimeoutMs: number; inspect?: (e: InspectionEvent) => void },
 ): Promise<CvqCommandOutput> {
-  const actor = createActor(bind(cvqCommandMachine, cvqCommandEffects(engine)), {
+  const actor = createActor(bind(cvqCommandMachine, effectsOf(engine)), {
     input: { strategy: opts.strategy, commands, ackTimeoutMs: opts.ackTimeoutMs },
     ...(opts.inspect === undefined ? {} : { inspect: opts.inspect }),
   });
