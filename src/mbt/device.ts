@@ -19,6 +19,7 @@ import { openVdpaSpec } from '../device/vhost-vdpa/index.js';
 import { featureNames, F } from '../virtio/features.js';
 import { ETH_ALEN, NET_CONFIG, formatMac } from '../virtio/net.js';
 import { comparePaths, KNOWN_QUIRKS, type DeviceOffer, type DeviceRoom, type Difference, type Sides, type Trace } from './compare.js';
+import type { MachineCoverage } from './index.js';
 import { checkModel, deriveModel } from './model.js';
 import { edgeKey, type StepFailure } from './runner.js';
 import { cvqRoom, setMacThroughCvq } from './sim/cvq.js';
@@ -57,14 +58,9 @@ export interface DeviceMbtOptions {
   readonly secondChances?: boolean;
 }
 
-export interface DeviceMachineReport {
-  readonly id: string;
-  readonly states: { readonly covered: number; readonly total: number };
-  readonly transitions: { readonly covered: number; readonly total: number };
-  /** Paths run on both sides (second chances included). */
-  readonly paths: number;
+/** `paths`: run on both sides (second chances included). */
+export interface DeviceMachineReport extends MachineCoverage {
   readonly steps: number;
-  readonly failures: number;
   readonly failureDetails: readonly (StepFailure & { readonly side: 'device' | 'sim' })[];
   readonly differences: readonly Difference[];
   readonly infeasible: readonly { readonly path: string; readonly reason: string }[];

@@ -7,12 +7,16 @@ import { getNextSnapshot, type StateValue } from 'xstate';
 import { describePath, generatePaths, modelGraph, selectEdge, type ModelGraph, type ModelPath, type ModelStep } from './paths.js';
 import { edgeKey, runPath, type Harness, type PathResult, type StepFailure } from './runner.js';
 
-export interface MachineReport {
+/** What any run of a machine's paths reports (a harness run, or a device compared with a profile). */
+export interface MachineCoverage {
   readonly id: string;
   readonly states: { readonly covered: number; readonly total: number };
   readonly transitions: { readonly covered: number; readonly total: number };
   readonly paths: number;
   readonly failures: number;
+}
+
+export interface MachineReport extends MachineCoverage {
   /** Paths the harness declared infeasible (context the model abstracts away). */
   readonly skipped: number;
   /** Each skipped path with the reason the harness gave. */
