@@ -7,16 +7,22 @@ import { getNextSnapshot, type StateValue } from 'xstate';
 import { describePath, generatePaths, modelGraph, selectEdge, type ModelGraph, type ModelPath, type ModelStep } from './paths.js';
 import { edgeKey, runPath, type Harness, type PathResult, type StepFailure } from './runner.js';
 
-export interface MachineReport {
+/** What any run of a machine's paths reports (a harness run, or a device compared with a profile). */
+export interface MachineCoverage {
   readonly id: string;
   readonly states: { readonly covered: number; readonly total: number };
   readonly transitions: { readonly covered: number; readonly total: number };
   readonly paths: number;
   readonly failures: number;
+}
+
+export interface MachineReport extends MachineCoverage {
   /** Paths the harness declared infeasible (context the model abstracts away). */
   readonly skipped: number;
   /** Each skipped path with the reason the harness gave. */
   readonly skipReasons: readonly string[];
+  /** The same, structured: each path infeasible on this harness and why. */
+  readonly infeasible: readonly { readonly path: string; readonly reason: string }[];
   readonly uncoveredStates: readonly string[];
   readonly uncoveredTransitions: readonly string[];
   /** Uncovered transitions the harness names impossible on it (and states entered only through them), with the reason. */
@@ -125,11 +131,12 @@ export async function explore(
   paths: readonly ModelPath[],
   runOne: (p: ModelPath) => Promise<PathResult>,
   onPath?: (done: number, total: number) => void,
-): Promise<{ states: Set<string>; transitions: Set<string>; failures: StepFailure[]; skips: string[]; extraPaths: number }> {
+): Promise<{ states: Set<string>; transitions: Set<string>; failures: StepFailure[]; skips: string[]; infeasible: { path: string; reason: string }[]; extraPaths: number }> {
   const states = new Set<string>();
   const transitions = new Set<string>();
   const failures: StepFailure[] = [];
   const skips: string[] = [];
+  const infeasible: { path: string; reason: string }[] = [];
   let done = 0;
   let extraPaths = 0;
   const add = (r: PathResult) => {
@@ -153,7 +160,10 @@ export async function explore(
   const ways = () => (pool.size ? [...pool.values()] : ran);
   for (const p of paths) {
     const r = await runOne(p);
-    if (r.skipped !== undefined) skips.push(`${p.description}: ${r.skipped}`);
+    if (r.skipped !== undefined) {
+      skips.push(`${p.description}: ${r.skipped}`);
+      infeasible.push({ path: p.description, reason: r.skipped });
+    }
     else if (r.ok) remember(p, r);
     add(r);
     onPath?.(++done, paths.length);
@@ -178,12 +188,12 @@ export async function explore(
       }
     }
   }
-  return { states, transitions, failures, skips, extraPaths };
+  return { states, transitions, failures, skips, infeasible, extraPaths };
 }
 
 export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): Promise<MachineReport> {
   const { model, harness, paths } = plan;
-  const { states, transitions, failures, skips, extraPaths } = await explore(model, harness, paths, (p) => runPath(model, harness, p), (d, t) => opts.onPath?.(model.id, d, t));
+  const { states, transitions, failures, skips, infeasible, extraPaths } = await explore(model, harness, paths, (p) => runPath(model, harness, p), (d, t) => opts.onPath?.(model.id, d, t));
   const allTransitions = model.edges.map(edgeKey);
   const impossible = model.edges.flatMap((e) => {
     const reason = transitions.has(edgeKey(e)) ? undefined : harness.impossible?.(e);
@@ -205,6 +215,7 @@ export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): P
     failures: failures.length,
     skipped: skips.length,
     skipReasons: skips,
+    infeasible,
     uncoveredStates: model.states.filter((s) => !states.has(s)),
     uncoveredTransitions,
     impossible,
@@ -224,7 +235,19 @@ export async function runMbt(harnesses: readonly Harness[], opts: MbtOptions = {
 export const reportComplete = (r: MachineReport): boolean =>
   r.failures === 0 && [...r.uncoveredStates, ...r.uncoveredTransitions].every((t) => r.impossible.some((i) => i.edge === t));
 
-/** The `--json` document of `shadowvq mbt`. */
+/**
+ * The `--json` document of `shadowvq mbt` on a harness (`--device sim|scripted`). `differences` is
+ * always empty here (nothing is compared: see src/mbt/device.ts for a run on a device).
+ */
 export const mbtJson = (reports: readonly MachineReport[]) => ({
-  machines: reports.map((r) => ({ id: r.id, states: r.states, transitions: r.transitions, paths: r.paths, failures: r.failures, impossible: r.impossible.map((i) => i.edge) })),
+  machines: reports.map((r) => ({
+    id: r.id,
+    states: r.states,
+    transitions: r.transitions,
+    paths: r.paths,
+    failures: r.failures,
+    impossible: r.impossible.map((i) => i.edge),
+    differences: [] as const,
+    infeasible: r.infeasible,
+  })),
 });

@@ -1,4 +1,7 @@
 /**
+ * The machines' rooms (./sim/<machine>.ts): each holds its machine's simulator harness (listed here),
+ * its harness over any device and its `DeviceRoom` for the conformance run (../device.ts).
+ *
  * Simulated-device harnesses: the machines with their real effects (src/effects/) on a fresh
  * `SimVdpaDevice` per path. Each invocation is gated: the effect runs only when the path takes the
  * actor's done or error edge, so the real machine moves one model step at a time. Error edges are

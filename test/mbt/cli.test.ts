@@ -9,7 +9,8 @@ describe('shadowvq mbt', () => {
     const doc = JSON.parse(out.stdout) as { machines: Record<string, unknown>[] };
     expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
     for (const m of doc.machines) {
-      expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible']);
+      expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible', 'differences', 'infeasible']);
+      expect(m.differences).toEqual([]);
       const s = m.states as { covered: number; total: number };
       const t = m.transitions as { covered: number; total: number };
       expect(s.covered).toBe(s.total);

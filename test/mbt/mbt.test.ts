@@ -103,7 +103,7 @@ describe('model-based paths on the real machines with scripted actors', () => {
     expect(reports.flatMap((r) => r.impossible.map((i) => i.reason)).every((x) => x.includes('dead'))).toBe(true);
     const json = mbtJson(reports);
     expect(json.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
-    expect(Object.keys(json.machines[0]!)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible']);
+    expect(Object.keys(json.machines[0]!)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible', 'differences', 'infeasible']);
   });
 
   // mutants: the same model paths must catch a machine whose behaviour changed

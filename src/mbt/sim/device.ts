@@ -139,3 +139,4 @@ export function bringUpByHand(dev: VdpaDevice, negotiated: bigint): void {
   right(dev.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
   right(dev.setStatus(RUNNING_STATUS));
 }
+

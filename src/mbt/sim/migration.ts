@@ -1,6 +1,6 @@
 /**
- * machines/migration on two simulated devices: the composed machine with its children, both ends.
- * (Part of the simulated-device harnesses: see ../sim.ts.)
+ * machines/migration's room: the composed machine with its children, both ends on the simulator, or
+ * the destination end on any device (../compare.ts).
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, waitFor } from 'xstate';
@@ -20,13 +20,15 @@ import { SvqBackend, svqSwitchEffects } from '../../effects/svq.js';
 import { guestRingsOf, MigrationStream, probeOf } from '../../migrate/world.js';
 import { applyCommand } from '../../state/apply.js';
 import { decodeStateJson, encodeStateJson } from '../../state/json.js';
-import { toHex } from '../../state/lifecycle.js';
+import { formatStatus, toHex } from '../../state/lifecycle.js';
 import { makeMigrationRecord, type MigrationRecord } from '../../state/migration-record.js';
 import { DEFAULT_LIMITS, resetNetState, vlanFilterOf, type NetDeviceState } from '../../state/net-state.js';
 import { planRestore } from '../../state/plan.js';
 import { viewThrough } from '../../state/view.js';
 import { DirtyLog } from '../../svq/dirty-log.js';
-import { F } from '../../virtio/features.js';
+import { F, featureNames, maskOf } from '../../virtio/features.js';
+import { statusOf, tracePath, withoutDevicePath, type DeviceRoom, type Trace } from '../compare.js';
+import { generatePaths } from '../paths.js';
 import { ETH_ALEN, NET_CONFIG, formatMac } from '../../virtio/net.js';
 import type { ModelEdge } from '../model.js';
 import type { ModelPath } from '../paths.js';
@@ -416,3 +418,68 @@ export const migrationSim = migrationHarness({
   },
   ackTimeoutMs: 100,
 });
+
+// ---------------------------------------------------------------------------------------------------
+// migration with the destination end on any device. The source carries the in-process guest, so it is
+// the simulated vdpa_sim_net profile on both sides of a comparison, its guest configuring what every
+// vDPA NIC restores, the MAC; only the destination differs, each with the same device-independent faults.
+
+/** The destination's CVQ ack wait: a kernel device answers in its work item (under TCG in ms). */
+const MIGRATION_DEVICE_ACK_TIMEOUT_MS = 10_000;
+
+/** A MAC per path (locally administered, from the path's description), so every restore changes it. */
+export function migrationMac(path: ModelPath): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.description.length; i++) h = Math.imul(h ^ path.description.charCodeAt(i), 0x01000193) >>> 0;
+  return formatMac(Uint8Array.of(0x02, 0x5e, 0x01, (h >>> 16) & 0xff, (h >>> 8) & 0xff, h & 0xff));
+}
+
+/**
+ * machines/migration through `migrationHarness` with the destination `open` gives, recording what every
+ * step left behind: the machine's state and context, the destination's status and the MAC in its
+ * config space. `startMac`: set to the MAC the destination shows when opened (a real device keeps its
+ * MAC across opens), so the simulated side can start from it.
+ */
+export function migrationOnDevice(open: () => VdpaDevice, trace: Trace, startMac?: { value: string }): Harness {
+  return migrationHarness({
+    source: (path) => ({ profile: 'vdpa_sim_net', state: resetNetState(migrationMac(path)) }),
+    destination: (path) => {
+      const dev = open();
+      if (startMac !== undefined) startMac.value = formatMac(right(dev.getConfig(NET_CONFIG.mac, ETH_ALEN)));
+      right(dev.setOwner());
+      tracePath(trace, path);
+      return dev;
+    },
+    ackTimeoutMs: MIGRATION_DEVICE_ACK_TIMEOUT_MS,
+    infeasible: (path) => (refusesRestore(path) ? NACK_NEEDS_SIM : undefined),
+    observe(path, view, env) {
+      const s = view.snapshot as MigrationSnap;
+      const st = statusOf(env.dst.dev);
+      const mac = env.dst.dev.getConfig(NET_CONFIG.mac, ETH_ALEN);
+      trace.get(path.description)?.push({
+        step: view.index,
+        value: JSON.stringify(s.value),
+        context: JSON.stringify({ ...s.context, error: withoutDevicePath(s.context.error) }),
+        deviceStatus: `${typeof st === 'number' ? formatStatus(st) : st}; mac ${E.isRight(mac) ? formatMac(mac.right) : mac.left.message}`,
+      });
+    },
+  });
+}
+
+/** What the destination must offer: what the source's record negotiated (vdpa_sim_net's set) and a CVQ in its own address space. */
+const MIGRATION_DEVICE_WANT: bigint = maskOf(['VERSION_1', 'ACCESS_PLATFORM', 'MAC', 'CTRL_VQ', 'CTRL_MAC_ADDR']);
+
+export const migrationRoom: DeviceRoom = {
+  machine: migrationMachine,
+  paths: (model) => generatePaths(model, { weights: MIGRATION_WEIGHTS }).paths,
+  unsupported(offer) {
+    const lacking = featureNames(MIGRATION_DEVICE_WANT & ~offer.features);
+    if (lacking.length) return `the destination does not offer ${lacking.join(', ')}`;
+    if (offer.groups < 2 || offer.asids < 2) return `the destination's shadow CVQ needs its own address space: ${offer.groups} virtqueue group(s), ${offer.asids} address space(s)`;
+    return undefined;
+  },
+  harnesses(sides, trace) {
+    const startMac = { value: '' };
+    return { device: migrationOnDevice(sides.device, trace.device, startMac), sim: migrationOnDevice(() => sides.sim({ mac: startMac.value }), trace.sim) };
+  },
+};

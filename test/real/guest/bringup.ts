@@ -6,9 +6,8 @@
  * DRIVER_OK. No test writes the status byte itself except where it tests the kernel's raw uAPI.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { pipe } from 'fp-ts/lib/function.js';
 import type { Actor } from 'xstate';
-import { backendMask, deviceError, type DeviceError, type VdpaDevice } from '../../../src/device/types.js';
+import { backendMask, type VdpaDevice } from '../../../src/device/types.js';
 import { startDevice } from '../../../src/effects/lifecycle.js';
 import { VIRTIO_CONFIG_S } from '../../../src/virtio/status.js';
 import type { deviceLifecycleMachine } from '../../../machines/device-lifecycle.js';
@@ -54,30 +53,4 @@ export async function bringUp<T = void>(dev: VdpaDevice, want: bigint, wantBacke
   if (thrown !== undefined) throw thrown;
   const s = right(started, 'bring-up through machines/device-lifecycle');
   return { features: s.negotiated, backend, setup: s.setup, actor: s.actor };
-}
-
-/**
- * The raw status-byte sequence up to FEATURES_OK, kept for test/real/guest/mbt.ts only (the `mbt`
- * helper's file, to be ported to `bringUp`): every other suite brings the device up through the machine.
- */
-export function negotiate(dev: VdpaDevice, want: bigint, wantBackend: bigint): E.Either<DeviceError, Negotiated> {
-  const S = VIRTIO_CONFIG_S;
-  return pipe(
-    dev.setOwner(),
-    E.chain(() => dev.getBackendFeatures()),
-    E.chain((offered) => {
-      const backend = offered & wantBackend;
-      return E.map(() => backend)(dev.setBackendFeatures(backend));
-    }),
-    E.chainFirst(() => dev.setStatus(0)),
-    E.chainFirst(() => dev.setStatus(S.ACKNOWLEDGE | S.DRIVER)),
-    E.chain((backend) => E.map((offered: bigint) => ({ features: offered & want, backend }))(dev.getFeatures())),
-    E.chainFirst((n) => dev.setFeatures(n.features)),
-    E.chainFirst(() => dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK)),
-    E.chainFirst(() =>
-      E.chain((st: number) =>
-        (st & S.FEATURES_OK) !== 0 ? E.right(undefined) : E.left(deviceError('state', 'VHOST_VDPA_GET_STATUS', `device refused FEATURES_OK (status 0x${st.toString(16)})`)),
-      )(dev.getStatus()),
-    ),
-  );
 }
