@@ -335,7 +335,9 @@ async function bareLoop(engine: CvqEngine, outs: readonly ReturnType<typeof cvqO
   let cursor = 0;
   let acked = 0;
   while (cursor < outs.length) {
-    const w = engine.writeBatch(outs.slice(cursor), strategy, cursor);
+    // offered as the machine's effect offers them: one command (serial), at most a ring's worth (batched)
+    const n = strategy === 'serial' ? 1 : Math.min(outs.length - cursor, engine.cvq.size);
+    const w = engine.writeBatch(outs.slice(cursor, cursor + n), strategy, cursor);
     if (E.isLeft(w)) throw new Error(`writeBatch: ${w.left.message}`);
     const a = await engine.awaitAcks(ACK_TIMEOUT_MS);
     if (E.isLeft(a)) throw new Error(`awaitAcks: ${a.left.message}`);
