@@ -178,6 +178,23 @@ const isAckError = (e: Ev): e is Extract<Ev, { type: 'awaitAcks.error' | 'exchan
 /** The port's backstop for an op that overruns its own bound (`timeoutMs`) by as much again. */
 const deadlineOf = (c: Ctx) => 2 * c.ackTimeoutMs;
 
+/**
+ * The judgement of acks, the same for a batch's (`awaitAcks`) and one exchange's: the first bad ack
+ * ends the flush naming its command; all OK goes on (another batch or exchange, per state) or is done.
+ */
+const BAD_ACK = [
+  { guard: 'wroteWrongLength', target: '#cvq-command.wrongLength', actions: 'checkAcks' },
+  { guard: 'ackedErr', target: '#cvq-command.ackErr', actions: 'checkAcks' },
+  { guard: 'unanswered', target: '#cvq-command.timedOut', actions: 'checkAcks' },
+] as const;
+const ALL_DONE = { guard: 'isReply', target: '#cvq-command.done', actions: 'checkAcks' } as const;
+/** A wait for acks that failed: timed out, the device asked for a reset, or it failed otherwise. */
+const ACK_ERROR = [
+  { guard: 'ackTimedOut', target: '#cvq-command.timedOut', actions: 'timedOut' },
+  { guard: 'deviceNeedsReset', target: '#cvq-command.needsReset', actions: 'needsReset' },
+  { guard: 'isReply', target: '#cvq-command.deviceError', actions: 'deviceFailed' },
+] as const;
+
 export const cvqCommandMachine = setup({
   types: {
     context: {} as CvqCommandContext,
@@ -326,19 +343,9 @@ export const cvqCommandMachine = setup({
         inFlight: {
           entry: 'requestAcks',
           on: {
-            'awaitAcks.done': [
-              { guard: 'wroteWrongLength', target: '#cvq-command.wrongLength', actions: 'checkAcks' },
-              { guard: 'ackedErr', target: '#cvq-command.ackErr', actions: 'checkAcks' },
-              { guard: 'unanswered', target: '#cvq-command.timedOut', actions: 'checkAcks' },
-              // all OK: more pending means another batch
-              { guard: and(['isReply', 'hasPending']), target: 'writing', actions: 'checkAcks' },
-              { guard: 'isReply', target: '#cvq-command.done', actions: 'checkAcks' },
-            ],
-            'awaitAcks.error': [
-              { guard: 'ackTimedOut', target: '#cvq-command.timedOut', actions: 'timedOut' },
-              { guard: 'deviceNeedsReset', target: '#cvq-command.needsReset', actions: 'needsReset' },
-              { guard: 'isReply', target: '#cvq-command.deviceError', actions: 'deviceFailed' },
-            ],
+            // all OK: more pending means another batch
+            'awaitAcks.done': [...BAD_ACK, { guard: and(['isReply', 'hasPending']), target: 'writing', actions: 'checkAcks' }, ALL_DONE],
+            'awaitAcks.error': ACK_ERROR,
             'port.ready': { target: 'inFlight', reenter: true },
           },
         },
@@ -349,18 +356,8 @@ export const cvqCommandMachine = setup({
         exchanging: {
           entry: 'requestExchange',
           on: {
-            'exchange.done': [
-              { guard: 'wroteWrongLength', target: '#cvq-command.wrongLength', actions: 'checkAcks' },
-              { guard: 'ackedErr', target: '#cvq-command.ackErr', actions: 'checkAcks' },
-              { guard: 'unanswered', target: '#cvq-command.timedOut', actions: 'checkAcks' },
-              { guard: and(['isReply', 'hasPending']), actions: ['ackedThenNext', 'requestExchange'] },
-              { guard: 'isReply', target: '#cvq-command.done', actions: 'checkAcks' },
-            ],
-            'exchange.error': [
-              { guard: 'ackTimedOut', target: '#cvq-command.timedOut', actions: 'timedOut' },
-              { guard: 'deviceNeedsReset', target: '#cvq-command.needsReset', actions: 'needsReset' },
-              { guard: 'isReply', target: '#cvq-command.deviceError', actions: 'deviceFailed' },
-            ],
+            'exchange.done': [...BAD_ACK, { guard: and(['isReply', 'hasPending']), actions: ['ackedThenNext', 'requestExchange'] }, ALL_DONE],
+            'exchange.error': ACK_ERROR,
             'port.ready': { actions: 'requestExchange' },
           },
         },
