@@ -1,5 +1,6 @@
 /**
- * Address spaces made of regions, each backed by an ArrayBuffer.
+ * Address spaces made of regions, each backed by an ArrayBuffer or a SharedArrayBuffer (guest memory and
+ * shadow rings shared with SVQ worker threads, src/svq/worker.ts).
  *
  * One class serves every address space shadowvq deals with, as in QEMU:
  *  - guest-physical memory (GPA), where the guest driver keeps its rings and buffers;
@@ -44,7 +45,7 @@ export interface Region {
   /** First address of the region in this space. */
   readonly base: number;
   readonly size: number;
-  readonly buffer: ArrayBuffer;
+  readonly buffer: ArrayBufferLike;
   /** Byte offset of the region inside `buffer` (regions may alias part of a larger buffer). */
   readonly offset: number;
   readonly bytes: Uint8Array;
@@ -68,10 +69,10 @@ export class AddressSpace {
 
   /**
    * Map `size` bytes of `buffer` (from `offset`) at `base`. A fresh zeroed buffer is made when `buffer`
-   * is a number (its size). Overlap with an existing region is an error.
+   * is a number (its size): a SharedArrayBuffer with `shared`. Overlap with an existing region is an error.
    */
-  addRegion(base: number, buffer: ArrayBuffer | number, opts: { offset?: number; size?: number; name?: string } = {}): E.Either<MemoryError, Region> {
-    const buf = typeof buffer === 'number' ? new ArrayBuffer(buffer) : buffer;
+  addRegion(base: number, buffer: ArrayBufferLike | number, opts: { offset?: number; size?: number; name?: string; shared?: boolean } = {}): E.Either<MemoryError, Region> {
+    const buf = typeof buffer === 'number' ? (opts.shared === true ? new SharedArrayBuffer(buffer) : new ArrayBuffer(buffer)) : buffer;
     const offset = opts.offset ?? 0;
     const size = opts.size ?? buf.byteLength - offset;
     if (!Number.isSafeInteger(base) || base < 0 || !Number.isSafeInteger(size) || size <= 0 || base + size > MAX_SAFE_ADDR ||

@@ -34,6 +34,8 @@ export interface TestbedOptions {
   readonly dirtyLog?: boolean;
   /** SVQ leaves guest kicks off while busy and polls on device calls (a transmit queue). */
   readonly pollGuestWhileBusy?: boolean;
+  /** Guest and host memory in SharedArrayBuffers, so an SVQ worker thread can share them (src/svq/worker.ts). */
+  readonly sharedMemory?: boolean;
 }
 
 const HVA_BASE = 0x7f00_0000_0000;
@@ -66,7 +68,7 @@ export class Testbed {
 
   private constructor(readonly opts: TestbedOptions) {
     const memSize = opts.guestMem ?? 1 << 20;
-    this.guestRegion = must(this.gpa.addRegion(0, memSize, { name: 'guest-ram' }));
+    this.guestRegion = must(this.gpa.addRegion(0, memSize, { name: 'guest-ram', shared: opts.sharedMemory === true }));
     const g = opts.guest;
     const placed = placeRing(g.layout, g.size, GUEST_RING_GPA);
     this.guestConfig = { layout: g.layout, size: g.size, addrs: placed.addrs, eventIdx: g.eventIdx, indirect: g.indirect };
@@ -91,14 +93,17 @@ export class Testbed {
     } else this.dirty = undefined;
   }
 
-  /** Allocate host memory for a shadow ring (+ indirect area), map it HVA→IOVA, alias it in the view. */
-  private shadowRing(side: RingSide): { config: RingConfig; indirectArea?: { addr: number; size: number } } {
+  /**
+   * Allocate host memory for a shadow ring (+ indirect area), map it HVA→IOVA, alias it in the view
+   * (public for SVQ workers, src/svq/worker.ts, which build the SVQ in their own thread). Throws SetupFailure.
+   */
+  shadowRing(side: RingSide): { config: RingConfig; indirectArea?: { addr: number; size: number } } {
     const ringBytes = placeRing(side.layout, side.size, 0, { deviceAlign: 4096 }).end;
     const indBytes = side.indirect ? side.size * 16 * 16 : 0;
     const size = Math.ceil((Math.ceil(ringBytes / 4096) * 4096 + indBytes) / 4096) * 4096;
     const hva = this.hvaNext;
     this.hvaNext += size + 4096;
-    const region = must(this.hva.addRegion(hva, size, { name: `shadow-${side.layout}` }));
+    const region = must(this.hva.addRegion(hva, size, { name: `shadow-${side.layout}`, shared: this.opts.sharedMemory === true }));
     const m = this.tree.mapAlloc('hva', { translatedAddr: hva, size: size - 1, perm: VHOST_ACCESS_RW });
     if (isIovaTreeError(m)) throw new SetupFailure(m.message);
     must(this.iovaView.addRegion(m.iova, region.buffer, { name: `shadow@${m.iova}` }));
@@ -229,8 +234,8 @@ export class LoopbackDevice {
   }
 }
 
-const whole = new WeakMap<ArrayBuffer, Uint8Array>();
-function wholeOf(b: ArrayBuffer): Uint8Array {
+const whole = new WeakMap<ArrayBufferLike, Uint8Array>();
+function wholeOf(b: ArrayBufferLike): Uint8Array {
   let u = whole.get(b);
   if (u === undefined) {
     u = new Uint8Array(b);

@@ -360,7 +360,7 @@ export class VduseDevice {
    * through them, so another device can be given these pages. Needs the bounce area to exist
    * (EINVAL before the driver's first DMA mapping) and `size` = the device's bounce_size.
    */
-  registerUmem(uaddr: number, buffer: ArrayBuffer, offset: number, size: number): E.Either<DeviceError, IotlbMapping> {
+  registerUmem(uaddr: number, buffer: ArrayBufferLike, offset: number, size: number): E.Either<DeviceError, IotlbMapping> {
     const op = 'VDUSE_IOTLB_REG_UMEM';
     if (this.maps.some((m) => m.umem)) return E.left(deviceError('state', op, `${op}: user memory already registered`));
     if (!Number.isSafeInteger(uaddr) || uaddr % PAGE_SIZE !== 0 || size <= 0 || size % PAGE_SIZE !== 0) return E.left(deviceError('invalid', op, `${op}: uaddr 0x${uaddr.toString(16)} size ${size}`));
