@@ -1,0 +1,177 @@
+/**
+ * The adapter a back end uses to run its shadowed data queues: on this thread (one ShadowVirtqueue per
+ * queue, driven from the event loop — the single-thread path) or on SVQ workers, one per queue pair
+ * (src/svq/worker.ts), chosen by `chooseThreading` (measured core count) unless the caller says.
+ *
+ * Both give the back end the same four operations, each a single dataplane operation:
+ *  - `guestKick(qi)` / `deviceCall(qi)`: the guest's ioeventfd / the device's call eventfd fired;
+ *  - `stop()`: SVQ stop for every queue (after the device is suspended): per queue the `SvqHandover`
+ *    ShadowVirtqueue.stop returns and the shadow ring's driver position — machines/svq-switch's drain and
+ *    write-back steps read exactly these;
+ *  - `collectDirty()`: the dirty pages the queues logged are in the caller's DirtyLog afterwards (on this
+ *    thread they are already; workers merge theirs).
+ * SVQ's kicks to the device and calls to the guest reach `kickDevice(qi)` / `callGuest(qi)` on this thread
+ * either way.
+ */
+import type { AddressSpace } from '../memory/address-space.js';
+import type { RingBase, RingConfig } from '../ring/types.js';
+import type { DirtyLog } from './dirty-log.js';
+import type { IovaTree, MapKind } from './iova-tree.js';
+import { ShadowVirtqueue, isSvqError, type SvqHandover, type SvqStats } from './shadow-virtqueue.js';
+import { SvqWorker, chooseThreading, isSvqWorkerError, svqWorkerError, type SvqThreading, type SvqWorkerError } from './worker.js';
+
+export interface ShadowQueueSpec {
+  /** vhost queue index: rx of pair p is 2p, tx 2p+1 (virtio-net §5.1.2). */
+  readonly qi: number;
+  readonly guest: { readonly space: AddressSpace; readonly config: RingConfig };
+  readonly shadow: { readonly space: AddressSpace; readonly config: RingConfig; readonly indirectArea?: { addr: number; size: number } };
+  readonly iova: IovaTree;
+  readonly bufferMap?: MapKind;
+  readonly maxChain?: number;
+  readonly pollGuestWhileBusy?: boolean;
+  readonly resume?: SvqHandover;
+}
+
+export interface ShadowQueuesOptions {
+  readonly queues: readonly ShadowQueueSpec[];
+  readonly kickDevice: (qi: number) => void;
+  readonly callGuest: (qi: number) => void;
+  /** Guest RAM and the log its writes go to (attached to `space` by the caller, as for a single SVQ). */
+  readonly dirty?: { readonly space: AddressSpace; readonly log: DirtyLog };
+  readonly threading?: SvqThreading;
+}
+
+export interface QueueStop {
+  readonly qi: number;
+  readonly handover: SvqHandover;
+  readonly shadowBase: RingBase;
+  readonly stats: SvqStats;
+  readonly failure?: string;
+}
+
+export interface ShadowQueues {
+  readonly threading: 'single' | 'workers';
+  guestKick(qi: number): void;
+  deviceCall(qi: number): void;
+  collectDirty(): Promise<SvqWorkerError | undefined>;
+  stop(): Promise<readonly QueueStop[] | SvqWorkerError>;
+  /** Release the threads (after stop). */
+  close(): Promise<void>;
+}
+
+/** Start forwarding on `opts.queues` (a resumed queue forwards its hand-over's chains first). */
+export async function startShadowQueues(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWorkerError> {
+  const t = chooseThreading(opts.threading ?? 'auto');
+  if (isSvqWorkerError(t)) return t;
+  return t === 'single' ? single(opts) : workers(opts);
+}
+
+function single(opts: ShadowQueuesOptions): ShadowQueues | SvqWorkerError {
+  const svqs = new Map<number, ShadowVirtqueue>();
+  for (const q of opts.queues) {
+    const s = ShadowVirtqueue.create({
+      name: `svq-${q.qi}`,
+      guest: q.guest,
+      shadow: q.shadow,
+      iova: q.iova,
+      ...(q.bufferMap === undefined ? {} : { bufferMap: q.bufferMap }),
+      ...(q.maxChain === undefined ? {} : { maxChain: q.maxChain }),
+      ...(q.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
+      ...(q.resume === undefined ? {} : { resume: q.resume }),
+      ...(opts.dirty === undefined ? {} : { dirty: opts.dirty.log }),
+      kickDevice: () => opts.kickDevice(q.qi),
+      callGuest: () => opts.callGuest(q.qi),
+    });
+    if (isSvqError(s)) return svqWorkerError('setup', s.message);
+    svqs.set(q.qi, s);
+  }
+  for (const s of svqs.values()) s.start();
+  return {
+    threading: 'single',
+    guestKick: (qi) => svqs.get(qi)?.handleGuestKick(),
+    deviceCall: (qi) => svqs.get(qi)?.handleDeviceCall(),
+    collectDirty: async () => undefined,
+    async stop() {
+      const out: QueueStop[] = [];
+      for (const [qi, s] of svqs) {
+        const handover = s.stop();
+        const f = s.failure?.message;
+        out.push({ qi, handover, shadowBase: s.shadowRing.base(), stats: s.stats(), ...(f === undefined ? {} : { failure: f }) });
+      }
+      return out.sort((a, b) => a.qi - b.qi);
+    },
+    close: async () => undefined,
+  };
+}
+
+async function workers(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWorkerError> {
+  // one worker per queue pair (rx 2p, tx 2p+1)
+  const pairs = new Map<number, ShadowQueueSpec[]>();
+  for (const q of opts.queues) {
+    const p = q.qi >> 1;
+    const l = pairs.get(p) ?? [];
+    l.push(q);
+    pairs.set(p, l);
+  }
+  const where = new Map<number, { w: SvqWorker; slot: number }>();
+  const started: SvqWorker[] = [];
+  for (const [p, qs] of pairs) {
+    const w = await SvqWorker.start({
+      name: `svq-pair${p}`,
+      queues: qs.map((q) => ({
+        name: `svq-${q.qi}`,
+        guest: q.guest,
+        shadow: q.shadow,
+        iova: q.iova,
+        ...(q.bufferMap === undefined ? {} : { bufferMap: q.bufferMap }),
+        ...(q.maxChain === undefined ? {} : { maxChain: q.maxChain }),
+        ...(q.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
+        ...(q.resume === undefined ? {} : { resume: q.resume }),
+        device: 'external' as const,
+        kickDevice: () => opts.kickDevice(q.qi),
+        callGuest: () => opts.callGuest(q.qi),
+      })),
+      ...(opts.dirty === undefined ? {} : { dirty: [opts.dirty] }),
+    });
+    if (isSvqWorkerError(w)) {
+      for (const s of started) await s.close();
+      return w;
+    }
+    started.push(w);
+    qs.forEach((q, slot) => where.set(q.qi, { w, slot }));
+  }
+  return {
+    threading: 'workers',
+    guestKick(qi) {
+      const x = where.get(qi);
+      x?.w.guestKick(x.slot);
+    },
+    deviceCall(qi) {
+      const x = where.get(qi);
+      x?.w.deviceCall(x.slot);
+    },
+    async collectDirty() {
+      for (const w of started) {
+        const r = await w.collectDirty();
+        if (isSvqWorkerError(r)) return r;
+      }
+      return undefined;
+    },
+    async stop() {
+      const out: QueueStop[] = [];
+      for (const [, qs] of pairs) {
+        const w = where.get(qs[0]!.qi)!.w;
+        const r = await w.stop();
+        if (isSvqWorkerError(r)) return r;
+        for (const s of r) {
+          const qi = qs[s.slot]!.qi;
+          out.push({ qi, handover: s.handover, shadowBase: s.shadowBase, stats: s.stats, ...(s.failure === undefined ? {} : { failure: s.failure }) });
+        }
+      }
+      return out.sort((a, b) => a.qi - b.qi);
+    },
+    async close() {
+      for (const w of started) await w.close();
+    },
+  };
+}
