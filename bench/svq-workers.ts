@@ -14,7 +14,7 @@
  * of the whole process (both workers' CPU counted), which shows what the threads cost. On a machine whose
  * cores are busy with other work the ratio falls towards 1×: it is only as good as the free cores.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { Testbed } from '../src/svq/loopback.js';
 import { isSvqError } from '../src/svq/shadow-virtqueue.js';
 import { isSvqWorkerError, SvqWorker, type SvqWorkerQueue } from '../src/svq/worker.js';
@@ -60,10 +60,23 @@ function done(r: Run): number {
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
-/** Run `r`'s traffic for `ms` after a warm-up; chains per wall second and per CPU second. */
-async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: number; cpu: number }> {
+/** Heap bytes the workers of `r` allocated since their previous read. */
+async function heap(r: Run): Promise<number> {
+  let b = 0;
+  for (const w of r.workers) {
+    const x = await w.heapSince();
+    if (isSvqWorkerError(x)) throw new Error(x.message);
+    b += x;
+  }
+  return b;
+}
+
+/** Run `r`'s traffic for `ms` after a warm-up; chains per wall second and per CPU second, heap bytes per chain. */
+async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: number; cpu: number; heapPerChain: number }> {
   for (const w of r.workers) w.setTraffic(true);
   await sleep(warmMs);
+  const h0 = done(r);
+  await heap(r);
   const d0 = done(r);
   const t0 = performance.now();
   const c0 = cpuSeconds();
@@ -71,11 +84,13 @@ async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: numbe
   const d1 = done(r);
   const t1 = performance.now();
   const c1 = cpuSeconds();
+  const bytes = await heap(r);
+  const h1 = done(r);
   for (const w of r.workers) w.setTraffic(false);
   // let the queues drain before the other run samples (the pause lets in-flight chains complete)
   await sleep(30);
   const n = (d1 - d0) >>> 0;
-  return { wall: n / ((t1 - t0) / 1000), cpu: n / (c1 - c0) };
+  return { wall: n / ((t1 - t0) / 1000), cpu: n / (c1 - c0), heapPerChain: bytes / ((h1 - h0) >>> 0) };
 }
 
 const median = (xs: number[]): number => {
@@ -111,6 +126,8 @@ export const suite: BenchSuite = {
       const ratios: number[] = [];
       const cpuOne: number[] = [];
       const cpuTwo: number[] = [];
+      const heapOne: number[] = [];
+      const heapTwo: number[] = [];
       for (let i = 0; i < samples; i++) {
         // alternate which goes first
         const a = i % 2 === 0 ? await sample(single, warm, ms) : undefined;
@@ -121,6 +138,8 @@ export const suite: BenchSuite = {
         ratios.push(b.wall / c.wall);
         cpuOne.push(c.cpu);
         cpuTwo.push(b.cpu);
+        heapOne.push(c.heapPerChain);
+        heapTwo.push(b.heapPerChain);
       }
       const stats = [];
       for (const w of [...single.workers, ...multi.workers]) {
@@ -135,7 +154,7 @@ export const suite: BenchSuite = {
           name: '2 queue pairs, 1 thread',
           value: Math.round(median(one)),
           unit: 'chains/s',
-          note: `one SVQ worker hosting 4 queues (split→split, 1-desc, event_idx on); ${Math.round(median(cpuOne))} chains per CPU second`,
+          note: `one SVQ worker hosting 4 queues (split→split, 1-desc, event_idx on); ${Math.round(median(cpuOne))} chains per CPU second; heap ${median(heapOne).toFixed(1)} B/chain (worker isolate)`,
         },
         {
           name: '2 queue pairs, 2 workers ÷ 1 thread',
@@ -146,7 +165,7 @@ export const suite: BenchSuite = {
           note:
             `wall-clock rates, ${samples} alternated samples of ${ms} ms, ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}; ` +
             `per CPU second ${Math.round(median(cpuTwo))} (÷ 1 thread ${(median(cpuTwo) / median(cpuOne)).toFixed(2)}×); ` +
-            `${availableParallelism()} cores; heap per chain: measured for the engine in the svq rows (workers add none per chain: counters live in the control block)` +
+            `heap ${median(heapTwo).toFixed(1)} B/chain (worker isolates); ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)}` +
             (forced > 0 ? `; ${forced} forced polls` : '') +
             (failed.length > 0 ? `; FAILED: ${failed.map((s) => s.failure).join('; ')}` : ''),
         },

@@ -156,7 +156,14 @@ export type DirtyReport = Readonly<Record<string, readonly number[]>>;
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly error?: SvqWorkerError }
-  | { readonly type: 'collected'; readonly seq: number; readonly dirty: DirtyReport; readonly queues: readonly QueueReport[] }
+  | {
+      readonly type: 'collected';
+      readonly seq: number;
+      readonly dirty: DirtyReport;
+      readonly queues: readonly QueueReport[];
+      /** Heap bytes the worker's isolate allocated since the previous collect (used-heap growth plus what GCs reclaimed); NaN without v8.GCProfiler. */
+      readonly heapBytes: number;
+    }
   | { readonly type: 'stopped'; readonly seq: number; readonly dirty: DirtyReport; readonly queues: readonly StopReport[] }
   | { readonly type: 'closed' };
 

@@ -14,6 +14,7 @@
  * inside a handle* call), returns each queue's `SvqHandover` (guest ring position, in-flight chains),
  * its shadow ring position, stats and the pages it logged dirty, and goes back to its event loop.
  */
+import v8 from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { ringFactory } from '../ring/index.js';
 import { Chain, Used, isRingError, type RingDriver } from '../ring/types.js';
@@ -51,6 +52,9 @@ const DEVICE_SLICE = 8;
  */
 const IDLE_WAIT_MS = 200;
 
+const WORKED = 1;
+const KICK = 2;
+
 /** The bench's guest (a vCPU elsewhere in a real VM): keeps the guest ring busy, polls used (NAPI). */
 class Traffic {
   private readonly chains: Chain[] = [];
@@ -81,8 +85,8 @@ class Traffic {
 
   private readonly burst: number;
 
-  /** Reap used chains, add a burst; returns whether the guest should kick, or a ring error. */
-  poll(): { work: boolean; kick: boolean } | string {
+  /** Reap used chains, add a burst; returns WORKED | KICK bits (allocation-free), or a ring error. */
+  poll(): number | string {
     const drv = this.drv;
     let work = false;
     for (;;) {
@@ -100,7 +104,7 @@ class Traffic {
       if (typeof x !== 'number') return x.message;
       added++;
     }
-    return { work: work || added > 0, kick: added > 0 && drv.kickNeeded() };
+    return (work || added > 0 ? WORKED : 0) | (added > 0 && drv.kickNeeded() ? KICK : 0);
   }
 }
 
@@ -120,8 +124,31 @@ interface Queue {
   forcedPolls: number;
 }
 
+/** Heap bytes allocated between two reads: used-heap growth plus what collections reclaimed (as bench/harness.ts). */
+class HeapMeter {
+  private prof: v8.GCProfiler | undefined;
+  private used = 0;
+
+  since(): number {
+    if (typeof v8.GCProfiler !== 'function') return Number.NaN;
+    const now = process.memoryUsage().heapUsed;
+    let bytes = Number.NaN;
+    if (this.prof !== undefined) {
+      const stats = this.prof.stop().statistics as Array<{ beforeGC: { heapStatistics: { usedHeapSize: number } }; afterGC: { heapStatistics: { usedHeapSize: number } } }>;
+      let reclaimed = 0;
+      for (const s of stats) reclaimed += s.beforeGC.heapStatistics.usedHeapSize - s.afterGC.heapStatistics.usedHeapSize;
+      bytes = Math.max(0, now - this.used + reclaimed);
+    }
+    this.prof = new v8.GCProfiler();
+    this.prof.start();
+    this.used = process.memoryUsage().heapUsed;
+    return bytes;
+  }
+}
+
 class Dataplane {
   private readonly queues: Queue[] = [];
+  private readonly heap = new HeapMeter();
   private readonly logs = new Map<string, DirtyLog>();
 
   constructor(private readonly ctl: Int32Array) {}
@@ -250,8 +277,8 @@ class Dataplane {
         const r = t.poll();
         if (typeof r === 'string') q.peerError = `guest traffic: ${r}`;
         else {
-          if (r.kick) q.localKick = true;
-          if (r.work) {
+          if ((r & KICK) !== 0) q.localKick = true;
+          if ((r & WORKED) !== 0) {
             Atomics.store(ctl, queueWord(q.slot, CTL.TRAFFIC_DONE), t.done | 0);
             work = true;
           }
@@ -291,7 +318,9 @@ class Dataplane {
           post({ type: 'stopped', seq, dirty: this.collect(), queues });
           return;
         }
-        post({ type: 'collected', seq, dirty: this.collect(), queues: this.queues.map((q) => this.report(q)) });
+        const dirty = this.collect();
+        const queues = this.queues.map((q) => this.report(q));
+        post({ type: 'collected', seq, dirty, queues, heapBytes: this.heap.since() });
         continue;
       }
       if (!work && Atomics.wait(ctl, CTL.DOORBELL, bell, IDLE_WAIT_MS) === 'timed-out') this.forcePoll();

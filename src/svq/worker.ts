@@ -222,6 +222,13 @@ export class SvqWorker {
     return r.queues;
   }
 
+  /** Bench: heap bytes the worker allocated since the previous call (NaN the first time); collects the dirty log too. */
+  async heapSince(): Promise<number | SvqWorkerError> {
+    const r = await this.request(REQ.COLLECT);
+    if (isSvqWorkerError(r)) return r;
+    return r.type === 'collected' ? r.heapBytes : Number.NaN;
+  }
+
   /**
    * Stop every queue at a clean point of the worker's loop (the device is suspended first by the caller,
    * as for ShadowVirtqueue.stop): hand-overs, shadow ring positions, final stats; dirty pages merged.
