@@ -122,6 +122,15 @@ export interface QueueDesc {
   readonly traffic?: TrafficDesc;
 }
 
+/** The engine's optional settings of a queue, only those set (exactOptionalPropertyTypes). */
+export type EngineOptions = Pick<QueueDesc, 'bufferMap' | 'maxChain' | 'pollGuestWhileBusy' | 'resume'>;
+export const engineOptions = (q: EngineOptions): EngineOptions => ({
+  ...(q.bufferMap === undefined ? {} : { bufferMap: q.bufferMap }),
+  ...(q.maxChain === undefined ? {} : { maxChain: q.maxChain }),
+  ...(q.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
+  ...(q.resume === undefined ? {} : { resume: q.resume }),
+});
+
 export interface InitMessage {
   readonly type: 'init';
   readonly ctl: SharedArrayBuffer;

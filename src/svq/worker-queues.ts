@@ -14,22 +14,14 @@
  * either way.
  */
 import type { AddressSpace } from '../memory/address-space.js';
-import type { RingBase, RingConfig } from '../ring/types.js';
+import type { RingBase } from '../ring/types.js';
 import type { DirtyLog } from './dirty-log.js';
-import type { IovaTree, MapKind } from './iova-tree.js';
 import { ShadowVirtqueue, isSvqError, type SvqHandover, type SvqStats } from './shadow-virtqueue.js';
-import { SvqWorker, chooseThreading, isSvqWorkerError, svqWorkerError, type SvqThreading, type SvqWorkerError } from './worker.js';
+import { SvqWorker, chooseThreading, engineFields, isSvqWorkerError, svqWorkerError, type SvqQueueEngine, type SvqThreading, type SvqWorkerError } from './worker.js';
 
-export interface ShadowQueueSpec {
+export interface ShadowQueueSpec extends SvqQueueEngine {
   /** vhost queue index: rx of pair p is 2p, tx 2p+1 (virtio-net §5.1.2). */
   readonly qi: number;
-  readonly guest: { readonly space: AddressSpace; readonly config: RingConfig };
-  readonly shadow: { readonly space: AddressSpace; readonly config: RingConfig; readonly indirectArea?: { addr: number; size: number } };
-  readonly iova: IovaTree;
-  readonly bufferMap?: MapKind;
-  readonly maxChain?: number;
-  readonly pollGuestWhileBusy?: boolean;
-  readonly resume?: SvqHandover;
 }
 
 export interface ShadowQueuesOptions {
@@ -71,13 +63,7 @@ function single(opts: ShadowQueuesOptions): ShadowQueues | SvqWorkerError {
   for (const q of opts.queues) {
     const s = ShadowVirtqueue.create({
       name: `svq-${q.qi}`,
-      guest: q.guest,
-      shadow: q.shadow,
-      iova: q.iova,
-      ...(q.bufferMap === undefined ? {} : { bufferMap: q.bufferMap }),
-      ...(q.maxChain === undefined ? {} : { maxChain: q.maxChain }),
-      ...(q.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
-      ...(q.resume === undefined ? {} : { resume: q.resume }),
+      ...engineFields(q),
       ...(opts.dirty === undefined ? {} : { dirty: opts.dirty.log }),
       kickDevice: () => opts.kickDevice(q.qi),
       callGuest: () => opts.callGuest(q.qi),
@@ -120,13 +106,7 @@ async function workers(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWor
       name: `svq-pair${p}`,
       queues: qs.map((q) => ({
         name: `svq-${q.qi}`,
-        guest: q.guest,
-        shadow: q.shadow,
-        iova: q.iova,
-        ...(q.bufferMap === undefined ? {} : { bufferMap: q.bufferMap }),
-        ...(q.maxChain === undefined ? {} : { maxChain: q.maxChain }),
-        ...(q.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
-        ...(q.resume === undefined ? {} : { resume: q.resume }),
+        ...engineFields(q),
         device: 'external' as const,
         kickDevice: () => opts.kickDevice(q.qi),
         callGuest: () => opts.callGuest(q.qi),

@@ -26,6 +26,7 @@ import { ShadowVirtqueue, isSvqError, type SvqHandover } from './shadow-virtqueu
 import {
   CTL,
   REQ,
+  engineOptions,
   isSvqWorkerError,
   queueWord,
   ring,
@@ -200,11 +201,8 @@ class Dataplane {
       guest: { space: gs, config: d.guest.config },
       shadow: { space: ss, config: d.shadow.config, ...(d.shadow.indirectArea === undefined ? {} : { indirectArea: d.shadow.indirectArea }) },
       iova: tree,
-      ...(d.bufferMap === undefined ? {} : { bufferMap: d.bufferMap }),
+      ...engineOptions(d),
       ...(log === undefined ? {} : { dirty: log }),
-      ...(d.maxChain === undefined ? {} : { maxChain: d.maxChain }),
-      ...(d.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
-      ...(d.resume === undefined ? {} : { resume: d.resume }),
       kickDevice: d.device === 'loopback' ? () => void (q!.deviceKicked = true) : out(CTL.DEVICE_KICK_OUT),
       // the in-worker guest polls its used ring; an outside guest gets its irqfd
       callGuest: d.traffic !== undefined ? () => {} : out(CTL.GUEST_CALL_OUT),

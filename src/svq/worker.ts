@@ -40,6 +40,7 @@ import {
   REQ,
   describeSpace,
   describeTree,
+  engineOptions,
   isSvqWorkerError,
   queueWord,
   ring,
@@ -59,17 +60,24 @@ import {
 
 export * from './worker-protocol.js';
 
-export interface SvqWorkerQueue {
-  readonly name: string;
-  /** The guest's ring in guest memory (SharedArrayBuffer-backed). */
+/** What the engine of a queue needs (ShadowVirtqueueOptions without the notifications and the log). */
+export interface SvqQueueEngine {
+  /** The guest's ring in guest memory (SharedArrayBuffer-backed for a worker). */
   readonly guest: { readonly space: AddressSpace; readonly config: RingConfig };
-  /** SVQ's ring in the device's IOVA view (SharedArrayBuffer-backed). */
+  /** SVQ's ring in the device's IOVA view (SharedArrayBuffer-backed for a worker). */
   readonly shadow: { readonly space: AddressSpace; readonly config: RingConfig; readonly indirectArea?: { addr: number; size: number } };
   readonly iova: IovaTree;
   readonly bufferMap?: MapKind;
   readonly maxChain?: number;
   readonly pollGuestWhileBusy?: boolean;
   readonly resume?: SvqHandover;
+}
+
+/** The engine's fields of `q`, optional ones only when set. */
+export const engineFields = (q: SvqQueueEngine): SvqQueueEngine => ({ guest: q.guest, shadow: q.shadow, iova: q.iova, ...engineOptions(q) });
+
+export interface SvqWorkerQueue extends SvqQueueEngine {
+  readonly name: string;
   /** Who is on the shadow ring: an outside device (kicks relayed to `kickDevice`) or the worker's loopback. */
   readonly device?: DeviceEnd;
   /** SVQ kicked the device (relayed from the worker); required for an external device. */
@@ -373,10 +381,7 @@ function describe(opts: SvqWorkerOptions): { msg: InitMessage; logs: Map<string,
       guest: { space: g, config: q.guest.config },
       shadow: { space: s, config: q.shadow.config, ...(q.shadow.indirectArea === undefined ? {} : { indirectArea: q.shadow.indirectArea }) },
       tree: t,
-      ...(q.bufferMap === undefined ? {} : { bufferMap: q.bufferMap }),
-      ...(q.maxChain === undefined ? {} : { maxChain: q.maxChain }),
-      ...(q.pollGuestWhileBusy === true ? { pollGuestWhileBusy: true } : {}),
-      ...(q.resume === undefined ? {} : { resume: q.resume }),
+      ...engineOptions(q),
       device: q.device ?? 'external',
       ...(q.traffic === undefined ? {} : { traffic: q.traffic }),
     });
