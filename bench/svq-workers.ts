@@ -72,7 +72,7 @@ async function heap(r: Run): Promise<number> {
 }
 
 /** Run `r`'s traffic for `ms` after a warm-up; chains per wall second and per CPU second, heap bytes per chain. */
-async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: number; cpu: number; heapPerChain: number }> {
+async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: number; cpu: number; heapPerChain: number; cores: number }> {
   for (const w of r.workers) w.setTraffic(true);
   await sleep(warmMs);
   const h0 = done(r);
@@ -90,7 +90,7 @@ async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: numbe
   // let the queues drain before the other run samples (the pause lets in-flight chains complete)
   await sleep(30);
   const n = (d1 - d0) >>> 0;
-  return { wall: n / ((t1 - t0) / 1000), cpu: n / (c1 - c0), heapPerChain: bytes / ((h1 - h0) >>> 0) };
+  return { wall: n / ((t1 - t0) / 1000), cpu: n / (c1 - c0), heapPerChain: bytes / ((h1 - h0) >>> 0), cores: (c1 - c0) / ((t1 - t0) / 1000) };
 }
 
 const median = (xs: number[]): number => {
@@ -128,6 +128,8 @@ export const suite: BenchSuite = {
       const cpuTwo: number[] = [];
       const heapOne: number[] = [];
       const heapTwo: number[] = [];
+      const coresOne: number[] = [];
+      const coresTwo: number[] = [];
       for (let i = 0; i < samples; i++) {
         // alternate which goes first
         const a = i % 2 === 0 ? await sample(single, warm, ms) : undefined;
@@ -140,6 +142,8 @@ export const suite: BenchSuite = {
         cpuTwo.push(b.cpu);
         heapOne.push(c.heapPerChain);
         heapTwo.push(b.heapPerChain);
+        coresOne.push(c.cores);
+        coresTwo.push(b.cores);
       }
       const stats = [];
       for (const w of [...single.workers, ...multi.workers]) {
@@ -165,6 +169,7 @@ export const suite: BenchSuite = {
           note:
             `wall-clock rates, ${samples} alternated samples of ${ms} ms, ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}; ` +
             `per CPU second ${Math.round(median(cpuTwo))} (÷ 1 thread ${(median(cpuTwo) / median(cpuOne)).toFixed(2)}×); ` +
+            `cores obtained (CPU s per wall s, median) 2 workers ${median(coresTwo).toFixed(2)}, 1 thread ${median(coresOne).toFixed(2)}; ` +
             `heap ${median(heapTwo).toFixed(1)} B/chain (worker isolates); ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)}` +
             (forced > 0 ? `; ${forced} forced polls` : '') +
             (failed.length > 0 ? `; FAILED: ${failed.map((s) => s.failure).join('; ')}` : ''),
