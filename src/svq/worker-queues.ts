@@ -43,13 +43,16 @@ export interface QueueStop {
 
 export interface ShadowQueues {
   readonly threading: 'single' | 'workers';
-  guestKick(qi: number): void;
-  deviceCall(qi: number): void;
+  /** The guest kicked queue `qi`; a typed error when `qi` is not one of the set's queues. */
+  guestKick(qi: number): SvqWorkerError | undefined;
+  deviceCall(qi: number): SvqWorkerError | undefined;
   collectDirty(): Promise<SvqWorkerError | undefined>;
   stop(): Promise<readonly QueueStop[] | SvqWorkerError>;
   /** Release the threads (after stop). */
   close(): Promise<void>;
 }
+
+const unknownQueue = (qi: number): SvqWorkerError => svqWorkerError('state', `queue ${qi} is not shadowed here`);
 
 /** Start forwarding on `opts.queues` (a resumed queue forwards its hand-over's chains first). */
 export async function startShadowQueues(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWorkerError> {
@@ -74,8 +77,18 @@ function single(opts: ShadowQueuesOptions): ShadowQueues | SvqWorkerError {
   for (const s of svqs.values()) s.start();
   return {
     threading: 'single',
-    guestKick: (qi) => svqs.get(qi)?.handleGuestKick(),
-    deviceCall: (qi) => svqs.get(qi)?.handleDeviceCall(),
+    guestKick(qi) {
+      const s = svqs.get(qi);
+      if (s === undefined) return unknownQueue(qi);
+      s.handleGuestKick();
+      return undefined;
+    },
+    deviceCall(qi) {
+      const s = svqs.get(qi);
+      if (s === undefined) return unknownQueue(qi);
+      s.handleDeviceCall();
+      return undefined;
+    },
     collectDirty: async () => undefined,
     async stop() {
       const out: QueueStop[] = [];
@@ -124,11 +137,11 @@ async function workers(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWor
     threading: 'workers',
     guestKick(qi) {
       const x = where.get(qi);
-      x?.w.guestKick(x.slot);
+      return x === undefined ? unknownQueue(qi) : x.w.guestKick(x.slot);
     },
     deviceCall(qi) {
       const x = where.get(qi);
-      x?.w.deviceCall(x.slot);
+      return x === undefined ? unknownQueue(qi) : x.w.deviceCall(x.slot);
     },
     async collectDirty() {
       for (const w of started) {

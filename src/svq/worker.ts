@@ -161,6 +161,7 @@ export class SvqWorker {
     const die = (e: SvqWorkerError) => {
       this.dead ??= e;
       this.relaying = false;
+      ring(this.ctl, CTL.OUT_DOORBELL);
       for (const w of this.waiters.values()) w.reject(e);
       this.waiters.clear();
     };
@@ -200,16 +201,21 @@ export class SvqWorker {
     return w;
   }
 
-  /** The guest kicked queue `slot` (its ioeventfd): wake the worker. Allocation-free. */
-  guestKick(slot: number): void {
-    Atomics.add(this.ctl, queueWord(slot, CTL.GUEST_KICK), 1);
-    ring(this.ctl);
+  /** The guest kicked queue `slot` (its ioeventfd): wake the worker. Allocation-free unless `slot` is not one of its queues. */
+  guestKick(slot: number): SvqWorkerError | undefined {
+    return this.notify(slot, CTL.GUEST_KICK);
   }
 
-  /** The device called queue `slot` (its call eventfd): wake the worker. Allocation-free. */
-  deviceCall(slot: number): void {
-    Atomics.add(this.ctl, queueWord(slot, CTL.DEVICE_CALL), 1);
+  /** The device called queue `slot` (its call eventfd): wake the worker. Allocation-free unless `slot` is not one of its queues. */
+  deviceCall(slot: number): SvqWorkerError | undefined {
+    return this.notify(slot, CTL.DEVICE_CALL);
+  }
+
+  private notify(slot: number, word: number): SvqWorkerError | undefined {
+    if (!(slot >= 0 && slot < this.queues.length && Number.isInteger(slot))) return svqWorkerError('state', `no queue in slot ${slot} (this worker has ${this.queues.length})`);
+    Atomics.add(this.ctl, queueWord(slot, word), 1);
     ring(this.ctl);
+    return undefined;
   }
 
   /** Bench: let the in-worker guests add chains (or pause them). */
@@ -246,6 +252,8 @@ export class SvqWorker {
     const r = await this.request(REQ.STOP);
     if (isSvqWorkerError(r)) return r;
     this.state = 'stopped';
+    // the calls SVQ made while stopping (its last flush) reach the guest as on the single-thread path
+    this.relayOnce();
     this.relaying = false;
     ring(this.ctl, CTL.OUT_DOORBELL);
     return (r as Extract<FromWorker, { type: 'stopped' }>).queues;

@@ -36,6 +36,7 @@ async function run(threading: 'single' | 'workers'): Promise<{ stops: readonly Q
       if (devs[qi]!.callNeeded()) set.deviceCall(qi);
     }
     expect(await until(() => world.queues.every((q, qi) => (world.reap(qi), q.inFlight.size === 6 - 2 - (qi % 3))))).toBe(true);
+    expect(set.guestKick(N)?.kind).toBe('state');
     expect(await set.collectDirty()).toBeUndefined();
     dirty.push(world.log.collect());
     const stops = await set.stop();

@@ -97,6 +97,9 @@ describe('SVQ worker', () => {
     const bad = await SvqWorker.start({ queues: [world.workerQueue(0)] });
     expect(isSvqWorkerError(bad) && bad.kind).toBe('state'); // an external device without kickDevice
     const w = await start({ queues: [{ ...world.workerQueue(0), device: 'loopback' }] });
+    expect(w.guestKick(0)).toBeUndefined();
+    expect(w.guestKick(1)?.kind).toBe('state');
+    expect(w.deviceCall(-1)?.kind).toBe('state');
     stopped(await w.stop());
     const again = await w.stop();
     expect(isSvqWorkerError(again) && again.kind).toBe('state');
