@@ -15,6 +15,7 @@
  * cores are busy with other work the ratio falls towards 1×: it is only as good as the free cores.
  */
 import { availableParallelism, loadavg } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { Testbed } from '../src/svq/loopback.js';
 import { isSvqError } from '../src/svq/shadow-virtqueue.js';
 import { isSvqWorkerError, SvqWorker, type SvqWorkerQueue } from '../src/svq/worker.js';
@@ -99,6 +100,31 @@ const median = (xs: number[]): number => {
   return v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
 };
 
+/**
+ * The control: what parallelism this machine gives two threads right now. A plain CPU loop (no memory
+ * shared, nothing to wait for) in one worker, then in two at once; the ratio of iterations is the best
+ * any 2-thread design could show in the same minute.
+ */
+const SPIN = `const { parentPort } = require('node:worker_threads');
+parentPort.on('message', (ms) => { let x = 0, n = 0; const t0 = Date.now(); while (Date.now() - t0 < ms) { for (let i = 0; i < 1e4; i++) x = (x * 31 + i) | 0; n++; } parentPort.postMessage(n + (x & 0)); });`;
+class Control {
+  private readonly ws = [new Worker(SPIN, { eval: true }), new Worker(SPIN, { eval: true })];
+  private spin(w: Worker, ms: number): Promise<number> {
+    return new Promise((res) => {
+      w.once('message', (n: number) => res(n));
+      w.postMessage(ms);
+    });
+  }
+  async ratio(ms: number): Promise<number> {
+    const one = await this.spin(this.ws[0]!, ms);
+    const two = (await Promise.all(this.ws.map((w) => this.spin(w, ms)))).reduce((a, b) => a + b, 0);
+    return two / one;
+  }
+  async close(): Promise<void> {
+    for (const w of this.ws) await w.terminate();
+  }
+}
+
 async function start(queues: SvqWorkerQueue[], name: string): Promise<SvqWorker> {
   const w = await SvqWorker.start({ queues, name });
   if (isSvqWorkerError(w)) throw new Error(w.message);
@@ -117,6 +143,8 @@ export const suite: BenchSuite = {
       multi.workers.push(await start(pairQueues(10 + p), `pair ${p}`));
       multi.per.push(2);
     }
+    const control = new Control();
+    const controls: number[] = [];
     try {
       // JIT warm-up of both
       await sample(single, warm, ms);
@@ -144,6 +172,7 @@ export const suite: BenchSuite = {
         heapTwo.push(b.heapPerChain);
         coresOne.push(c.cores);
         coresTwo.push(b.cores);
+        controls.push(await control.ratio(ms / 2));
       }
       const stats = [];
       for (const w of [...single.workers, ...multi.workers]) {
@@ -154,6 +183,12 @@ export const suite: BenchSuite = {
       const failed = stats.filter((s) => s.failure !== undefined);
       const forced = stats.reduce((n, s) => n + s.forcedPolls, 0);
       const rows: BenchRow[] = [
+        {
+          name: 'control: CPU loop, 2 workers ÷ 1 worker',
+          value: Math.round(median(controls) * 100) / 100,
+          unit: '×',
+          note: `the parallelism this machine gave two threads during the samples (${controls.map((r) => r.toFixed(2)).join(' ')}): the ceiling of the ratio below`,
+        },
         {
           name: '2 queue pairs, 1 thread',
           value: Math.round(median(one)),
@@ -168,6 +203,7 @@ export const suite: BenchSuite = {
           baseline: `2 queue pairs, 1 thread (${Math.round(median(one))} chains/s in the same samples)`,
           note:
             `wall-clock rates, ${samples} alternated samples of ${ms} ms, ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}; ` +
+            `÷ the control taken after each sample: ${median(ratios.map((r, i) => r / controls[i]!)).toFixed(2)} (median); ` +
             `per CPU second ${Math.round(median(cpuTwo))} (÷ 1 thread ${(median(cpuTwo) / median(cpuOne)).toFixed(2)}×); ` +
             `cores obtained (CPU s per wall s, median) 2 workers ${median(coresTwo).toFixed(2)}, 1 thread ${median(coresOne).toFixed(2)}; ` +
             `heap ${median(heapTwo).toFixed(1)} B/chain (worker isolates); ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)}` +
@@ -178,6 +214,7 @@ export const suite: BenchSuite = {
       return rows;
     } finally {
       for (const w of [...single.workers, ...multi.workers]) await w.close();
+      await control.close();
     }
   },
 };
