@@ -192,7 +192,7 @@ export const CTL = {
   REQ_SEQ: 3,
   /** 1 while in-worker traffic generators may add chains (the bench pauses and resumes them). */
   TRAFFIC: 4,
-  /** Worker loop state: 0 idle (event loop), 1 running the dataplane. */
+  /** Worker loop state: 0 idle (event loop), 1 running the dataplane (its queues started). */
   RUNNING: 5,
   /** Per queue, 8 words from QUEUE_BASE + slot·QUEUE_WORDS. */
   QUEUE_BASE: 16,

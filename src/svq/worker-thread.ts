@@ -286,10 +286,13 @@ class Dataplane {
     return work;
   }
 
-  /** Nothing arrived for IDLE_WAIT_MS: poll every queue once (a lost notification would stall it). */
+  /**
+   * Nothing arrived for IDLE_WAIT_MS: poll every queue that has work waiting — chains in flight, or chains
+   * on the guest ring nobody kicked for — once (a lost notification would stall it).
+   */
   private forcePoll(): void {
     for (const q of this.queues) {
-      if (q.svq.state !== 'running' || q.svq.inFlight() === 0) continue;
+      if (q.svq.state !== 'running' || (q.svq.inFlight() === 0 && !q.svq.guestRing.hasAvail())) continue;
       q.forcedPolls++;
       q.svq.handleGuestKick();
       q.svq.handleDeviceCall();
@@ -299,8 +302,9 @@ class Dataplane {
   /** The forwarding loop; returns when the main thread asks the worker to stop. */
   run(post: (m: FromWorker) => void): void {
     const ctl = this.ctl;
-    Atomics.store(ctl, CTL.RUNNING, 1);
     this.start();
+    // running = started: what the guest makes available from now on is forwarded on a kick
+    Atomics.store(ctl, CTL.RUNNING, 1);
     for (;;) {
       const bell = Atomics.load(ctl, CTL.DOORBELL);
       const work = this.pass(Atomics.load(ctl, CTL.TRAFFIC) === 1);

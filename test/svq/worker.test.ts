@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AddressSpace } from '../../src/memory/address-space.js';
-import { chooseThreading, describeSpace, isSvqWorkerError, SvqWorker, type StopReport } from '../../src/svq/worker.js';
+import { CTL, chooseThreading, describeSpace, isSvqWorkerError, SvqWorker, type StopReport } from '../../src/svq/worker.js';
 import { World, until } from './worker-world.js';
 
 const open: SvqWorker[] = [];
@@ -86,6 +86,19 @@ describe('SVQ worker', () => {
     const [r2] = stopped(await w2.stop());
     expect(r2!.stats.returned).toBe(4);
     expect(r2!.handover.inFlight).toEqual([]);
+  });
+
+  it('a kick the guest never sent: the idle worker polls after its timeout and counts it', async () => {
+    const world = new World(1, { layout: 'split', eventIdx: false }, { layout: 'split', eventIdx: false });
+    const w = await start({ queues: [{ ...world.workerQueue(0), device: 'loopback' }] });
+    // once its queues started, a chain reaches SVQ only through a kick (or the idle poll)
+    expect(await until(() => Atomics.load(w.ctl, CTL.RUNNING) === 1)).toBe(true);
+    world.add(0, { out: 300, in: 300 });
+    // no guestKick: the chain still completes, and the report says a notification was missing
+    expect(await until(() => (world.reap(0), world.pending() === 0))).toBe(true);
+    const [r] = stopped(await w.stop());
+    expect(r!.forcedPolls).toBeGreaterThan(0);
+    expect(r!.stats.returned).toBe(1);
   });
 
   it('refuses memory a thread cannot share, and the requests of a stopped worker', async () => {
