@@ -36,6 +36,8 @@ export interface MbtOptions {
   readonly simpleLimit?: number;
   /** Called after each path (for progress bars). */
   readonly onPath?: (machine: string, done: number, total: number) => void;
+  /** Called with every path run and its result (coverage beyond states and transitions: src/mbt/coverage.ts). */
+  readonly onResult?: (path: ModelPath, result: PathResult) => void;
 }
 
 export interface PlannedMachine {
@@ -193,7 +195,17 @@ export async function explore(
 
 export async function runMachine(plan: PlannedMachine, opts: MbtOptions = {}): Promise<MachineReport> {
   const { model, harness, paths } = plan;
-  const { states, transitions, failures, skips, infeasible, extraPaths } = await explore(model, harness, paths, (p) => runPath(model, harness, p), (d, t) => opts.onPath?.(model.id, d, t));
+  const { states, transitions, failures, skips, infeasible, extraPaths } = await explore(
+    model,
+    harness,
+    paths,
+    async (p) => {
+      const r = await runPath(model, harness, p);
+      opts.onResult?.(p, r);
+      return r;
+    },
+    (d, t) => opts.onPath?.(model.id, d, t),
+  );
   const allTransitions = model.edges.map(edgeKey);
   const impossible = model.edges.flatMap((e) => {
     const reason = transitions.has(edgeKey(e)) ? undefined : harness.impossible?.(e);

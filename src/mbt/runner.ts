@@ -76,6 +76,8 @@ export interface PathResult {
   readonly transitions: ReadonlySet<string>;
   /** The harness's signature of the machine before the first step (0) and after each step (i + 1). */
   readonly signatures?: readonly string[];
+  /** Every transition the machine took (edgeKey), in order, repeats included (pair coverage reads it). */
+  readonly taken?: readonly string[];
 }
 
 export const edgeKey = (e: ModelEdge): string => `${e.source} --${e.type}-->`;
@@ -89,6 +91,8 @@ export const settle = (): Promise<void> => new Promise((r) => setImmediate(() =>
 class Observer {
   readonly states = new Set<string>();
   readonly transitions = new Set<string>();
+  /** Every transition taken, in order. */
+  readonly taken: string[] = [];
   /** Edges taken during the current step. */
   readonly step = new Set<string>();
   /** Edges taken since the state value last changed. */
@@ -111,6 +115,7 @@ class Observer {
       if (edge === undefined) continue;
       const k = edgeKey(edge);
       this.transitions.add(k);
+      this.taken.push(k);
       this.step.add(k);
       this.recent.add(k);
     }
@@ -120,8 +125,8 @@ class Observer {
 export async function runPath(m: MachineModel, h: Harness, path: ModelPath): Promise<PathResult> {
   const obs = new Observer(m);
   const skip = h.infeasible?.(path) ?? path.steps.map((st) => h.impossible?.(st.edge)).find((r) => r !== undefined);
-  if (skip !== undefined) return { ok: true, skipped: skip, states: obs.states, transitions: obs.transitions };
-  const fail = (step: number, message: string): PathResult => ({ ok: false, failure: { path: path.description, step, message }, states: obs.states, transitions: obs.transitions });
+  if (skip !== undefined) return { ok: true, skipped: skip, states: obs.states, transitions: obs.transitions, taken: obs.taken };
+  const fail = (step: number, message: string): PathResult => ({ ok: false, failure: { path: path.description, step, message }, states: obs.states, transitions: obs.transitions, taken: obs.taken });
   let run: Run | undefined;
   const view = (index: number): StepView => ({ path, index, snapshot: run!.actor.getSnapshot(), recent: obs.recent });
   let at = -1;
@@ -160,9 +165,9 @@ export async function runPath(m: MachineModel, h: Harness, path: ModelPath): Pro
       const bad = await run.invariants(view(i));
       if (bad.length) return fail(i, `invariant after ${step.edge.type}: ${bad.join('; ')}`);
     }
-    return { ok: true, states: obs.states, transitions: obs.transitions, ...(h.signature === undefined ? {} : { signatures }) };
+    return { ok: true, states: obs.states, transitions: obs.transitions, taken: obs.taken, ...(h.signature === undefined ? {} : { signatures }) };
   } catch (e) {
-    if (e instanceof Infeasible) return { ok: true, skipped: `step ${at} (${path.steps[at]?.edge.type}): ${e.reason}`, states: obs.states, transitions: obs.transitions };
+    if (e instanceof Infeasible) return { ok: true, skipped: `step ${at} (${path.steps[at]?.edge.type}): ${e.reason}`, states: obs.states, transitions: obs.transitions, taken: obs.taken };
     return fail(at, `harness error: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
     if (run !== undefined) {

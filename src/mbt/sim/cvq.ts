@@ -75,7 +75,8 @@ export const cvqSim = gatedHarness<typeof cvqCommandMachine, CvqEnv>({
   infeasible: (path) => cvqScript.script.infeasible?.(path),
   impossible: (edge) =>
     !isAckEdge(edge) ? undefined : edge.guard === 'unanswered' ? ENGINE_ANSWERS_ALL : edge.guard === 'deviceNeedsReset' ? ENGINE_IGNORES_NEEDS_RESET : undefined,
-  ahead: (edge, env) => armAcks(edge, env.sim),
+  // the device answers during writeBatch: an ack the step after a port restore (ready) is armed before it
+  ahead: (edge, env, view) => armAcks(edge.kind === 'ready' ? (view.path.steps[view.index + 1]?.edge ?? edge) : edge, env.sim),
   async complete(c, gates, env) {
     if (c.path === WRITE_BATCH && c.outcome === 'error') env.faulty.failNext('kick');
     await gates.release(c.path);
