@@ -1,9 +1,13 @@
 /**
- * `shadowvq mbt [--device sim|scripted] [--json] [--simple-limit N]`: generate the model-based test
- * paths of the four machines and run them; print per machine states covered / total, transitions
- * covered / total, paths run and failures (a progress bar on a terminal's stderr), and every transition
- * no run can take on that harness with the reason. Exit status 1 on any failure, uncovered state or
- * uncovered transition not named impossible, 2 on a usage error.
+ * `shadowvq mbt [--device sim|scripted] [--json] [--simple-limit N] [--walks N --seed S] [--report FILE.html]`:
+ * generate the model-based test paths of the four machines and run them, then a path for every
+ * transition pair no path took (src/mbt/coverage.ts); print per machine states, transitions, transition
+ * pairs and guard outcomes covered / total, paths run and failures (a progress bar on a terminal's
+ * stderr), and every transition no run can take on that harness with the reason. `--walks N` adds N
+ * random walks per machine (fast-check, shrunk; a failing one is written as a path file), `--replay FILE`
+ * replays such a file step by step, `--report` writes the conformance report (src/report/mbt.ts).
+ * Exit status 1 on any failure, uncovered state, transition or pair not named impossible / infeasible,
+ * 2 on a usage error or a bad path file.
  *
  * `shadowvq mbt --device vdpa:/dev/vhost-vdpa-N [--compare sim:PROFILE]` (or `--device sim:<profile>`):
  * the conformance run on a device (src/mbt/device.ts), every step compared with the simulator profile.
@@ -11,9 +15,20 @@
  */
 import type { Command } from 'commander';
 import { MultiBar, Presets } from 'cli-progress';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as E from 'fp-ts/lib/Either.js';
-import { mbtJson, planMbt, reportComplete, runMachine, type MachineReport } from '../mbt/index.js';
+import { SimVdpaDevice } from '../device/sim/device.js';
+import { coverageComplete, runCoverage, type CoverageReport } from '../mbt/coverage.js';
+import { probeConformance, type Conformance } from '../mbt/coverage-conformance.js';
+import { mbtJson, planMbt, reportComplete, type MachineReport, type PlannedMachine } from '../mbt/index.js';
 import { deviceReportPasses, runDeviceMbt, type DeviceMbtOptions, type DeviceMbtReport } from '../mbt/device.js';
+import { deriveModel } from '../mbt/model.js';
+import { decodePathFile, pathOf, toPathFile } from '../mbt/replay.js';
+import { runPath } from '../mbt/runner.js';
+import { runWalks, type WalkReport } from '../mbt/walks.js';
+import { renderMbtReport } from '../report/mbt.js';
+import { readBounded } from '../state/read-bounded.js';
 import { harnessesFor, MBT_DEVICES, type MbtDevice } from '../mbt/harnesses.js';
 import { quoteText } from '../state/escape.js';
 import { COUNT_LIMITS, parseCount } from './args.js';
@@ -24,6 +39,12 @@ export interface MbtCliOptions {
   readonly json?: boolean;
   readonly simpleLimit?: string;
   readonly progress?: boolean;
+  readonly walks?: string;
+  readonly seed?: string;
+  /** Where a failing walk's path file goes (default: the current directory). */
+  readonly walkDir?: string;
+  readonly replay?: string;
+  readonly report?: string;
 }
 
 export interface MbtCliOutput {
@@ -69,13 +90,14 @@ export async function runMbtCli(opts: MbtCliOptions, run: Partial<DeviceMbtOptio
   const device = (opts.device ?? 'sim') as MbtDevice;
   if (!MBT_DEVICES.includes(device)) return usage(`--device: expected one of ${MBT_DEVICES.join(', ')}, got ${quoteText(String(opts.device), 40)}`);
   let simpleLimit: number | undefined;
-  if (opts.simpleLimit !== undefined) {
-    try {
-      simpleLimit = parseCount('--simple-limit', opts.simpleLimit);
-    } catch (e) {
-      return usage((e as Error).message);
-    }
+  let walks: { walks: number; seed: number } | undefined;
+  try {
+    if (opts.simpleLimit !== undefined) simpleLimit = parseCount('--simple-limit', opts.simpleLimit);
+    walks = walkOptions(opts);
+  } catch (e) {
+    return usage((e as Error).message);
   }
+  if (opts.replay !== undefined) return replayCli(opts.replay, device);
   const choices = harnessesFor(device);
   const plans = planMbt(
     choices.map((c) => c.harness),
@@ -83,17 +105,37 @@ export async function runMbtCli(opts: MbtCliOptions, run: Partial<DeviceMbtOptio
   );
   const bars = opts.progress === false ? undefined : new MultiBar({ format: ' {machine} [{bar}] {value}/{total} paths', stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
   const reports: MachineReport[] = [];
+  const covered: MachineCoverage[] = [];
   for (const plan of plans) {
     const bar = bars?.create(plan.paths.length, 0, { machine: plan.model.id.padEnd(16) });
-    reports.push(await runMachine(plan, { onPath: (_, done) => bar?.update(done) }));
+    const c = await runCoverage(plan, { onPath: (_, done) => bar?.update(done) });
+    reports.push(c.report);
+    covered.push({ plan, report: c.report, coverage: c.coverage, ...(walks === undefined ? {} : await walkMachine(plan, walks, device, opts.walkDir ?? '.')) });
   }
   bars?.stop();
-  const bad = reports.some((r) => !reportComplete(r));
-  const text = formatMbtText(reports, choices.map((c) => c.effects));
+  const conformance = device === 'sim' && (opts.report !== undefined || opts.json === true) ? await simConformance() : null;
+  const bad = covered.some((c) => !reportComplete(c.report) || !coverageComplete(c.coverage) || c.walks?.failure !== undefined);
+  const text = formatMbtText(reports, choices.map((c) => c.effects)) + formatCoverageText(covered);
+  let stderr = '';
+  if (opts.report !== undefined) {
+    const page = await renderMbtReport({
+      device,
+      command: `shadowvq mbt --device ${device}${walks ? ` --walks ${walks.walks} --seed ${walks.seed}` : ''} --report ${opts.report}`,
+      conformance,
+      machines: covered.map((c) => ({ machine: c.plan.model.machine, report: c.report, coverage: c.coverage, differences: [], ...(c.walks ? { walks: c.walks } : {}), ...(c.walkFile ? { walkFile: c.walkFile } : {}) })),
+    });
+    if (E.isLeft(page)) return { code: 1, stdout: '', stderr: `shadowvq mbt: report: ${page.left}\n`, reports };
+    try {
+      writeFileSync(opts.report, page.right);
+    } catch (e) {
+      return { code: 1, stdout: '', stderr: `shadowvq mbt: cannot write ${quoteText(opts.report, 80)}: ${(e as Error).message}\n`, reports };
+    }
+    stderr += `report written to ${opts.report}\n`;
+  }
   return {
     code: bad ? 1 : 0,
-    stdout: opts.json === true ? `${JSON.stringify(mbtJson(reports))}\n` : text,
-    stderr: opts.json === true && bad ? text : '',
+    stdout: opts.json === true ? `${JSON.stringify(mbtCoverageJson(covered, conformance))}\n` : text,
+    stderr: (opts.json === true && bad ? text : '') + stderr,
     reports,
   };
 }
@@ -189,14 +231,112 @@ async function runConformanceCli(opts: MbtCliOptions, run: Partial<DeviceMbtOpti
   };
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Coverage beyond states and transitions, random walks, replay, the conformance facts (src/mbt/coverage*.ts)
+
+interface MachineCoverage {
+  readonly plan: PlannedMachine;
+  readonly report: MachineReport;
+  readonly coverage: CoverageReport;
+  readonly walks?: WalkReport;
+  readonly walkFile?: string;
+}
+
+/** `--walks N --seed S` (the seed defaults to 0: a run is reproducible unless asked otherwise). */
+function walkOptions(opts: MbtCliOptions): { walks: number; seed: number } | undefined {
+  if (opts.walks === undefined) {
+    if (opts.seed !== undefined) throw new Error('--seed needs --walks');
+    return undefined;
+  }
+  return { walks: parseCount('--walks', opts.walks, 1, 100_000), seed: opts.seed === undefined ? 0 : parseCount('--seed', opts.seed) };
+}
+
+async function walkMachine(plan: PlannedMachine, w: { walks: number; seed: number }, device: string, dir: string): Promise<{ walks: WalkReport; walkFile?: string }> {
+  const r = await runWalks(plan.model, plan.harness, w);
+  if (r.failure === undefined) return { walks: r };
+  const file = join(dir, `shadowvq-walk-${plan.model.id}-seed${w.seed}.json`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(toPathFile(plan.model, r.failure.path, device, w.seed, { step: r.failure.failure.step, message: r.failure.failure.message }), null, 2)}\n`);
+  return { walks: r, walkFile: file };
+}
+
+/** The conformance facts of the simulator the sim harnesses run on (its default profile), each probe on a fresh device. */
+const simConformance = (): Promise<Conformance> =>
+  probeConformance('sim (profile full)', () => {
+    const d = new SimVdpaDevice({ profile: 'full' });
+    const o = d.setOwner();
+    return E.isLeft(o) ? E.left(o.left.message) : E.right(d);
+  });
+
+export function formatCoverageText(cs: readonly MachineCoverage[]): string {
+  const w = Math.max(...cs.map((c) => c.report.id.length));
+  return cs
+    .flatMap((c) => {
+      const p = c.coverage.transitionPairs;
+      const g = c.coverage.guards;
+      const walk = c.walks === undefined ? '' : `  walks ${c.walks.walks}${c.walks.failure ? ` FAILED (shrunk ${c.walks.failure.shrinks}×) → ${c.walkFile ?? '?'}` : ' ok'}`;
+      return [
+        `${c.report.id.padEnd(w)}  pairs ${`${p.covered}/${p.total}`.padStart(7)} (${p.infeasible} infeasible)  guard outcomes ${`${g.covered}/${g.total}`.padStart(5)}${walk}\n`,
+        ...p.uncovered.slice(0, 10).map((u) => `UNCOVERED pair ${u}\n`),
+        ...g.unseen.filter((x) => !x.reason.startsWith('on this device')).map((x) => `UNSEEN guard outcome ${x.guard} = ${x.outcome}\n`),
+        ...(c.walks?.failure ? [`FAIL ${c.report.id} (random walk): ${c.walks.failure.path.description}\n     step ${c.walks.failure.failure.step}: ${c.walks.failure.failure.message}\n`] : []),
+      ];
+    })
+    .join('');
+}
+
+/** The `--json` document: today's fields (src/mbt/index.ts `mbtJson`), then pairs, guards, differences, walks; the device's conformance facts. */
+export function mbtCoverageJson(cs: readonly MachineCoverage[], conformance: Conformance | null) {
+  const base = mbtJson(cs.map((c) => c.report)).machines;
+  return {
+    machines: cs.map((c, i) => ({
+      ...base[i]!,
+      transitionPairs: { covered: c.coverage.transitionPairs.covered, total: c.coverage.transitionPairs.total, infeasible: c.coverage.transitionPairs.infeasible, infeasiblePairs: c.coverage.transitionPairs.infeasiblePairs, uncovered: c.coverage.transitionPairs.uncovered },
+      guards: { covered: c.coverage.guards.covered, total: c.coverage.guards.total, unseen: c.coverage.guards.unseen, notModelled: c.coverage.guards.notModelled },
+      differences: 0,
+      ...(c.walks === undefined ? {} : { walks: { walks: c.walks.walks, runs: c.walks.runs, skipped: c.walks.skipped, failed: c.walks.failure !== undefined, ...(c.walkFile ? { file: c.walkFile } : {}) } }),
+    })),
+    conformance,
+  };
+}
+
+/** `--replay FILE`: decode (bounded read, io-ts), check the machine version, run the path step by step on `device`. */
+async function replayCli(file: string, device: MbtDevice): Promise<MbtCliOutput> {
+  const text = await readBounded(file, { maxBytes: 1 << 20 });
+  if (E.isLeft(text)) return usage(`--replay: ${text.left.message}`);
+  const decoded = decodePathFile(text.right);
+  if (E.isLeft(decoded)) return usage(`--replay ${quoteText(file, 80)}: ${decoded.left.message}`);
+  const choices = harnessesFor(device);
+  const found = pathOf(choices.map((c) => deriveModel(c.harness.machine)), decoded.right);
+  if (E.isLeft(found)) return usage(`--replay ${quoteText(file, 80)}: ${found.left.message}`);
+  const { model, path } = found.right;
+  const harness = choices.find((c) => c.harness.machine.id === model.id)!.harness;
+  const r = await runPath(model, harness, path);
+  const failedAt = r.failure?.step ?? (r.skipped !== undefined ? -2 : path.steps.length);
+  const lines = [`replay ${model.id} on ${device}: ${path.steps.length} steps (written on ${decoded.right.device}${decoded.right.seed === null ? '' : `, seed ${decoded.right.seed}`})\n`];
+  path.steps.forEach((s, i) => {
+    const mark = i < failedAt ? 'ok  ' : i === failedAt ? 'FAIL' : '    ';
+    lines.push(`  ${mark} ${String(i).padStart(3)} ${s.edge.type} → ${JSON.stringify(s.value)}\n`);
+  });
+  if (r.failure) lines.push(`FAIL step ${r.failure.step}: ${r.failure.message}\n`);
+  else if (r.skipped !== undefined) lines.push(`SKIPPED: ${r.skipped}\n`);
+  else lines.push(`passed${decoded.right.failure ? ` (it failed when written, at step ${decoded.right.failure.step}: ${decoded.right.failure.message})` : ''}\n`);
+  return { code: r.failure ? 1 : 0, stdout: lines.join(''), stderr: '', reports: [] };
+}
+
 export function registerMbt(program: Command): void {
   program
     .command('mbt')
     .description('run the model-based test paths of the four machines and report coverage (exit 1 on any failure)')
     .option('--device <device>', `effects to run against: ${MBT_DEVICES.join(' | ')}; or a device to test, vdpa:/dev/vhost-vdpa-N (root) or sim:<profile>, compared step by step with --compare`, 'sim')
     .option('--compare <profile>', 'with --device vdpa:…: the simulator profile each step is compared with (sim:vdpa_sim_net, sim:full, sim:vdpa_sim_net+stale; default: the one matching the device\'s features)')
-    .option('--json', 'print {"machines":[{id, states, transitions, paths, failures, impossible, differences, infeasible}]} (impossible: what no run can take on that harness; a device run adds steps per machine and "device")')
+    .option('--json', 'print {"machines":[{id, states, transitions, paths, failures, impossible, differences, infeasible, transitionPairs, guards}], "conformance"} (impossible: what no run can take on that harness; a device run adds steps per machine and "device")')
     .option('--simple-limit <n>', `run simple paths only for machines with at most this many (default 500; ${COUNT_LIMITS['--simple-limit'].min}..${COUNT_LIMITS['--simple-limit'].max})`)
+    .option('--walks <n>', 'also run N random walks per machine (fast-check, faults included, shrunk on failure; 1..100000)')
+    .option('--seed <s>', 'seed of the random walks (a u32; default 0)')
+    .option('--walk-dir <dir>', 'where a failing walk is written as a path file (default: the current directory)')
+    .option('--replay <file>', 'replay a path file (a failing walk) step by step on --device sim|scripted, then exit')
+    .option('--report <file.html>', 'write the conformance report: one self-contained HTML page')
     .action(async (opts: MbtCliOptions, cmd: Command) => {
       // Ctrl-C during a device run: the running path ends, the device is reset, then the run stops
       const stop = new AbortController();
