@@ -54,7 +54,7 @@ export async function runWalks(m: MachineModel, h: Harness, opts: WalkOptions): 
   let runs = 0;
   let skipped = 0;
   let last: { path: ModelPath; failure: StepFailure } | undefined;
-  const prop = fc.asyncProperty(fc.array(fc.nat({ max: 1023 }), { minLength: 1, maxLength: opts.maxSteps ?? WALK_MAX_STEPS }), async (choices) => {
+  const prop = fc.asyncProperty(fc.array(fc.nat({ max: 1023 }), { minLength: 1, maxLength: opts.maxSteps ?? WALK_MAX_STEPS, size: 'max' }), async (choices) => {
     const path = walkPath(m, h, choices);
     const r = await runPath(m, h, path);
     runs++;

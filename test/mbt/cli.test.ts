@@ -9,8 +9,12 @@ describe('shadowvq mbt', () => {
     const doc = JSON.parse(out.stdout) as { machines: Record<string, unknown>[] };
     expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
     for (const m of doc.machines) {
-      expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible', 'differences', 'infeasible']);
+      // today's fields first, unchanged; then the coverage beyond them (src/mbt/coverage.ts)
+      expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible', 'differences', 'infeasible', 'transitionPairs', 'guards']);
       expect(m.differences).toEqual([]);
+      const p = m.transitionPairs as { covered: number; total: number; infeasible: number; infeasiblePairs: unknown[] };
+      expect(p.covered + p.infeasible).toBeLessThanOrEqual(p.total);
+      expect(p.infeasiblePairs).toHaveLength(p.infeasible);
       const s = m.states as { covered: number; total: number };
       const t = m.transitions as { covered: number; total: number };
       expect(s.covered).toBe(s.total);
