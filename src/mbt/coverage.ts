@@ -8,7 +8,8 @@
  *  - covered: the machine took t1 then t2 on some path;
  *  - infeasible: the model proves it cannot happen (src/mbt/pairs.ts says why), or the harness names t1
  *    or t2 impossible on this device, or every way tried was ruled out by context the model abstracts
- *    (the harness's `Infeasible` reason);
+ *    (the harness's `Infeasible` reason), or — a targetless snapshot relay twice in a row — the pair
+ *    path ran and the child showed one such snapshot, not two;
  *  - uncovered: none of those (a gap: `pairsComplete` is false).
  */
 import type { ModelEdge } from './model.js';
@@ -84,6 +85,7 @@ export async function runCoverage(plan: PlannedMachine, opts: MbtOptions = {}): 
       continue;
     }
     let skipped: string | undefined;
+    let ran = 0;
     for (let nth = 0; nth < PAIR_TRIES && !seen.pairs.has(pair.key); nth++) {
       const p: ModelPath | undefined = pairPath(model, u, pair, nth);
       if (p === undefined) break;
@@ -95,13 +97,18 @@ export async function runCoverage(plan: PlannedMachine, opts: MbtOptions = {}): 
         continue;
       }
       paths++;
+      if (r.failure === undefined) ran++;
       if (r.failure !== undefined) {
         failures.push(r.failure);
         skipped = undefined;
         break;
       }
     }
-    if (!seen.pairs.has(pair.key) && skipped !== undefined) infeasible.set(pair.key, `on this device (context the model abstracts): ${skipped}`);
+    if (seen.pairs.has(pair.key)) continue;
+    if (skipped !== undefined) infeasible.set(pair.key, `on this device (context the model abstracts): ${skipped}`);
+    else if (pair.first === pair.second && pair.first.kind === 'snapshot' && pair.first.targets.length === 0 && ran > 0)
+      // the model lets a targetless relay repeat; the child shows one snapshot per state it enters
+      infeasible.set(pair.key, `on this device: the pair path ran, and the child showed one snapshot that ${pair.first.type} relays there, not two in a row (that needs another state of the child on the way, and it has none)`);
   }
   const infeasiblePairs = u.all.filter((p) => infeasible.has(p.key) && !seen.pairs.has(p.key)).map((p) => ({ pair: p.key, reason: infeasible.get(p.key)! }));
   const covered = u.all.filter((p) => seen.pairs.has(p.key)).length;

@@ -88,7 +88,7 @@ export function coverageDot(m: MbtReportMachine): E.Either<string, string> {
       marks.push(`  "${node[1]}" [fillcolor="${fill(mk)}", color="${color(mk)}", class="${mk}"${mk === 'impossible' ? ', style="rounded,filled,dashed"' : ''}];`);
     }
     const cluster = /^\s*subgraph "cluster_([^"]+)" \{$/.exec(line);
-    if (cluster !== null) marks.push(`  subgraph "cluster_${cluster[1]}" { color="${color(stateMark(cluster[1]!))}"; penwidth=1.6; }`);
+    if (cluster !== null) marks.push(`  subgraph "cluster_${cluster[1]}" { color="${color(stateMark(cluster[1]!))}"; penwidth=1.6; class="${stateMark(cluster[1]!)}"; }`);
   }
   const close = out.lastIndexOf('}');
   out.splice(close, 0, ...marks);

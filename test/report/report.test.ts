@@ -5,8 +5,7 @@
  * network reference into a console error) and shows every section. Without Chromium the browser check
  * is skipped locally with the reason printed; in CI (CI=true) it fails.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,9 +14,7 @@ import { highlightDot, REPORT_SECTIONS } from '../../src/report/index.js';
 import { toDot } from '../../src/diagrams/index.js';
 import { migrationMachine } from '../../machines/migration.js';
 import type { TransitionRecord } from '../../src/migrate/transitions.js';
-
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
-const inCi = process.env.CI === 'true' || process.env.CI === '1';
+import { CHROMIUM, chromium as chromiumIn, consoleLines, inCi } from './chromium.js';
 if (CHROMIUM === undefined && !inCi) console.warn('test/report: browser check SKIPPED — chromium is not installed; run .ci/run or: apt-get install chromium');
 
 const dir = mkdtempSync(join(tmpdir(), 'shadowvq-report-'));
@@ -31,17 +28,8 @@ async function report(name: string, o: Partial<MigrateCliOptions>): Promise<{ co
   return { code, html: readFileSync(path, 'utf8'), path };
 }
 
-/** Headless Chromium with the flags of a clean, offline, throw-away profile. */
-function chromium(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const profile = mkdtempSync(join(dir, 'profile-'));
-  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`, '--enable-logging=stderr', '--v=0'];
-  return new Promise((resolve) =>
-    execFile(CHROMIUM!, [...flags, ...args], { timeout: 120_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    ),
-  );
-}
-const consoleLines = (stderr: string) => stderr.split('\n').filter((l) => /:CONSOLE[:(]/.test(l));
+/** Headless Chromium with the flags of a clean, offline, throw-away profile (test/report/chromium.ts). */
+const chromium = (args: string[]) => chromiumIn(dir, args);
 
 let done: { code: number; html: string; path: string };
 let cancelled: { code: number; html: string; path: string };
