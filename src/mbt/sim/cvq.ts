@@ -75,9 +75,15 @@ export const cvqSim = gatedHarness<typeof cvqCommandMachine, CvqEnv>({
   infeasible: (path) => cvqScript.script.infeasible?.(path),
   impossible: (edge) =>
     !isAckEdge(edge) ? undefined : edge.guard === 'unanswered' ? ENGINE_ANSWERS_ALL : edge.guard === 'deviceNeedsReset' ? ENGINE_IGNORES_NEEDS_RESET : undefined,
-  // the device answers during writeBatch: an ack the step after a port restore (ready) is armed before it
-  ahead: (edge, env, view) => armAcks(edge.kind === 'ready' ? (view.path.steps[view.index + 1]?.edge ?? edge) : edge, env.sim),
+  // the device answers a batch during writeBatch: its acks are armed a step ahead (two, across a port
+  // restore); a serial exchange is answered in its own step, so it is armed as it runs (complete)
+  ahead(edge, env, view) {
+    const after = view.path.steps[view.index + 1]?.edge;
+    const target = edge.kind === 'ready' && after !== undefined && isAckEdge(after) ? after : edge;
+    if (target.trigger !== EXCHANGE) armAcks(target, env.sim);
+  },
   async complete(c, gates, env) {
+    if (c.path === EXCHANGE) armAcks(c.edge, env.sim);
     if (c.path === WRITE_BATCH && c.outcome === 'error') env.faulty.failNext('kick');
     await gates.release(c.path);
   },
