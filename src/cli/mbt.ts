@@ -105,7 +105,7 @@ export async function runMbtCli(opts: MbtCliOptions, run: Partial<DeviceMbtOptio
   );
   const bars = opts.progress === false ? undefined : new MultiBar({ format: ' {machine} [{bar}] {value}/{total} paths', stream: process.stderr, hideCursor: true, clearOnComplete: false }, Presets.shades_classic);
   const reports: MachineReport[] = [];
-  const covered: MachineCoverage[] = [];
+  const covered: CoveredRun[] = [];
   for (const plan of plans) {
     const bar = bars?.create(plan.paths.length, 0, { machine: plan.model.id.padEnd(16) });
     const c = await runCoverage(plan, { onPath: (_, done) => bar?.update(done) });
@@ -234,7 +234,7 @@ async function runConformanceCli(opts: MbtCliOptions, run: Partial<DeviceMbtOpti
 // ---------------------------------------------------------------------------------------------------
 // Coverage beyond states and transitions, random walks, replay, the conformance facts (src/mbt/coverage*.ts)
 
-interface MachineCoverage {
+interface CoveredRun {
   readonly plan: PlannedMachine;
   readonly report: MachineReport;
   readonly coverage: CoverageReport;
@@ -268,7 +268,7 @@ const simConformance = (): Promise<Conformance> =>
     return E.isLeft(o) ? E.left(o.left.message) : E.right(d);
   });
 
-export function formatCoverageText(cs: readonly MachineCoverage[]): string {
+export function formatCoverageText(cs: readonly CoveredRun[]): string {
   const w = Math.max(...cs.map((c) => c.report.id.length));
   return cs
     .flatMap((c) => {
@@ -286,14 +286,13 @@ export function formatCoverageText(cs: readonly MachineCoverage[]): string {
 }
 
 /** The `--json` document: today's fields (src/mbt/index.ts `mbtJson`), then pairs, guards, differences, walks; the device's conformance facts. */
-export function mbtCoverageJson(cs: readonly MachineCoverage[], conformance: Conformance | null) {
+export function mbtCoverageJson(cs: readonly CoveredRun[], conformance: Conformance | null) {
   const base = mbtJson(cs.map((c) => c.report)).machines;
   return {
     machines: cs.map((c, i) => ({
       ...base[i]!,
       transitionPairs: { covered: c.coverage.transitionPairs.covered, total: c.coverage.transitionPairs.total, infeasible: c.coverage.transitionPairs.infeasible, infeasiblePairs: c.coverage.transitionPairs.infeasiblePairs, uncovered: c.coverage.transitionPairs.uncovered },
       guards: { covered: c.coverage.guards.covered, total: c.coverage.guards.total, unseen: c.coverage.guards.unseen, notModelled: c.coverage.guards.notModelled },
-      differences: 0,
       ...(c.walks === undefined ? {} : { walks: { walks: c.walks.walks, runs: c.walks.runs, skipped: c.walks.skipped, failed: c.walks.failure !== undefined, ...(c.walkFile ? { file: c.walkFile } : {}) } }),
     })),
     conformance,
