@@ -25,7 +25,9 @@ import { mbtJson, planMbt, reportComplete, type MachineReport, type PlannedMachi
 import { deviceReportPasses, runDeviceMbt, type DeviceMbtOptions, type DeviceMbtReport } from '../mbt/device.js';
 import { deriveModel } from '../mbt/model.js';
 import { decodePathFile, pathOf, toPathFile } from '../mbt/replay.js';
-import { runPath } from '../mbt/runner.js';
+import { edgeKey, runPath } from '../mbt/runner.js';
+import { MACHINES } from '../../machines/index.js';
+import { openDevice } from '../device/registry.js';
 import { runWalks, type WalkReport } from '../mbt/walks.js';
 import { renderMbtReport } from '../report/mbt.js';
 import { readBounded } from '../state/read-bounded.js';
@@ -85,7 +87,7 @@ export function formatMbtText(reports: readonly MachineReport[], effects: readon
 }
 
 export async function runMbtCli(opts: MbtCliOptions, run: Partial<DeviceMbtOptions> = {}): Promise<MbtCliOutput> {
-  if (isConformanceRun(opts.device)) return runConformanceCli(opts, run);
+  if (isConformanceRun(opts.device)) return deviceRunWithReport(opts, run);
   if (opts.compare !== undefined) return usage('--compare needs --device vdpa:/dev/vhost-vdpa-N (or sim:<profile>): it names what a device run is compared with');
   const device = (opts.device ?? 'sim') as MbtDevice;
   if (!MBT_DEVICES.includes(device)) return usage(`--device: expected one of ${MBT_DEVICES.join(', ')}, got ${quoteText(String(opts.device), 40)}`);
@@ -349,4 +351,57 @@ export function registerMbt(program: Command): void {
       (o.writeErr ?? ((t: string) => process.stderr.write(t)))(out.stderr);
       process.exitCode = out.code;
     });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// --report on a device run (`--device vdpa:… | sim:<profile>`): the conformance run's coverage and
+// differences, and the conformance probes (src/mbt/coverage-conformance.ts) on the same device
+
+async function deviceRunWithReport(opts: MbtCliOptions, run: Partial<DeviceMbtOptions>): Promise<MbtCliOutput> {
+  if (opts.walks !== undefined || opts.seed !== undefined || opts.replay !== undefined)
+    return usage('--walks, --seed and --replay run on --device sim|scripted (a device run runs the planned paths, compared step by step)');
+  const out = await runConformanceCli(opts, run);
+  if (opts.report === undefined || out.device === undefined) return out;
+  const r = out.device;
+  const spec = opts.device!;
+  const conformance = await probeConformance(spec, () => {
+    const d = run.open?.() ?? openDevice(spec);
+    if (E.isLeft(d)) return E.left(d.left.message);
+    const o = d.right.setOwner();
+    if (E.isLeft(o)) {
+      d.right.close();
+      return E.left(o.left.message);
+    }
+    return E.right(d.right);
+  });
+  const machines = r.machines.flatMap((m) => {
+    const machine = MACHINES.find((x) => x.id === m.id);
+    if (machine === undefined) return [];
+    const model = deriveModel(machine);
+    const uncovered = new Set([...m.uncoveredTransitions, ...m.uncoveredStates]);
+    const coverage: CoverageReport = {
+      // pairs and guard outcomes are measured on the harness runs (--device sim|scripted), not on a compared device run
+      transitionPairs: { covered: 0, total: 0, infeasible: 0, infeasiblePairs: [], uncovered: [], paths: 0 },
+      guards: { covered: 0, total: 0, unseen: [], notModelled: [] },
+      transitionsTaken: new Set(model.edges.map(edgeKey).filter((k) => !uncovered.has(k))),
+      statesEntered: new Set(model.states.filter((s) => !uncovered.has(s))),
+    };
+    const shownStep = (x: unknown) => (x === undefined ? '—' : JSON.stringify(x));
+    return [
+      {
+        machine,
+        report: { id: m.id, states: m.states, transitions: m.transitions, paths: m.paths, failures: m.failures, failureDetails: m.failureDetails.map((f) => ({ path: f.path, step: f.step, message: `(${f.side}) ${f.message}` })), impossible: [] },
+        coverage,
+        differences: m.differences.map((d) => `${d.quirk === undefined ? '' : `known quirk ${d.quirk}: `}${d.path}, step ${d.step}: device ${shownStep(d.device)}; ${r.compare} ${shownStep(d.sim)}`),
+      },
+    ];
+  });
+  const page = await renderMbtReport({ device: `${spec} compared with ${r.compare}`, command: `shadowvq mbt --device ${spec} --report ${opts.report}`, conformance, machines });
+  if (E.isLeft(page)) return { ...out, code: 1, stderr: `${out.stderr}shadowvq mbt: report: ${page.left}\n` };
+  try {
+    writeFileSync(opts.report, page.right);
+  } catch (e) {
+    return { ...out, code: 1, stderr: `${out.stderr}shadowvq mbt: cannot write ${quoteText(opts.report, 80)}: ${(e as Error).message}\n` };
+  }
+  return { ...out, stderr: `${out.stderr}report written to ${opts.report}\n` };
 }

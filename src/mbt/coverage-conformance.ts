@@ -97,6 +97,7 @@ async function withDevice<T>(open: () => E.Either<string, VdpaDevice>, body: (o:
   const s = await up(dev);
   if (E.isLeft(s)) {
     dev.setStatus(0);
+    dev.close();
     return s;
   }
   const { actor, cvq, negotiated } = s.right;
@@ -111,6 +112,7 @@ async function withDevice<T>(open: () => E.Either<string, VdpaDevice>, body: (o:
     // belt and braces: a device the machine could not reset is reset by the one write that does it
     const st = dev.getStatus();
     if (E.isRight(st) && st.right !== 0) dev.setStatus(0);
+    dev.close();
   }
 }
 

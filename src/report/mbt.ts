@@ -23,7 +23,7 @@ import type { WalkReport } from '../mbt/walks.js';
 
 export interface MbtReportMachine {
   readonly machine: AnyStateMachine;
-  readonly report: MachineReport;
+  readonly report: Pick<MachineReport, 'id' | 'states' | 'transitions' | 'paths' | 'failures' | 'failureDetails' | 'impossible'>;
   readonly coverage: CoverageReport;
   /** Differences from the reference device, as text (empty when the run compared with none). */
   readonly differences: readonly string[];
@@ -107,8 +107,8 @@ function summary(r: MbtReportInput): { html: string; ok: boolean } {
     x.id,
     frac(x.states),
     frac(x.transitions),
-    `${c.transitionPairs.covered}/${c.transitionPairs.total} (${c.transitionPairs.infeasible} infeasible)`,
-    frac(c.guards),
+    c.transitionPairs.total === 0 ? 'not measured' : `${c.transitionPairs.covered}/${c.transitionPairs.total} (${c.transitionPairs.infeasible} infeasible)`,
+    c.transitionPairs.total === 0 ? 'not measured' : frac(c.guards),
     String(x.paths),
     String(x.failures),
     String(differences.length),

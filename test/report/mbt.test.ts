@@ -13,6 +13,7 @@ import { MACHINES } from '../../machines/index.js';
 import { runMbtCli } from '../../src/cli/mbt.js';
 import { runCoverage } from '../../src/mbt/coverage.js';
 import { planMbt } from '../../src/mbt/index.js';
+import { DEVICE_ROOMS } from '../../src/mbt/device.js';
 import { svqScript } from '../../src/mbt/scripts.js';
 import { coverageDot, MBT_REPORT_SECTIONS } from '../../src/report/mbt.js';
 import { CHROMIUM, chromium, consoleLines, inCi } from './chromium.js';
@@ -64,6 +65,21 @@ describe('mbt --report', () => {
     const all = coverageDot({ machine: plan!.model.machine, report, coverage, differences: [] });
     expect(E.isRight(all) && all.right.includes('class="uncovered"')).toBe(false);
   });
+});
+
+describe('mbt --report on a device run (--device sim:<profile>, compared step by step)', () => {
+  it('the device run coverage, its differences, and the probes on that device: the stale ack detected by name', async () => {
+    const p = join(dir, 'device.html');
+    const rooms = DEVICE_ROOMS.filter((r) => r.machine.id === 'cvq-command');
+    const out = await runMbtCli({ device: 'sim:vdpa_sim_net+stale', report: p, progress: false }, { rooms });
+    expect(out.stderr).toContain(`report written to ${p}`);
+    const page = readFileSync(p, 'utf8');
+    for (const id of MBT_REPORT_SECTIONS) expect(page).toContain(`<section id="${id}">`);
+    expect(page).toContain('<figure id="diagram-cvq-command">');
+    expect(page).toContain('<td>stale CVQ ack (vdpa_sim_net)</td><td>DETECTED</td>');
+    expect(page).toMatch(/<td>cvq-command<\/td><td>\d+\/\d+<\/td><td>\d+\/\d+<\/td><td>not measured<\/td>/);
+    expect((await runMbtCli({ device: 'sim:full', walks: '3', progress: false })).code).toBe(2);
+  }, 240_000);
 });
 
 describe.skipIf(CHROMIUM === undefined && !inCi)('the mbt report in headless Chromium', () => {
