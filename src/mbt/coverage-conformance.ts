@@ -48,7 +48,7 @@ export interface Observation {
   readonly detail: string;
 }
 
-export interface Quirk {
+export interface DetectedQuirk {
   readonly name: string;
   readonly detected: boolean;
   readonly evidence: string;
@@ -60,7 +60,7 @@ export interface Conformance {
   readonly cvqClasses: readonly CvqClassRow[];
   readonly suspendResume: readonly Observation[];
   readonly vringBase: readonly Observation[];
-  readonly quirks: readonly Quirk[];
+  readonly quirks: readonly DetectedQuirk[];
   /** A probe that could not run (the device could not be brought up), with why. */
   readonly errors: readonly string[];
 }
@@ -150,7 +150,7 @@ export async function probeConformance(label: string, open: () => E.Either<strin
   // 2. the stale ack: a command the device refuses alone, batched behind one it applies
   const refused = cvqClasses.find((r) => r.ackedErr === 1 && r.command !== 'MAC_ADDR_SET');
   const mac = commands.find((c) => c.cmd.kind === 'MAC_ADDR_SET');
-  const quirks: Quirk[] = [];
+  const quirks: DetectedQuirk[] = [];
   if (refused === undefined || mac === undefined) {
     quirks.push({ name: 'stale CVQ ack (vdpa_sim_net)', detected: false, evidence: 'the device acked every class OK alone: nothing to batch behind a success' });
   } else {

@@ -102,15 +102,22 @@ describe('guard outcomes', () => {
 
 describe('conformance probes on the simulator', () => {
   const probe = async (o: SimDeviceOptions) => {
-    const opened: SimVdpaDevice[] = [];
+    const atClose: unknown[] = [];
+    let opened = 0;
     const c = await probeConformance(JSON.stringify(o), () => {
       const d = new SimVdpaDevice(o);
-      opened.push(d);
+      opened++;
+      const close = d.close.bind(d);
+      d.close = () => {
+        atClose.push(d.getStatus());
+        close();
+      };
       d.setOwner();
       return E.right(d);
     });
-    // every device is left reset, never half-configured
-    for (const d of opened) expect(d.getStatus()).toEqual(E.right(0));
+    // every device is closed, and reset when it is: never left half-configured
+    expect(atClose).toHaveLength(opened);
+    for (const s of atClose) expect(s).toEqual(E.right(0));
     return c;
   };
 
