@@ -95,7 +95,7 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
     let lastOp = '';
     let deadline = Infinity;
     let watchdog: ReturnType<typeof setTimeout> | undefined;
-    let started = 0;
+    let bound = 0;
     const watch = (): void => {
       watchdog = undefined;
       if (lastReply !== undefined || deadline === Infinity) return;
@@ -104,7 +104,7 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
         watchdog = setTimeout(watch, Math.ceil(left));
         return;
       }
-      const error: PortDeadline = { _tag: 'PortDeadline', kind: 'timeout', errno: 'ETIMEDOUT', op: lastOp, message: `ETIMEDOUT: ${lastOp} did not answer within ${deadline - started} ms` };
+      const error: PortDeadline = { _tag: 'PortDeadline', kind: 'timeout', errno: 'ETIMEDOUT', op: lastOp, message: `ETIMEDOUT: ${lastOp} did not answer within ${bound} ms` };
       lastReply = { type: `${lastOp}.error`, seq: lastSeq, error } as EventObject;
       sendBack(lastReply);
     };
@@ -144,8 +144,8 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
       if (call.deadlineMs === undefined || lastReply !== undefined) return;
       // an async op with a deadline: one timer covers it (re-armed only when it fires early)
       lastOp = op;
-      started = performance.now();
-      deadline = started + call.deadlineMs;
+      bound = call.deadlineMs;
+      deadline = performance.now() + bound;
       watchdog ??= setTimeout(watch, call.deadlineMs);
     });
     if (typeof input === 'object' && input !== null && (input as { restored?: unknown }).restored === true) sendBack({ type: 'port.ready' });
