@@ -17,14 +17,14 @@
 import type { AddressSpace } from '../memory/address-space.js';
 import { usedElemError } from './types.js';
 import { getU64, setU64 } from '../memory/address-space.js';
-import { DESC_SIZE, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
+import { DESC_SIZE as DESC_SIZE_, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
 import {
   ringError,
-  VRING_AVAIL_F_NO_INTERRUPT,
-  VRING_DESC_F_INDIRECT,
-  VRING_DESC_F_NEXT,
-  VRING_DESC_F_WRITE,
-  VRING_USED_F_NO_NOTIFY,
+  VRING_AVAIL_F_NO_INTERRUPT as VRING_AVAIL_F_NO_INTERRUPT_,
+  VRING_DESC_F_INDIRECT as VRING_DESC_F_INDIRECT_,
+  VRING_DESC_F_NEXT as VRING_DESC_F_NEXT_,
+  VRING_DESC_F_WRITE as VRING_DESC_F_WRITE_,
+  VRING_USED_F_NO_NOTIFY as VRING_USED_F_NO_NOTIFY_,
   type Chain,
   type RingBase,
   type RingConfig,
@@ -35,6 +35,17 @@ import {
   type RingRule,
   type Used,
 } from './types.js';
+
+/**
+ * Module-local copies of the imported constants the hot paths use: every use of an imported binding
+ * is a cell load plus a TDZ check in V8's optimized code, a module-local const folds to its literal.
+ */
+const DESC_SIZE = DESC_SIZE_;
+const VRING_AVAIL_F_NO_INTERRUPT = VRING_AVAIL_F_NO_INTERRUPT_;
+const VRING_DESC_F_INDIRECT = VRING_DESC_F_INDIRECT_;
+const VRING_DESC_F_NEXT = VRING_DESC_F_NEXT_;
+const VRING_DESC_F_WRITE = VRING_DESC_F_WRITE_;
+const VRING_USED_F_NO_NOTIFY = VRING_USED_F_NO_NOTIFY_;
 
 /** Offsets inside the avail / used rings (§2.7.6, §2.7.8). */
 const RING_FLAGS = 0;
