@@ -7,7 +7,10 @@
  * `mark` is allocation-free and O(words touched). Migration reads and clears the log once per round
  * (`collect`), as `VHOST_SET_LOG_BASE` users and KVM's dirty log do.
  */
-import { PAGE_SIZE, type AddressSpace } from '../memory/address-space.js';
+import { PAGE_SIZE as PAGE_BYTES, type AddressSpace } from '../memory/address-space.js';
+
+/** A module-local copy (an imported binding is a cell load and a TDZ check per use in optimized code; `mark` is hot). */
+const PAGE_SIZE = PAGE_BYTES;
 
 export const DIRTY_PAGE_SHIFT = 12;
 const PAGE_BITS = 32;

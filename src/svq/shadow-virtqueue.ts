@@ -358,18 +358,22 @@ export class ShadowVirtqueue {
         this.segAddr[b + k] = c.addr[k]!;
         this.segLen[b + k] = c.len[k]!;
       }
-    } else {
-      let a = this.bigAddr[slot];
-      let l = this.bigLen[slot];
-      if (a === undefined || a.length < count) {
-        a = this.bigAddr[slot] = new Float64Array(c.capacity);
-        l = this.bigLen[slot] = new Uint32Array(c.capacity);
-      }
-      a.set(c.addr.subarray(0, count));
-      l!.set(c.len.subarray(0, count));
-    }
+    } else this.storeBig(slot, c);
     this.slotState[slot] = SLOT_PENDING;
     return slot;
+  }
+
+  /** A chain longer than INLINE_SEGS keeps its segments in the slot's own arrays (grown once, then reused). */
+  private storeBig(slot: number, c: Chain): void {
+    const count = c.count;
+    let a = this.bigAddr[slot];
+    let l = this.bigLen[slot];
+    if (a === undefined || l === undefined || a.length < count) {
+      a = this.bigAddr[slot] = new Float64Array(c.capacity);
+      l = this.bigLen[slot] = new Uint32Array(c.capacity);
+    }
+    a.set(c.addr.subarray(0, count));
+    l.set(c.len.subarray(0, count));
   }
 
   /**
@@ -397,10 +401,7 @@ export class ShadowVirtqueue {
       const len = gl[b + k]!;
       const w = k >= outCount;
       const r = iova.translate(map, ga[b + k]!, len, w, sa, sl, n, cap);
-      if (typeof r !== 'number') {
-        this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.slotId[slot]} segment ${k}`, r));
-        return false;
-      }
+      if (typeof r !== 'number') return this.translateFailed(slot, k, r);
       n += r;
       if (w) inBytes += len;
       else {
@@ -425,9 +426,23 @@ export class ShadowVirtqueue {
       if (useInd) this.counters.indirectForwarded++;
       return true;
     }
+    return this.addFailed(slot, n, r);
+  }
+
+  /** A guest segment without an IOVA mapping (or too many pieces): the queue fails. Always false. */
+  private translateFailed(slot: number, k: number, r: IovaTreeError): boolean {
+    this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.slotId[slot]} segment ${k}`, r));
+    return false;
+  }
+
+  /**
+   * The shadow ring refused slot's chain of `n` descriptors: full for now (-ENOSPC, false, the caller
+   * stashes it) or never able to hold it / broken (the queue fails). Always false.
+   */
+  private addFailed(slot: number, n: number, r: RingError): boolean {
     if (r.rule === 'no-space') {
       // with nothing in flight the ring will never have more room: this chain can never be shadowed
-      if (drv.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.slotId[slot]} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
+      if (this.shadowRing.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.slotId[slot]} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
       return false;
     }
     this.fail(svqError('setup', this.name, `add guest chain ${this.slotId[slot]} to the shadow ring`, r));
@@ -478,31 +493,35 @@ export class ShadowVirtqueue {
 
   private returnToGuest(slot: number, len: number): boolean {
     const pr = this.guestRing.push(this.slotId[slot]!, this.slotRingDescs[slot]!, len);
-    if (pr !== undefined) {
-      this.fail(svqError('guest-ring', this.name, `push used id ${this.slotId[slot]}`, pr));
-      return false;
-    }
-    const d = this.dirty;
-    if (d !== undefined && len > 0) {
-      // the device wrote `len` bytes into the in-buffers, in order (§2.7.8.1)
-      const count = this.slotCount[slot]!;
-      const big = count > INLINE_SEGS;
-      const ga = big ? this.bigAddr[slot]! : this.segAddr;
-      const gl = big ? this.bigLen[slot]! : this.segLen;
-      const b = big ? 0 : slot * INLINE_SEGS;
-      let left = len;
-      for (let k = this.slotOut[slot]!; k < count && left > 0; k++) {
-        const l = gl[b + k]!;
-        const m = l < left ? l : left;
-        d.mark(ga[b + k]!, m);
-        left -= m;
-      }
-    }
+    if (pr !== undefined) return this.pushFailed(slot, pr);
+    if (this.dirty !== undefined && len > 0) this.markWritten(this.dirty, slot, len);
     this.counters.returned++;
     this.counters.usedBytes += len;
     this.slotState[slot] = SLOT_FREE;
     this.freeSlots[this.freeTop++] = slot;
     return true;
+  }
+
+  /** The guest ring refused the used entry: the queue fails. Always false. */
+  private pushFailed(slot: number, pr: RingError): boolean {
+    this.fail(svqError('guest-ring', this.name, `push used id ${this.slotId[slot]}`, pr));
+    return false;
+  }
+
+  /** The device wrote `len` bytes into slot's in-buffers, in order (§2.7.8.1): mark their pages dirty. */
+  private markWritten(d: DirtyLog, slot: number, len: number): void {
+    const count = this.slotCount[slot]!;
+    const big = count > INLINE_SEGS;
+    const ga = big ? this.bigAddr[slot]! : this.segAddr;
+    const gl = big ? this.bigLen[slot]! : this.segLen;
+    const b = big ? 0 : slot * INLINE_SEGS;
+    let left = len;
+    for (let k = this.slotOut[slot]!; k < count && left > 0; k++) {
+      const l = gl[b + k]!;
+      const m = l < left ? l : left;
+      d.mark(ga[b + k]!, m);
+      left -= m;
+    }
   }
 
   // ─────────────────────────────── stop and hand-over ───────────────────────────────
