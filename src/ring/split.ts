@@ -421,9 +421,9 @@ export class SplitDevice implements RingDevice {
     const idx = av.getUint16(RING_IDX, true);
     if (idx === last) return false;
     const n = this.num;
-    if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
+    // (the head is read before the idx check: its slot lies inside the ring whatever idx says)
     const head = av.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
-    if (head >= n) return popError('desc-index-out-of-range', head, -1, n);
+    if (((idx - last) & 0xffff) > n || head >= n) return this.popBad(idx, last, head);
     // The common chain, one direct descriptor (a TX packet, an RX buffer): its checks inline here — flags
     // neither NEXT nor INDIRECT (5 = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT), address below 2^53 and
     // the buffer inside one region — so this stays small enough for V8 to inline into its caller.
@@ -461,6 +461,13 @@ export class SplitDevice implements RingDevice {
       }
     }
     return this.popChain(out, last, head);
+  }
+
+  /** The rule an avail idx or a head breaks (avail idx ahead first); out of line so that `pop` stays small. */
+  private popBad(idx: number, last: number, head: number): RingError {
+    const n = this.num;
+    if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
+    return popError('desc-index-out-of-range', head, -1, n);
   }
 
   /** `pop` of any chain from `head` (at avail entry `last`): walk, check each descriptor, name the rule broken. */

@@ -307,7 +307,7 @@ export class ShadowVirtqueue {
             break;
           }
           const slot = this.storeElement(gchain);
-          if (!this.addToShadow(slot)) {
+          if (!(gchain.count === 1 ? this.addOneToShadow(slot, gchain) : this.addToShadow(slot))) {
             if (this.st === 'running') this.stash(slot);
             break;
           }
@@ -427,6 +427,28 @@ export class ShadowVirtqueue {
       return true;
     }
     return this.addFailed(slot, n, r);
+  }
+
+  /**
+   * `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer): translated in
+   * one piece when it lies inside one mapping, straight from `c` into the shadow chain; anything else
+   * (a buffer across mappings, an error to name) takes the general path.
+   */
+  private addOneToShadow(slot: number, c: Chain): boolean {
+    const sc = this.schain;
+    const len = c.len[0]!;
+    const w = c.outCount === 0;
+    if (!this.iova.translateOne(this.bufferMap, c.addr, 0, len, w, sc.addr, 0)) return this.addToShadow(slot);
+    sc.len[0] = len;
+    sc.count = 1;
+    sc.outCount = w ? 0 : 1;
+    sc.outBytes = w ? 0 : len;
+    sc.inBytes = w ? len : 0;
+    const r = this.shadowRing.add(sc, slot, false);
+    if (typeof r !== 'number') return this.addFailed(slot, 1, r);
+    this.slotState[slot] = SLOT_SHADOW;
+    this.counters.forwarded++;
+    return true;
   }
 
   /** A guest segment without an IOVA mapping (or too many pieces): the queue fails. Always false. */
