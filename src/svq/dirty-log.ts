@@ -94,7 +94,26 @@ export class DirtyLog {
   /** Mark the pages of [addr, addr+len) dirty. Allocation-free. */
   mark(addr: number, len: number): void {
     if (len <= 0) return;
-    this.stats.marks++;
+    const stats = this.stats;
+    // Fast path: inside the last block and one page (a used-ring entry, a packet): one bit test
+    const l = this.lastBlock;
+    if (l !== undefined && addr >= l.base && addr + len <= l.end) {
+      const p = Math.floor(addr / PAGE_SIZE) - l.firstPage;
+      if (p === Math.floor((addr + len - 1) / PAGE_SIZE) - l.firstPage) {
+        stats.marks++;
+        stats.bytes += len;
+        const w = l.words;
+        const bit = 1 << (p & 31);
+        const old = w[p >>> 5]!;
+        if ((old & bit) === 0) {
+          w[p >>> 5] = old | bit;
+          this.dirty++;
+          stats.pagesDirtied++;
+        }
+        return;
+      }
+    }
+    stats.marks++;
     let cur = addr;
     const end = addr + len;
     while (cur < end) {
