@@ -59,10 +59,13 @@ export class AddressSpace {
   private readonly list: Region[] = [];
   private last: Region | undefined;
   /**
-   * [base, end) of `last` as raw doubles ([NaN, NaN] when there is none): the hot `contains` test reads
-   * two elements of one typed array instead of the region object and its boxed (≥ 2^31) base.
+   * [base, end) of the region `find` hit last, as raw doubles ([NaN, NaN] when there is none), the same
+   * array for the space's life. The hot `contains` test reads two elements of it instead of the region
+   * object and its boxed (≥ 2^31) base; the ring layer's pop paths read it inline (an address passed
+   * as an argument to a call V8 does not inline is boxed) and call `contains` only when it misses.
+   * Read-only outside this class.
    */
-  private readonly lastRange = new Float64Array([Number.NaN, Number.NaN]);
+  readonly lastRange = new Float64Array([Number.NaN, Number.NaN]);
   private hook: WriteHook | undefined;
 
   constructor(readonly name: string) {}

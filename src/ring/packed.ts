@@ -456,7 +456,10 @@ export class PackedDevice implements RingDevice {
     if ((flags & 5) === 0 && hi < 0x200000 && id0 < n && out.capacity > 0) {
       const addr = hi * 4294967296 + dv.getUint32(o, true);
       const len = dv.getUint32(o + D_LEN, true);
-      if (this.space.contains(addr, len)) {
+      // the buffer inside the region the space hit last (read inline: an address passed to a call is boxed
+      // when V8 does not inline it); any other region is checked by the full walk, which then caches it
+      const lr = this.space.lastRange;
+      if (addr >= lr[0]! && addr + len <= lr[1]!) {
         // the Chain's fields written here, not through a method: a double (addr) passed to a call
         // V8 does not inline is boxed, and this path must not allocate (the same fill as SplitDevice.pop; a
         // shared helper measured 16 B/chain)

@@ -388,7 +388,8 @@ export class SplitDevice implements RingDevice {
   /** Our used idx (`last_used_idx` in vhost), and its value at the last call decision. */
   declare private usedIdx: number;
   declare private signalledUsed: number;
-  private kicksOn = true;
+  /** EVENT_IDX with kicks wanted: each pop moves avail_event along (one field, read on every pop). */
+  declare private availEventOn: boolean;
 
   constructor(space: AddressSpace, config: RingConfig, areas: SplitAreas) {
     this.space = space;
@@ -396,6 +397,7 @@ export class SplitDevice implements RingDevice {
     this.num = config.size;
     this.mask = config.size - 1;
     this.eventIdx = config.eventIdx;
+    this.availEventOn = config.eventIdx;
     this.indirectOk = config.indirect;
     this.descView = areas.desc.view;
     this.availView = areas.avail.view;
@@ -435,7 +437,10 @@ export class SplitDevice implements RingDevice {
     if ((flags & 5) === 0 && hi < 0x200000 && out.capacity > 0) {
       const addr = hi * 4294967296 + dv.getUint32(o, true);
       const len = dv.getUint32(o + 8, true);
-      if (this.space.contains(addr, len)) {
+      // the buffer inside the region the space hit last (read inline: an address passed to a call is boxed
+      // when V8 does not inline it); any other region is checked by the full walk, which then caches it
+      const lr = this.space.lastRange;
+      if (addr >= lr[0]! && addr + len <= lr[1]!) {
         // the Chain's fields written here, not through a method: a double (addr) passed to a call
         // V8 does not inline is boxed, and this path must not allocate (the same fill as PackedDevice.walk; a
         // shared helper measured 16 B/chain)
@@ -456,7 +461,7 @@ export class SplitDevice implements RingDevice {
         }
         const next = (last + 1) & 0xffff;
         this.lastAvail = next;
-        if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+        if (this.availEventOn) this.writeAvailEvent(next);
         return true;
       }
     }
@@ -502,7 +507,7 @@ export class SplitDevice implements RingDevice {
     const next = (last + 1) & 0xffff;
     this.lastAvail = next;
     // QEMU virtqueue_pop: with EVENT_IDX and kicks wanted, ask for a kick at the next entry.
-    if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+    if (this.availEventOn) this.writeAvailEvent(next);
     return true;
   }
 
@@ -567,14 +572,14 @@ export class SplitDevice implements RingDevice {
 
   /** §2.7.10: VRING_USED_F_NO_NOTIFY, or (EVENT_IDX) avail_event parked one behind last_avail_idx. */
   disableKicks(): void {
-    this.kicksOn = false;
+    this.availEventOn = false;
     if (this.eventIdx) this.writeAvailEvent((this.lastAvail - 1) & 0xffff);
     else this.writeUsedFlags(VRING_USED_F_NO_NOTIFY);
   }
 
   /** Ask for kicks again; true when chains are already available (vhost_enable_notify's re-check). */
   enableKicks(): boolean {
-    this.kicksOn = true;
+    this.availEventOn = this.eventIdx;
     if (this.eventIdx) this.writeAvailEvent(this.lastAvail);
     else this.writeUsedFlags(0);
     // (full barrier) then re-read avail->idx
