@@ -58,6 +58,14 @@ export type WriteHook = (addr: number, len: number) => void;
 export class AddressSpace {
   private readonly list: Region[] = [];
   private last: Region | undefined;
+  /**
+   * [base, end) of the region `find` hit last, as raw doubles ([NaN, NaN] when there is none), the same
+   * array for the space's life. The hot `contains` test reads two elements of it instead of the region
+   * object and its boxed (≥ 2^31) base; the ring layer's pop paths read it inline (an address passed
+   * as an argument to a call V8 does not inline is boxed) and call `contains` only when it misses.
+   * Read-only outside this class.
+   */
+  readonly lastRange = new Float64Array([Number.NaN, Number.NaN]);
   private hook: WriteHook | undefined;
 
   constructor(readonly name: string) {}
@@ -103,28 +111,37 @@ export class AddressSpace {
     const i = this.list.findIndex((r) => r.base === base);
     if (i < 0) return E.left(memoryError('unmapped', this.name, base, 0, 'no region starts'));
     const [r] = this.list.splice(i, 1);
-    if (this.last === r) this.last = undefined;
+    if (this.last === r) this.setLast(undefined);
     return E.right(r!);
   }
 
   /** The region holding all of [addr, addr+len), or undefined. Allocation-free (hot path). */
   find(addr: number, len: number): Region | undefined {
     if (!(len >= 0)) return undefined;
-    const l = this.last;
-    if (l !== undefined && addr >= l.base && addr + len <= l.base + l.size) return l;
+    const lr = this.lastRange;
+    if (addr >= lr[0]! && addr + len <= lr[1]!) return this.last;
     const list = this.list;
     for (let i = 0; i < list.length; i++) {
       const r = list[i]!;
       if (addr >= r.base && addr + len <= r.base + r.size) {
-        this.last = r;
+        this.setLast(r);
         return r;
       }
     }
     return undefined;
   }
 
+  private setLast(r: Region | undefined): void {
+    this.last = r;
+    this.lastRange[0] = r === undefined ? Number.NaN : r.base;
+    this.lastRange[1] = r === undefined ? Number.NaN : r.base + r.size;
+  }
+
   /** True when [addr, addr+len) lies inside one region. Allocation-free. */
   contains(addr: number, len: number): boolean {
+    // the last region hit first (NaN bounds, a NaN addr or a negative len fail both tests)
+    const lr = this.lastRange;
+    if (len >= 0 && addr >= lr[0]! && addr + len <= lr[1]!) return true;
     return this.find(addr, len) !== undefined;
   }
 

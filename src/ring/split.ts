@@ -17,14 +17,14 @@
 import type { AddressSpace } from '../memory/address-space.js';
 import { usedElemError } from './types.js';
 import { getU64, setU64 } from '../memory/address-space.js';
-import { DESC_SIZE, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
+import { DESC_SIZE as DESC_SIZE_, resolveArea, resolveIndirectArea, takeSegment, validQueueSize, vringNeedEvent, type Area } from './common.js';
 import {
   ringError,
-  VRING_AVAIL_F_NO_INTERRUPT,
-  VRING_DESC_F_INDIRECT,
-  VRING_DESC_F_NEXT,
-  VRING_DESC_F_WRITE,
-  VRING_USED_F_NO_NOTIFY,
+  VRING_AVAIL_F_NO_INTERRUPT as VRING_AVAIL_F_NO_INTERRUPT_,
+  VRING_DESC_F_INDIRECT as VRING_DESC_F_INDIRECT_,
+  VRING_DESC_F_NEXT as VRING_DESC_F_NEXT_,
+  VRING_DESC_F_WRITE as VRING_DESC_F_WRITE_,
+  VRING_USED_F_NO_NOTIFY as VRING_USED_F_NO_NOTIFY_,
   type Chain,
   type RingBase,
   type RingConfig,
@@ -35,6 +35,17 @@ import {
   type RingRule,
   type Used,
 } from './types.js';
+
+/**
+ * Module-local copies of the imported constants the hot paths use: every use of an imported binding
+ * is a cell load plus a TDZ check in V8's optimized code, a module-local const folds to its literal.
+ */
+const DESC_SIZE = DESC_SIZE_;
+const VRING_AVAIL_F_NO_INTERRUPT = VRING_AVAIL_F_NO_INTERRUPT_;
+const VRING_DESC_F_INDIRECT = VRING_DESC_F_INDIRECT_;
+const VRING_DESC_F_NEXT = VRING_DESC_F_NEXT_;
+const VRING_DESC_F_WRITE = VRING_DESC_F_WRITE_;
+const VRING_USED_F_NO_NOTIFY = VRING_USED_F_NO_NOTIFY_;
 
 /** Offsets inside the avail / used rings (§2.7.6, §2.7.8). */
 const RING_FLAGS = 0;
@@ -377,7 +388,8 @@ export class SplitDevice implements RingDevice {
   /** Our used idx (`last_used_idx` in vhost), and its value at the last call decision. */
   declare private usedIdx: number;
   declare private signalledUsed: number;
-  private kicksOn = true;
+  /** EVENT_IDX with kicks wanted: each pop moves avail_event along (one field, read on every pop). */
+  declare private availEventOn: boolean;
 
   constructor(space: AddressSpace, config: RingConfig, areas: SplitAreas) {
     this.space = space;
@@ -385,6 +397,7 @@ export class SplitDevice implements RingDevice {
     this.num = config.size;
     this.mask = config.size - 1;
     this.eventIdx = config.eventIdx;
+    this.availEventOn = config.eventIdx;
     this.indirectOk = config.indirect;
     this.descView = areas.desc.view;
     this.availView = areas.avail.view;
@@ -410,9 +423,9 @@ export class SplitDevice implements RingDevice {
     const idx = av.getUint16(RING_IDX, true);
     if (idx === last) return false;
     const n = this.num;
-    if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
+    // (the head is read before the idx check: its slot lies inside the ring whatever idx says)
     const head = av.getUint16(RING_ENTRIES + (last & this.mask) * 2, true);
-    if (head >= n) return popError('desc-index-out-of-range', head, -1, n);
+    if (((idx - last) & 0xffff) > n || head >= n) return this.popBad(idx, last, head);
     // The common chain, one direct descriptor (a TX packet, an RX buffer): its checks inline here — flags
     // neither NEXT nor INDIRECT (5 = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT), address below 2^53 and
     // the buffer inside one region — so this stays small enough for V8 to inline into its caller.
@@ -424,7 +437,10 @@ export class SplitDevice implements RingDevice {
     if ((flags & 5) === 0 && hi < 0x200000 && out.capacity > 0) {
       const addr = hi * 4294967296 + dv.getUint32(o, true);
       const len = dv.getUint32(o + 8, true);
-      if (this.space.contains(addr, len)) {
+      // the buffer inside the region the space hit last (read inline: an address passed to a call is boxed
+      // when V8 does not inline it); any other region is checked by the full walk, which then caches it
+      const lr = this.space.lastRange;
+      if (addr >= lr[0]! && addr + len <= lr[1]!) {
         // the Chain's fields written here, not through a method: a double (addr) passed to a call
         // V8 does not inline is boxed, and this path must not allocate (the same fill as PackedDevice.walk; a
         // shared helper measured 16 B/chain)
@@ -445,11 +461,18 @@ export class SplitDevice implements RingDevice {
         }
         const next = (last + 1) & 0xffff;
         this.lastAvail = next;
-        if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+        if (this.availEventOn) this.writeAvailEvent(next);
         return true;
       }
     }
     return this.popChain(out, last, head);
+  }
+
+  /** The rule an avail idx or a head breaks (avail idx ahead first); out of line so that `pop` stays small. */
+  private popBad(idx: number, last: number, head: number): RingError {
+    const n = this.num;
+    if (((idx - last) & 0xffff) > n) return popError('avail-idx-ahead', idx, last, n);
+    return popError('desc-index-out-of-range', head, -1, n);
   }
 
   /** `pop` of any chain from `head` (at avail entry `last`): walk, check each descriptor, name the rule broken. */
@@ -484,7 +507,7 @@ export class SplitDevice implements RingDevice {
     const next = (last + 1) & 0xffff;
     this.lastAvail = next;
     // QEMU virtqueue_pop: with EVENT_IDX and kicks wanted, ask for a kick at the next entry.
-    if (this.eventIdx && this.kicksOn) this.writeAvailEvent(next);
+    if (this.availEventOn) this.writeAvailEvent(next);
     return true;
   }
 
@@ -549,14 +572,14 @@ export class SplitDevice implements RingDevice {
 
   /** §2.7.10: VRING_USED_F_NO_NOTIFY, or (EVENT_IDX) avail_event parked one behind last_avail_idx. */
   disableKicks(): void {
-    this.kicksOn = false;
+    this.availEventOn = false;
     if (this.eventIdx) this.writeAvailEvent((this.lastAvail - 1) & 0xffff);
     else this.writeUsedFlags(VRING_USED_F_NO_NOTIFY);
   }
 
   /** Ask for kicks again; true when chains are already available (vhost_enable_notify's re-check). */
   enableKicks(): boolean {
-    this.kicksOn = true;
+    this.availEventOn = this.eventIdx;
     if (this.eventIdx) this.writeAvailEvent(this.lastAvail);
     else this.writeUsedFlags(0);
     // (full barrier) then re-read avail->idx

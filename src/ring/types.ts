@@ -118,6 +118,24 @@ export class Chain {
     this.inBytes = 0;
   }
 
+  /**
+   * Make this a one-segment chain (Linux `sg_init_one`): `reset` and `push` of one buffer in one go, for
+   * the common single-buffer chain (a TX packet, an RX buffer). Returns false when capacity is 0.
+   */
+  one(addr: number, len: number, writable: boolean): boolean {
+    if (this.capacity === 0) return false;
+    this.id = 0;
+    this.ringDescs = 0;
+    this.indirect = false;
+    this.count = 1;
+    this.addr[0] = addr;
+    this.len[0] = len;
+    this.outCount = writable ? 0 : 1;
+    this.outBytes = writable ? 0 : len;
+    this.inBytes = writable ? len : 0;
+    return true;
+  }
+
   /** Append a segment; returns false when the chain is full. Readable segments must come first. */
   push(addr: number, len: number, writable: boolean): boolean {
     const n = this.count;

@@ -7,7 +7,10 @@
  * `mark` is allocation-free and O(words touched). Migration reads and clears the log once per round
  * (`collect`), as `VHOST_SET_LOG_BASE` users and KVM's dirty log do.
  */
-import { PAGE_SIZE, type AddressSpace } from '../memory/address-space.js';
+import { PAGE_SIZE as PAGE_BYTES, type AddressSpace } from '../memory/address-space.js';
+
+/** A module-local copy (an imported binding is a cell load and a TDZ check per use in optimized code; `mark` is hot). */
+const PAGE_SIZE = PAGE_BYTES;
 
 export const DIRTY_PAGE_SHIFT = 12;
 const PAGE_BITS = 32;
@@ -91,7 +94,26 @@ export class DirtyLog {
   /** Mark the pages of [addr, addr+len) dirty. Allocation-free. */
   mark(addr: number, len: number): void {
     if (len <= 0) return;
-    this.stats.marks++;
+    const stats = this.stats;
+    // Fast path: inside the last block and one page (a used-ring entry, a packet): one bit test
+    const l = this.lastBlock;
+    if (l !== undefined && addr >= l.base && addr + len <= l.end) {
+      const p = Math.floor(addr / PAGE_SIZE) - l.firstPage;
+      if (p === Math.floor((addr + len - 1) / PAGE_SIZE) - l.firstPage) {
+        stats.marks++;
+        stats.bytes += len;
+        const w = l.words;
+        const bit = 1 << (p & 31);
+        const old = w[p >>> 5]!;
+        if ((old & bit) === 0) {
+          w[p >>> 5] = old | bit;
+          this.dirty++;
+          stats.pagesDirtied++;
+        }
+        return;
+      }
+    }
+    stats.marks++;
     let cur = addr;
     const end = addr + len;
     while (cur < end) {

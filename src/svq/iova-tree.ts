@@ -17,7 +17,11 @@
  * never a truncated buffer. The hot path (`translate`) allocates nothing on success.
  */
 import { MAX_SAFE_ADDR, PAGE_SIZE } from '../memory/address-space.js';
-import { VHOST_ACCESS_RO, VHOST_ACCESS_WO, type IovaRange } from '../device/types.js';
+import { VHOST_ACCESS_RO as ACCESS_RO, VHOST_ACCESS_WO as ACCESS_WO, type IovaRange } from '../device/types.js';
+
+/** Module-local copies (an imported binding is a cell load and a TDZ check per use in optimized code; `translate` is hot). */
+const VHOST_ACCESS_RO = ACCESS_RO;
+const VHOST_ACCESS_WO = ACCESS_WO;
 
 /** Which address a mapping translates: host-virtual (SVQ's memory) or guest-physical. */
 export type MapKind = 'hva' | 'gpa';
@@ -256,8 +260,7 @@ export class IovaTree {
     let n = 0;
     do {
       const m = tm.find(cur);
-      if (m === undefined) return iovaTreeError('unmapped', cur, left, `${kind} address not mapped`);
-      if ((m.perm & need) === 0) return iovaTreeError('permission', cur, left, `${kind} mapping lacks ${writable ? 'write' : 'read'} access`);
+      if (m === undefined || (m.perm & need) === 0) return translateError(m === undefined ? 'unmapped' : 'permission', kind, cur, left, writable);
       const off = cur - m.translatedAddr;
       const room = m.size - off + 1;
       const take = left < room ? left : room;
@@ -266,7 +269,7 @@ export class IovaTree {
       if (n > 0 && outAddr[prev]! + outLen[prev]! === iova && outLen[prev]! + take <= 0xffffffff) {
         outLen[prev] = outLen[prev]! + take;
       } else {
-        if (at + n >= cap) return iovaTreeError('too-many-segments', addr, len, `buffer needs more than ${cap - at} segments`);
+        if (at + n >= cap) return translateError('too-many-segments', kind, addr, len, writable, cap - at);
         outAddr[at + n] = iova;
         outLen[at + n] = take;
         n++;
@@ -277,6 +280,23 @@ export class IovaTree {
     return n;
   }
 
+  /**
+   * The common case of `translate`, for the hot path: the buffer at `src[si]` (`len` bytes) lies inside one
+   * mapping of `kind` that allows the access; its IOVA goes to `dst[di]` and the answer is true. False
+   * (nothing written) when it does not — unmapped, crossing a mapping's end, or lacking the permission:
+   * `translate` then splits it or names the error. Addresses travel in Float64Arrays, never as arguments
+   * (a double passed to or returned from a call V8 does not inline is boxed). Allocation-free.
+   */
+  translateOne(kind: MapKind, src: Float64Array, si: number, len: number, writable: boolean, dst: Float64Array, di: number): boolean {
+    const addr = src[si]!;
+    const m = this.mapOf(kind).find(addr);
+    if (m === undefined || (m.perm & (writable ? VHOST_ACCESS_WO : VHOST_ACCESS_RO)) === 0) return false;
+    const off = addr - m.translatedAddr;
+    if (len > 0 && off + len - 1 > m.size) return false;
+    dst[di] = m.iova + off;
+    return true;
+  }
+
   /** Translate one address that must be followed by `len` contiguous IOVA bytes; -1 if it is not. Allocation-free. */
   translateContiguous(kind: MapKind, addr: number, len: number): number {
     const m = this.mapOf(kind).find(addr);
@@ -285,6 +305,13 @@ export class IovaTree {
     if (len > 0 && off + len - 1 > m.size) return -1;
     return m.iova + off;
   }
+}
+
+/** The error `translate` returns, built out of line so that `translate` stays small enough to inline. */
+function translateError(kind: 'unmapped' | 'permission' | 'too-many-segments', map: MapKind, addr: number, len: number, writable: boolean, room = 0): IovaTreeError {
+  if (kind === 'unmapped') return iovaTreeError(kind, addr, len, `${map} address not mapped`);
+  if (kind === 'permission') return iovaTreeError(kind, addr, len, `${map} mapping lacks ${writable ? 'write' : 'read'} access`);
+  return iovaTreeError(kind, addr, len, `buffer needs more than ${room} segments`);
 }
 
 /** Smallest a ≥ x with a ≡ pageOff (mod PAGE_SIZE). */

@@ -138,6 +138,18 @@ export interface ShadowVirtqueueOptions {
 
 /** Segments per element slot kept inline; longer chains keep theirs in a per-slot array grown once. */
 const INLINE_SEGS = 8;
+/** The fields of a slot in `su` (u32) and `sf` (f64). */
+const S_ID = 0; // guest head (split) / buffer id (packed)
+const S_RING_DESCS = 1; // descriptors it took on the guest ring
+const S_COUNT = 2; // segments
+const S_OUT = 3; // readable segments (first)
+const S_INDIRECT = 4; // 1 when it came through an indirect table
+const S_STATE = 5; // SLOT_*
+const S_LEN = 8; // INLINE_SEGS segment lengths
+const SLOT_U32 = S_LEN + INLINE_SEGS;
+const F_SEQ = 0; // pop order (hand-over)
+const F_ADDR = 1; // INLINE_SEGS segment addresses
+const SLOT_F64 = F_ADDR + INLINE_SEGS;
 const SLOT_FREE = 0;
 const SLOT_SHADOW = 1;
 const SLOT_PENDING = 2;
@@ -160,15 +172,10 @@ export class ShadowVirtqueue {
 
   // element slots (one per guest chain that can be in flight)
   private readonly nSlots: number;
-  private readonly slotState: Uint8Array;
-  private readonly slotId: Uint32Array;
-  private readonly slotRingDescs: Uint32Array;
-  private readonly slotCount: Uint32Array;
-  private readonly slotOut: Uint32Array;
-  private readonly slotIndirect: Uint8Array;
-  private readonly slotSeq: Float64Array;
-  private readonly segAddr: Float64Array;
-  private readonly segLen: Uint32Array;
+  /** Per-slot u32 fields (S_*), SLOT_U32 apart: one array per method to load, not one per field. */
+  private readonly su: Uint32Array;
+  /** Per-slot doubles (F_*), SLOT_F64 apart: the pop sequence number and the inline segment addresses. */
+  private readonly sf: Float64Array;
   private readonly bigAddr: (Float64Array | undefined)[];
   private readonly bigLen: (Uint32Array | undefined)[];
   private readonly freeSlots: Uint32Array;
@@ -206,15 +213,8 @@ export class ShadowVirtqueue {
     this.guestSize = opts.guest.config.size;
     const n = opts.guest.config.size;
     this.nSlots = n;
-    this.slotState = new Uint8Array(n);
-    this.slotId = new Uint32Array(n);
-    this.slotRingDescs = new Uint32Array(n);
-    this.slotCount = new Uint32Array(n);
-    this.slotOut = new Uint32Array(n);
-    this.slotIndirect = new Uint8Array(n);
-    this.slotSeq = new Float64Array(n);
-    this.segAddr = new Float64Array(n * INLINE_SEGS);
-    this.segLen = new Uint32Array(n * INLINE_SEGS);
+    this.su = new Uint32Array(n * SLOT_U32);
+    this.sf = new Float64Array(n * SLOT_F64);
     this.bigAddr = new Array<Float64Array | undefined>(n).fill(undefined);
     this.bigLen = new Array<Uint32Array | undefined>(n).fill(undefined);
     this.freeSlots = new Uint32Array(n);
@@ -307,7 +307,7 @@ export class ShadowVirtqueue {
             break;
           }
           const slot = this.storeElement(gchain);
-          if (!this.addToShadow(slot)) {
+          if (!(gchain.count === 1 ? this.addOneToShadow(slot, gchain) : this.addToShadow(slot))) {
             if (this.st === 'running') this.stash(slot);
             break;
           }
@@ -333,7 +333,7 @@ export class ShadowVirtqueue {
   }
 
   private stash(slot: number): void {
-    this.slotState[slot] = SLOT_PENDING;
+    this.su[slot * SLOT_U32 + S_STATE] = SLOT_PENDING;
     let t = this.pendHead + this.pendCount;
     if (t >= this.nSlots) t -= this.nSlots;
     this.pending[t] = slot;
@@ -346,30 +346,39 @@ export class ShadowVirtqueue {
     // a well-behaved guest never has more chains in flight than its queue size (§2.7.13.3 / §2.8)
     const slot = this.freeSlots[--this.freeTop]!;
     const count = c.count;
-    this.slotId[slot] = c.id;
-    this.slotRingDescs[slot] = c.ringDescs;
-    this.slotCount[slot] = count;
-    this.slotOut[slot] = c.outCount;
-    this.slotIndirect[slot] = c.indirect ? 1 : 0;
-    this.slotSeq[slot] = this.nextSeq++;
+    const su = this.su;
+    const sf = this.sf;
+    const o = slot * SLOT_U32;
+    const f = slot * SLOT_F64;
+    su[o + S_ID] = c.id;
+    su[o + S_RING_DESCS] = c.ringDescs;
+    su[o + S_COUNT] = count;
+    su[o + S_OUT] = c.outCount;
+    su[o + S_INDIRECT] = c.indirect ? 1 : 0;
+    su[o + S_STATE] = SLOT_PENDING;
+    sf[f + F_SEQ] = this.nextSeq++;
     if (count <= INLINE_SEGS) {
-      const b = slot * INLINE_SEGS;
+      const addr = c.addr;
+      const len = c.len;
       for (let k = 0; k < count; k++) {
-        this.segAddr[b + k] = c.addr[k]!;
-        this.segLen[b + k] = c.len[k]!;
+        sf[f + F_ADDR + k] = addr[k]!;
+        su[o + S_LEN + k] = len[k]!;
       }
-    } else {
-      let a = this.bigAddr[slot];
-      let l = this.bigLen[slot];
-      if (a === undefined || a.length < count) {
-        a = this.bigAddr[slot] = new Float64Array(c.capacity);
-        l = this.bigLen[slot] = new Uint32Array(c.capacity);
-      }
-      a.set(c.addr.subarray(0, count));
-      l!.set(c.len.subarray(0, count));
-    }
-    this.slotState[slot] = SLOT_PENDING;
+    } else this.storeBig(slot, c);
     return slot;
+  }
+
+  /** A chain longer than INLINE_SEGS keeps its segments in the slot's own arrays (grown once, then reused). */
+  private storeBig(slot: number, c: Chain): void {
+    const count = c.count;
+    let a = this.bigAddr[slot];
+    let l = this.bigLen[slot];
+    if (a === undefined || l === undefined || a.length < count) {
+      a = this.bigAddr[slot] = new Float64Array(c.capacity);
+      l = this.bigLen[slot] = new Uint32Array(c.capacity);
+    }
+    a.set(c.addr.subarray(0, count));
+    l.set(c.len.subarray(0, count));
   }
 
   /**
@@ -377,12 +386,14 @@ export class ShadowVirtqueue {
    * (-ENOSPC) or on a failure (the queue is then failed).
    */
   private addToShadow(slot: number): boolean {
-    const count = this.slotCount[slot]!;
-    const outCount = this.slotOut[slot]!;
+    const su = this.su;
+    const count = su[slot * SLOT_U32 + S_COUNT]!;
+    const outCount = su[slot * SLOT_U32 + S_OUT]!;
     const big = count > INLINE_SEGS;
-    const ga = big ? this.bigAddr[slot]! : this.segAddr;
-    const gl = big ? this.bigLen[slot]! : this.segLen;
-    const b = big ? 0 : slot * INLINE_SEGS;
+    const ga = big ? this.bigAddr[slot]! : this.sf;
+    const gl = big ? this.bigLen[slot]! : su;
+    const ba = big ? 0 : slot * SLOT_F64 + F_ADDR;
+    const bl = big ? 0 : slot * SLOT_U32 + S_LEN;
     const sc = this.schain;
     const sa = sc.addr;
     const sl = sc.len;
@@ -394,13 +405,10 @@ export class ShadowVirtqueue {
     let outBytes = 0;
     let inBytes = 0;
     for (let k = 0; k < count; k++) {
-      const len = gl[b + k]!;
+      const len = gl[bl + k]!;
       const w = k >= outCount;
-      const r = iova.translate(map, ga[b + k]!, len, w, sa, sl, n, cap);
-      if (typeof r !== 'number') {
-        this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.slotId[slot]} segment ${k}`, r));
-        return false;
-      }
+      const r = iova.translate(map, ga[ba + k]!, len, w, sa, sl, n, cap);
+      if (typeof r !== 'number') return this.translateFailed(slot, k, r);
       n += r;
       if (w) inBytes += len;
       else {
@@ -417,20 +425,56 @@ export class ShadowVirtqueue {
     sc.inBytes = inBytes;
     const drv = this.shadowRing;
     // indirect on the shadow ring when the guest used one, or when the chain would not fit directly
-    const useInd = this.shadowIndirect && n > 1 && (this.slotIndirect[slot] === 1 || n > drv.numFree());
+    const useInd = this.shadowIndirect && n > 1 && (su[slot * SLOT_U32 + S_INDIRECT] === 1 || n > drv.numFree());
     const r = drv.add(sc, slot, useInd);
     if (typeof r === 'number') {
-      this.slotState[slot] = SLOT_SHADOW;
+      su[slot * SLOT_U32 + S_STATE] = SLOT_SHADOW;
       this.counters.forwarded++;
       if (useInd) this.counters.indirectForwarded++;
       return true;
     }
+    return this.addFailed(slot, n, r);
+  }
+
+  /**
+   * `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer): translated in
+   * one piece when it lies inside one mapping, straight from `c` into the shadow chain; anything else
+   * (a buffer across mappings, an error to name) takes the general path.
+   */
+  private addOneToShadow(slot: number, c: Chain): boolean {
+    const sc = this.schain;
+    const len = c.len[0]!;
+    const w = c.outCount === 0;
+    if (!this.iova.translateOne(this.bufferMap, c.addr, 0, len, w, sc.addr, 0)) return this.addToShadow(slot);
+    sc.len[0] = len;
+    sc.count = 1;
+    sc.outCount = w ? 0 : 1;
+    sc.outBytes = w ? 0 : len;
+    sc.inBytes = w ? len : 0;
+    const r = this.shadowRing.add(sc, slot, false);
+    if (typeof r !== 'number') return this.addFailed(slot, 1, r);
+    this.su[slot * SLOT_U32 + S_STATE] = SLOT_SHADOW;
+    this.counters.forwarded++;
+    return true;
+  }
+
+  /** A guest segment without an IOVA mapping (or too many pieces): the queue fails. Always false. */
+  private translateFailed(slot: number, k: number, r: IovaTreeError): boolean {
+    this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_ID]} segment ${k}`, r));
+    return false;
+  }
+
+  /**
+   * The shadow ring refused slot's chain of `n` descriptors: full for now (-ENOSPC, false, the caller
+   * stashes it) or never able to hold it / broken (the queue fails). Always false.
+   */
+  private addFailed(slot: number, n: number, r: RingError): boolean {
     if (r.rule === 'no-space') {
       // with nothing in flight the ring will never have more room: this chain can never be shadowed
-      if (drv.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.slotId[slot]} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
+      if (this.shadowRing.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_ID]} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
       return false;
     }
-    this.fail(svqError('setup', this.name, `add guest chain ${this.slotId[slot]} to the shadow ring`, r));
+    this.fail(svqError('setup', this.name, `add guest chain ${this.su[slot * SLOT_U32 + S_ID]} to the shadow ring`, r));
     return false;
   }
 
@@ -477,32 +521,39 @@ export class ShadowVirtqueue {
   }
 
   private returnToGuest(slot: number, len: number): boolean {
-    const pr = this.guestRing.push(this.slotId[slot]!, this.slotRingDescs[slot]!, len);
-    if (pr !== undefined) {
-      this.fail(svqError('guest-ring', this.name, `push used id ${this.slotId[slot]}`, pr));
-      return false;
-    }
-    const d = this.dirty;
-    if (d !== undefined && len > 0) {
-      // the device wrote `len` bytes into the in-buffers, in order (§2.7.8.1)
-      const count = this.slotCount[slot]!;
-      const big = count > INLINE_SEGS;
-      const ga = big ? this.bigAddr[slot]! : this.segAddr;
-      const gl = big ? this.bigLen[slot]! : this.segLen;
-      const b = big ? 0 : slot * INLINE_SEGS;
-      let left = len;
-      for (let k = this.slotOut[slot]!; k < count && left > 0; k++) {
-        const l = gl[b + k]!;
-        const m = l < left ? l : left;
-        d.mark(ga[b + k]!, m);
-        left -= m;
-      }
-    }
+    const su = this.su;
+    const o = slot * SLOT_U32;
+    const pr = this.guestRing.push(su[o + S_ID]!, su[o + S_RING_DESCS]!, len);
+    if (pr !== undefined) return this.pushFailed(slot, pr);
+    if (this.dirty !== undefined && len > 0) this.markWritten(this.dirty, slot, len);
     this.counters.returned++;
     this.counters.usedBytes += len;
-    this.slotState[slot] = SLOT_FREE;
+    su[o + S_STATE] = SLOT_FREE;
     this.freeSlots[this.freeTop++] = slot;
     return true;
+  }
+
+  /** The guest ring refused the used entry: the queue fails. Always false. */
+  private pushFailed(slot: number, pr: RingError): boolean {
+    this.fail(svqError('guest-ring', this.name, `push used id ${this.su[slot * SLOT_U32 + S_ID]}`, pr));
+    return false;
+  }
+
+  /** The device wrote `len` bytes into slot's in-buffers, in order (§2.7.8.1): mark their pages dirty. */
+  private markWritten(d: DirtyLog, slot: number, len: number): void {
+    const count = this.su[slot * SLOT_U32 + S_COUNT]!;
+    const big = count > INLINE_SEGS;
+    const ga = big ? this.bigAddr[slot]! : this.sf;
+    const gl = big ? this.bigLen[slot]! : this.su;
+    const ba = big ? 0 : slot * SLOT_F64 + F_ADDR;
+    const bl = big ? 0 : slot * SLOT_U32 + S_LEN;
+    let left = len;
+    for (let k = this.su[slot * SLOT_U32 + S_OUT]!; k < count && left > 0; k++) {
+      const l = gl[bl + k]!;
+      const m = l < left ? l : left;
+      d.mark(ga[ba + k]!, m);
+      left -= m;
+    }
   }
 
   // ─────────────────────────────── stop and hand-over ───────────────────────────────
@@ -520,13 +571,13 @@ export class ShadowVirtqueue {
     this.guestPolling = false;
     this.guestRing.enableKicks();
     const slots: number[] = [];
-    for (let i = 0; i < this.nSlots; i++) if (this.slotState[i] !== SLOT_FREE) slots.push(i);
-    slots.sort((a, b) => this.slotSeq[a]! - this.slotSeq[b]!);
+    for (let i = 0; i < this.nSlots; i++) if (this.su[i * SLOT_U32 + S_STATE] !== SLOT_FREE) slots.push(i);
+    slots.sort((a, b) => this.sf[a * SLOT_F64 + F_SEQ]! - this.sf[b * SLOT_F64 + F_SEQ]!);
     const inFlight = slots.map((s) => this.element(s));
     const base = this.guestRing.base();
     // un-popping is exact only when the in-flight chains are the last ones popped
     let tail = true;
-    for (let i = 0; i < slots.length; i++) if (this.slotSeq[slots[i]!] !== this.nextSeq - slots.length + i) tail = false;
+    for (let i = 0; i < slots.length; i++) if (this.sf[slots[i]! * SLOT_F64 + F_SEQ] !== this.nextSeq - slots.length + i) tail = false;
     let passthroughBase: RingBase | undefined;
     if (tail) {
       let idx = base.availIdx;
@@ -545,18 +596,19 @@ export class ShadowVirtqueue {
   }
 
   private element(slot: number): SvqElement {
-    const count = this.slotCount[slot]!;
+    const count = this.su[slot * SLOT_U32 + S_COUNT]!;
     const big = count > INLINE_SEGS;
-    const ga = big ? this.bigAddr[slot]! : this.segAddr;
-    const gl = big ? this.bigLen[slot]! : this.segLen;
-    const b = big ? 0 : slot * INLINE_SEGS;
+    const ga = big ? this.bigAddr[slot]! : this.sf;
+    const gl = big ? this.bigLen[slot]! : this.su;
+    const ba = big ? 0 : slot * SLOT_F64 + F_ADDR;
+    const bl = big ? 0 : slot * SLOT_U32 + S_LEN;
     return {
-      id: this.slotId[slot]!,
-      ringDescs: this.slotRingDescs[slot]!,
-      indirect: this.slotIndirect[slot] === 1,
-      outCount: this.slotOut[slot]!,
-      addr: Array.from(ga.subarray(b, b + count)),
-      len: Array.from(gl.subarray(b, b + count)),
+      id: this.su[slot * SLOT_U32 + S_ID]!,
+      ringDescs: this.su[slot * SLOT_U32 + S_RING_DESCS]!,
+      indirect: this.su[slot * SLOT_U32 + S_INDIRECT] === 1,
+      outCount: this.su[slot * SLOT_U32 + S_OUT]!,
+      addr: Array.from(ga.subarray(ba, ba + count)),
+      len: Array.from(gl.subarray(bl, bl + count)),
     };
   }
 

@@ -112,3 +112,36 @@ describe('fp-ts wrappers', () => {
     expect(reapE(drv.right, u)).toEqual(E.right(false));
   });
 });
+
+describe('Chain.one', () => {
+  it('builds the same chain as reset + push of one buffer, over a chain in any prior state', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 0, max: 0xffffffff }), fc.boolean()), { maxLength: 4 }),
+        fc.integer({ min: 0, max: 2 ** 52 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.boolean(),
+        (before, addr, len, writable) => {
+          const a = new Chain(4);
+          const b = new Chain(4);
+          for (const [x, l, w] of before) {
+            a.push(x, l, w);
+            b.push(x, l, w);
+          }
+          a.id = b.id = 7;
+          a.indirect = b.indirect = true;
+          expect(a.one(addr, len, writable)).toBe(true);
+          b.reset();
+          b.push(addr, len, writable);
+          for (const k of ['id', 'ringDescs', 'indirect', 'count', 'outCount', 'outBytes', 'inBytes', 'inCount'] as const) expect(a[k]).toBe(b[k]);
+          expect(a.addr[0]).toBe(b.addr[0]);
+          expect(a.len[0]).toBe(b.len[0]);
+        },
+      ),
+    );
+  });
+
+  it('refuses a chain with no room', () => {
+    expect(new Chain(0).one(BUF_BASE, 8, false)).toBe(false);
+  });
+});

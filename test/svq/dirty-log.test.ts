@@ -89,7 +89,10 @@ describe('DirtyLog', () => {
             }
           }
           const changed = changedPages(s, before, snapshot(s));
+          const count = log.dirtyCount();
           const dirty = log.collect();
+          // the running count agrees with the bitmap (mark's one-page fast path and the general path alike)
+          expect(count).toBe(dirty.length);
           // changed ⊆ dirty; dirty ⊆ changed except pages whose bytes a second write in the round restored
           for (const p of changed) expect(dirty).toContain(p);
           const restored = dirty.filter((p) => !changed.includes(p));
