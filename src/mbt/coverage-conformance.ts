@@ -124,6 +124,7 @@ const configMac = (dev: VdpaDevice): string | undefined => {
 const stateText = (dev: VdpaDevice): string | undefined => (hasCapability(dev, 'netState') ? JSON.stringify(dev.netState(), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : undefined);
 
 /** Probe the device `open()` opens (each probe opens it afresh, so one probe's state cannot leak into the next). */
+/** (Long: one probe per CVQ class and the SUSPEND/RESUME check share the opened device and its reset at the end.) */
 export async function probeConformance(label: string, open: () => E.Either<string, VdpaDevice>): Promise<Conformance> {
   const errors: string[] = [];
   const commands = classCommands();

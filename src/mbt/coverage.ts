@@ -62,6 +62,7 @@ class Collector {
   }
 }
 
+/** (Long: the planned paths, then the pair paths and their second tries, counted into one result.) */
 export async function runCoverage(plan: PlannedMachine, opts: MbtOptions = {}): Promise<CoveredMachine> {
   const { model, harness } = plan;
   const seen = new Collector(new Map(model.edges.map((e) => [edgeKey(e), e])));

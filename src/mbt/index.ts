@@ -126,6 +126,7 @@ const SECOND_PASSES = 4;
 /**
  * Run `paths` through `runOne`, then the second chances (src/mbt/index.ts `extensionsToEdge`) for every
  * transition not yet taken that `harness` does not name impossible. Returns what was covered.
+ * (Long: the planned paths and the second chances share the covered set they fill.)
  */
 export async function explore(
   model: MachineModel,

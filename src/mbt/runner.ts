@@ -352,6 +352,7 @@ export function delayMs(machine: AnyStateMachine, name: string, snapshot: AnyMac
   return Number.isFinite(n) ? n : 0;
 }
 
+/** (Long: one closure binds the gates, the effects and the path runner that share them.) */
 export function gatedHarness<M extends AnyStateMachine, TEnv>(b: GatedBinding<M, TEnv>): Harness {
   let current: { gates: Gates; effects: object } | undefined;
   let bound: AnyStateMachine | undefined;

@@ -439,6 +439,7 @@ const ONE_EFFECT: Readonly<Record<string, { readonly effect: string; readonly ok
  * invoked cvq-command's done / error): device-lifecycle, svq-switch and cvq-command moved one effect at a
  * time, each completion `ok` or failing (a named fault where the device must answer otherwise).
  * A guard over the child alone is the child's; one that also reads the migration's context is checked.
+ * (Long: one case per kind of child edge of the composed migration.)
  */
 export function* migrationMoves(edge: ModelEdge, view: StepView, gates: Gates): Generator<Completion> {
   const c = (view.snapshot as MigrationSnap).context;

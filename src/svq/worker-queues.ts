@@ -103,6 +103,7 @@ function single(opts: ShadowQueuesOptions): ShadowQueues | SvqWorkerError {
   };
 }
 
+/** (Long: one closure per queue set: start, notify, stop and the dirty merge share the workers.) */
 async function workers(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWorkerError> {
   // one worker per queue pair (rx 2p, tx 2p+1)
   const pairs = new Map<number, ShadowQueueSpec[]>();

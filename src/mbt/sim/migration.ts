@@ -235,6 +235,7 @@ async function shadowFromStart(src: MigrationSourceEnv): Promise<void> {
  * one effect at a time (src/mbt/scripts.ts `migrationMoves`), faults armed on the device for the ones
  * that must fail. The destination's faults are device-independent (one-shot uAPI failures, hidden
  * features, a corrupt config read) except the refused restore, which needs a simulated destination.
+ * (Long: one gated harness literal: env, input, effects, moves, invariants of both ends.)
  */
 export function migrationHarness(setup: MigrationSetup): Harness {
   const paths = new Map<MigrationEnv, ModelPath>();
