@@ -30,6 +30,8 @@ export class CallWatcher implements CallWatch {
   private readonly one = new BigUint64Array([1n]);
   private armed = false;
   private stopped = false;
+  /** Times the poll returned (calls, re-arm timeouts, the stop): an idle watch adds one per REARM_MS. */
+  wakeups = 0;
 
   private constructor(
     private readonly c: Libc,
@@ -71,6 +73,7 @@ export class CallWatcher implements CallWatch {
 
   private fired(err: unknown, ready: number): void {
     this.armed = false;
+    this.wakeups++;
     if (this.stopped) {
       this.c.close(this.wake);
       return;

@@ -198,7 +198,7 @@ svq.test('data queues through SVQ: 128 frames TX → vdpa_sim_net → RX, every 
       for (let a = start; a < start + rxGot[j]!.len; a += PAGE_SIZE) ok(p.dirty.isDirty(a), `rx ${j} page 0x${a.toString(16)} dirty`);
     }
     for (let i = 0; i < N; i++) ok(!p.dirty.isDirty(p.bufGpa + (N + i) * BUF), `tx buffer ${i} not dirtied by the device`);
-    ctx.metric({ name: 'SVQ dataplane loop (TCG)', value: Math.round((N / ms) * 1000), unit: 'frames/s', note: `${N} frames, ${bytes} bytes checked, ${ts.kicksSent} tx kicks, ${rs.callsSent} rx calls to the guest` });
+    ctx.metric({ name: 'SVQ first burst (cold)', value: Math.round((N / ms) * 1000), unit: 'frames/s', note: `${N} frames, ${bytes} bytes checked, ${ts.kicksSent} tx kicks, ${rs.callsSent} rx calls to the guest` });
   }),
 );
 
@@ -216,37 +216,49 @@ const LOOP_CYCLES = 3;
 /** virtio_net_hdr_v1 + 60 bytes of Ethernet: what `GuestNic.sendTx` sends and the device loops back. */
 const LOOP_FRAME = 12 + 60;
 
-/** The guest's interrupt line: `ring()` from a call (the device's, or SVQ's), `wait()` for the next one. */
+/**
+ * The guest's interrupt line: `ring()` from a call (the device's, or SVQ's), `wait()` for the next one.
+ * No timer per wait (a setTimeout/clearTimeout pair per call showed up in the SVQ profile): one watchdog
+ * per round rings it when nothing did for a whole tick, and counts that as a timeout.
+ */
 class Doorbell {
   private pending = false;
   private wake: (() => void) | undefined;
+  private quiet = true;
   rings = 0;
-  /** Waits that ended by their timeout, not a call: a lost or suppressed notification costs one each. */
+  /** Waits ended by the watchdog, not a call: a lost or suppressed notification costs one each. */
   timeouts = 0;
   ring(): void {
     this.rings++;
+    this.quiet = false;
     this.pending = true;
     const w = this.wake;
     this.wake = undefined;
     w?.();
   }
-  wait(ms: number): Promise<void> {
+  wait(): Promise<void> {
     if (this.pending) {
       this.pending = false;
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.wake = undefined;
-        this.timeouts++;
-        resolve();
-      }, ms);
       this.wake = () => {
-        clearTimeout(t);
         this.pending = false;
         resolve();
       };
     });
+  }
+  /** Ring every `ms` that passed without a call (and count it); stop with the returned function. */
+  watchdog(ms: number): () => void {
+    const t = setInterval(() => {
+      if (this.quiet && this.wake !== undefined) {
+        this.timeouts++;
+        this.ring();
+        this.rings--;
+      }
+      this.quiet = true;
+    }, ms);
+    return () => clearInterval(t);
   }
 }
 
@@ -263,11 +275,16 @@ async function loopRounds(nic: GuestNic, bell: Doorbell, rounds: number, perRoun
     right(nic.postRx(0, LOOP_BURST), 'post rx');
     right(nic.sendTx(1, LOOP_BURST), 'send tx');
     const deadline = t0 + 20_000;
-    for (;;) {
-      right(nic.reap(), 'reap');
-      if (nic.inFlight() === 0) break;
-      ok(performance.now() < deadline, `timeout: ${nic.inFlight()} chains in flight`);
-      await bell.wait(50);
+    const stopDog = bell.watchdog(50);
+    try {
+      for (;;) {
+        right(nic.reap(), 'reap');
+        if (nic.inFlight() === 0) break;
+        ok(performance.now() < deadline, `timeout: ${nic.inFlight()} chains in flight`);
+        await bell.wait();
+      }
+    } finally {
+      stopDog();
     }
     ms += performance.now() - t0;
     perRound.push(Math.round(performance.now() - t0));
