@@ -170,16 +170,16 @@ export class ShadowRings {
   unmap(qi: number): E.Either<DeviceError, void> {
     const ring = this.rings.get(qi);
     if (ring === undefined) return E.right(undefined);
-    for (const m of ring.maps) {
+    // part by part, so a refused invalidate leaves exactly the parts still mapped for a retry
+    while (ring.maps.length > 0) {
+      const m = ring.maps[0]!;
       const inv = this.dev.iotlbInvalidate(this.asid, m.iova, m.size);
       if (E.isLeft(inv)) return inv;
-    }
-    this.rings.delete(qi);
-    for (const m of ring.maps) {
+      ring.maps.shift();
       this.tree.remove(m.iova);
       this.view.removeRegion(m.iova);
     }
-    ring.maps.length = 0;
+    this.rings.delete(qi);
     return this.dev.freeHost(ring.region);
   }
 
