@@ -13,6 +13,7 @@ import { Chain, isRingError, placeRing, ringFactory, Used, type RingConfig, type
 import { DirtyLog } from '../../../src/svq/dirty-log.js';
 import { IovaTree, isIovaTreeError } from '../../../src/svq/iova-tree.js';
 import { isSvqError, ShadowVirtqueue } from '../../../src/svq/shadow-virtqueue.js';
+import { ShadowRings } from '../../../src/svq/shadow-rings.js';
 import { maskOf } from '../../../src/virtio/features.js';
 import { createActor, waitFor } from 'xstate';
 import { bind } from '../../../machines/contract.js';
@@ -69,22 +70,17 @@ function queuesUp(dev: VdpaDevice, nbufs: number): Plane {
   const dirty = DirtyLog.forSpace(gpa);
   dirty.attach(gpa);
 
-  // shadow rings in host memory
-  const shLay = placeRing('split', QSIZE, 0, { deviceAlign: PAGE_SIZE });
-  const shRingBytes = Math.ceil(shLay.end / PAGE_SIZE) * PAGE_SIZE;
-  const shadow = right(dev.allocHost(2 * shRingBytes, 'shadow-rings'), 'allocHost shadow rings');
-
-  // IOVA tree: guest RAM by GPA, shadow rings by HVA; the device's IOTLB gets IOVA → HVA for both
+  // IOVA tree: guest RAM by GPA; the device's IOTLB gets IOVA → HVA. The shadow rings are the SVQ back
+  // end's (src/svq/shadow-rings.ts): host memory mapped HVA → IOVA part by part, as QEMU maps them
   const tree = new IovaTree(right(dev.getIovaRange(), 'GET_IOVA_RANGE'));
   const ramMap = tree.mapAlloc('gpa', { translatedAddr: GPA_BASE, size: ram.size - 1, perm: VHOST_ACCESS_RW });
-  const shMap = tree.mapAlloc('hva', { translatedAddr: shadow.base, size: shadow.size - 1, perm: VHOST_ACCESS_RW });
-  if (isIovaTreeError(ramMap) || isIovaTreeError(shMap)) throw new Error('IOVA tree allocation failed');
+  if (isIovaTreeError(ramMap)) throw new Error('IOVA tree allocation failed');
   const iovaView = new AddressSpace('iova:asid0');
   right(iovaView.addRegion(ramMap.iova, ram.buffer, { offset: ram.offset, size: ram.size, name: 'guest-ram@iova' }), 'IOVA view RAM');
-  right(iovaView.addRegion(shMap.iova, shadow.buffer, { offset: shadow.offset, size: shadow.size, name: 'shadow@iova' }), 'IOVA view shadow');
+  const rings = new ShadowRings(dev, tree, iovaView, 0);
   right(dev.iotlbBatchBegin(0), 'BATCH_BEGIN');
   right(dev.iotlbUpdate(0, ramMap.iova, ram.size, ram.base, VHOST_ACCESS_RW), 'map guest RAM');
-  right(dev.iotlbUpdate(0, shMap.iova, shadow.size, shadow.base, VHOST_ACCESS_RW), 'map shadow rings');
+  const shadowAddrs = [RX, TX].map((qi) => right(rings.map(qi, { layout: 'split', size: QSIZE, indirect: false, cvq: false }), `map shadow ring ${qi}`).addrs);
   right(dev.iotlbBatchEnd(0), 'BATCH_END');
 
   const queues = [RX, TX].map((qi): Queue => {
@@ -92,8 +88,7 @@ function queuesUp(dev: VdpaDevice, nbufs: number): Plane {
     const guestConfig: RingConfig = { layout: 'split', size: QSIZE, addrs: g.addrs, eventIdx: false, indirect: false };
     const guest = ringFactory('split').driver(gpa, guestConfig);
     if (isRingError(guest)) throw new Error(guest.message);
-    const s = placeRing('split', QSIZE, shMap.iova + qi * shRingBytes, { deviceAlign: PAGE_SIZE });
-    const shadowConfig: RingConfig = { layout: 'split', size: QSIZE, addrs: s.addrs, eventIdx: false, indirect: false };
+    const shadowConfig: RingConfig = { layout: 'split', size: QSIZE, addrs: shadowAddrs[qi]!, eventIdx: false, indirect: false };
     const guestCalls = { n: 0 };
     const created = ShadowVirtqueue.create({
       name: qi === RX ? 'rx' : 'tx',
@@ -112,7 +107,7 @@ function queuesUp(dev: VdpaDevice, nbufs: number): Plane {
     if (isSvqError(created)) throw new Error(created.message);
     right(dev.setVringNum(qi, QSIZE), 'SET_VRING_NUM');
     right(dev.setVringBase(qi, 0), 'SET_VRING_BASE');
-    right(dev.setVringAddr(qi, s.addrs), 'SET_VRING_ADDR');
+    right(dev.setVringAddr(qi, shadowConfig.addrs), 'SET_VRING_ADDR');
     right(dev.setVringEnable(qi, true), 'SET_VRING_ENABLE');
     return { qi, guest, svq: created, guestCalls };
   });
