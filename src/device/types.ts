@@ -122,5 +122,11 @@ export interface VdpaDevice {
    * Resolves right(true) on a call, right(false) on timeout; never blocks the event loop for long.
    */
   waitCall(qi: number, timeoutMs: number): Promise<E.Either<DeviceError, boolean>>;
+  /**
+   * Optional, event-driven calls (a device whose calls are eventfds: vhost-vdpa): `onCall(qi)` runs each
+   * time one of `qis` is signalled, until `stop()`; the wait blocks no event loop. A watched queue's calls
+   * are consumed by the watch (no `waitCall` on it meanwhile). Devices without it are waited on with `waitCall`.
+   */
+  watchCalls?(qis: readonly number[], onCall: (qi: number) => void, onError?: (e: DeviceError) => void): E.Either<DeviceError, { stop(): void }>;
   close(): void;
 }

@@ -92,6 +92,8 @@ export class GuestNic {
   private next: number;
   private readonly chain = new Chain(4);
   private readonly used = new Used();
+  /** The frame written for each send (reused: only its sequence byte changes between frames of a length). */
+  private frame = new Uint8Array(0);
   posted = 0;
   reaped = 0;
   rxBytes = 0;
@@ -135,9 +137,12 @@ export class GuestNic {
     const q = this.queue(qi);
     for (let i = 0; i < n; i++) {
       const addr = this.alloc(NET_HDR_LEN + len);
-      const frame = new Uint8Array(NET_HDR_LEN + len);
-      frame.fill(0xff, NET_HDR_LEN, NET_HDR_LEN + 6); // broadcast destination
-      frame[NET_HDR_LEN + 12] = 0x08; // ethertype IPv4
+      let frame = this.frame;
+      if (frame.length !== NET_HDR_LEN + len) {
+        frame = this.frame = new Uint8Array(NET_HDR_LEN + len);
+        frame.fill(0xff, NET_HDR_LEN, NET_HDR_LEN + 6); // broadcast destination
+        frame[NET_HDR_LEN + 12] = 0x08; // ethertype IPv4
+      }
       frame[NET_HDR_LEN + 14] = i & 0xff;
       const w = this.path.gpa.write(addr, frame);
       if (E.isLeft(w)) return E.left(deviceError('invalid', 'guest tx', w.left.message));

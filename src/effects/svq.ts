@@ -4,26 +4,25 @@
  * hw/virtio/vhost-vdpa.c `vhost_vdpa_svq_setup` / `_svq_map_rings` / `_svq_unmap_rings`):
  *
  *  - guest RAM is recorded in the IOVA tree at IOVA = GPA (it is already in the IOTLB);
- *  - each shadow ring is host memory from the device, given an IOVA by the tree (first fit) and mapped
- *    into the IOTLB; SVQ writes it through an IOVA view aliasing the same bytes;
- *  - pointing the device at a ring = disable the queue, VHOST_SET_VRING_ADDR / _BASE, enable it again
- *    (the device runs them after DRIVER_OK: VHOST_BACKEND_F_ENABLE_AFTER_DRIVER_OK), all while suspended;
- *  - in shadow mode a pump relays device calls to SVQ and the guest's notifications go to SVQ.
+ *  - shadow ring memory, pointing queues, the call relay and the drain check are the SVQ back end's
+ *    (src/svq/shadow-rings.ts, shared with `SvqDevice`);
+ *  - in shadow mode device calls are relayed to SVQ (event-driven on a device with call eventfds) and
+ *    the guest's notifications go to SVQ.
  * Every step that fails undoes its own partial work before rejecting, so the machine's `progress`
  * lists exactly what `rollback` has to undo.
  *
- * Why this and also src/svq/svq-device.ts (`SvqDevice`): this switches a device that is *running* —
- * DRIVER_OK, its CVQ state configured — while SUSPENDed (QEMU's migration log_global_start), keeping the
- * device's state and the CVQ untouched; `SvqDevice` starts a device shadowed from a reset (x-svq=on, the
- * 'cvq' mode, devices without SUSPEND, a restart from a hand-over), which would lose that state here.
+ * This switches a device that is *running* — DRIVER_OK, its CVQ state configured — while SUSPENDed
+ * (QEMU's migration log_global_start), keeping the device's state and the CVQ untouched; `SvqDevice`
+ * (src/svq/svq-device.ts) starts a device shadowed from a reset on the same back end.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { AddressSpace, type Region } from '../memory/address-space.js';
-import { decodeBase, encodeBase, placeRing, ringFactory } from '../ring/index.js';
-import type { RingAddrs, RingBase, RingConfig } from '../ring/types.js';
+import { AddressSpace } from '../memory/address-space.js';
+import { decodeBase, encodeBase } from '../ring/index.js';
+import type { RingBase, RingConfig } from '../ring/types.js';
 import { deviceError, VHOST_ACCESS_RW, type DeviceError } from '../device/types.js';
-import { IovaTree, isIovaTreeError, type DMAMap } from '../svq/iova-tree.js';
+import { IovaTree, isIovaTreeError } from '../svq/iova-tree.js';
 import { isSvqError, ShadowVirtqueue, type SvqHandover } from '../svq/shadow-virtqueue.js';
+import { ShadowRings } from '../svq/shadow-rings.js';
 import type { DirtyLog } from '../svq/dirty-log.js';
 import type { SvqMode, svqSwitchMachine } from '../../machines/svq-switch.js';
 import type { EffectsOf } from '../../machines/contract.js';
@@ -34,10 +33,16 @@ import { orReject } from './common.js';
 export type SvqSwitchEffects = EffectsOf<typeof svqSwitchMachine>;
 
 interface Shadow {
-  readonly region: Region;
-  readonly map: DMAMap;
   readonly config: RingConfig;
   svq: ShadowVirtqueue;
+}
+
+export interface SvqBackendOptions {
+  readonly dirty?: DirtyLog;
+  /** How long the call relay waits on each queue of a device without call eventfds (the simulator). */
+  readonly pumpWaitMs?: number;
+  /** SVQ signals the guest's queue `qi` (its irqfd): an in-process guest waiting for used chains. */
+  readonly callGuest?: (qi: number) => void;
 }
 
 /** The switchable data path: where the guest's notifications go, and the shadow state when shadowed. */
@@ -45,15 +50,16 @@ export class SvqBackend {
   readonly tree: IovaTree;
   /** The device's IOVA view: guest RAM at IOVA = GPA and the shadow rings at their IOVAs. */
   readonly view = new AddressSpace('iova');
+  /** The SVQ back end on the device: shadow ring memory, pointing, call relay. */
+  readonly rings: ShadowRings;
   readonly shadows = new Map<number, Shadow>();
   readonly handovers = new Map<number, SvqHandover>();
   /** Where the device's queues point now. */
   mode: SvqMode = 'passthrough';
-  private pumping = false;
 
   constructor(
     readonly path: DataPath,
-    readonly opts: { dirty?: DirtyLog; pumpWaitMs?: number } = {},
+    readonly opts: SvqBackendOptions = {},
   ) {
     const range = path.dev.getIovaRange();
     this.tree = new IovaTree(E.isRight(range) ? range.right : { first: 0, last: 2 ** 48 - 1 });
@@ -62,6 +68,7 @@ export class SvqBackend {
     if (isIovaTreeError(m)) throw new Error(`guest RAM in the IOVA tree: ${m.message}`);
     const v = this.view.addRegion(GUEST_RAM_GPA, r.buffer, { offset: r.offset, size: r.size, name: 'guest-ram' });
     if (E.isLeft(v)) throw new Error(v.left.message);
+    this.rings = new ShadowRings(path.dev, this.tree, this.view, path.asid);
   }
 
   queue(qi: number): GuestQueue {
@@ -84,113 +91,81 @@ export class SvqBackend {
     return this.path.dev.kick(qi);
   }
 
-  /** Relay device calls to the shadow queues until shadow mode ends (the device's call eventfds). */
+  /** Relay device calls to the shadow queues until shadow mode ends. */
   startPump(): void {
-    if (this.pumping) return;
-    this.pumping = true;
-    const dev = this.path.dev;
-    const wait = this.opts.pumpWaitMs ?? 10;
-    const loop = async () => {
-      while (this.pumping && this.shadows.size > 0) {
-        let called = false;
-        for (const [qi, s] of this.shadows) {
-          const r = await dev.waitCall(qi, wait);
-          if (!this.pumping) return;
-          if (E.isLeft(r)) {
-            // the device is gone (closed, reset): nothing more will call
-            this.pumping = false;
-            return;
-          }
-          if (r.right && s.svq.state === 'running') {
-            s.svq.handleDeviceCall();
-            called = true;
-          }
-        }
-        // a device whose wait answers at once (the simulator's virtual clock) must not starve the loop
-        if (!called) await new Promise((r) => setImmediate(r));
-      }
-      this.pumping = false;
-    };
-    void loop();
+    if (this.rings.relaying) return;
+    this.rings.relayCalls(
+      [...this.shadows.keys()],
+      (qi) => {
+        const s = this.shadows.get(qi);
+        if (s !== undefined && s.svq.state === 'running') s.svq.handleDeviceCall();
+      },
+      this.opts.pumpWaitMs ?? 10,
+    );
   }
 
   stopPump(): void {
-    this.pumping = false;
+    this.rings.stopRelay();
   }
 
   /** Disable, re-address and re-enable queue `qi` while the device is suspended. */
-  point(qi: number, addrs: RingAddrs, base: number): E.Either<DeviceError, void> {
+  point(qi: number, addrs: RingConfig['addrs'], base: number): E.Either<DeviceError, void> {
+    return this.rings.point(qi, addrs, base);
+  }
+
+  /** SVQ of queue `qi` on its shadow ring `config`, resuming `resume` (a guest position or a hand-over). */
+  private svqFor(qi: number, config: RingConfig, resume: SvqHandover): ShadowVirtqueue | DeviceError {
     const dev = this.path.dev;
-    const steps = [() => dev.setVringEnable(qi, false), () => dev.setVringAddr(qi, addrs), () => dev.setVringBase(qi, base), () => dev.setVringEnable(qi, true)];
-    for (const s of steps) {
-      const r = s();
-      if (E.isLeft(r)) return r;
-    }
-    return E.right(undefined);
+    const mem = this.rings.memory(qi);
+    const callGuest = this.opts.callGuest;
+    const svq = ShadowVirtqueue.create({
+      name: `svq-${qi}`,
+      guest: { space: this.path.gpa, config: this.queue(qi).config },
+      shadow: { space: this.view, config, ...(mem?.indirectArea === undefined ? {} : { indirectArea: mem.indirectArea }) },
+      iova: this.tree,
+      ...(this.opts.dirty === undefined ? {} : { dirty: this.opts.dirty }),
+      kickDevice: () => void dev.kick(qi),
+      callGuest: callGuest === undefined ? () => {} : () => callGuest(qi),
+      // a transmit queue (odd index, §5.1.2): its device calls come for every chain, so kicks may rest
+      pollGuestWhileBusy: qi % 2 === 1,
+      resume,
+    });
+    return isSvqError(svq) ? deviceError('invalid', 'svq setup', svq.message) : svq;
   }
 
   /** Allocate, map and build the shadow ring of `qi`, resuming the guest ring at `base`. */
   mapOne(qi: number, base: number): E.Either<DeviceError, Shadow> {
-    const dev = this.path.dev;
     const g = this.queue(qi);
     const layout = g.config.layout;
-    const l = ringFactory(layout).layoutOf(g.config.size);
-    const bytes = l.desc.size + l.driver.size + l.device.size + 3 * 4096;
-    const region = dev.allocHost(bytes, `svq-${qi}`);
-    if (E.isLeft(region)) return region;
-    const undoAlloc = () => void dev.freeHost(region.right);
-    const map = this.tree.mapAlloc('hva', { translatedAddr: region.right.base, size: region.right.size - 1, perm: VHOST_ACCESS_RW });
-    if (isIovaTreeError(map)) {
-      undoAlloc();
-      return E.left(deviceError('iotlb', 'svq map', map.message));
+    const mem = this.rings.map(qi, { layout, size: g.config.size, indirect: g.config.indirect, cvq: false });
+    if (E.isLeft(mem)) return mem;
+    const config: RingConfig = { ...g.config, addrs: mem.right.addrs };
+    const svq = this.svqFor(qi, config, { guestLayout: layout, guestSize: g.config.size, guestBase: decodeBase(layout, base), inFlight: [], passthroughBase: undefined });
+    if (!(svq instanceof ShadowVirtqueue)) {
+      this.rings.unmap(qi);
+      return E.left(svq);
     }
-    const undoTree = () => void this.tree.remove(map.iova);
-    const up = dev.iotlbUpdate(this.path.asid, map.iova, region.right.size, region.right.base, VHOST_ACCESS_RW);
-    if (E.isLeft(up)) {
-      undoTree();
-      undoAlloc();
-      return up;
-    }
-    const undoIotlb = () => void dev.iotlbInvalidate(this.path.asid, map.iova, region.right.size);
-    const v = this.view.addRegion(map.iova, region.right.buffer, { offset: region.right.offset, size: region.right.size, name: `svq-${qi}` });
-    const config: RingConfig = { ...g.config, addrs: placeRing(layout, g.config.size, map.iova).addrs };
-    const svq = E.isLeft(v)
-      ? undefined
-      : ShadowVirtqueue.create({
-          name: `svq-${qi}`,
-          guest: { space: this.path.gpa, config: g.config },
-          shadow: { space: this.view, config },
-          iova: this.tree,
-          ...(this.opts.dirty === undefined ? {} : { dirty: this.opts.dirty }),
-          kickDevice: () => void dev.kick(qi),
-          callGuest: () => {},
-          // a transmit queue (odd index, §5.1.2): its device calls come for every chain, so kicks may rest
-          pollGuestWhileBusy: qi % 2 === 1,
-          resume: { guestLayout: layout, guestSize: g.config.size, guestBase: decodeBase(layout, base), inFlight: [], passthroughBase: undefined },
-        });
-    if (svq === undefined || isSvqError(svq)) {
-      if (E.isRight(v)) this.view.removeRegion(map.iova);
-      undoIotlb();
-      undoTree();
-      undoAlloc();
-      return E.left(deviceError('invalid', 'svq setup', svq === undefined ? (v as E.Left<{ message: string }>).left.message : svq.message));
-    }
-    const s: Shadow = { region: region.right, map, config, svq };
+    const s: Shadow = { config, svq };
     this.shadows.set(qi, s);
     return E.right(s);
   }
 
   /** Unmap and free the shadow ring of `qi` (after the device stopped using it). */
   unmapOne(qi: number): E.Either<DeviceError, void> {
+    if (!this.shadows.has(qi)) return E.right(undefined);
+    const r = this.rings.unmap(qi);
+    if (E.isRight(r)) this.shadows.delete(qi);
+    return r;
+  }
+
+  /** A stopped shadow queue started again from its hand-over (a failed disable rolled back). */
+  restart(qi: number, h: SvqHandover): E.Either<DeviceError, void> {
     const s = this.shadows.get(qi);
-    if (s === undefined) return E.right(undefined);
-    const dev = this.path.dev;
-    const inv = dev.iotlbInvalidate(this.path.asid, s.map.iova, s.region.size);
-    if (E.isLeft(inv)) return inv;
-    this.tree.remove(s.map.iova);
-    this.view.removeRegion(s.map.iova);
-    this.shadows.delete(qi);
-    return dev.freeHost(s.region);
+    if (s === undefined) return E.left(deviceError('state', 'svq restart', `queue ${qi} is not shadowed`));
+    const fresh = this.svqFor(qi, s.config, h);
+    if (!(fresh instanceof ShadowVirtqueue)) return E.left(fresh);
+    s.svq = fresh;
+    return E.right(undefined);
   }
 
   /**
@@ -238,7 +213,6 @@ export class SvqBackend {
    * machines/svq-switch's `drainShadow` and the migration's stop-and-copy drain are this one step.
    */
   async drain(queues: readonly number[]): Promise<{ handedBack: number; bases: number[] }> {
-    const dev = this.path.dev;
     const layout = this.path.layout;
     this.stopPump();
     let handedBack = 0;
@@ -247,11 +221,7 @@ export class SvqBackend {
       const s = this.shadows.get(qi);
       if (s === undefined) throw deviceError('state', 'svq drain', `queue ${qi} is not shadowed`);
       // VHOST_GET_VRING_BASE on the shadow ring: the device cannot have consumed more than SVQ offered
-      const devBase = await orReject(dev.getVringBase(qi));
-      const offered = encodeBase(layout, s.svq.shadowRing.base());
-      if (layout === 'split' && ((offered - devBase) & 0xffff) > s.config.size) {
-        throw deviceError('state', 'svq drain', `queue ${qi}: the device is at shadow index ${devBase}, beyond SVQ's ${offered}`);
-      }
+      await orReject(this.rings.deviceBase(qi, s.svq, layout, s.config.size));
       if (s.svq.state === 'running') s.svq.handleDeviceCall();
       const h = s.svq.stop();
       this.handovers.set(qi, h);
@@ -360,22 +330,9 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
           if (s === undefined) continue;
           let recreated = false;
           if (s.svq.state !== 'running' && h !== undefined) {
-            const fresh = ShadowVirtqueue.create({
-              name: `svq-${qi}`,
-              guest: { space: b.path.gpa, config: b.queue(qi).config },
-              shadow: { space: b.view, config: s.config },
-              iova: b.tree,
-              ...(b.opts.dirty === undefined ? {} : { dirty: b.opts.dirty }),
-              kickDevice: () => void dev.kick(qi),
-              callGuest: () => {},
-              pollGuestWhileBusy: qi % 2 === 1,
-              resume: h,
-            });
-            if (isSvqError(fresh)) errs.push(fresh.message);
-            else {
-              s.svq = fresh;
-              recreated = true;
-            }
+            const r = b.restart(qi, h);
+            if (E.isLeft(r)) errs.push(r.left.message);
+            else recreated = true;
           }
           // a new SVQ writes its shadow ring from the start: the device must re-read it from there
           if (repoint || recreated) note(b.point(qi, s.config.addrs, encodeBase(layout, deviceStartOf(s.svq.shadowRing.base()))));

@@ -16,29 +16,30 @@
  * read-only for the device, the device area read-write — except a packed descriptor ring, which the
  * device writes used descriptors into.
  *
- * Why this and also src/effects/svq.ts (machines/svq-switch's live switch): neither is a special case of
- * the other. This is QEMU's start-time path (x-svq=on, shadow-CVQ-only 'cvq' mode, a device without
- * VHOST_BACKEND_F_SUSPEND, a restart from a hand-over after a reset): the device is reset and set up
- * shadowed from scratch, the CVQ included, shadow layout free. The switch moves a *running* data path
- * between the guest rings and shadow rings while SUSPENDed, never resetting the device or touching the
- * CVQ (its state would be lost); it cannot start a device, and this cannot keep one running.
+ * The shadow ring memory, pointing, the call relay are the SVQ back end's (./shadow-rings.ts), shared with
+ * machines/svq-switch's live switch (src/effects/svq.ts). This is QEMU's start-time path (x-svq=on,
+ * shadow-CVQ-only 'cvq' mode, a device without VHOST_BACKEND_F_SUSPEND, a restart from a hand-over after a
+ * reset): the device is reset and set up shadowed from scratch, the CVQ included, shadow layout free. The
+ * switch moves a *running* data path between the guest rings and shadow rings while SUSPENDed, never
+ * resetting the device or touching the CVQ.
  *
- * Notifications are relayed, not waited for here: the embedder calls `guestKick(qi)` when the guest's
- * kick eventfd fires and `deviceCall(qi)` when the device's call eventfd fires (or `poll()` after a
- * device has run); SVQ calls the guest through `callGuest(qi)`.
+ * Notifications: the embedder calls `guestKick(qi)` when the guest's kick eventfd fires; device calls
+ * are relayed by `relayCalls()` (event-driven on a device with call eventfds) or handled by `deviceCall(qi)`
+ * / `poll()` after a device has run; SVQ calls the guest through `callGuest(qi)`.
  */
 import * as E from 'fp-ts/lib/Either.js';
-import { AddressSpace, PAGE_SIZE } from '../memory/address-space.js';
-import { encodeBase, decodeBase, placeRing } from '../ring/index.js';
+import { AddressSpace } from '../memory/address-space.js';
+import { encodeBase, decodeBase } from '../ring/index.js';
 import type { RingBase, RingConfig, RingLayout } from '../ring/types.js';
-import { VHOST_ACCESS_RO, VHOST_ACCESS_RW, VHOST_BACKEND_F, type DeviceError, type VdpaDevice } from '../device/types.js';
+import { VHOST_ACCESS_RW, VHOST_BACKEND_F, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { DEFAULT_LIMITS, type DeviceLimits, type NetDeviceState } from '../state/net-state.js';
 import { F } from '../virtio/features.js';
 import { lifecycleEffects, startDevice } from '../effects/lifecycle.js';
 import type { DirtyLog } from './dirty-log.js';
 import { checkShadowable, shadowFeatures, type SvqFeatureError } from './features.js';
 import { IovaTree, isIovaTreeError, type IovaTreeError } from './iova-tree.js';
-import { ShadowControlVirtqueue, type CvqBuffers } from './shadow-cvq.js';
+import { ShadowControlVirtqueue } from './shadow-cvq.js';
+import { ShadowRings } from './shadow-rings.js';
 import { ShadowVirtqueue, isSvqError, svqError, type SvqError, type SvqHandover } from './shadow-virtqueue.js';
 
 export type SvqScope = 'cvq' | 'all';
@@ -98,10 +99,6 @@ const devErr = (kind: SvqDeviceErrorKind, message: string, cause?: SvqDeviceErro
   cause === undefined ? { _tag: 'SvqDeviceError', kind, message } : { _tag: 'SvqDeviceError', kind, message: `${message}: ${cause.message}`, cause };
 
 
-/** CVQ command slots and their buffer size (QEMU: one page each for out and in). */
-const CVQ_SLOTS = 16;
-const CVQ_SLOT_BYTES = PAGE_SIZE;
-
 const freshBase = (layout: RingLayout): RingBase => ({ availIdx: 0, availWrap: layout === 'packed', usedIdx: 0, usedWrap: layout === 'packed' });
 
 /** What `stop` hands back per queue: SVQ hand-overs for shadowed queues, the device's base for the others. */
@@ -130,9 +127,10 @@ export class SvqDevice {
   /** Errors of notifications relayed to the device (kick failures), counted not hidden. */
   readonly kickErrors: DeviceError[] = [];
   readonly negotiated: bigint;
+  /** The SVQ back end: shadow ring memory (in `svqAsid`) and the call relay. */
+  readonly rings: ShadowRings;
   private readonly dev: VdpaDevice;
-  /** SVQ's host allocations, and every IOTLB mapping made (guest RAM and SVQ memory), for teardown. */
-  private readonly hostRegions: { base: number; size: number }[] = [];
+  /** Guest RAM's IOTLB mappings, for teardown (shadow memory is the back end's). */
   private readonly mappings: { asid: number; iova: number; size: number; inTree: boolean }[] = [];
 
   private constructor(dev: VdpaDevice, tree: IovaTree, svqAsid: number, negotiated: bigint) {
@@ -140,6 +138,7 @@ export class SvqDevice {
     this.tree = tree;
     this.svqAsid = svqAsid;
     this.negotiated = negotiated;
+    this.rings = new ShadowRings(dev, tree, this.view, svqAsid);
   }
 
   /**
@@ -275,7 +274,9 @@ export class SvqDevice {
       }
       const size = isCvq ? Math.min(q.config.size, 64) : (o.shadow?.size ?? q.config.size);
       const indirect = !isCvq && sIndirect;
-      const ring = sd.shadowRing(sLayout, size, indirect, isCvq);
+      const mem = sd.rings.map(qi, { layout: sLayout, size, indirect, cvq: isCvq });
+      if (E.isLeft(mem)) throw new SetupError(devErr('device', `shadow ring of queue ${qi}`, mem.left));
+      const ring = mem.right;
       const config: RingConfig = { layout: sLayout, size, addrs: ring.addrs, eventIdx: sEvent, indirect };
       const kickDevice = (): void => {
         const r = dev.kick(qi);
@@ -326,58 +327,8 @@ export class SvqDevice {
 
   /** Alias host memory [hva, hva+size) into SVQ's IOVA view at `iova`. */
   private alias(iova: number, hva: number, size: number): void {
-    const r = this.dev.host.find(hva, size);
-    if (r === undefined) throw new SetupError(devErr('invalid', `host range 0x${hva.toString(16)} (+${size}) is not in the device's host memory`));
-    const a = this.view.addRegion(iova, r.buffer, { offset: r.offset + (hva - r.base), size, name: `iova@0x${iova.toString(16)}` });
+    const a = this.rings.alias(iova, hva, size);
     if (E.isLeft(a)) throw new SetupError(devErr('iova', a.left.message));
-  }
-
-  /** Map [hva, hva+size) for the device at a fresh IOVA with `perm`; returns the IOVA. */
-  private mapHost(hva: number, size: number, perm: number): number {
-    const m = this.tree.mapAlloc('hva', { translatedAddr: hva, size: size - 1, perm });
-    if (isIovaTreeError(m)) throw new SetupError(devErr('iova', `shadow memory at 0x${hva.toString(16)}`, m));
-    const r = this.dev.iotlbUpdate(this.svqAsid, m.iova, size, hva, perm);
-    if (E.isLeft(r)) throw new SetupError(devErr('device', 'VHOST_IOTLB_UPDATE', r.left));
-    this.alias(m.iova, hva, size);
-    this.mappings.push({ asid: this.svqAsid, iova: m.iova, size, inTree: true });
-    return m.iova;
-  }
-
-  /**
-   * Host memory for one shadow ring: descriptor + driver area (device: read-only for split, read-write for
-   * packed), device area on its own page (read-write), the indirect tables (read-only), and for the CVQ
-   * the command buffers (out read-only, ack bytes read-write). Each part is its own IOVA mapping.
-   */
-  private shadowRing(layout: RingLayout, size: number, indirect: boolean, cvq: boolean): { addrs: RingConfig['addrs']; indirectArea?: { addr: number; size: number }; cvq?: CvqBuffers } {
-    const local = placeRing(layout, size, 0, { deviceAlign: PAGE_SIZE });
-    const pg = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
-    const drvBytes = local.addrs.device; // desc + driver area, page-rounded by deviceAlign
-    const devBytes = pg(local.end - local.addrs.device);
-    const indBytes = indirect ? pg(size * 16 * 16) : 0;
-    const outBytes = cvq ? CVQ_SLOTS * CVQ_SLOT_BYTES : 0;
-    const inBytes = cvq ? PAGE_SIZE : 0;
-    const total = drvBytes + devBytes + indBytes + outBytes + inBytes;
-    const region = this.dev.allocHost(total, `svq-${layout}-${size}`);
-    if (E.isLeft(region)) throw new SetupError(devErr('device', 'allocHost', region.left));
-    const hva = region.right.base;
-    this.hostRegions.push({ base: hva, size: total });
-    // split: the device only reads the descriptor table and avail ring; packed: it writes used
-    // descriptors back into the descriptor ring (virtio 1.2 §2.8.7), so that part is read-write
-    const drvIova = this.mapHost(hva, drvBytes, layout === 'packed' ? VHOST_ACCESS_RW : VHOST_ACCESS_RO);
-    const devIova = this.mapHost(hva + drvBytes, devBytes, VHOST_ACCESS_RW);
-    const addrs = { desc: drvIova + local.addrs.desc, driver: drvIova + local.addrs.driver, device: devIova };
-    let at = hva + drvBytes + devBytes;
-    const out: { addrs: RingConfig['addrs']; indirectArea?: { addr: number; size: number }; cvq?: CvqBuffers } = { addrs };
-    if (indirect) {
-      out.indirectArea = { addr: this.mapHost(at, indBytes, VHOST_ACCESS_RO), size: indBytes };
-      at += indBytes;
-    }
-    if (cvq) {
-      const o = this.mapHost(at, outBytes, VHOST_ACCESS_RO);
-      const i = this.mapHost(at + outBytes, inBytes, VHOST_ACCESS_RW);
-      out.cvq = { out: o, in: i, slotBytes: CVQ_SLOT_BYTES, slots: CVQ_SLOTS };
-    }
-    return out;
   }
 
   /** The guest kicked queue `qi`: SVQ forwards, a pass-through queue's kick goes to the device. */
@@ -408,14 +359,18 @@ export class SvqDevice {
     this.cvq?.handleDeviceCall();
   }
 
-  /** Wait (at most `timeoutMs`) for calls on the shadowed queues and handle them. */
-  async service(timeoutMs: number): Promise<void> {
+  /**
+   * Relay the device's calls on every shadowed queue to SVQ until `stopRelay` (or `stop`): event-driven on
+   * a device with call eventfds, `waitCall` in turn on one without (./shadow-rings.ts).
+   */
+  relayCalls(): void {
     const qis = [...this.data.keys()];
     if (this.cvqIndex !== undefined) qis.push(this.cvqIndex);
-    for (const qi of qis) {
-      const r = await this.dev.waitCall(qi, timeoutMs);
-      if (E.isRight(r) && r.right) this.deviceCall(qi);
-    }
+    this.rings.relayCalls(qis, (qi) => this.deviceCall(qi));
+  }
+
+  stopRelay(): void {
+    this.rings.stopRelay();
   }
 
   /**
@@ -423,6 +378,7 @@ export class SvqDevice {
    * guest, in-flight chains reported), read pass-through queues' bases from the device.
    */
   stop(): E.Either<SvqDeviceError, SvqDeviceHandover> {
+    this.rings.stopRelay();
     const s = this.dev.suspend();
     if (E.isLeft(s) && s.left.kind !== 'unsupported') return E.left(devErr('device', 'VHOST_VDPA_SUSPEND', s.left));
     this.poll();
@@ -441,6 +397,11 @@ export class SvqDevice {
 
   /** Remove every IOTLB mapping SVQ made (guest RAM and its own) and free its host memory. */
   teardown(): E.Either<SvqDeviceError, void> {
+    this.rings.stopRelay();
+    for (const qi of this.rings.queues()) {
+      const u = this.rings.unmap(qi);
+      if (E.isLeft(u)) return E.left(devErr('device', `shadow ring of queue ${qi}`, u.left));
+    }
     for (const m of this.mappings) {
       const inv = this.dev.iotlbInvalidate(m.asid, m.iova, m.size);
       if (E.isLeft(inv)) return E.left(devErr('device', 'VHOST_IOTLB_INVALIDATE', inv.left));
@@ -450,14 +411,6 @@ export class SvqDevice {
       }
     }
     this.mappings.length = 0;
-    for (const h of this.hostRegions) {
-      const r = this.dev.host.find(h.base, h.size);
-      if (r !== undefined) {
-        const f = this.dev.freeHost(r);
-        if (E.isLeft(f)) return E.left(devErr('device', 'freeHost', f.left));
-      }
-    }
-    this.hostRegions.length = 0;
     return E.right(undefined);
   }
 }

@@ -383,7 +383,7 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     used.forEach((u, i) => expect(right(g.gpa.read(rx[i]!, u.len)).subarray(HDR)).toEqual(frames[i]!.subarray(HDR)));
   });
 
-  it('services device calls through the uAPI wait (waitCall), without poking the simulator', async () => {
+  it('relays device calls through the uAPI wait (waitCall) on a device without call eventfds, without poking the simulator', async () => {
     const dev = new SimVdpaDevice({});
     const g = new Guest(dev, 'split', VDPA_SIM_NET_FEATURES, [0, 1, 2]);
     const sd = await g.start('all', 2);
@@ -394,7 +394,11 @@ describe('SvqDevice on the simulated vdpa_sim_net', () => {
     sd.guestKick(0);
     sd.guestKick(1);
     sd.guestKick(2);
-    await sd.service(1);
+    sd.relayCalls();
+    expect(sd.rings.relaying).toBe(true);
+    for (let i = 0; i < 100 && right(g.gpa.readU8(set.ack)) !== VIRTIO_NET_OK; i++) await new Promise((r) => setImmediate(r));
+    sd.stopRelay();
+    expect(sd.rings.relaying).toBe(false);
     expect(right(g.gpa.readU8(set.ack))).toBe(VIRTIO_NET_OK);
     const used = g.reap(0);
     expect(used.map((u) => u.token)).toEqual([rx]);

@@ -43,6 +43,7 @@ import { decodeStateJson } from '../../src/state/json.js';
 import { maximalState } from '../../src/state/maximal.js';
 import { FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
 import { VIRTIO_CONFIG_S as STATUS } from '../../src/virtio/status.js';
+import { ringMappings } from '../../src/svq/shadow-rings.js';
 
 export const FAULT_NAMES = [
   'nack',
@@ -193,8 +194,9 @@ function mappingProblems(env: Env, mode: 'passthrough' | 'shadow'): string[] {
   if (mode === 'passthrough' && (b.shadows.size !== 0 || shadowMaps !== 0 || iotlb !== 1)) {
     bad.push(`passthrough with ${b.shadows.size} shadow queue(s), ${shadowMaps} shadow IOVA map(s), ${iotlb} IOTLB entries (only guest RAM expected)`);
   }
-  if (mode === 'shadow' && (b.shadows.size !== QUEUES.length || iotlb !== 1 + QUEUES.length)) {
-    bad.push(`shadow with ${b.shadows.size} shadow queue(s), ${iotlb} IOTLB entries (guest RAM + ${QUEUES.length} rings expected)`);
+  const ringMaps = QUEUES.length * ringMappings({ indirect: false, cvq: false });
+  if (mode === 'shadow' && (b.shadows.size !== QUEUES.length || iotlb !== 1 + ringMaps || shadowMaps !== ringMaps)) {
+    bad.push(`shadow with ${b.shadows.size} shadow queue(s), ${shadowMaps} shadow IOVA map(s), ${iotlb} IOTLB entries (guest RAM + ${QUEUES.length} rings of ${ringMappings({ indirect: false, cvq: false })} parts expected)`);
   }
   if (env.sim.isSuspended()) bad.push(`device left suspended in ${mode}`);
   return bad;

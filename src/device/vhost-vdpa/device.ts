@@ -33,6 +33,7 @@ import {
   PROT_WRITE,
   type Libc,
 } from './libc.js';
+import { CallWatcher, type CallWatch } from './call-watch.js';
 import {
   encodeIotlbMsgV2,
   IOCTL,
@@ -67,6 +68,8 @@ export class VhostVdpaDevice implements VdpaDevice {
 
   private fd: number;
   private readonly queues = new Map<number, QueueFds>();
+  /** Running call watches (stopped on close, before the eventfds they poll are closed). */
+  private readonly watches = new Set<CallWatch>();
   /** Backend features acked with VHOST_SET_BACKEND_FEATURES (IOTLB batching / ASID depend on them). */
   private backendFeatures = 0n;
   private inBatch = false;
@@ -455,6 +458,39 @@ export class VhostVdpaDevice implements VdpaDevice {
     }
   }
 
+  /**
+   * Event-driven calls: `onCall(qi)` runs on the event loop each time one of `qis` is signalled (its call
+   * eventfd read, so a `waitCall` on a watched queue sees nothing — one consumer per queue). The wait
+   * itself is a poll(2) on libuv's thread pool (./call-watch.ts): nothing blocks or polls on the event loop.
+   */
+  watchCalls(qis: readonly number[], onCall: (qi: number) => void, onError: (e: DeviceError) => void = () => undefined): E.Either<DeviceError, CallWatch> {
+    const op = 'watchCalls';
+    if (this.fd < 0) return this.closedError(op);
+    const fds: number[] = [];
+    for (const qi of qis) {
+      const q = this.queues.get(qi);
+      if (q === undefined) return E.left(deviceError('state', op, `queue ${qi} has no call eventfd (setVringAddr first)`));
+      fds.push(q.call);
+    }
+    let watch: CallWatch | undefined;
+    const w = CallWatcher.start(this.c, qis, fds, onCall, (e) => {
+      if (watch !== undefined) this.watches.delete(watch);
+      onError(e);
+    });
+    if (E.isLeft(w)) return w;
+    watch = w.right;
+    this.watches.add(watch);
+    return E.right({
+      stop: () => {
+        this.watches.delete(w.right);
+        w.right.stop();
+      },
+      get active() {
+        return w.right.active;
+      },
+    });
+  }
+
   /** The kick / call eventfds of a queue (for a caller that wants to poll them itself). */
   notifiers(qi: number): { kick: number; call: number } | undefined {
     const q = this.queues.get(qi);
@@ -463,6 +499,8 @@ export class VhostVdpaDevice implements VdpaDevice {
 
   close(): void {
     if (this.fd < 0) return;
+    for (const w of this.watches) w.stop();
+    this.watches.clear();
     for (const q of this.queues.values()) {
       this.c.close(q.kick);
       this.c.close(q.call);

@@ -20,6 +20,11 @@ export interface Libc {
   write(fd: number, buf: Ptr, n: number): number;
   eventfd(initval: number, flags: number): number;
   poll(fds: Ptr, nfds: number, timeoutMs: number): number;
+  /**
+   * poll(2) on libuv's thread pool (koffi's async call): the event loop runs while it blocks; `done`
+   * gets its return value on the main thread. `fds` must stay untouched until then.
+   */
+  pollAsync(fds: ArrayBufferView, nfds: number, timeoutMs: number, done: (err: unknown, ready: number) => void): void;
   mmap(addr: Ptr, len: number, prot: number, flags: number, fd: number, off: number): unknown;
   munmap(addr: Ptr, len: number): number;
   errno(): number;
@@ -109,6 +114,7 @@ export function libc(): E.Either<string, Libc> {
       write: (fd, b, n) => Number(write(fd, b, n)),
       eventfd: (v, f) => eventfd(v, f) as number,
       poll: (fds, n, t) => poll(fds, n, t) as number,
+      pollAsync: (fds, n, t, done) => poll.async(fds, n, t, (err: unknown, r: number) => done(err, r)),
       mmap: (a, l, p, f, fd, o) => mmap(a, l, p, f, fd, o),
       munmap: (a, l) => munmap(a, l) as number,
       errno: () => koffi.errno(),

@@ -21,7 +21,7 @@ export type MigrationSnap = SnapshotFrom<typeof migrationMachine>;
 // ---------------------------------------------------------------------------------------------------
 // A device wrapper for faults the simulator has no rule for.
 
-export type DeviceOp = { [K in keyof VdpaDevice]: VdpaDevice[K] extends (...a: never[]) => unknown ? K : never }[keyof VdpaDevice];
+export type DeviceOp = { [K in keyof VdpaDevice]-?: VdpaDevice[K] extends (...a: never[]) => unknown ? K : never }[keyof VdpaDevice] & string;
 
 export interface FaultyDevice {
   readonly device: VdpaDevice;

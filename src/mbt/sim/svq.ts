@@ -16,6 +16,7 @@ import { generatePaths, type ModelPath } from '../paths.js';
 import { gatedHarness, type Harness } from '../runner.js';
 import { svqEvent, svqInvariants } from '../scripts.js';
 import { faultyDevice, right, simDevice, type DeviceOp, type FaultyDevice, type SimEnv, type SvqSnap } from './device.js';
+import { ringMappings } from '../../svq/shadow-rings.js';
 
 // ---------------------------------------------------------------------------------------------------
 // svq-switch on the simulator: one queue pair's data path with guest traffic through it
@@ -114,7 +115,8 @@ export const svqSim = gatedHarness<typeof svqSwitchMachine, SvqEnv>({
     if (mode === 'passthrough' && (b.shadows.size !== 0 || shadowMaps !== 0 || iotlb !== 1)) {
       bad.push(`passthrough with ${b.shadows.size} shadow queue(s), ${shadowMaps} shadow IOVA map(s), ${iotlb} IOTLB entries (only guest RAM expected)`);
     }
-    if (mode === 'shadow' && (b.shadows.size !== DATA_QUEUES.length || iotlb !== 1 + DATA_QUEUES.length)) bad.push(`shadow with ${b.shadows.size} shadow queue(s), ${iotlb} IOTLB entries`);
+    const ringMaps = DATA_QUEUES.length * ringMappings({ indirect: false, cvq: false });
+    if (mode === 'shadow' && (b.shadows.size !== DATA_QUEUES.length || iotlb !== 1 + ringMaps || shadowMaps !== ringMaps)) bad.push(`shadow with ${b.shadows.size} shadow queue(s), ${shadowMaps} shadow IOVA map(s), ${iotlb} IOTLB entries`);
     if (sim.isSuspended()) bad.push(`device left suspended in ${mode}`);
     // traffic still flows in this mode: 2 frames out, both looped back into posted receive buffers
     const rx0 = nic.rxBytes;
@@ -199,7 +201,7 @@ async function svqTraffic(mode: 'shadow' | 'passthrough', env: SvqDeviceEnv, bad
   if (backend.mode !== mode) bad.push(`machine in ${mode}, data path in ${backend.mode}`);
   const maps = backend.tree.maps().filter((m) => m.kind === 'hva').length;
   const want = mode === 'shadow' ? DATA_QUEUES.length : 0;
-  if (backend.shadows.size !== want || maps !== want) bad.push(`${mode} with ${backend.shadows.size} shadow queue(s), ${maps} shadow IOVA map(s)`);
+  if (backend.shadows.size !== want || maps !== want * ringMappings({ indirect: false, cvq: false })) bad.push(`${mode} with ${backend.shadows.size} shadow queue(s), ${maps} shadow IOVA map(s)`);
   const rx0 = rxq.inFlight();
   const b0 = nic.rxBytes;
   const sent = nic.sendTx(1, SVQ_FRAMES);
