@@ -275,15 +275,13 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
       }
     },
     async pointToShadow({ queues }) {
-      const done: number[] = [];
+      // a failure may leave queues pointed, or one half-pointed (its base set, its address not): the
+      // machine's rollback puts every queue back on its guest ring at the base read at suspend
       const r = all(queues, (qi) => {
         const s = b.shadows.get(qi)!;
-        return E.map(() => done.push(qi))(b.point(qi, s.config.addrs, encodeBase(layout, deviceStartOf(s.svq.shadowRing.base()))));
+        return b.point(qi, s.config.addrs, encodeBase(layout, deviceStartOf(s.svq.shadowRing.base())));
       });
-      if (E.isLeft(r)) {
-        for (const qi of done) b.point(qi, b.queue(qi).config.addrs, encodeBase(layout, b.queue(qi).driver.base()));
-        throw r.left;
-      }
+      if (E.isLeft(r)) throw r.left;
       b.mode = 'shadow';
       for (const qi of queues) b.shadows.get(qi)!.svq.start();
       b.startPump();
@@ -311,7 +309,8 @@ export function svqSwitchEffects(b: SvqBackend): SvqSwitchEffects {
       if (to === 'passthrough') {
         // enable failed: back to the guest rings at the bases read at suspend, shadow rings gone
         b.stopPump();
-        if (did.has('pointed') || b.mode === 'shadow') {
+        // from the moment pointing may have begun (after the map): every queue, whatever it reached
+        if (did.has('mapped') || did.has('pointed') || b.mode === 'shadow') {
           for (let i = 0; i < queues.length; i++) note(b.point(queues[i]!, b.queue(queues[i]!).config.addrs, bases[i]!));
           for (const qi of queues) note(dev.kick(qi));
         }
