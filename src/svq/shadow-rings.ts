@@ -99,7 +99,8 @@ export class ShadowRings {
 
   /**
    * Allocate, map and alias the shadow ring memory of queue `qi` (QEMU vhost_vdpa_svq_map_rings). On
-   * failure nothing of it is left: no IOTLB entry, tree entry, alias or host memory.
+   * failure nothing of it is left: no IOTLB entry, tree entry, alias or host memory. (Long: each part —
+   * rings, indirect tables, buffers — is placed, mapped with its permission and undone in one place.)
    */
   map(qi: number, spec: ShadowRingSpec): E.Either<DeviceError, ShadowRingMemory> {
     if (this.rings.has(qi)) return E.left(deviceError('state', 'svq map', `queue ${qi} already has a shadow ring`));
