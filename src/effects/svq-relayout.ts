@@ -44,8 +44,10 @@ export interface ShadowRingsOptions {
   readonly view: AddressSpace;
   /** Which map of the tree holds the guest's buffers. */
   readonly bufferMap?: MapKind;
-  /** IOVA of ring set 0 and 1 (each at most `stride` bytes). */
+  /** IOVA of ring set 0 and 1 (far enough apart for the largest set). */
   readonly iova: readonly [number, number];
+  /** VIRTIO_F_EVENT_IDX negotiated with the device (the shadow rings use it then). */
+  readonly eventIdx?: boolean;
   /** The guest side of queue `qi`: its ring (SVQ is its device). */
   guest(qi: number): { readonly space: AddressSpace; readonly config: RingConfig } | undefined;
   /** Notify the guest of used buffers on queue `qi`. */
@@ -163,7 +165,7 @@ export class ShadowRings {
       const r = step();
       if (E.isLeft(r)) return r;
     }
-    return E.right({ layout: 'split', size: s.size, addrs: p.addrs, eventIdx: false, indirect: false });
+    return E.right({ layout: 'split', size: s.size, addrs: p.addrs, eventIdx: this.opts.eventIdx ?? false, indirect: false });
   }
 
   /** A stopped queue's SVQ rebuilt on `shadow` (a ring of set `slot`), resumed from its hand-over (not started). */
