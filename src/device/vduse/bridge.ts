@@ -26,56 +26,31 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, waitFor, type Actor } from 'xstate';
 import type { Region } from '../../memory/address-space.js';
-import { layoutOf, type RingBase, type RingConfig, type RingLayout } from '../../ring/index.js';
+import type { RingConfig, RingLayout } from '../../ring/index.js';
 import type { ShadowVirtqueue, SvqError } from '../../svq/shadow-virtqueue.js';
 import { svqRelayoutEffects } from '../../effects/svq-relayout.js';
 import { bind } from '../../../machines/contract.js';
 import { svqRelayoutMachine } from '../../../machines/svq-relayout.js';
-import { F, FEATURE_REQUIREMENTS, hasFeature } from '../../virtio/features.js';
+import { F, hasFeature } from '../../virtio/features.js';
 import { VIRTIO_CONFIG_S } from '../../virtio/status.js';
 import { deviceError, type DeviceError } from '../types.js';
-import { EAGAIN, EINTR, libc, POLLIN, type Libc } from '../vhost-vdpa/libc.js';
+import { libc, type Libc } from '../vhost-vdpa/libc.js';
 import type { VhostVdpaDevice } from '../vhost-vdpa/device.js';
 import { VduseDevice, type IotlbMapping, type VduseHandlers } from './device.js';
 import { DeviceLink } from './link.js';
 import { migrateBridge } from './migrate.js';
+import { Pump } from './pump.js';
+import { backBounce, firstShadowRings, negotiateVdpa, readKernelQueues } from './kernel.js';
 import type { VqInfo, VqState } from './uapi.js';
 
 export { SHADOW_IOVA } from './link.js';
+export { PUMP_SLICE_MS } from './pump.js';
 
-/**
- * Why the bridge has no passthrough mode: the kernel's rings live in VDUSE's coherent IOVA area, reachable
- * only through an mmap of the "[vduse-domain]" file, and vduse_domain_mmap marks that VMA VM_IO;
- * vhost_vdpa_va_map (vdpa_sim's use_va mode) skips VM_IO | VM_PFNMAP VMAs without an error, and
- * vhost_vdpa_pa_map cannot pin them either, so a vhost-vdpa device pointed at the kernel's rings would read
- * nothing. Only the bounce area can be given user memory (VDUSE_IOTLB_REG_UMEM); the rings cannot.
- */
-export const NO_PASSTHROUGH =
-  'passthrough impossible: the kernel driver\'s rings are in the VDUSE coherent area, mapped only as a VM_IO VMA ([vduse-domain] mmap), which vhost_vdpa_va_map skips (vhost_vdpa_pa_map cannot pin it); only the bounce area takes user memory (VDUSE_IOTLB_REG_UMEM)';
-/** Longest the idle pump blocks the event loop in poll(2). */
-export const PUMP_SLICE_MS = 1;
+import { NO_PASSTHROUGH } from './features.js';
+export { NO_PASSTHROUGH, vduseFeaturesFor } from './features.js';
 
 export type BridgeMode = 'shadow' | 'passthrough';
 export type BridgeError = DeviceError | SvqError;
-
-/**
- * The features the VDUSE device offers for a vdpa device's: CTRL_VQ and everything that needs it removed
- * (VDUSE refuses a net device with CTRL_VQ; Linux's virtnet_validate_features refuses a feature whose
- * requirement is missing), VERSION_1 and ACCESS_PLATFORM added (VDUSE requires both), RING_PACKED when asked.
- */
-export function vduseFeaturesFor(vdpaFeatures: bigint, packed: boolean): bigint {
-  let f = (vdpaFeatures & ~F.CTRL_VQ & ~F.RING_PACKED) | F.VERSION_1 | F.ACCESS_PLATFORM;
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const [feature, requires] of FEATURE_REQUIREMENTS) {
-      if (hasFeature(f, feature) && !requires.some((r) => hasFeature(f, r))) {
-        f &= ~F[feature];
-        changed = true;
-      }
-    }
-  }
-  return packed ? f | F.RING_PACKED : f;
-}
 
 /** A kernel queue the bridge serves: its VDUSE ring. */
 export interface BridgeQueue {
@@ -95,25 +70,20 @@ export interface BridgeStats {
 
 export class VduseBridge {
   private cur: DeviceLink;
-  private readonly c: Libc;
+  private readonly pump: Pump;
   private qs: BridgeQueue[] = [];
   private negotiated = 0n;
   /** Entries of the two shadow-ring geometries: the device's maximum, and half of it (smaller than the kernel's 256). */
   readonly shadowSizes: readonly [number, number];
-  private running = false;
-  private loopDone: Promise<void> | undefined;
   private err: BridgeError | undefined;
   private driverOk = false;
   /** A machine is moving the queues: the pump leaves them alone. */
   private moving = false;
   private relayout: { readonly link: DeviceLink; readonly actor: Actor<typeof svqRelayoutMachine> } | undefined;
-  private readonly counter = new BigUint64Array(1);
-  private pollfds = new DataView(new ArrayBuffer(0));
-  private nfds = 0;
   readonly stats: BridgeStats = { guestKicks: 0, deviceCalls: 0, irqsInjected: 0, switches: 0, migrations: 0, pumpRounds: 0 };
   /** This process's memory behind the VDUSE bounce area (VDUSE_IOTLB_REG_UMEM). */
   private bounce: Region | undefined;
-  private readonly handlers: VduseHandlers;
+  readonly handlers: VduseHandlers;
 
   private constructor(
     readonly vduse: VduseDevice,
@@ -121,7 +91,7 @@ export class VduseBridge {
     c: Libc,
     shadowSize: number,
   ) {
-    this.c = c;
+    this.pump = new Pump(this, c);
     this.shadowSizes = [shadowSize, Math.max(1, shadowSize >> 1)];
     this.cur = this.linkTo(vdpa);
     this.handlers = {
@@ -205,6 +175,20 @@ export class VduseBridge {
     return this.driverOk;
   }
 
+  queueIndices(): readonly number[] {
+    return this.qs.map((q) => q.qi);
+  }
+
+  /** DRIVER_OK set and no machine moving the queues: the pump forwards. */
+  get forwarding(): boolean {
+    return this.driverOk && !this.moving;
+  }
+
+  /** A kick came: the bounce area may have appeared. */
+  onKick(): void {
+    this.ensureBounce();
+  }
+
   /** The SVQ of queue `qi`. */
   svq(qi: number): ShadowVirtqueue | undefined {
     return this.cur.rings.svqs.get(qi);
@@ -259,74 +243,18 @@ export class VduseBridge {
     }
   }
 
-  // ───────────────────────────── the kernel's bring-up (answers to its SET_STATUS) ─────────────────────────────
+  // ───────────────────────────── the kernel's bring-up (answers to its SET_STATUS: ./kernel.ts) ─────────────────────────────
 
-  /**
-   * FEATURES_OK from the kernel: reset the vhost-vdpa device and negotiate the kernel driver's features
-   * with it (§3.1.1). Runs inside the VDUSE SET_STATUS message, whose answer is synchronous.
-   */
   private negotiateVdpa(): E.Either<DeviceError, void> {
-    const S = VIRTIO_CONFIG_S;
-    const v = this.vdpa;
-    const steps: (() => E.Either<DeviceError, unknown>)[] = [
-      () => v.setStatus(0),
-      () => v.setStatus(S.ACKNOWLEDGE | S.DRIVER),
-      () => E.chain((offered: bigint) => v.setFeatures(this.vdpaFeatures(offered)))(v.getFeatures()),
-      () => v.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK),
-      () =>
-        E.chain((st: number) => ((st & S.FEATURES_OK) !== 0 ? E.right(undefined) : E.left(deviceError('state', 'VHOST_VDPA_GET_STATUS', `vhost-vdpa refused FEATURES_OK (status 0x${st.toString(16)})`))))(v.getStatus()),
-    ];
-    for (const s of steps) {
-      const r = s();
-      if (E.isLeft(r)) return r;
-    }
-    return E.right(undefined);
+    return negotiateVdpa(this.vdpa, (offered) => this.vdpaFeatures(offered));
   }
 
-  private mapAndExpose(iova: number, len: number): E.Either<DeviceError, void> {
-    const got = this.vduse.mapIova(iova, len);
-    if (E.isLeft(got)) return got;
-    for (const m of got.right) {
-      const r = this.cur.expose(m);
-      if (E.isLeft(r)) return r;
-    }
-    return E.right(undefined);
-  }
-
-  /**
-   * The bounce area (streaming DMA, IOVA 0..bounce_size) appears in the VDUSE IOTLB with the driver's first
-   * DMA mapping; no message announces it, so it is looked for when a kick comes and it is missing. It is
-   * then backed by this process's shared memory (VDUSE_IOTLB_REG_UMEM) — memory vhost-vdpa can be given:
-   * the kernel's own pages behind a VDUSE mmap are a VM_IO mapping, which vhost_vdpa_va_map silently
-   * skips (the device would read nothing) — and entered into the IOVA tree and the IOTLB at IOVA = offset.
-   */
-  private ensureBounce(): void {
+  /** The bounce area, once the kernel made it, backed by this process's pages (./kernel.ts `backBounce`). */
+  ensureBounce(): void {
     if (this.vduse.umem !== undefined) return;
-    const info = this.vduse.iotlbInfo(0, 0);
-    if (E.isLeft(info)) {
-      if (info.left.errno !== 22) this.record(info.left); // EINVAL: no bounce area yet
-      return;
-    }
-    if (!info.right.umemCapable || info.right.start !== 0) {
-      this.record(deviceError('unsupported', 'VDUSE_IOTLB_GET_INFO', `the region at IOVA 0 [0x${info.right.start.toString(16)}, 0x${info.right.last.toString(16)}] cannot take user memory`));
-      return;
-    }
-    const size = info.right.last + 1;
-    if (this.bounce === undefined || this.bounce.size !== size) {
-      const r = this.vdpa.allocHost(size, 'vduse-bounce');
-      if (E.isLeft(r)) {
-        this.record(r.left);
-        return;
-      }
-      this.bounce = r.right;
-    }
-    const m = this.vduse.registerUmem(this.bounce.base, this.bounce.buffer, this.bounce.offset, size);
-    if (E.isLeft(m)) {
-      this.record(m.left);
-      return;
-    }
-    const x = this.cur.expose(m.right);
-    if (E.isLeft(x)) this.record(x.left);
+    const r = backBounce(this.vduse, this.cur, this.bounce);
+    if (E.isLeft(r)) this.record(r.left);
+    else if (r.right !== undefined) this.bounce = r.right;
   }
 
   /** The bounce pages move into `to`'s host space (a migration); `from` forgets them. */
@@ -338,57 +266,14 @@ export class VduseBridge {
     return E.right(undefined);
   }
 
-  /**
-   * DRIVER_OK from the kernel: read every queue, map its rings, set up the kick eventfds, put the SVQs on
-   * the first shadow rings from the rings' state, DRIVER_OK on the vhost-vdpa device, forward.
-   */
+  /** DRIVER_OK from the kernel: its queues read and mapped, then the SVQs on the first shadow rings (./kernel.ts). */
   private startQueues(): E.Either<BridgeError, void> {
-    const layout = this.guestLayout;
-    const qs: BridgeQueue[] = [];
-    for (let qi = 0; qi < this.vduse.vqNum; qi++) {
-      const info = this.vduse.vqInfo(qi);
-      if (E.isLeft(info)) return info;
-      const i = info.right;
-      if (!i.ready) continue;
-      const l = layoutOf(layout, i.num);
-      for (const [a, n] of [[i.desc, l.desc.size], [i.driver, l.driver.size], [i.device, l.device.size]] as const) {
-        const r = this.mapAndExpose(a, n);
-        if (E.isLeft(r)) return r;
-      }
-      const k = this.vduse.setupKickfd(qi);
-      if (E.isLeft(k)) return k;
-      const guest: RingConfig = {
-        layout,
-        size: i.num,
-        addrs: { desc: i.desc, driver: i.driver, device: i.device },
-        eventIdx: hasFeature(this.negotiated, 'EVENT_IDX'),
-        indirect: hasFeature(this.negotiated, 'INDIRECT_DESC'),
-      };
-      qs.push({ qi, info: i, guest });
-    }
-    this.qs = qs;
+    const qs = readKernelQueues(this.vduse, this.cur, this.negotiated);
+    if (E.isLeft(qs)) return qs;
+    this.qs = qs.right;
     this.ensureBounce();
-    const rings = this.cur.rings;
-    for (const q of qs) {
-      const base: RingBase = layout === 'packed' ? q.info.packed : { availIdx: q.info.split.availIdx, availWrap: false, usedIdx: 0, usedWrap: false };
-      rings.handovers.set(q.qi, { guestLayout: layout, guestSize: q.info.num, guestBase: base, inFlight: [], passthroughBase: undefined });
-    }
-    const queues = qs.map((q) => q.qi);
-    // a restart of the kernel driver after a reset finds the rings of the last run still mapped
-    for (let slot = 0; slot < rings.sets.length; slot++) {
-      const u = rings.unmap(slot);
-      if (E.isLeft(u)) return u;
-    }
-    rings.active = -1;
-    const slot = rings.map(queues, this.shadowSizes[0]);
-    if (E.isLeft(slot)) return slot;
-    const p = rings.point(queues, slot.right);
-    if (E.isLeft(p)) return p;
-    const S = VIRTIO_CONFIG_S;
-    const ok = this.vdpa.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
-    if (E.isLeft(ok)) return ok;
     this.dropRelayout();
-    return rings.start(queues);
+    return firstShadowRings(this.cur, this.guestLayout, qs.right, this.shadowSizes[0]);
   }
 
   private irq(qi: number): void {
@@ -473,86 +358,19 @@ export class VduseBridge {
 
   // ───────────────────────────── the pump ─────────────────────────────
 
-  /** One round: control messages, kicks, device calls. True when anything happened. */
+  /** One round of the pump: control messages, kicks, device calls. True when anything happened. */
   step(): boolean {
-    this.stats.pumpRounds++;
-    let worked = false;
-    const m = this.vduse.pollMessages(this.handlers);
-    if (E.isLeft(m)) this.record(m.left);
-    else if (m.right > 0) worked = true;
-    if (!this.driverOk || this.moving) return worked;
-    for (const q of this.qs) {
-      const svq = this.svq(q.qi);
-      const k = this.vduse.takeKick(q.qi);
-      if (E.isLeft(k)) this.record(k.left);
-      else if (k.right) {
-        worked = true;
-        this.stats.guestKicks++;
-        this.ensureBounce();
-        svq?.handleGuestKick();
-      }
-      if (this.takeCall(q.qi)) {
-        worked = true;
-        this.stats.deviceCalls++;
-        svq?.handleDeviceCall();
-      }
-      const f = svq?.failure;
-      if (f !== undefined) this.record(f);
-    }
-    return worked;
-  }
-
-  private takeCall(qi: number): boolean {
-    const n = this.vdpa.notifiers(qi);
-    if (n === undefined) return false;
-    if (this.c.read(n.call, this.counter, 8) === 8) return true;
-    const errno = this.c.errno();
-    if (errno !== EAGAIN && errno !== EINTR) this.record(deviceError('ioctl', 'read(call eventfd)', `read(call eventfd) failed: errno ${errno}`, errno));
-    return false;
-  }
-
-  private idle(): void {
-    const fds: number[] = [];
-    if (this.vduse.isOpen) fds.push(this.vduse.pollFd);
-    if (this.driverOk && !this.moving) {
-      for (const q of this.qs) {
-        const k = this.vduse.kickFd(q.qi);
-        if (k >= 0) fds.push(k);
-        const n = this.vdpa.notifiers(q.qi);
-        if (n !== undefined) fds.push(n.call);
-      }
-    }
-    if (this.pollfds.byteLength < fds.length * 8) this.pollfds = new DataView(new ArrayBuffer(fds.length * 8));
-    this.nfds = fds.length;
-    for (let i = 0; i < fds.length; i++) {
-      this.pollfds.setInt32(i * 8, fds[i]!, true);
-      this.pollfds.setInt16(i * 8 + 4, POLLIN, true);
-      this.pollfds.setInt16(i * 8 + 6, 0, true);
-    }
-    if (this.nfds > 0) this.c.poll(this.pollfds, this.nfds, PUMP_SLICE_MS);
+    return this.pump.step();
   }
 
   /** Run the pump on the event loop until `stop()`. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = new Promise((resolve) => {
-      const loop = (): void => {
-        if (!this.running) {
-          resolve();
-          return;
-        }
-        if (!this.step()) this.idle();
-        setImmediate(loop);
-      };
-      setImmediate(loop);
-    });
+    this.pump.start();
   }
 
   /** Stop the pump (after the current round). */
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loopDone;
+  stop(): Promise<void> {
+    return this.pump.stop();
   }
 
   /**
