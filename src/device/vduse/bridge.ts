@@ -80,6 +80,8 @@ export class VduseBridge {
   /** A machine is moving the queues: the pump leaves them alone. */
   private moving = false;
   private relayout: { readonly link: DeviceLink; readonly actor: Actor<typeof svqRelayoutMachine> } | undefined;
+  /** machines/migration's phases of the last migration, per end (`source:source.active.stopAndCopy.draining` …). */
+  readonly migrationPhases: string[] = [];
   readonly stats: BridgeStats = { guestKicks: 0, deviceCalls: 0, irqsInjected: 0, switches: 0, migrations: 0, pumpRounds: 0 };
   /** This process's memory behind the VDUSE bounce area (VDUSE_IOTLB_REG_UMEM). */
   private bounce: Region | undefined;
@@ -342,7 +344,8 @@ export class VduseBridge {
     if (next === this.vdpa) return E.left(deviceError('invalid', 'migrate', 'already on this device'));
     this.moving = true;
     try {
-      const r = await migrateBridge(this, this.linkTo(next));
+      this.migrationPhases.length = 0;
+      const r = await migrateBridge(this, this.linkTo(next), (end, phase) => this.migrationPhases.push(`${end}:${phase}`));
       if (E.isLeft(r)) return r;
       const old = this.cur;
       this.cur = r.right;

@@ -29,6 +29,7 @@
  */
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, waitFor, type SnapshotFrom } from 'xstate';
+import { phaseOf } from '../../../machines/actors.js';
 import { encodeBase, type RingConfig } from '../../ring/index.js';
 import { encodeStateJson } from '../../state/json.js';
 import { MIGRATION_FORMAT, MIGRATION_RECORD_VERSION } from '../../state/migration-record.js';
@@ -166,7 +167,7 @@ function destinationFx(b: VduseBridge, old: DeviceLink, next: DeviceLink, queues
  * (the caller retires the old device); Left with the machines' error otherwise, the bridge still on the
  * old device, running.
  */
-export async function migrateBridge(b: VduseBridge, next: DeviceLink): Promise<E.Either<BridgeError, DeviceLink>> {
+export async function migrateBridge(b: VduseBridge, next: DeviceLink, onPhase: (end: 'source' | 'destination', phase: string) => void = () => {}): Promise<E.Either<BridgeError, DeviceLink>> {
   const o = next.own();
   if (E.isLeft(o)) return o;
   const old = b.link;
@@ -180,12 +181,21 @@ export async function migrateBridge(b: VduseBridge, next: DeviceLink): Promise<E
   const source = createActor(wireMigration(sourceFx(b, old, queues, negotiated)), {
     input: { ...common, source: { offered: hex(offered.right), negotiated: hex(negotiated), queues } },
   });
+  const watch = (end: 'source' | 'destination', a: { subscribe(f: (s: Snap) => void): unknown }) => {
+    let last = '';
+    a.subscribe((x: Snap) => {
+      const p = phaseOf(x.value);
+      if (p !== last) onPhase(end, (last = p));
+    });
+  };
+  watch('source', source);
   source.start();
   try {
     source.send({ type: 'MIGRATE' });
     const s = await waitFor(source, (x) => x.matches({ source: 'completed' }) || x.matches({ source: 'cancelled' }) || x.matches('failed'), { timeout: END_TIMEOUT_MS });
     if (!s.matches({ source: 'completed' })) return fail(s, 'source');
     const destination = createActor(wireMigration(destinationFx(b, old, next, queues)), { input: { ...common, strategy: 'parallel', ackTimeoutMs: 1000 } });
+    watch('destination', destination);
     destination.start();
     let d: Snap;
     try {

@@ -359,6 +359,10 @@ for (const packed of [false, true]) {
             if (step === 0 && received >= third) {
               const m = await env.bridge.migrateTo(dev1);
               if (E.isLeft(m)) throw new AssertionFailed(`migrate onto vdpa1 at ${received} frames: ${m.left.message}`);
+              // the hand-over ran through machines/migration: source drained while suspended, destination enabled and verified
+              for (const p of ['source:source.active.stopAndCopy.draining', 'source:source.completed', 'destination:destination.active.enablingQueues', 'destination:destination.active.verifying', 'destination:destination.running']) {
+                ok(env.bridge.migrationPhases.includes(p), `machines/migration phase ${p} (saw ${env.bridge.migrationPhases.join(' → ')})`);
+              }
               at.push(received);
               step = 1;
             } else if (step === 1 && received >= 2 * third) {
