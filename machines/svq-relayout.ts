@@ -16,6 +16,7 @@
  */
 import { assign, setup } from 'xstate';
 import { errorText, failTo, failureIn, placeholder } from './actors.js';
+import type { QueuesInput } from './svq-switch.js';
 
 /** Steps of a relayout that have taken effect (what a rollback undoes, last first). */
 export type RelayoutStep = 'suspended' | 'drained' | 'mapped' | 'pointed' | 'forwarding';
@@ -43,9 +44,6 @@ export interface SvqRelayoutContext {
 
 export type SvqRelayoutEvent = { type: 'RELAYOUT'; size: number } | { type: 'RESET' };
 
-export interface QueuesInput {
-  readonly queues: readonly number[];
-}
 export interface RingsInput extends QueuesInput {
   /** Entries per shadow ring. */
   readonly size: number;
