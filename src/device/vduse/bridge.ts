@@ -26,8 +26,8 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { createActor, waitFor, type Actor } from 'xstate';
 import type { Region } from '../../memory/address-space.js';
-import type { RingConfig, RingLayout } from '../../ring/index.js';
-import type { ShadowVirtqueue, SvqError } from '../../svq/shadow-virtqueue.js';
+import type { RingLayout } from '../../ring/index.js';
+import type { ShadowVirtqueue } from '../../svq/shadow-virtqueue.js';
 import { svqRelayoutEffects } from '../../effects/svq-relayout.js';
 import { bind } from '../../../machines/contract.js';
 import { svqRelayoutMachine } from '../../../machines/svq-relayout.js';
@@ -40,8 +40,9 @@ import { VduseDevice, type IotlbMapping, type VduseHandlers } from './device.js'
 import { DeviceLink } from './link.js';
 import { migrateBridge } from './migrate.js';
 import { Pump } from './pump.js';
+import type { BridgeError, BridgeMode, BridgeQueue, BridgeStats } from './types.js';
 import { backBounce, firstShadowRings, negotiateVdpa, readKernelQueues } from './kernel.js';
-import type { VqInfo, VqState } from './uapi.js';
+import type { VqState } from './uapi.js';
 
 export { SHADOW_IOVA } from './link.js';
 export { PUMP_SLICE_MS } from './pump.js';
@@ -49,24 +50,7 @@ export { PUMP_SLICE_MS } from './pump.js';
 import { NO_PASSTHROUGH } from './features.js';
 export { NO_PASSTHROUGH, vduseFeaturesFor } from './features.js';
 
-export type BridgeMode = 'shadow' | 'passthrough';
-export type BridgeError = DeviceError | SvqError;
-
-/** A kernel queue the bridge serves: its VDUSE ring. */
-export interface BridgeQueue {
-  readonly qi: number;
-  readonly info: VqInfo;
-  readonly guest: RingConfig;
-}
-
-export interface BridgeStats {
-  guestKicks: number;
-  deviceCalls: number;
-  irqsInjected: number;
-  switches: number;
-  migrations: number;
-  pumpRounds: number;
-}
+export type { BridgeError, BridgeMode, BridgeQueue, BridgeStats } from './types.js';
 
 export class VduseBridge {
   private cur: DeviceLink;

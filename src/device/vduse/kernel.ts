@@ -12,7 +12,7 @@ import { hasFeature } from '../../virtio/features.js';
 import { VIRTIO_CONFIG_S } from '../../virtio/status.js';
 import { deviceError, type DeviceError } from '../types.js';
 import type { VhostVdpaDevice } from '../vhost-vdpa/device.js';
-import type { BridgeError, BridgeQueue } from './bridge.js';
+import type { BridgeError, BridgeQueue } from './types.js';
 import type { VduseDevice } from './device.js';
 import type { DeviceLink } from './link.js';
 

@@ -42,7 +42,7 @@ import { wireMigration } from '../../migrate/controller.js';
 import type { MigrationInput, migrationMachine } from '../../../machines/migration.js';
 import { formatMac, NET_CONFIG, ETH_ALEN } from '../../virtio/net.js';
 import { deviceError } from '../types.js';
-import type { BridgeError, VduseBridge } from './bridge.js';
+import type { BridgeError, MigratingBridge } from './types.js';
 import type { DeviceLink } from './link.js';
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
@@ -58,7 +58,7 @@ const must = <L extends { readonly message: string }, R>(r: E.Either<L, R>): R =
 };
 
 /** machines/migration, source end, for the device the bridge is on. */
-function sourceFx(b: VduseBridge, old: DeviceLink, queues: readonly number[], negotiated: bigint): Partial<MigrationEffects> {
+function sourceFx(b: MigratingBridge, old: DeviceLink, queues: readonly number[], negotiated: bigint): Partial<MigrationEffects> {
   return {
     deviceLifecycle: lifecycleEffects(old.dev),
     async startDirtyLog() {
@@ -101,7 +101,7 @@ function sourceFx(b: VduseBridge, old: DeviceLink, queues: readonly number[], ne
 }
 
 /** machines/migration, destination end, onto `next`. */
-function destinationFx(b: VduseBridge, old: DeviceLink, next: DeviceLink, queues: readonly number[]): Partial<MigrationEffects> {
+function destinationFx(b: MigratingBridge, old: DeviceLink, next: DeviceLink, queues: readonly number[]): Partial<MigrationEffects> {
   const { effects, state } = destinationEffects({
     dev: next.dev,
     // the guest's rings are the kernel's, reached through the SVQs: nothing for the generic prepareDevice
@@ -167,7 +167,7 @@ function destinationFx(b: VduseBridge, old: DeviceLink, next: DeviceLink, queues
  * (the caller retires the old device); Left with the machines' error otherwise, the bridge still on the
  * old device, running.
  */
-export async function migrateBridge(b: VduseBridge, next: DeviceLink, onPhase: (end: 'source' | 'destination', phase: string) => void = () => {}): Promise<E.Either<BridgeError, DeviceLink>> {
+export async function migrateBridge(b: MigratingBridge, next: DeviceLink, onPhase: (end: 'source' | 'destination', phase: string) => void = () => {}): Promise<E.Either<BridgeError, DeviceLink>> {
   const o = next.own();
   if (E.isLeft(o)) return o;
   const old = b.link;

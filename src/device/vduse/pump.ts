@@ -10,7 +10,7 @@ import { deviceError } from '../types.js';
 import { EAGAIN, EINTR, POLLIN, type Libc } from '../vhost-vdpa/libc.js';
 import type { VhostVdpaDevice } from '../vhost-vdpa/device.js';
 import type { VduseDevice, VduseHandlers } from './device.js';
-import type { BridgeError, BridgeStats } from './bridge.js';
+import type { BridgeError, BridgeStats } from './types.js';
 
 /** Longest the idle pump blocks the event loop in poll(2). */
 export const PUMP_SLICE_MS = 1;
