@@ -62,7 +62,7 @@ export { type Effect, type Effects } from './effects/common.js';
 export { lifecycleEffects, type LifecycleEffects } from './effects/lifecycle.js';
 export { cvqCommandEffects, runCvqCommands, toCvqCommand, type CvqCommandEffects } from './effects/cvq.js';
 export { svqSwitchEffects, SvqBackend, type SvqSwitchEffects } from './effects/svq.js';
-export { svqRelayoutEffects, ShadowRings, type SvqRelayoutEffects } from './effects/svq-relayout.js';
+export { svqRelayoutEffects, ShadowRingSets, type SvqRelayoutEffects } from './effects/svq-relayout.js';
 export { createDataPath, GUEST_RAM_GPA, type DataPath } from './effects/datapath.js';
 
 // ---- migration ----

@@ -3,7 +3,7 @@
  * (entries per ring) to another while SVQ keeps forwarding — the VDUSE bridge's live switch
  * (src/device/vduse), and any SVQ back end that never goes passthrough.
  *
- * `ShadowRings` holds, for one vhost-vdpa device, up to two ring sets (the one the device works on and
+ * `ShadowRingSets` holds, for one vhost-vdpa device, up to two ring sets (the one the device works on and
  * the one a relayout moves to), each one host region mapped at its own IOVA (IOVA tree, the device's
  * IOTLB, the view SVQ writes through), and the queues' SVQs with their hand-overs. Each effect is one
  * step of the machine over the queues it names; a step that fails undoes its own partial work, so the
@@ -59,7 +59,7 @@ export interface ShadowRingsOptions {
 }
 
 /** The shadow rings of one device's queues and the SVQs on them. */
-export class ShadowRings {
+export class ShadowRingSets {
   /** Ring set per slot; `active` is the one the device is pointed at (-1: none yet). */
   readonly sets: (RingSet | undefined)[] = [undefined, undefined];
   active = -1;
@@ -240,7 +240,7 @@ const must = <L, R>(r: E.Either<L, R>): R => {
   return r.right;
 };
 
-export function svqRelayoutEffects(rings: ShadowRings): SvqRelayoutEffects {
+export function svqRelayoutEffects(rings: ShadowRingSets): SvqRelayoutEffects {
   const dev = () => rings.dev;
   return {
     suspendDevice: async () => orReject(dev().suspend()),

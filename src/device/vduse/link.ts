@@ -1,7 +1,7 @@
 /**
  * The bridge's hold on one vhost-vdpa device: its IOVA tree and view, the VDUSE memory entered into its
  * IOTLB (the kernel's rings through their mmaps, the bounce area through this process's pages), and the
- * shadow rings with the SVQs on them (src/effects/svq-relayout.ts `ShadowRings`). A migration builds a
+ * shadow rings with the SVQs on them (src/effects/svq-relayout.ts `ShadowRingSets`). A migration builds a
  * second link on the next device and retires the first. Each method is one device operation, or the
  * undoing of one (a teardown).
  *
@@ -13,7 +13,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace, PAGE_SIZE, type Region } from '../../memory/address-space.js';
 import type { RingConfig } from '../../ring/types.js';
 import { IovaTree, isIovaTreeError } from '../../svq/iova-tree.js';
-import { ShadowRings } from '../../effects/svq-relayout.js';
+import { ShadowRingSets } from '../../effects/svq-relayout.js';
 import { backendMask, deviceError, type DeviceError } from '../types.js';
 import type { VhostVdpaDevice } from '../vhost-vdpa/device.js';
 import type { IotlbMapping } from './device.js';
@@ -44,7 +44,7 @@ export class DeviceLink {
   readonly tree = new IovaTree({ first: 0, last: Number.MAX_SAFE_INTEGER });
   /** The device's IOVA view of the shadow rings. */
   readonly view = new AddressSpace('iova:shadow');
-  readonly rings: ShadowRings;
+  readonly rings: ShadowRingSets;
   /** VDUSE regions entered into the device (by VDUSE IOVA start). */
   readonly entered = new Map<number, Entered>();
   backend = 0n;
@@ -53,7 +53,7 @@ export class DeviceLink {
     readonly dev: VhostVdpaDevice,
     hooks: LinkHooks,
   ) {
-    this.rings = new ShadowRings({
+    this.rings = new ShadowRingSets({
       name: 'vduse',
       dev,
       asid: 0,

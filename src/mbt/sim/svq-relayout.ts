@@ -7,7 +7,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { SnapshotFrom } from 'xstate';
 import { svqRelayoutMachine } from '../../../machines/svq-relayout.js';
 import { GUEST_RAM_GPA, createDataPath, GuestNic, type DataPath } from '../../effects/datapath.js';
-import { ShadowRings, svqRelayoutEffects } from '../../effects/svq-relayout.js';
+import { ShadowRingSets, svqRelayoutEffects } from '../../effects/svq-relayout.js';
 import { AddressSpace } from '../../memory/address-space.js';
 import { decodeBase } from '../../ring/index.js';
 import { backendMask, VHOST_ACCESS_RW, type VdpaDevice } from '../../device/types.js';
@@ -40,7 +40,7 @@ const RELAYOUT_WEIGHTS = [
 
 export interface RelayoutEnv extends SimEnv {
   readonly path: DataPath;
-  readonly rings: ShadowRings;
+  readonly rings: ShadowRingSets;
   readonly nic: GuestNic;
   pumping: boolean;
 }
@@ -48,7 +48,7 @@ export interface RelayoutEnv extends SimEnv {
 /** What the call pump and a recovery need of an env. */
 interface Pumped {
   readonly path: DataPath;
-  readonly rings: ShadowRings;
+  readonly rings: ShadowRingSets;
   pumping: boolean;
 }
 
@@ -56,12 +56,12 @@ interface Pumped {
  * The shadow rings of `path`'s queues on `dev`: guest RAM at IOVA = GPA, the ring sets far above it; SVQ
  * from the start (x-svq=on): the fresh guest rings' positions are the SVQs' hand-overs.
  */
-function shadowRingsFor(path: DataPath, dev: VdpaDevice, negotiated: bigint): ShadowRings {
+function shadowRingsFor(path: DataPath, dev: VdpaDevice, negotiated: bigint): ShadowRingSets {
   const tree = new IovaTree({ first: 0, last: 2 ** 48 - 1 });
   tree.insert('gpa', GUEST_RAM_GPA, { translatedAddr: GUEST_RAM_GPA, size: path.ram.size - 1, perm: VHOST_ACCESS_RW });
   const view = new AddressSpace('iova');
   right(view.addRegion(GUEST_RAM_GPA, path.ram.buffer, { offset: path.ram.offset, size: path.ram.size, name: 'guest-ram' }));
-  const rings = new ShadowRings({
+  const rings = new ShadowRingSets({
     name: 'mbt',
     dev,
     asid: path.asid,
@@ -247,13 +247,14 @@ interface RelayoutDeviceEnv {
   readonly o: Opened;
   readonly faulty: FaultyDevice;
   readonly path: DataPath;
-  readonly rings: ShadowRings;
+  readonly rings: ShadowRingSets;
   readonly nic: GuestNic;
   readonly records: StepRecord[];
   pumping: boolean;
 }
 
 /**
+ * (Long: one object literal, the harness's bring-up, effects, faults, events and invariants, which share its env.)
  * machines/svq-relayout over any VdpaDevice: the device brought up through machines/device-lifecycle with
  * its queue pair on 64-entry shadow rings from the start; error edges made real by a one-shot failure of
  * the uAPI call the effect makes; each step records the device's status, the ring geometry and the frames
@@ -271,7 +272,7 @@ export function relayoutOnDevice(open: () => Opened, trace: Trace): Harness {
       right(dev.setOwner());
       right(dev.setBackendFeatures(right(dev.getBackendFeatures()) & RELAYOUT_DEVICE_BACKEND));
       const faulty = faultyDevice(dev);
-      let rings: ShadowRings | undefined;
+      let rings: ShadowRingSets | undefined;
       // machines/device-lifecycle; step 7: the data path, its queues on the first shadow rings
       const started = right(
         await startDevice(dev, { wanted: RELAYOUT_DEVICE_WANT & right(dev.getFeatures()) }, (negotiated) =>
