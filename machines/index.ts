@@ -5,10 +5,11 @@
 import { cvqCommandMachine } from './cvq-command.js';
 import { deviceLifecycleMachine } from './device-lifecycle.js';
 import { migrationMachine } from './migration.js';
+import { svqRelayoutMachine } from './svq-relayout.js';
 import { svqSwitchMachine } from './svq-switch.js';
 
 /** In report order: the leaves first, then the machines that invoke them. */
-export const MACHINES = [deviceLifecycleMachine, svqSwitchMachine, cvqCommandMachine, migrationMachine] as const;
+export const MACHINES = [deviceLifecycleMachine, svqSwitchMachine, svqRelayoutMachine, cvqCommandMachine, migrationMachine] as const;
 export type MachineId = (typeof MACHINES)[number]['id'];
 
-export { cvqCommandMachine, deviceLifecycleMachine, migrationMachine, svqSwitchMachine };
+export { cvqCommandMachine, deviceLifecycleMachine, migrationMachine, svqRelayoutMachine, svqSwitchMachine };

@@ -11,6 +11,7 @@
 
 // ---- machines (pure definitions) ----
 export { migrationMachine, type MigrationMachine, type MigrationContext, type MigrationEvent, type MigrationInput, type DirtyRound } from '../machines/migration.js';
+export { svqRelayoutMachine, type SvqRelayoutContext, type SvqRelayoutEvent, type SvqRelayoutInput, type RelayoutStep } from '../machines/svq-relayout.js';
 export { svqSwitchMachine, type SvqSwitchContext, type SvqSwitchEvent, type SvqSwitchInput, type SvqStep, type SvqTrigger } from '../machines/svq-switch.js';
 export {
   cvqCommandMachine,
@@ -61,6 +62,7 @@ export { type Effect, type Effects } from './effects/common.js';
 export { lifecycleEffects, type LifecycleEffects } from './effects/lifecycle.js';
 export { cvqCommandEffects, runCvqCommands, toCvqCommand, type CvqCommandEffects } from './effects/cvq.js';
 export { svqSwitchEffects, SvqBackend, type SvqSwitchEffects } from './effects/svq.js';
+export { svqRelayoutEffects, ShadowRingSets, type SvqRelayoutEffects } from './effects/svq-relayout.js';
 export { createDataPath, GUEST_RAM_GPA, type DataPath } from './effects/datapath.js';
 
 // ---- migration ----

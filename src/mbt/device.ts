@@ -26,10 +26,11 @@ import { cvqRoom, setMacThroughCvq } from './sim/cvq.js';
 import { lifecycleRoom } from './sim/lifecycle.js';
 import { migrationRoom } from './sim/migration.js';
 import { svqRoom } from './sim/svq.js';
+import { relayoutRoom } from './sim/svq-relayout.js';
 
 /** One room per machine, in machines/index.ts order (every machine must have one). */
 export const DEVICE_ROOMS: readonly DeviceRoom[] = MACHINES.map((m) => {
-  const r = [lifecycleRoom, svqRoom, cvqRoom, migrationRoom].find((x) => x.machine.id === m.id);
+  const r = [lifecycleRoom, svqRoom, relayoutRoom, cvqRoom, migrationRoom].find((x) => x.machine.id === m.id);
   if (r === undefined) throw new Error(`machine ${m.id} has no device room (src/mbt/sim/)`);
   return r;
 });

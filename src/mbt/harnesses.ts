@@ -5,7 +5,7 @@
  */
 import { MACHINES } from '../../machines/index.js';
 import type { Harness } from './runner.js';
-import { cvqScript, lifecycleScript, migrationScript, svqScript } from './scripts.js';
+import { cvqScript, lifecycleScript, migrationScript, relayoutScript, svqScript } from './scripts.js';
 import { SIM_HARNESSES } from './sim.js';
 
 export type MbtDevice = 'scripted' | 'sim';
@@ -16,7 +16,7 @@ export interface HarnessChoice {
   readonly effects: MbtDevice;
 }
 
-const SCRIPTED: readonly Harness[] = [lifecycleScript, svqScript, cvqScript, migrationScript];
+const SCRIPTED: readonly Harness[] = [lifecycleScript, svqScript, relayoutScript, cvqScript, migrationScript];
 
 /** One harness per machine (every machine of machines/index.ts must have one), in its order. */
 export function harnessesFor(device: MbtDevice): HarnessChoice[] {

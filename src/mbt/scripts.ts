@@ -8,6 +8,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import type { AnyMachineSnapshot, AnyStateMachine, SnapshotFrom } from 'xstate';
 import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
 import { svqSwitchMachine, type SvqStep } from '../../machines/svq-switch.js';
+import { svqRelayoutMachine, type RelayoutStep } from '../../machines/svq-relayout.js';
 import { cvqCommandMachine, VIRTIO_NET_ERR, VIRTIO_NET_OK, type CvqAck, type CvqCommand } from '../../machines/cvq-command.js';
 import { migrationMachine, type MigrationContext, type MigrationInput } from '../../machines/migration.js';
 import { STATUS, statusConsistent, validateAccepted, formatStatus, negotiate } from '../state/lifecycle.js';
@@ -23,6 +24,7 @@ const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 type LifecycleSnap = SnapshotFrom<typeof deviceLifecycleMachine>;
 type SvqSnap = SnapshotFrom<typeof svqSwitchMachine>;
+type RelayoutSnap = SnapshotFrom<typeof svqRelayoutMachine>;
 type CvqSnap = SnapshotFrom<typeof cvqCommandMachine>;
 type MigrationSnap = SnapshotFrom<typeof migrationMachine>;
 
@@ -171,6 +173,39 @@ export const svqScript = scriptedHarness({
   event: svqEvent,
   output: (c, _view, actorInput) => svqOutput(c, actorInput),
   invariants: (view) => svqInvariants(view.snapshot as SvqSnap),
+});
+
+// ---------------------------------------------------------------------------------------------------
+// svq-relayout
+
+const RELAYOUT_STEPS: readonly RelayoutStep[] = ['suspended', 'drained', 'mapped', 'pointed', 'forwarding'];
+/** The two geometries a relayout alternates between (a scripted device's; the simulator's are its own). */
+export const RELAYOUT_SIZES = [256, 128] as const;
+
+export function relayoutInvariants(s: RelayoutSnap): string[] {
+  const c = s.context;
+  const bad: string[] = [];
+  if (s.matches('shadow') && (c.progress.length > 0 || c.target !== null)) bad.push(`shadow with progress [${c.progress}], target ${c.target}`);
+  if (s.matches('relayouting')) {
+    const prefix = c.progress.length <= RELAYOUT_STEPS.length && c.progress.every((x, i) => RELAYOUT_STEPS[i] === x);
+    if (!prefix) bad.push(`relayouting with progress [${c.progress}]`);
+    if (c.target === null) bad.push('relayouting without a target geometry');
+  }
+  if ((s.matches({ relayouting: 'rollingBack' }) || s.matches('failed')) && c.error === null) bad.push('rolling back without an error');
+  if (!Number.isInteger(c.size) || c.size <= 0) bad.push(`shadow rings of ${c.size} entries`);
+  return bad;
+}
+
+/** RELAYOUT onto the geometry the machine is not on. */
+export const relayoutEvent = (edge: ModelEdge, size: number, sizes: readonly [number, number] = RELAYOUT_SIZES): ModelEvent =>
+  edge.trigger === 'RELAYOUT' ? { type: 'RELAYOUT', size: size === sizes[0] ? sizes[1] : sizes[0] } : { type: edge.trigger };
+
+export const relayoutScript = scriptedHarness({
+  machine: svqRelayoutMachine,
+  input: () => ({ queues: [0, 1], size: RELAYOUT_SIZES[0] }),
+  event: (edge, view) => relayoutEvent(edge, (view.snapshot as RelayoutSnap).context.size),
+  output: (c) => (c.path.split('.').pop() === 'drainShadow' ? { handedOver: 3 } : undefined),
+  invariants: (view) => relayoutInvariants(view.snapshot as RelayoutSnap),
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -605,4 +640,4 @@ export const migrationScript = scriptedHarness({
   invariants: (view) => migrationInvariants(view.snapshot as MigrationSnap),
 });
 
-export const SCRIPTED_HARNESSES: readonly Harness[] = [lifecycleScript, svqScript, cvqScript, migrationScript];
+export const SCRIPTED_HARNESSES: readonly Harness[] = [lifecycleScript, svqScript, relayoutScript, cvqScript, migrationScript];

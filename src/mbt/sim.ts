@@ -14,11 +14,13 @@ export * from './sim/device.js';
 export * from './sim/lifecycle.js';
 export * from './sim/cvq.js';
 export * from './sim/svq.js';
+export * from './sim/svq-relayout.js';
 export * from './sim/migration.js';
 import type { Harness } from './runner.js';
 import { lifecycleSim } from './sim/lifecycle.js';
 import { cvqSim } from './sim/cvq.js';
 import { svqSim } from './sim/svq.js';
+import { relayoutSim } from './sim/svq-relayout.js';
 import { migrationSim } from './sim/migration.js';
 
-export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim, cvqSim, svqSim, migrationSim];
+export const SIM_HARNESSES: readonly Harness[] = [lifecycleSim, cvqSim, svqSim, relayoutSim, migrationSim];

@@ -7,7 +7,7 @@ describe('shadowvq mbt', () => {
     const out = await runMbtCli({ device: 'scripted', json: true, progress: false, simpleLimit: '0' });
     expect(out.code).toBe(0);
     const doc = JSON.parse(out.stdout) as { machines: Record<string, unknown>[] };
-    expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
+    expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'svq-relayout', 'cvq-command', 'migration']);
     for (const m of doc.machines) {
       // today's fields first, unchanged; then the coverage beyond them (src/mbt/coverage.ts)
       expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible', 'differences', 'infeasible', 'transitionPairs', 'guards']);

@@ -68,7 +68,7 @@ describe('shadowvq mbt --device sim:<profile>: the comparison', () => {
     expect(out.stderr).toBe('');
     expect(out.code).toBe(0);
     const doc = JSON.parse(out.stdout) as { machines: Record<string, unknown>[]; device: Record<string, unknown> };
-    expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
+    expect(doc.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'svq-relayout', 'cvq-command', 'migration']);
     expect(doc.device).toMatchObject({ spec: 'sim:vdpa_sim_net', compare: 'sim:vdpa_sim_net', compareChosen: 'matches the offer', features: '0x308830028', finalStatus: 0, interrupted: false });
     for (const m of doc.machines) {
       expect(Object.keys(m)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible', 'steps', 'failureDetails', 'differences', 'infeasible']);

@@ -87,7 +87,7 @@ describe('effect-free models', () => {
 
 
 describe('model-based paths on the real machines with scripted actors', () => {
-  it('cover every state and transition of all four machines without a failure', async () => {
+  it('cover every state and transition of all five machines without a failure', async () => {
     const reports = await runMbt(SCRIPTED_HARNESSES);
     for (const r of reports) {
       expect(r.failureDetails).toEqual([]);
@@ -102,7 +102,7 @@ describe('model-based paths on the real machines with scripted actors', () => {
     ]);
     expect(reports.flatMap((r) => r.impossible.map((i) => i.reason)).every((x) => x.includes('dead'))).toBe(true);
     const json = mbtJson(reports);
-    expect(json.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'cvq-command', 'migration']);
+    expect(json.machines.map((m) => m.id)).toEqual(['device-lifecycle', 'svq-switch', 'svq-relayout', 'cvq-command', 'migration']);
     expect(Object.keys(json.machines[0]!)).toEqual(['id', 'states', 'transitions', 'paths', 'failures', 'impossible', 'differences', 'infeasible']);
   });
 

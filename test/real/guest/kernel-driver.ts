@@ -126,7 +126,7 @@ interface TrafficResult {
  * Send `n` frames (at most `window` unanswered) and receive each back: every byte compared with what was
  * sent, no frame twice, none missing. `tick(received)` runs between rounds (live switches).
  */
-async function traffic(env: Env, n: number, window: number, tick?: (received: number) => void): Promise<TrafficResult> {
+async function traffic(env: Env, n: number, window: number, tick?: (received: number) => void | Promise<void>): Promise<TrafficResult> {
   const { sock, bridge } = env;
   const before = counters(env.ifname);
   const tx = new Uint8Array(1514);
@@ -170,7 +170,7 @@ async function traffic(env: Env, n: number, window: number, tick?: (received: nu
       progress = true;
     }
     if (bridge.error !== undefined) throw new AssertionFailed(`bridge failed after ${received}/${n} frames: ${bridge.error.message}`);
-    if (tick !== undefined) tick(received);
+    if (tick !== undefined) await tick(received);
     if (performance.now() > deadline) {
       const missing: number[] = [];
       for (let i = 0; i < sent && missing.length < 10; i++) if (got[i] === 0) missing.push(i);
@@ -286,16 +286,16 @@ for (const packed of [false, true]) {
     (ctx) =>
       withKernelNet(ctx, packed, async (env) => {
         // passthrough: the kernel's rings cannot be given to vhost-vdpa (VM_IO VDUSE mapping), said exactly
-        const p = env.bridge.switchTo('passthrough');
+        const p = await env.bridge.switchTo('passthrough');
         ok(E.isLeft(p) && p.left.message === NO_PASSTHROUGH && p.left.kind === 'unsupported', 'passthrough refused with the reason');
         const every = Math.floor(FRAMES / (SWITCHES + 1));
         let next = every;
         let done = 0;
         let stashes = 0;
-        const r = await traffic(env, FRAMES, 64, (received) => {
+        const r = await traffic(env, FRAMES, 64, async (received) => {
           if (received < next || done >= SWITCHES) return;
           for (const qi of [0, 1]) stashes += env.bridge.svq(qi)?.stats().stashes ?? 0;
-          const s = env.bridge.switchTo('shadow');
+          const s = await env.bridge.switchTo('shadow');
           if (E.isLeft(s)) throw new AssertionFailed(`switch ${done + 1} at ${received} frames: ${s.left.message}`);
           done++;
           next += every;
@@ -338,7 +338,7 @@ async function withSecondSim<T>(env: Env, fn: (dev1: VhostVdpaDevice) => Promise
     dev1 = right(VhostVdpaDevice.open(`/dev/${node}`), `open /dev/${node}`);
     return await fn(dev1);
   } finally {
-    if (dev1 !== undefined && env.bridge.vdpa === dev1) env.bridge.migrateTo(env.dev0);
+    if (dev1 !== undefined && env.bridge.vdpa === dev1) await env.bridge.migrateTo(env.dev0);
     dev1?.close();
     await run('vdpa', ['dev', 'del', 'vdpa1']);
   }
@@ -355,16 +355,20 @@ for (const packed of [false, true]) {
           let step = 0;
           const at: number[] = [];
           let sim1After = 0;
-          const r = await traffic(env, FRAMES, 64, (received) => {
+          const r = await traffic(env, FRAMES, 64, async (received) => {
             if (step === 0 && received >= third) {
-              const m = env.bridge.migrateTo(dev1);
+              const m = await env.bridge.migrateTo(dev1);
               if (E.isLeft(m)) throw new AssertionFailed(`migrate onto vdpa1 at ${received} frames: ${m.left.message}`);
+              // the hand-over ran through machines/migration: source drained while suspended, destination enabled and verified
+              for (const p of ['source:source.active.stopAndCopy.draining', 'source:source.completed', 'destination:destination.active.enablingQueues', 'destination:destination.active.verifying', 'destination:destination.running']) {
+                ok(env.bridge.migrationPhases.includes(p), `machines/migration phase ${p} (saw ${env.bridge.migrationPhases.join(' → ')})`);
+              }
               at.push(received);
               step = 1;
             } else if (step === 1 && received >= 2 * third) {
               // vdpa1's counter while it still runs (vstats needs a negotiated device; vdpa1 started at 0)
               sim1After = simPackets('vdpa1', 0);
-              const m = env.bridge.migrateTo(env.dev0);
+              const m = await env.bridge.migrateTo(env.dev0);
               if (E.isLeft(m)) throw new AssertionFailed(`migrate back onto vdpa0 at ${received} frames: ${m.left.message}`);
               at.push(received);
               step = 2;
