@@ -254,11 +254,11 @@ interface RelayoutDeviceEnv {
 }
 
 /**
- * (Long: one object literal, the harness's bring-up, effects, faults, events and invariants, which share its env.)
  * machines/svq-relayout over any VdpaDevice: the device brought up through machines/device-lifecycle with
  * its queue pair on 64-entry shadow rings from the start; error edges made real by a one-shot failure of
  * the uAPI call the effect makes; each step records the device's status, the ring geometry and the frames
- * it looped back in shadow.
+ * it looped back in shadow. (Long: one object literal, the harness's bring-up, effects, faults, events and
+ * invariants, which share its env.)
  */
 export function relayoutOnDevice(open: () => Opened, trace: Trace): Harness {
   return gatedHarness<typeof svqRelayoutMachine, RelayoutDeviceEnv>({
