@@ -157,7 +157,7 @@ export const suite: BenchSuite = {
     const plansScripted = planMbt(harnessesFor('scripted').map((h) => h.harness));
     const genMs = performance.now() - t0;
     const paths = plansScripted.reduce((n, p) => n + p.paths.length, 0);
-    rows.push({ name: 'mbt: derive models + generate paths', value: genMs, unit: 'ms', note: `${paths} paths over 4 machines` });
+    rows.push({ name: 'mbt: derive models + generate paths', value: genMs, unit: 'ms', note: `${paths} paths over ${plansScripted.length} machines` });
     const t1 = performance.now();
     for (const p of plansScripted) await runMachine(p);
     const scriptedMs = performance.now() - t1;
@@ -176,7 +176,7 @@ export const suite: BenchSuite = {
       unit: 'ms',
       ratio: simMs / scriptedMs,
       baseline: 'scripted',
-      note: `${simPaths} paths; ${SIM_HARNESSES.length}/4 machines with real effects on the simulator${SIM_HARNESSES.length < 4 ? ', the rest scripted' : ''}`,
+      note: `${simPaths} paths; ${SIM_HARNESSES.length}/${plansSim.length} machines with real effects on the simulator${SIM_HARNESSES.length < plansSim.length ? ", the rest scripted" : ""}`,
     });
     rows.push(await wholeMbtSimRow(simMs));
     return rows;
