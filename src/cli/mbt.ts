@@ -1,6 +1,6 @@
 /**
  * `shadowvq mbt [--device sim|scripted] [--json] [--simple-limit N] [--walks N --seed S] [--report FILE.html]`:
- * generate the model-based test paths of the four machines and run them, then a path for every
+ * generate the model-based test paths of every machine and run them, then a path for every
  * transition pair no path took (src/mbt/coverage.ts); print per machine states, transitions, transition
  * pairs and guard outcomes covered / total, paths run and failures (a progress bar on a terminal's
  * stderr), and every transition no run can take on that harness with the reason. `--walks N` adds N
@@ -328,7 +328,7 @@ async function replayCli(file: string, device: MbtDevice): Promise<MbtCliOutput>
 export function registerMbt(program: Command): void {
   program
     .command('mbt')
-    .description('run the model-based test paths of the four machines and report coverage (exit 1 on any failure)')
+    .description('run the model-based test paths of every machine and report coverage (exit 1 on any failure)')
     .option('--device <device>', `effects to run against: ${MBT_DEVICES.join(' | ')}; or a device to test, vdpa:/dev/vhost-vdpa-N (root) or sim:<profile>, compared step by step with --compare`, 'sim')
     .option('--compare <profile>', 'with --device vdpa:…: the simulator profile each step is compared with (sim:vdpa_sim_net, sim:full, sim:vdpa_sim_net+stale; default: the one matching the device\'s features)')
     .option('--json', 'print {"machines":[{id, states, transitions, paths, failures, impossible, differences, infeasible, transitionPairs, guards}], "conformance"} (impossible: what no run can take on that harness; a device run adds steps per machine and "device")')

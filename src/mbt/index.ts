@@ -1,5 +1,5 @@
 /**
- * Model-based testing of the four machines: derive each model, generate its paths, run them through
+ * Model-based testing of every machine (machines/index.ts): derive each model, generate its paths, run them through
  * a harness, and report coverage of the real machine (states and transitions taken, not planned).
  */
 import { deriveModel, checkModel, type MachineModel, type ModelEdge } from './model.js';

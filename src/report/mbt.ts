@@ -2,7 +2,7 @@
  * `shadowvq mbt --report FILE.html`: the conformance report, one self-contained page (no script, no
  * network: a CSP forbids any fetch). It shows
  *  - per machine: states, transitions, transition pairs, guard outcomes, paths, failures;
- *  - the four state diagrams (Graphviz via @viz-js/viz from the machines themselves, src/diagrams) with
+ *  - the state diagrams of every machine (Graphviz via @viz-js/viz from the machines themselves, src/diagrams) with
  *    what the runs took coloured (green), what this device cannot take marked (grey, dotted) and what
  *    no run took marked (red, dashed);
  *  - the CVQ classes (sent, acked OK, acked ERR, applied as read back), SUSPEND / RESUME and vring-base
@@ -202,7 +202,7 @@ export async function renderMbtReport(r: MbtReportInput): Promise<E.Either<strin
 <header><h1>shadowvq conformance report: ${esc(r.device)}</h1><p>${esc(r.command ?? 'shadowvq mbt')}</p></header>
 <main>
 ${section('summary', 'Model-based coverage on this device', s.html)}
-${section('diagrams', 'The four machines, coverage on this device', legend + `<div class="diagrams">${figures.join('')}</div>`)}
+${section('diagrams', 'The machines, coverage on this device', legend + `<div class="diagrams">${figures.join('')}</div>`)}
 ${section('cvq', 'CVQ classes', cvq(r.conformance))}
 ${section('suspend', 'SUSPEND / RESUME and vring bases', suspend(r.conformance))}
 ${section('quirks', 'Known quirks', quirks(r.conformance))}
