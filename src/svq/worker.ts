@@ -320,7 +320,6 @@ export class SvqWorker {
     if (!relayed) return;
     this.relaying = true;
     const ctl = this.ctl;
-    const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number) => { async: boolean; value: Promise<string> | string } }).waitAsync;
     for (let i = 0; i < this.queues.length; i++) {
       this.outSeen[2 * i] = Atomics.load(ctl, queueWord(i, CTL.DEVICE_KICK_OUT));
       this.outSeen[2 * i + 1] = Atomics.load(ctl, queueWord(i, CTL.GUEST_CALL_OUT));
@@ -329,7 +328,7 @@ export class SvqWorker {
       while (this.relaying) {
         const bell = Atomics.load(ctl, CTL.OUT_DOORBELL);
         this.relayOnce();
-        const w = waitAsync(ctl, CTL.OUT_DOORBELL, bell);
+        const w = Atomics.waitAsync(ctl, CTL.OUT_DOORBELL, bell);
         if (w.async) await w.value;
       }
     };
