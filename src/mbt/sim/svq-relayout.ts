@@ -127,6 +127,13 @@ export async function bringUpShadowed(): Promise<RelayoutEnv> {
   return env;
 }
 
+/** The event for `edge`; before a RESET the owner repairs what a failed relayout left (both harnesses). */
+function relayoutStep(edge: ModelEdge, env: Pumped, view: { readonly snapshot: unknown }) {
+  const size = (view.snapshot as RelayoutSnap).context.size;
+  if (edge.trigger === 'RESET') recoverRelayout(env, size);
+  return relayoutEvent(edge, size, RELAYOUT_SIM_SIZES);
+}
+
 /** What an owner does after a relayout left neither geometry (`failed`): SVQs back on the rings of `size` entries, resumed. */
 export function recoverRelayout(env: Pumped, size: number): void {
   const { rings } = env;
@@ -183,12 +190,7 @@ export const relayoutSim = gatedHarness<typeof svqRelayoutMachine, RelayoutEnv>(
     }
     await gates.release(c.path);
   },
-  event(edge, env, view) {
-    const s = view.snapshot as RelayoutSnap;
-    // the owner repairs what a failed relayout left before reusing the device
-    if (edge.trigger === 'RESET') recoverRelayout(env, s.context.size);
-    return relayoutEvent(edge, s.context.size, RELAYOUT_SIM_SIZES);
-  },
+  event: relayoutStep,
   async invariants(view, env) {
     const s = view.snapshot as RelayoutSnap;
     const bad = relayoutInvariants(s);
@@ -304,11 +306,7 @@ export function relayoutOnDevice(open: () => Opened, trace: Trace): Harness {
       if (c.outcome === 'error' && op !== undefined) env.faulty.failNext(op);
       await gates.release(c.path);
     },
-    event(edge, env, view) {
-      const s = view.snapshot as RelayoutSnap;
-      if (edge.trigger === 'RESET') recoverRelayout(env, s.context.size);
-      return relayoutEvent(edge, s.context.size, RELAYOUT_SIM_SIZES);
-    },
+    event: relayoutStep,
     async invariants(view, env) {
       const { faulty, rings, nic, records, o } = env;
       const s = view.snapshot as RelayoutSnap;
