@@ -40,11 +40,12 @@ export function cvqCommandEffects(engine: CvqEngine): CvqCommandEffects {
     }
     return w;
   };
-  const one = new Array<CvqOut>(1);
   const writeBatch = ({ strategy, commands, first }: WriteBatchInput): { written: number } => {
     // a batch never exceeds the ring (serial: one command): offer at most that many
     const n = Math.min(commands.length - first, strategy === 'serial' ? 1 : engine.cvq.size);
-    const outs = n === 1 ? one : new Array<CvqOut>(n);
+    // a fresh array per batch: the engine keeps it to name the batch's commands while they are in
+    // flight (a reused one, refilled by a refused write, would rename the batch still waiting)
+    const outs = new Array<CvqOut>(n);
     for (let i = 0; i < n; i++) outs[i] = toWire(commands[first + i]!, first + i);
     const w = engine.writeBatch(outs, strategy, first);
     if (E.isLeft(w)) throw w.left;
