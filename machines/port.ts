@@ -123,6 +123,8 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
       }
       lastSeq = call.seq;
       lastReply = undefined;
+      // each request has its own deadline (or none): an earlier one must not time this one out
+      deadline = Infinity;
       const seq = call.seq;
       const names = replyNames(call.op);
       let out: unknown;
