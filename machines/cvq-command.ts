@@ -320,7 +320,7 @@ export const cvqCommandMachine = setup({
       on: {
         ENQUEUE: { actions: assign({ commands: ({ context, event }) => [...context.commands, ...event.commands] }) },
         FLUSH: [
-          { guard: and(['hasPending', 'isSerial']), target: 'flushing.exchanging', actions: 'exchangeNext' },
+          { guard: and(['hasPending', 'isSerial']), target: 'exchanging', actions: 'exchangeNext' },
           { guard: 'hasPending', target: 'flushing' },
           { target: 'done' },
         ],
@@ -349,18 +349,19 @@ export const cvqCommandMachine = setup({
             'port.ready': { target: 'inFlight', reenter: true },
           },
         },
-        /**
-         * Serial: one command per round trip. An all-OK ack with more pending puts the next command on
-         * the wire without leaving the state (targetless: no exit, no entry — one event per command).
-         */
-        exchanging: {
-          entry: 'requestExchange',
-          on: {
-            'exchange.done': [...BAD_ACK, { guard: and(['isReply', 'hasPending']), actions: ['ackedThenNext', 'requestExchange'] }, ALL_DONE],
-            'exchange.error': ACK_ERROR,
-            'port.ready': { actions: 'requestExchange' },
-          },
-        },
+      },
+    },
+    /**
+     * Serial: one command per round trip. An all-OK ack with more pending puts the next command on
+     * the wire without leaving the state (targetless: no exit, no entry — one event per command).
+     */
+    exchanging: {
+      invoke: { id: 'port', src: 'cvqPort' },
+      entry: 'requestExchange',
+      on: {
+        'exchange.done': [...BAD_ACK, { guard: and(['isReply', 'hasPending']), actions: ['ackedThenNext', 'requestExchange'] }, ALL_DONE],
+        'exchange.error': ACK_ERROR,
+        'port.ready': { actions: 'requestExchange' },
       },
     },
     done: { type: 'final' },

@@ -42,7 +42,7 @@ describe('effect-free models', () => {
       'ready:cvqPort',
     ]);
     // serial: the same judgement of one command's ack; more pending stays in the state (targetless)
-    const exchanging = m.edges.filter((e) => e.source === 'cvq-command.flushing.exchanging');
+    const exchanging = m.edges.filter((e) => e.source === 'cvq-command.exchanging');
     expect(exchanging.map((e) => e.type)).toEqual([
       'done:cvqPort.exchange[wroteWrongLength]',
       'done:cvqPort.exchange[!wroteWrongLength,ackedErr]',

@@ -121,8 +121,8 @@ describe('migrate: persisted in every state of every machine, resumed by a fresh
         if (sc === undefined) continue;
         found = true;
         // mid-restore: a serial restore with its first command acked and the second in flight (the
-        // exchanges are steps inside flushing.exchanging); a batch after the first otherwise
-        const serial = m.id === 'cvq-command' && state.startsWith('flushing') && sc.name === 'serial restore';
+        // exchanges are steps inside `exchanging`); a batch after the first otherwise
+        const serial = m.id === 'cvq-command' && state === 'exchanging';
         const point: RestartPoint = serial ? { machine: m.id, state, end, nth: 1, within: 1 } : { machine: m.id, state, end, nth: 1 };
         cases.push({ label: `${end} ${m.id} ${state} (${sc.name})`, scenario: sc, point });
       }
