@@ -8,7 +8,11 @@
  *  - the model-based tests: time to derive the models and generate every path, and to run them all
  *    with scripted actors and on the simulated device.
  */
+import { createActor, toPromise } from 'xstate';
+import { xstateFloorUs } from '../testkit/xstate-floor.js';
 import type { BenchRow, BenchSuite } from './harness.js';
+import { bind } from '../machines/contract.js';
+import { cvqCommandMachine } from '../machines/cvq-command.js';
 import { CVQ_STRATEGIES, type CvqStrategy } from '../machines/cvq-command.js';
 import { cvqCommandEffects, runCvqCommands, toCvqCommand } from '../src/effects/cvq.js';
 import { firstBadAck, type CvqAck, type CvqCommand } from '../machines/cvq-command.js';
@@ -86,6 +90,30 @@ async function machineVsBare(strategy: CvqStrategy, how: 'machine' | 'bare'): Pr
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
+/**
+ * machines/cvq-command alone, serial: its port's effects answer every exchange OK at once (a resolved
+ * promise, as a device that took no time would), against a loop awaiting the same promises. CPU µs per
+ * command: what the machine itself costs per serial round trip.
+ */
+async function machineAloneUs(n: number): Promise<{ machine: number; loop: number }> {
+  const commands = Array.from({ length: n }, (_, i) => ({ name: `MAC_ADDR_SET #${i}`, class: 1, cmd: 1, payload: '020000000001' }));
+  const acks = [{ len: 1, ack: 0 }] as const;
+  const fx = { cvqPort: { writeBatch: () => ({ written: 1 }), awaitAcks: async () => ({ acks }), exchange: async () => ({ acks }) } };
+  let c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) await fx.cvqPort.exchange();
+  let c = process.cpuUsage(c0);
+  const loop = (c.user + c.system) / n;
+  c0 = process.cpuUsage();
+  const a = createActor(bind(cvqCommandMachine, fx), { input: { strategy: 'serial', commands, ackTimeoutMs: 1000 } });
+  const done = toPromise(a);
+  a.start();
+  a.send({ type: 'FLUSH' });
+  const out = await done;
+  c = process.cpuUsage(c0);
+  if (!out.ok || out.applied !== n) throw new Error('machine alone: not every command applied');
+  return { machine: (c.user + c.system) / n, loop };
+}
+
 export const suite: BenchSuite = {
   name: 'machines',
   async run({ quick }) {
@@ -152,6 +180,25 @@ export const suite: BenchSuite = {
         });
       }
     }
+
+    // what XState itself costs per event, and the serial machine alone: the floor under the overhead above
+    const floor: number[] = [];
+    const alone: number[] = [];
+    for (let r = 0; r < (quick ? 3 : 7); r++) {
+      floor.push(xstateFloorUs(quick ? 20_000 : 100_000));
+      const x = await machineAloneUs(quick ? 4_000 : 16_000);
+      alone.push(x.machine - x.loop);
+    }
+    const fl = Math.min(...floor);
+    rows.push({ name: 'xstate floor: one event + assign, one-state machine', value: fl, unit: 'µs CPU', note: `best of ${floor.length}; XState 5.33's macrostep, the least any machine step costs here` });
+    rows.push({
+      name: 'cvq-command serial, machine alone (effects answer at once)',
+      value: Math.min(...alone),
+      unit: 'µs CPU',
+      ratio: Math.min(...alone) / fl,
+      baseline: 'xstate floor',
+      note: `best of ${alone.length}; per command: reply event + judgement + request to the port, less a loop awaiting the same promises`,
+    });
 
     const t0 = performance.now();
     const plansScripted = planMbt(harnessesFor('scripted').map((h) => h.harness));
