@@ -41,7 +41,14 @@ import { DeviceLink } from './link.js';
 import { migrateBridge } from './migrate.js';
 import { Pump } from './pump.js';
 import type { BridgeError, BridgeMode, BridgeQueue, BridgeStats } from './types.js';
-import { backBounce, firstShadowRings, negotiateVdpa, readKernelQueues } from './kernel.js';
+import { backBounce, firstShadowRings, readKernelQueues } from './kernel.js';
+import { lifecycleEffects } from '../../effects/lifecycle.js';
+import { deviceLifecycleMachine, type LifecycleEvent } from '../../../machines/device-lifecycle.js';
+import { toHex } from '../../state/lifecycle.js';
+
+type LifecycleSnap = ReturnType<Actor<typeof deviceLifecycleMachine>['getSnapshot']>;
+/** Bound on one lifecycle step the kernel waits for (VDUSE's own message timeout is longer). */
+const LIFECYCLE_TIMEOUT_MS = 10_000;
 import type { VqState } from './uapi.js';
 
 export { SHADOW_IOVA } from './link.js';
@@ -63,6 +70,8 @@ export class VduseBridge {
   private driverOk = false;
   /** A machine is moving the queues: the pump leaves them alone. */
   private moving = false;
+  /** machines/device-lifecycle on the vhost-vdpa device, from the kernel driver's FEATURES_OK on. */
+  private lifecycle: Actor<typeof deviceLifecycleMachine> | undefined;
   private relayout: { readonly link: DeviceLink; readonly actor: Actor<typeof svqRelayoutMachine> } | undefined;
   /** machines/migration's phases of the last migration, per end (`source:source.active.stopAndCopy.draining` …). */
   readonly migrationPhases: string[] = [];
@@ -186,7 +195,13 @@ export class VduseBridge {
 
   // ───────────────────────────── control messages ─────────────────────────────
 
-  private onStatus(status: number): boolean {
+  /**
+   * The kernel driver's status writes, mirrored onto the vhost-vdpa device through machines/device-lifecycle
+   * (§3.1.1): FEATURES_OK → START (reset, ACKNOWLEDGE, DRIVER, the kernel's features as far as the device
+   * offers them, FEATURES_OK re-read); DRIVER_OK → the shadow rings mapped and pointed (the driver's
+   * step 7), then DRIVER_OK; 0 → RESET. The kernel waits in its SET_STATUS for the answer.
+   */
+  private onStatus(status: number): boolean | Promise<boolean> {
     const S = VIRTIO_CONFIG_S;
     if (status === 0) {
       // reset: stop forwarding, the vhost-vdpa device too (the kernel drops the kick eventfds)
@@ -194,24 +209,58 @@ export class VduseBridge {
       this.cur.rings.handovers.clear();
       this.driverOk = false;
       this.qs = [];
-      return E.isRight(this.vdpa.setStatus(0));
+      return this.drive({ type: 'RESET' }, (x) => x.matches('reset'));
     }
     const had = this.vduse.deviceStatus;
-    const step = (r: E.Either<BridgeError, unknown>): boolean => {
-      if (E.isLeft(r)) this.record(r.left);
-      return E.isRight(r);
-    };
-    if ((status & S.FEATURES_OK) !== 0 && (had & S.FEATURES_OK) === 0) {
-      const f = this.vduse.getFeatures();
-      if (!step(f)) return false;
-      this.negotiated = (f as E.Right<bigint>).right;
-      if (!step(this.negotiateVdpa())) return false;
+    const starts = (status & S.FEATURES_OK) !== 0 && (had & S.FEATURES_OK) === 0;
+    const runs = (status & S.DRIVER_OK) !== 0 && (had & S.DRIVER_OK) === 0;
+    if (!starts && !runs) return true;
+    return (async () => {
+      if (starts) {
+        const f = this.vduse.getFeatures();
+        if (E.isLeft(f)) return this.failed(f.left);
+        this.negotiated = f.right;
+        // a fresh driver instance: the previous one's lifecycle (if any) is done with
+        this.lifecycle?.stop();
+        this.lifecycle = undefined;
+        const wanted = toHex((this.negotiated & ~F.RING_PACKED) | F.VERSION_1 | F.ACCESS_PLATFORM);
+        if (!(await this.drive({ type: 'START', wanted, required: toHex(F.VERSION_1 | F.ACCESS_PLATFORM) }, (x) => x.matches({ active: { featuresOk: 'accepted' } })))) return false;
+      }
+      if (runs) {
+        const qs = this.pointQueues();
+        if (E.isLeft(qs)) return this.failed(qs.left);
+        if (!(await this.drive({ type: 'DRIVER_OK' }, (x) => x.matches({ active: { driverOk: 'running' } })))) return false;
+        const r = this.cur.rings.start(qs.right);
+        if (E.isLeft(r)) return this.failed(r.left);
+        this.driverOk = true;
+      }
+      return true;
+    })();
+  }
+
+  private failed(e: BridgeError): false {
+    this.record(e);
+    return false;
+  }
+
+  /**
+   * Send the vhost-vdpa device's lifecycle machine `event` and wait until `reached` holds, or it stops
+   * short (failed, NEEDS_RESET, or back in reset with an error). The actor lives from the kernel's
+   * FEATURES_OK to the next one; a RESET with none (the device came from a migration, whose destination
+   * machine brought it up) starts one in `reset`, which resets from any state (§2.4).
+   */
+  private async drive(event: LifecycleEvent, reached: (s: LifecycleSnap) => boolean): Promise<boolean> {
+    if (this.lifecycle === undefined) {
+      this.lifecycle = createActor(bind(deviceLifecycleMachine, lifecycleEffects(this.cur.dev)), { input: { wanted: '0x0' } });
+      this.lifecycle.start();
     }
-    if ((status & S.DRIVER_OK) !== 0 && (had & S.DRIVER_OK) === 0) {
-      if (!step(this.startQueues())) return false;
-      this.driverOk = true;
-    }
-    return true;
+    const a = this.lifecycle;
+    a.send(event);
+    const stopped = (x: LifecycleSnap) => x.matches('failed') || x.matches('needsReset') || (x.matches('reset') && x.context.error !== null);
+    const s = await waitFor(a, (x) => reached(x) || stopped(x), { timeout: LIFECYCLE_TIMEOUT_MS }).catch((e: unknown) => e);
+    if (typeof s === 'object' && s !== null && 'matches' in s && reached(s as LifecycleSnap)) return true;
+    const why = typeof s === 'object' && s !== null && 'context' in s ? ((s as LifecycleSnap).context.error ?? `stopped in ${JSON.stringify((s as LifecycleSnap).value)}`) : String(s);
+    return this.failed(deviceError('state', `device-lifecycle ${event.type}`, why));
   }
 
   private vqState(qi: number): VqState | undefined {
@@ -231,10 +280,6 @@ export class VduseBridge {
 
   // ───────────────────────────── the kernel's bring-up (answers to its SET_STATUS: ./kernel.ts) ─────────────────────────────
 
-  private negotiateVdpa(): E.Either<DeviceError, void> {
-    return negotiateVdpa(this.vdpa, (offered) => this.vdpaFeatures(offered));
-  }
-
   /** The bounce area, once the kernel made it, backed by this process's pages (./kernel.ts `backBounce`). */
   ensureBounce(): void {
     if (this.vduse.umem !== undefined) return;
@@ -252,8 +297,8 @@ export class VduseBridge {
     return E.right(undefined);
   }
 
-  /** DRIVER_OK from the kernel: its queues read and mapped, then the SVQs on the first shadow rings (./kernel.ts). */
-  private startQueues(): E.Either<BridgeError, void> {
+  /** DRIVER_OK from the kernel: its queues read and mapped, the first shadow rings mapped and pointed (./kernel.ts). */
+  private pointQueues(): E.Either<BridgeError, readonly number[]> {
     const qs = readKernelQueues(this.vduse, this.cur, this.negotiated);
     if (E.isLeft(qs)) return qs;
     this.qs = qs.right;
@@ -333,6 +378,9 @@ export class VduseBridge {
       if (E.isLeft(r)) return r;
       const old = this.cur;
       this.cur = r.right;
+      // the new device was brought up by the migration's destination machine; the old one's lifecycle ends
+      this.lifecycle?.stop();
+      this.lifecycle = undefined;
       this.dropRelayout();
       this.stats.migrations++;
       const retired = old.retire((start) => this.vduse.mapping(start));
@@ -367,6 +415,8 @@ export class VduseBridge {
    */
   async close(): Promise<E.Either<DeviceError, void>> {
     await this.stop();
+    this.lifecycle?.stop();
+    this.lifecycle = undefined;
     this.dropRelayout();
     this.qs = [];
     const retired = this.cur.retire((start) => this.vduse.mapping(start));

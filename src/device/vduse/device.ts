@@ -86,8 +86,11 @@ export interface IovaInfo {
 
 /** What the owner answers to the control messages. */
 export interface VduseHandlers {
-  /** VDUSE_SET_STATUS: apply `status`; false (or a Left) answers VDUSE_REQ_RESULT_FAILED. */
-  setStatus(status: number): boolean;
+  /**
+   * VDUSE_SET_STATUS: apply `status`; false answers VDUSE_REQ_RESULT_FAILED. A promise answers when it
+   * settles (the kernel driver waits in its SET_STATUS for the reply): no other message is read meanwhile.
+   */
+  setStatus(status: number): boolean | Promise<boolean>;
   /** VDUSE_GET_VQ_STATE: the queue's position (split: availIdx only). */
   vqState(index: number): VqState | undefined;
   /** After VDUSE_UPDATE_IOTLB dropped the mappings overlapping [start, last] (already out of `space`). */
@@ -107,6 +110,9 @@ export class VduseDevice {
   private readonly maps: IotlbMapping[] = [];
   private readonly kickfds: number[];
   private status = 0;
+  /** A SET_STATUS whose answer is still being worked out (`VduseHandlers.setStatus` returned a promise). */
+  private answering = false;
+  private deferredError: DeviceError | undefined;
   /** Messages answered, by type (for the tests and the report). */
   readonly messages = { getVqState: 0, setStatus: 0, updateIotlb: 0, unknown: 0, failed: 0 };
 
@@ -424,7 +430,13 @@ export class VduseDevice {
   pollMessages(h: VduseHandlers): E.Either<DeviceError, number> {
     let n = 0;
     for (;;) {
-      if (this.fd < 0) return E.right(n);
+      if (this.deferredError !== undefined) {
+        const e = this.deferredError;
+        this.deferredError = undefined;
+        return E.left(e);
+      }
+      // a SET_STATUS still being answered: the kernel sends nothing else until it has the reply
+      if (this.fd < 0 || this.answering) return E.right(n);
       const got = this.c.read(this.fd, this.req, SIZEOF.vduse_dev_request);
       if (got < 0) {
         const errno = this.c.errno();
@@ -442,11 +454,23 @@ export class VduseDevice {
     let ok = true;
     let vq: { index: number; packed: boolean; state: VqState } | undefined;
     switch (req.type) {
-      case 1: // VDUSE_SET_STATUS
+      case 1: {
+        // VDUSE_SET_STATUS
         this.messages.setStatus++;
-        ok = h.setStatus(req.status);
+        const status = req.status;
+        const r = h.setStatus(status);
+        if (typeof r !== 'boolean') {
+          this.answering = true;
+          void r.then(
+            (done) => this.settleStatus(req, status, done),
+            () => this.settleStatus(req, status, false),
+          );
+          return E.right(undefined);
+        }
+        ok = r;
         if (ok) this.status = req.status;
         break;
+      }
       case 0: {
         // VDUSE_GET_VQ_STATE
         this.messages.getVqState++;
@@ -467,6 +491,19 @@ export class VduseDevice {
         this.messages.unknown++;
         ok = false;
     }
+    return this.respond(req, ok, vq);
+  }
+
+  /** The deferred answer to a SET_STATUS; a failed write is returned by the next `pollMessages`. */
+  private settleStatus(req: VduseRequest, status: number, ok: boolean): void {
+    this.answering = false;
+    if (ok) this.status = status;
+    if (this.fd < 0) return;
+    const w = this.respond(req, ok, undefined);
+    if (E.isLeft(w)) this.deferredError ??= w.left;
+  }
+
+  private respond(req: VduseRequest, ok: boolean, vq: { index: number; packed: boolean; state: VqState } | undefined): E.Either<DeviceError, void> {
     if (!ok) this.messages.failed++;
     encodeResponse(this.resp, req.requestId, ok, vq);
     const w = this.c.write(this.fd, this.resp, SIZEOF.vduse_dev_response);

@@ -1,38 +1,17 @@
 /**
- * The bridge's answers to the kernel driver's bring-up, run inside VDUSE SET_STATUS messages (whose
- * answers are synchronous for the kernel: nothing here waits): FEATURES_OK → the vhost-vdpa device
- * negotiated with the kernel's features (§3.1.1); DRIVER_OK → the kernel's queues read and their rings
- * mapped, the SVQs put on the first shadow rings, DRIVER_OK on the vhost-vdpa device; the bounce area
- * backed by this process's pages once the kernel has made it.
+ * The bridge's single steps for the kernel driver's bring-up (the vhost-vdpa device's own status runs
+ * through machines/device-lifecycle, in bridge.ts): at DRIVER_OK the kernel's queues read and their rings
+ * mapped, the first shadow rings mapped and pointed at; the bounce area backed by this process's pages
+ * once the kernel has made it.
  */
 import * as E from 'fp-ts/lib/Either.js';
 import type { Region } from '../../memory/address-space.js';
 import { layoutOf, type RingBase, type RingConfig, type RingLayout } from '../../ring/index.js';
 import { hasFeature } from '../../virtio/features.js';
-import { VIRTIO_CONFIG_S } from '../../virtio/status.js';
 import { deviceError, type DeviceError } from '../types.js';
-import type { VhostVdpaDevice } from '../vhost-vdpa/device.js';
 import type { BridgeError, BridgeQueue } from './types.js';
 import type { VduseDevice } from './device.js';
 import type { DeviceLink } from './link.js';
-
-/** Reset the vhost-vdpa device and negotiate `features(offered)` with it up to FEATURES_OK (read back). */
-export function negotiateVdpa(v: VhostVdpaDevice, features: (offered: bigint) => bigint): E.Either<DeviceError, void> {
-  const S = VIRTIO_CONFIG_S;
-  const steps: (() => E.Either<DeviceError, unknown>)[] = [
-    () => v.setStatus(0),
-    () => v.setStatus(S.ACKNOWLEDGE | S.DRIVER),
-    () => E.chain((offered: bigint) => v.setFeatures(features(offered)))(v.getFeatures()),
-    () => v.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK),
-    () =>
-      E.chain((st: number) => ((st & S.FEATURES_OK) !== 0 ? E.right(undefined) : E.left(deviceError('state', 'VHOST_VDPA_GET_STATUS', `vhost-vdpa refused FEATURES_OK (status 0x${st.toString(16)})`))))(v.getStatus()),
-  ];
-  for (const s of steps) {
-    const r = s();
-    if (E.isLeft(r)) return r;
-  }
-  return E.right(undefined);
-}
 
 /** Every ready queue of the kernel: VQ_GET_INFO, its rings mmap'ed and entered into `link`'s device, its kick eventfd. */
 export function readKernelQueues(vduse: VduseDevice, link: DeviceLink, negotiated: bigint): E.Either<DeviceError, BridgeQueue[]> {
@@ -67,10 +46,11 @@ export function readKernelQueues(vduse: VduseDevice, link: DeviceLink, negotiate
 }
 
 /**
- * The SVQs on fresh shadow rings of `size` entries, resumed from the kernel rings' state (VQ_GET_INFO),
- * DRIVER_OK on the vhost-vdpa device, forwarding started.
+ * Fresh shadow rings of `size` entries for the kernel's queues, mapped and pointed at (the driver's
+ * setup before DRIVER_OK, §3.1.1 step 7); the SVQs resume from the kernel rings' state (VQ_GET_INFO)
+ * when started after DRIVER_OK. Right(the queue indices).
  */
-export function firstShadowRings(link: DeviceLink, layout: RingLayout, qs: readonly BridgeQueue[], size: number): E.Either<BridgeError, void> {
+export function firstShadowRings(link: DeviceLink, layout: RingLayout, qs: readonly BridgeQueue[], size: number): E.Either<BridgeError, readonly number[]> {
   const rings = link.rings;
   for (const q of qs) {
     const base: RingBase = layout === 'packed' ? q.info.packed : { availIdx: q.info.split.availIdx, availWrap: false, usedIdx: 0, usedWrap: false };
@@ -86,11 +66,7 @@ export function firstShadowRings(link: DeviceLink, layout: RingLayout, qs: reado
   const slot = rings.map(queues, size);
   if (E.isLeft(slot)) return slot;
   const p = rings.point(queues, slot.right);
-  if (E.isLeft(p)) return p;
-  const S = VIRTIO_CONFIG_S;
-  const ok = link.dev.setStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
-  if (E.isLeft(ok)) return ok;
-  return rings.start(queues);
+  return E.isLeft(p) ? p : E.right(queues);
 }
 
 /**
