@@ -57,7 +57,7 @@ describe('svq-switch on the simulator, under traffic', () => {
           { maxLength: 14 },
         ),
         async (ops) => {
-          const env = bringUpDataPath();
+          const env = await bringUpDataPath();
           // plenty of receive buffers: every frame has somewhere to land
           expect(E.isRight(env.nic.postRx(0, 40))).toBe(true);
           const sent = await run(env, ops);
@@ -75,7 +75,7 @@ describe('svq-switch on the simulator, under traffic', () => {
   });
 
   it('an IOTLB failure while mapping the shadow rings rolls back to passthrough, nothing mapped', async () => {
-    const env = bringUpDataPath();
+    const env = await bringUpDataPath();
     const actor = createActor(bind(svqSwitchMachine, svqSwitchEffects(env.backend)), { input: { queues: [0, 1] } });
     actor.start();
     env.sim.setFaults([{ kind: 'iotlb-map-fails', times: 1, after: 1 }]);

@@ -13,7 +13,7 @@ import { decodeBase } from '../../ring/index.js';
 import { backendMask, VHOST_ACCESS_RW, type VdpaDevice } from '../../device/types.js';
 import { startDevice } from '../../effects/lifecycle.js';
 import { IovaTree } from '../../svq/iova-tree.js';
-import { formatStatus, STATUS } from '../../state/lifecycle.js';
+import { formatStatus } from '../../state/lifecycle.js';
 import { F, featureNames, hasFeature, maskOf } from '../../virtio/features.js';
 import { statusOf, tracePath, withoutDevicePath, type DeviceRoom, type StepRecord, type Trace } from '../compare.js';
 import { generatePaths } from '../paths.js';
@@ -105,16 +105,19 @@ function pump(env: Pumped): void {
 /** A running device whose queue pair SVQ forwards on 64-entry shadow rings, 8 receive buffers posted. */
 export async function bringUpShadowed(): Promise<RelayoutEnv> {
   const { sim, faulty } = simDevice({ maxQueuePairs: 1 });
-  const negotiated = right(sim.getFeatures()) & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
   right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
-  right(sim.setFeatures(negotiated));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
-  const path = right(createDataPath(faulty.device, { queues: QUEUES, size: GUEST_SIZE, negotiated }));
-  const rings = shadowRingsFor(path, faulty.device, negotiated);
-  const slot = right(rings.map(QUEUES, RELAYOUT_SIM_SIZES[0]));
-  right(rings.point(QUEUES, slot));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
+  const wanted = right(sim.getFeatures()) & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
+  // machines/device-lifecycle brings it up; the driver's setup before DRIVER_OK: the guest rings, the shadow rings mapped and pointed
+  const up = right(
+    await startDevice(sim, { wanted }, (negotiated) =>
+      E.chain((path: DataPath) => {
+        const rings = shadowRingsFor(path, faulty.device, negotiated);
+        return E.map(() => ({ path, rings }))(E.chain((slot: number) => rings.point(QUEUES, slot))(rings.map(QUEUES, RELAYOUT_SIM_SIZES[0])));
+      })(createDataPath(faulty.device, { queues: QUEUES, size: GUEST_SIZE, negotiated })),
+    ),
+  );
+  up.actor.stop();
+  const { path, rings } = up.setup;
   right(rings.start(QUEUES));
   const nic = new GuestNic(path, (qi) => {
     const svq = rings.svqs.get(qi);

@@ -9,7 +9,7 @@ import { createDataPath, GuestNic } from '../../effects/datapath.js';
 import { startDevice } from '../../effects/lifecycle.js';
 import { SvqBackend, svqSwitchEffects } from '../../effects/svq.js';
 import { backendMask, type VdpaDevice } from '../../device/types.js';
-import { formatStatus, STATUS } from '../../state/lifecycle.js';
+import { formatStatus } from '../../state/lifecycle.js';
 import { F, featureNames, maskOf } from '../../virtio/features.js';
 import { statusOf, tracePath, withoutDevicePath, type DeviceRoom, type StepRecord, type Trace } from '../compare.js';
 import { generatePaths, type ModelPath } from '../paths.js';
@@ -28,15 +28,14 @@ export interface SvqEnv extends SimEnv {
 
 export const DATA_QUEUES = [0, 1] as const;
 
-export function bringUpDataPath(opts: SimDeviceOptions = {}): SvqEnv {
+/** A running device (brought up by machines/device-lifecycle) whose queue pair carries guest traffic, 8 receive buffers posted. */
+export async function bringUpDataPath(opts: SimDeviceOptions = {}): Promise<SvqEnv> {
   const { sim, faulty } = simDevice({ maxQueuePairs: 1, ...opts });
-  const negotiated = right(sim.getFeatures()) & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
   right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER));
-  right(sim.setFeatures(negotiated));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK));
-  const path = right(createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated }));
-  right(sim.setStatus(STATUS.ACKNOWLEDGE | STATUS.DRIVER | STATUS.FEATURES_OK | STATUS.DRIVER_OK));
+  const wanted = right(sim.getFeatures()) & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
+  const up = right(await startDevice(sim, { wanted }, (negotiated) => createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated })));
+  up.actor.stop();
+  const path = up.setup;
   const backend = new SvqBackend(path);
   const nic = new GuestNic(path, (qi) => backend.notify(qi));
   right(nic.postRx(0, 8));
