@@ -84,15 +84,15 @@ describe('x-svq=on: a rollback rebuilds the dead shadow data path', () => {
     const ts: TransitionRecord[] = [];
     const run = await migrate({ ...small, svq: 'always', faults: [fault('nack:VLAN_ADD')], onTransition: (t) => ts.push(t) });
     expect(run.summary.error).toMatch(/VLAN_ADD/);
-    // ROLLBACK reached the source after its drain: SVQ stopped by hand, then started by svq-switch
-    const source = ts.filter((t) => t.machine === 'migration' && t.end === 'source').map((t) => t.toState);
-    expect(source).toContain('source.completed');
-    expect(source.indexOf('source.rollingBack.restartingSvq.starting')).toBeGreaterThan(source.indexOf('source.completed'));
     // the drain ran: the source had completed (its SVQs stopped) before the destination failed
     expect(run.summary.stopAndCopy).not.toBeNull();
     expectRolledBack(run);
     expect(run.summary.traffic.received).toBe(run.summary.traffic.sent);
     expectTrafficThroughSvq(run.world.source, run.summary.stopAndCopy!.svqForwarded);
+    // ROLLBACK reached the source after its drain: SVQ stopped by hand, then started by svq-switch
+    const source = ts.filter((t) => t.machine === 'migration' && t.end === 'source').map((t) => t.toState);
+    expect(source).toContain('source.completed');
+    expect(source.indexOf('source.rollingBack.restartingSvq.starting')).toBeGreaterThan(source.indexOf('source.completed'));
   });
 
   it('a CANCEL with the data path healthy does not rebuild it (the x-svq SVQs keep running as they are)', async () => {
