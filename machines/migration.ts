@@ -262,7 +262,7 @@ export const migrationMachine = setup({
     svqOnByUs: ({ context }) => context.svq === 'shadow' && context.svqEnabledByUs,
     svqSwitching: ({ context }) => context.svq === 'switching',
     svqFailed: ({ context }) => context.svq === 'failed',
-    /** SVQ stays on (x-svq=on: not switched on by us) and its data path is dead: rebuild it. */
+    /** The shadow data path is dead (drained, or broken); tried after svqOnByUs, so SVQ was on before the migration (x-svq=on): rebuild it. */
     dataPathDown: ({ context }) => context.dataPathDown,
     deviceSuspended: ({ context }) => context.device === 'suspended',
   },
