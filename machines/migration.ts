@@ -14,7 +14,12 @@
  *
  * CANCEL or a failure in any phase rolls back: the source stops the dirty log, switches SVQ off if
  * this migration switched it on (svq-switch DISABLE, every in-flight chain handed back to the guest
- * rings while suspended) and RESUMEs; the destination resets its device (device-lifecycle RESET) and
+ * rings while suspended) and RESUMEs; with x-svq=on (SVQ on before the migration, and kept on) a
+ * shadow data path the migration left dead — stopped by the drain, or broken in a precopy round — is
+ * rebuilt: stopped by hand (recoverSvq: every queue back on its guest ring at its exact position), then
+ * started again from the device's vring bases (a fresh svq-switch, ENABLE), as QEMU restarts SVQ when
+ * it resumes the VM; if it cannot be, the migration ends `failed` saying so. The destination resets its
+ * device (device-lifecycle RESET) and
  * tears down what the restore set up. A completed source whose destination then fails is told
  * ROLLBACK and resumes the same way (QEMU's `cont` after a failed switch-over).
  *
@@ -71,6 +76,11 @@ export interface MigrationContext {
   readonly pagesSent: number;
   /** SVQ was switched on by this migration (so rollback switches it off). */
   readonly svqEnabledByUs: boolean;
+  /**
+   * The shadow data path forwards nothing until it is started again: the drain stopped it (SVQ stop),
+   * or a precopy round or the drain failed because a shadow virtqueue broke (`ShadowBroken`).
+   */
+  readonly dataPathDown: boolean;
   /** The svq-switch child as last seen. */
   readonly svq: SvqView;
   /** The device-lifecycle child as last seen. */
@@ -87,6 +97,7 @@ export interface MigrationContext {
 /** A child's new snapshot (XState relays them for invokes with `onSnapshot`); phases react to them. */
 export type ChildSnapshotEvent =
   | { type: 'xstate.snapshot.svq'; snapshot: SnapshotFrom<typeof svqSwitchMachine> }
+  | { type: 'xstate.snapshot.svqRestart'; snapshot: SnapshotFrom<typeof svqSwitchMachine> }
   | { type: 'xstate.snapshot.device'; snapshot: SnapshotFrom<typeof deviceLifecycleMachine> };
 
 export type MigrationEvent =
@@ -115,6 +126,19 @@ export interface VerifyInput {
   /** Commands of the restore plan acked OK (a prefix). */
   readonly applied: number;
 }
+
+/**
+ * An effect's failure that left the shadow data path dead: a shadow virtqueue failed (the device used an
+ * id SVQ never made available, a malformed chain …). The source's effects reject with it; the machine
+ * then rebuilds SVQ on rollback when it must stay on (x-svq=on).
+ */
+export interface ShadowBroken {
+  readonly _tag: 'ShadowBroken';
+  readonly where: string;
+  readonly message: string;
+}
+export const shadowBroken = (where: string, message: string): ShadowBroken => ({ _tag: 'ShadowBroken', where, message });
+export const isShadowBroken = (e: unknown): e is ShadowBroken => typeof e === 'object' && e !== null && (e as { _tag?: unknown })._tag === 'ShadowBroken';
 
 type Snap<M> = { readonly snapshot: SnapshotFrom<M> };
 type SvqSnap = Snap<typeof svqSwitchMachine>;
@@ -150,6 +174,17 @@ const deviceFailedTo = <T extends string>(target: T, what = 'device') =>
 
 const cancelled = (reason: string | undefined) => `cancelled${reason ? `: ${reason}` : ''}`;
 
+/** The source's error edge of an effect that may kill the shadow data path: a `ShadowBroken` marks it down. */
+const failOrBreakTo = <T extends string>(target: T) =>
+  [
+    {
+      guard: { type: 'shadowBroken', params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }) },
+      target,
+      actions: [{ type: 'recordError', params: ({ event }: { event: { error: unknown } }) => ({ error: event.error }) }, 'markDataPathDown'],
+    },
+    failTo(target),
+  ] as const;
+
 export const migrationMachine = setup({
   types: {
     context: {} as MigrationContext,
@@ -166,13 +201,19 @@ export const migrationMachine = setup({
     startDirtyLog: placeholder<{ shadowed: boolean }, void>('startDirtyLog'),
     /** Read and clear the dirty log, send those pages; report what was dirtied meanwhile. */
     syncDirtyLog: placeholder<DirtyRound, { round: number }>('syncDirtyLog'),
-    /** SVQ stop on the suspended device: forward what it used, keep the rest in flight for the destination. */
-    drainInFlight: placeholder<{ inFlight: number }, void>('drainInFlight'),
+    /**
+     * SVQ stop on the suspended device: forward what it used, keep the rest in flight for the destination;
+     * says whether it stopped the shadow queues (a back end whose SVQs move on as they are does not).
+     */
+    drainInFlight: placeholder<{ inFlight: number; svqStopped: boolean }, void>('drainInFlight'),
     /** Save the device state, features, vring bases and dirty summary as a record. */
     saveRecord: placeholder<{ record: unknown }, { rounds: number; pagesSent: number; remaining: number }>('saveRecord'),
     /** Detach the dirty log (the first step of every source rollback). */
     stopDirtyLog: placeholder<void, void>('stopDirtyLog'),
-    /** After a failed switch (svq-switch `failed`): hand every shadow queue back to its guest ring. */
+    /**
+     * After a failed switch (svq-switch `failed`), or x-svq=on's dead shadow data path: hand every shadow
+     * queue back to its guest ring at its exact position, free the shadow rings, resume the device.
+     */
     recoverSvq: placeholder<void, void>('recoverSvq'),
     // destination
     /** Decode and validate the incoming record (io-ts + the device state codec). */
@@ -193,6 +234,10 @@ export const migrationMachine = setup({
     roundLimitReached: ({ context }) => context.round + 1 >= context.maxRounds,
     recordValid: (_, params: { record: unknown }) => E.isRight(decodeMigrationRecord(params.record)),
     alreadyShadowed: (_, params: { shadowed: boolean }) => params.shadowed,
+    /** The effect failed because the shadow data path died (`ShadowBroken`). */
+    shadowBroken: (_, params: { error: unknown }) => isShadowBroken(params.error),
+    /** The drain stopped the shadow queues: they forward nothing until restarted. */
+    svqStopped: (_, params: { svqStopped: boolean }) => params.svqStopped,
     cvqRestored: (_, params: CvqCommandOutput) => params.ok,
     matchesRecord: (_, params: { equal: boolean }) => params.equal,
     // children, by their snapshots
@@ -210,10 +255,15 @@ export const migrationMachine = setup({
     /** The svq-switch child is back in passthrough; the device suspended (or not). */
     svqOffDeviceSuspended: ({ context }, params: SvqSnap) => svqView(params.snapshot) === 'passthrough' && context.device === 'suspended',
     svqOffDeviceRunning: ({ context }, params: SvqSnap) => svqView(params.snapshot) === 'passthrough' && context.device !== 'suspended',
+    /** The restarted svq-switch is in shadow mode; the device suspended (or not). */
+    svqOnDeviceSuspended: ({ context }, params: SvqSnap) => svqView(params.snapshot) === 'shadow' && context.device === 'suspended',
+    svqOnDeviceRunning: ({ context }, params: SvqSnap) => svqView(params.snapshot) === 'shadow' && context.device !== 'suspended',
     /** What the rollback has to undo, from what the children show. */
     svqOnByUs: ({ context }) => context.svq === 'shadow' && context.svqEnabledByUs,
     svqSwitching: ({ context }) => context.svq === 'switching',
     svqFailed: ({ context }) => context.svq === 'failed',
+    /** The shadow data path is dead (drained, or broken); tried after svqOnByUs, so SVQ was on before the migration (x-svq=on): rebuild it. */
+    dataPathDown: ({ context }) => context.dataPathDown,
     deviceSuspended: ({ context }) => context.device === 'suspended',
   },
   actions: {
@@ -222,6 +272,7 @@ export const migrationMachine = setup({
     childError: assign({ error: ({ self }, params: { what: string; error: string | null }) => failureIn(self, `${params.what}: ${params.error ?? 'failed'}`) }),
     trackSvq: assign({ svq: (_, params: SvqSnap) => svqView(params.snapshot) }),
     trackDevice: assign({ device: (_, params: DeviceSnap) => deviceView(params.snapshot) }),
+    markDataPathDown: assign({ dataPathDown: true }),
     countRound: assign(({ context }, params: DirtyRound) => ({
       round: context.round + 1,
       dirtyPages: params.dirtyPages,
@@ -230,6 +281,7 @@ export const migrationMachine = setup({
     attach: sendTo('device', ({ context }) => ({ type: 'ATTACH' as const, offered: context.source.offered, negotiated: context.source.negotiated })),
     enableSvq: sendTo('svq', { type: 'ENABLE' as const, trigger: 'migration' as const }),
     disableSvq: sendTo('svq', { type: 'DISABLE' as const, trigger: 'precopy-failed' as const }),
+    restartSvq: sendTo('svqRestart', { type: 'ENABLE' as const, trigger: 'x-svq' as const }),
     suspend: sendTo('device', { type: 'SUSPEND' as const }),
     resume: sendTo('device', { type: 'RESUME' as const }),
     negotiate: sendTo('device', ({ context }) => ({ type: 'START' as const, wanted: context.record?.features.negotiated ?? '0x0' })),
@@ -250,6 +302,7 @@ export const migrationMachine = setup({
     dirtyPages: null,
     pagesSent: 0,
     svqEnabledByUs: false,
+    dataPathDown: false,
     svq: 'passthrough',
     device: 'reset',
     record: null,
@@ -364,7 +417,8 @@ export const migrationMachine = setup({
                       },
                       { target: 'round', reenter: true, actions: { type: 'countRound', params: ({ event }) => event.output } },
                     ],
-                    onError: failTo('#migration.source.rollingBack'),
+                    // a shadow virtqueue that broke during the round fails it: the data path is dead until rebuilt
+                    onError: failOrBreakTo('#migration.source.rollingBack'),
                   },
                 },
               },
@@ -391,11 +445,13 @@ export const migrationMachine = setup({
                     ],
                   },
                 },
+                /** SVQ stop (vhost_svq_stop): from here the shadow data path forwards nothing until restarted. */
                 draining: {
                   invoke: {
                     src: 'drainInFlight',
-                    onDone: { target: 'saving' },
-                    onError: failTo('#migration.source.rollingBack'),
+                    onDone: [{ guard: { type: 'svqStopped', params: ({ event }) => event.output }, target: 'saving', actions: 'markDataPathDown' }, { target: 'saving' }],
+                    // a drain that fails has stopped the call relay, maybe some queues: the data path is down
+                    onError: failOrBreakTo('#migration.source.rollingBack'),
                   },
                 },
                 saving: {
@@ -433,6 +489,7 @@ export const migrationMachine = setup({
                   { guard: 'svqSwitching', target: 'awaitingSvq' },
                   { guard: 'svqFailed', target: 'recoveringSvq' },
                   { guard: 'svqOnByUs', target: 'switchingSvqOff' },
+                  { guard: 'dataPathDown', target: 'restartingSvq' },
                   { guard: 'deviceSuspended', target: 'resuming' },
                   { target: '#migration.source.cancelled' },
                 ],
@@ -459,12 +516,12 @@ export const migrationMachine = setup({
                   {
                     guard: { type: 'svqOffDeviceSuspended', params: ({ event }) => event },
                     target: 'resuming',
-                    actions: [{ type: 'trackSvq', params: ({ event }) => event }, assign({ svqEnabledByUs: false })],
+                    actions: [{ type: 'trackSvq', params: ({ event }) => event }, assign({ svqEnabledByUs: false, dataPathDown: false })],
                   },
                   {
                     guard: { type: 'svqOffDeviceRunning', params: ({ event }) => event },
                     target: '#migration.source.cancelled',
-                    actions: [{ type: 'trackSvq', params: ({ event }) => event }, assign({ svqEnabledByUs: false })],
+                    actions: [{ type: 'trackSvq', params: ({ event }) => event }, assign({ svqEnabledByUs: false, dataPathDown: false })],
                   },
                   // a disable that rolled back to shadow, or failed: take the queues back by hand
                   { guard: { type: 'svqIs', params: ({ event }) => ({ ...event, view: 'shadow' }) }, target: 'recoveringSvq', actions: { type: 'trackSvq', params: ({ event }) => event } },
@@ -477,10 +534,59 @@ export const migrationMachine = setup({
               invoke: {
                 src: 'recoverSvq',
                 onDone: [
-                  { guard: 'deviceSuspended', target: 'resuming', actions: assign({ svqEnabledByUs: false }) },
-                  { target: '#migration.source.cancelled', actions: assign({ svqEnabledByUs: false }) },
+                  { guard: 'deviceSuspended', target: 'resuming', actions: assign({ svqEnabledByUs: false, dataPathDown: false }) },
+                  { target: '#migration.source.cancelled', actions: assign({ svqEnabledByUs: false, dataPathDown: false }) },
                 ],
                 onError: { target: '#migration.failed', actions: assign({ error: ({ context, event }) => `${context.error ?? 'migration failed'}; rollback failed: ${errorText(event.error)}` }) },
+              },
+            },
+            /**
+             * x-svq=on, its shadow data path dead (drained, or broken): SVQ stop by hand, then a fresh
+             * svq-switch (x-svq's SVQ is not this migration's child, which never switched it) starts it
+             * again from the device's vring bases. Whatever stops it from running again ends `failed`.
+             */
+            restartingSvq: {
+              initial: 'stopping',
+              // onSnapshot relays the child's snapshots (`xstate.snapshot.svqRestart`); `starting` reacts to its stable modes
+              invoke: { id: 'svqRestart', src: 'svqSwitch', input: ({ context }) => ({ queues: context.source.queues }), onSnapshot: {} },
+              states: {
+                /** recoverSvq: every queue on its guest ring at its exact position, shadow rings freed, device resumed. */
+                stopping: {
+                  invoke: {
+                    src: 'recoverSvq',
+                    onDone: { target: 'starting' },
+                    onError: {
+                      target: '#migration.failed',
+                      actions: assign({ error: ({ context, event }) => `${context.error ?? 'migration failed'}; rollback failed: stopping the dead SVQ (x-svq=on): ${errorText(event.error)}` }),
+                    },
+                  },
+                },
+                /** machines/svq-switch ENABLE (trigger x-svq): suspend, read the vring bases, map, point, resume. */
+                starting: {
+                  entry: 'restartSvq',
+                  on: {
+                    'xstate.snapshot.svqRestart': [
+                      { guard: { type: 'svqOnDeviceSuspended', params: ({ event }) => event }, target: '#migration.source.rollingBack.resuming', actions: assign({ dataPathDown: false }) },
+                      { guard: { type: 'svqOnDeviceRunning', params: ({ event }) => event }, target: '#migration.source.cancelled', actions: assign({ dataPathDown: false }) },
+                      {
+                        guard: { type: 'svqEnableFailed', params: ({ event }) => event },
+                        target: '#migration.failed',
+                        actions: assign({
+                          error: ({ context, event }) =>
+                            `${context.error ?? 'migration failed'}; rollback failed: restarting SVQ (x-svq=on): ${event.snapshot.context.error ?? 'failed'}; the data queues run in passthrough`,
+                        }),
+                      },
+                      {
+                        guard: { type: 'svqIs', params: ({ event }) => ({ ...event, view: 'failed' }) },
+                        target: '#migration.failed',
+                        actions: assign({
+                          error: ({ context, event }) =>
+                            `${context.error ?? 'migration failed'}; rollback failed: restarting SVQ (x-svq=on): ${event.snapshot.context.error ?? 'failed'}; the data queues are in neither mode`,
+                        }),
+                      },
+                    ],
+                  },
+                },
               },
             },
             /** device-lifecycle RESUME. */

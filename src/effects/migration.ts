@@ -11,13 +11,14 @@
  *  - startDirtyLog / stopDirtyLog: log_global_start / _stop on guest RAM;
  *  - syncDirtyLog: ram_save_iterate: round 0 is the bulk stage (every page), later rounds send what the
  *    log caught, while the guest keeps running for the round's time on the wire; a shadow queue that
- *    broke during the round fails it;
+ *    broke during the round fails it with `ShadowBroken` (the machine rebuilds SVQ on rollback under x-svq=on);
  *  - drainInFlight: SVQ stop (`SvqBackend.drain`): used entries go to the guest, chains still in
  *    flight are un-popped so the destination's device pops them again from the guest rings;
  *  - saveRecord: the last dirty pages, guest RAM proven byte-identical at the destination, and the
  *    record (device state, features read from the device, the guest rings' bases). Assembled, not
  *    validated: the machine's recordValid guard decides what a valid record is;
- *  - recoverSvq: after a switch that ended in neither mode, hand the queues back by hand.
+ *  - recoverSvq: after a switch that ended in neither mode, or under x-svq=on a shadow data path the
+ *    drain stopped or a failure broke, hand the queues back by hand (the machine then restarts SVQ).
  *
  * Destination (vhost_vdpa_net_cvq_load / vhost_dev_start):
  *  - deviceLifecycle: the device's status ioctls (START resets and negotiates, DRIVER_OK, RESET);
@@ -48,7 +49,8 @@ import { planCommands } from '../state/plan.js';
 import { viewThrough } from '../state/view.js';
 import type { DirtyLog } from '../svq/dirty-log.js';
 import type { EffectsOf } from '../../machines/contract.js';
-import type { migrationMachine } from '../../machines/migration.js';
+import { shadowBroken, type migrationMachine } from '../../machines/migration.js';
+import { errorText } from '../../machines/actors.js';
 import { orReject } from './common.js';
 import { cvqCommandEffects } from './cvq.js';
 import { GUEST_RAM_GPA } from './datapath.js';
@@ -174,24 +176,28 @@ export function sourceEffects(src: SourceSide, opts: { readonly note?: Note } = 
         pagesSent = pages.length;
         us = stream.sendPages(pages);
       }
-      // the guest keeps running while the round is on the wire
-      const frames = src.guest === undefined ? 0 : await src.guest.run(round, us, signal);
+      // the guest keeps running while the round is on the wire; a shadow queue that broke meanwhile is the
+      // cause of whatever the guest saw (its frames stall): the round fails as ShadowBroken either way
+      const ran = src.guest === undefined ? { frames: 0 } : await src.guest.run(round, us, signal).then((frames) => ({ frames }), (error: unknown) => ({ error }));
       const broken = svqFailures(backend);
-      if (broken.length) throw migrateError('precopy', `round ${round}: shadow virtqueue failed: ${broken.join('; ')}`);
+      if (broken.length) throw shadowBroken('precopy', `round ${round}: shadow virtqueue failed: ${broken.join('; ')}${'error' in ran ? ` (the guest: ${errorText(ran.error)})` : ''}`);
+      if ('error' in ran) throw ran.error;
+      const { frames } = ran;
       const dirtyPages = src.dirty.dirtyCount();
       note({ kind: 'round', round, pagesSent, dirtyPages, wireUs: us, frames });
       return { pagesSent, dirtyPages };
     },
 
     async drainInFlight() {
-      const r = await backend.drain(queues);
+      // a failed SVQ stop has stopped the call relay and maybe some queues: the shadow data path is down
+      const r = await backend.drain(queues).catch((e: unknown) => Promise.reject(shadowBroken('stopAndCopy', `SVQ stop: ${errorText(e)}`)));
       const broken = svqFailures(backend);
-      if (broken.length) throw migrateError('stopAndCopy', `shadow virtqueue failed: ${broken.join('; ')}`);
+      if (broken.length) throw shadowBroken('stopAndCopy', `shadow virtqueue failed: ${broken.join('; ')}`);
       drainedBases = r.bases;
       let svqForwarded = 0;
       for (const s of backend.shadows.values()) svqForwarded += s.svq.stats().forwarded;
       note({ kind: 'drained', inFlight: r.handedBack, bases: r.bases, svqForwarded, guestInFlight: src.guest?.outstanding?.() ?? 0 });
-      return { inFlight: r.handedBack };
+      return { inFlight: r.handedBack, svqStopped: true };
     },
 
     async saveRecord({ rounds, pagesSent }) {
@@ -223,6 +229,8 @@ export function sourceEffects(src: SourceSide, opts: { readonly note?: Note } = 
     },
 
     async recoverSvq() {
+      // SVQ stop re-addresses the queues: only while suspended (VHOST_VDPA_SUSPEND; after a failed switch it is already)
+      await orReject(dev.suspend());
       const r = backend.recover();
       if (E.isLeft(r)) throw migrateError('rollback', `switching SVQ off: ${r.left.message}`);
     },

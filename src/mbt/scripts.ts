@@ -10,7 +10,7 @@ import { deviceLifecycleMachine } from '../../machines/device-lifecycle.js';
 import { svqSwitchMachine, type SvqStep } from '../../machines/svq-switch.js';
 import { svqRelayoutMachine, type RelayoutStep } from '../../machines/svq-relayout.js';
 import { cvqCommandMachine, VIRTIO_NET_ERR, VIRTIO_NET_OK, type CvqAck, type CvqCommand } from '../../machines/cvq-command.js';
-import { migrationMachine, type MigrationContext, type MigrationInput } from '../../machines/migration.js';
+import { migrationMachine, shadowBroken, type MigrationContext, type MigrationInput } from '../../machines/migration.js';
 import { STATUS, statusConsistent, validateAccepted, formatStatus, negotiate } from '../state/lifecycle.js';
 import { decodeStateJson, encodeStateJson } from '../state/json.js';
 import { decodeMigrationRecord, makeMigrationRecord, type MigrationRecord } from '../state/migration-record.js';
@@ -407,6 +407,9 @@ export function migrationInvariants(s: MigrationSnap): string[] {
   if (s.matches({ source: 'completed' }) && c.device !== 'suspended') bad.push(`completed with the device ${c.device}`);
   if (s.matches({ source: 'cancelled' }) && c.svqEnabledByUs) bad.push('rolled back with SVQ still switched on by us');
   if (s.matches({ source: 'cancelled' }) && c.device === 'suspended') bad.push('rolled back with the device still suspended');
+  if (s.matches({ source: 'cancelled' }) && c.dataPathDown) bad.push('rolled back with the shadow data path dead (stopped or broken, not restarted)');
+  if (c.dataPathDown && !s.matches({ source: { active: { stopAndCopy: 'saving' } } }) && !s.matches({ source: 'completed' }) && !s.matches({ source: 'rollingBack' }) && !s.matches('failed'))
+    bad.push(`the data path down in ${JSON.stringify(s.value)}`);
   if (s.matches({ source: { active: 'precopy' } }) && c.svq !== 'shadow' && c.svqEnabledByUs) bad.push(`precopy with SVQ ${c.svq}`);
   if (s.matches({ destination: 'running' }) && (c.record === null || c.device !== 'running')) bad.push(`running with the device ${c.device}${c.record === null ? ', no record' : ''}`);
   if (s.matches({ destination: 'aborted' }) && c.device !== 'reset') bad.push(`aborted with the device ${c.device}`);
@@ -430,13 +433,15 @@ export const MIGRATION_CONTEXT_GUARDS: Readonly<Record<string, (c: MigrationCont
   svqOnByUs: (c) => c.svq === 'shadow' && c.svqEnabledByUs,
   svqSwitching: (c) => c.svq === 'switching',
   svqFailed: (c) => c.svq === 'failed',
+  dataPathDown: (c) => c.dataPathDown,
   deviceSuspended: (c) => c.device === 'suspended',
 };
 
 /** Throw `Infeasible` when `edge`'s context-only guards do not come out as it needs in `c`. */
 export function checkContextGuards(edge: ModelEdge, c: MigrationContext): void {
-  for (const g of edge.notGuards) if (MIGRATION_CONTEXT_GUARDS[g]?.(c) === true) throw new Infeasible(`${g} holds here (svq ${c.svq}, device ${c.device}${c.svqEnabledByUs ? ', SVQ on by this migration' : ''})`);
-  if (edge.guard !== null && MIGRATION_CONTEXT_GUARDS[edge.guard]?.(c) === false) throw new Infeasible(`${edge.guard} does not hold here (svq ${c.svq}, device ${c.device})`);
+  const here = `svq ${c.svq}, device ${c.device}${c.svqEnabledByUs ? ', SVQ on by this migration' : ''}${c.dataPathDown ? ', the shadow data path down' : ''}`;
+  for (const g of edge.notGuards) if (MIGRATION_CONTEXT_GUARDS[g]?.(c) === true) throw new Infeasible(`${g} holds here (${here})`);
+  if (edge.guard !== null && MIGRATION_CONTEXT_GUARDS[edge.guard]?.(c) === false) throw new Infeasible(`${edge.guard} does not hold here (${here})`);
 }
 
 export const DEVICE = 'deviceLifecycle.';
@@ -501,8 +506,8 @@ export function* migrationMoves(edge: ModelEdge, view: StepView, gates: Gates): 
     return;
   }
   if (g === null && edge.notGuards.length === 0) {
-    // the source's / destination's own onSnapshot: any step of the child
-    const p = pending(edge.trigger === 'svq' ? SVQ : DEVICE);
+    // the source's / destination's own onSnapshot (or the restarting svq-switch's): any step of the child
+    const p = pending(edge.trigger === 'svq' || edge.trigger === 'svqRestart' ? SVQ : DEVICE);
     if (p === undefined) throw new Infeasible(`the ${edge.trigger} child has no effect running in ${local}: nothing makes it emit a snapshot`);
     yield mv(p);
     return;
@@ -538,6 +543,23 @@ export function* migrationMoves(edge: ModelEdge, view: StepView, gates: Gates): 
       else yield mv(p);
       return;
     }
+    case 'source.rollingBack.restartingSvq.starting': {
+      // x-svq=on's SVQ started again by a fresh svq-switch: its enable, from the step it is at
+      const p = pending(SVQ);
+      if (p === undefined) throw new Infeasible('the restarting svq-switch has no step running');
+      const op = p.slice(SVQ.length);
+      const at = ENABLE_OPS.indexOf(op as (typeof ENABLE_OPS)[number]);
+      if (at < 0) throw new Infeasible(`the restarting svq-switch runs ${op}, not a step of its enable`);
+      if (g === 'svqOnDeviceSuspended' || g === 'svqOnDeviceRunning') {
+        if ((g === 'svqOnDeviceSuspended') !== (c.device === 'suspended')) throw new Infeasible(`${g} needs the device ${g === 'svqOnDeviceSuspended' ? '' : 'not '}suspended; it is ${c.device}`);
+        for (const o of ENABLE_OPS.slice(at)) yield mv(`${SVQ}${o}`);
+      } else if (g === 'svqEnableFailed' || g === 'svqIs(failed)') {
+        const rollback = g === 'svqEnableFailed' ? 'done' : 'error';
+        if (op === 'suspendDevice') yield* [mv(p), mv(`${SVQ}readVringBases`, 'error'), mv(`${SVQ}rollback`, rollback)];
+        else yield* [mv(p, 'error'), mv(`${SVQ}rollback`, rollback)];
+      } else auto();
+      return;
+    }
     case 'source.rollingBack.switchingSvqOff':
       if (g === 'svqOffDeviceSuspended' || g === 'svqOffDeviceRunning') {
         if ((g === 'svqOffDeviceSuspended') !== (c.device === 'suspended')) throw new Infeasible(`${g} needs the device ${g === 'svqOffDeviceSuspended' ? '' : 'not '}suspended; it is ${c.device}`);
@@ -571,7 +593,7 @@ export const MIGRATION_WEIGHTS: readonly ((edge: ModelEdge) => number)[] = [() =
 /** What of the migration's context decides its rollback: the children as it last saw them. */
 export const migrationSignature = (s: AnyMachineSnapshot): string => {
   const c = (s as MigrationSnap).context;
-  return `${c.svq}${c.svqEnabledByUs ? ' by us' : ''}, device ${c.device}`;
+  return `${c.svq}${c.svqEnabledByUs ? ' by us' : ''}, device ${c.device}${c.dataPathDown ? ', data path down' : ''}`;
 };
 
 export const SCRIPT_SOURCE = { offered: hex(SCRIPT_OFFER), negotiated: hex(SCRIPT_NEGOTIATED), queues: [0, 1] };
@@ -620,7 +642,7 @@ export const migrationScript = scriptedHarness({
       case 'syncDirtyLog':
         return { pagesSent: 64, dirtyPages: c.guard === 'converged' ? THRESHOLD - 1 : THRESHOLD * 4 };
       case 'drainInFlight':
-        return { inFlight: 0 };
+        return { inFlight: 0, svqStopped: c.guard === 'svqStopped' };
       case 'saveRecord':
         return { record: ok ? SCRIPT_RECORD : { ...SCRIPT_RECORD, version: 99 } };
       case 'loadRecord':
@@ -635,6 +657,8 @@ export const migrationScript = scriptedHarness({
   },
   error(c, view) {
     checkContextGuards(c.edge, (view.snapshot as MigrationSnap).context);
+    // the precopy round's error says whether a shadow virtqueue broke (the shadowBroken candidate)
+    if (c.guard === 'shadowBroken') return shadowBroken(c.path, `injected fault in ${c.path}: shadow virtqueue failed`);
     return new Error(`injected fault in ${c.path}`);
   },
   invariants: (view) => migrationInvariants(view.snapshot as MigrationSnap),

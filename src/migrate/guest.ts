@@ -1,8 +1,10 @@
 /**
  * The guest's virtio-net driver on the data path (src/effects/datapath.ts): per queue pair it keeps the
  * RX ring full of empty buffers and sends frames on TX; every received frame is checked byte for byte
- * against the frame sent (the device loops TX → RX on the same pair, in order), so a lost, duplicated,
- * reordered or corrupted buffer shows up as an error naming the pair and the sequence number.
+ * against the frame sent (the device loops TX → RX on the same pair, in order), so a duplicated,
+ * reordered or corrupted buffer shows up as an error naming the pair and the sequence number. A frame
+ * that never arrives while later ones do (a gap in the sequence: a device that broke a ring dropped
+ * what it had in flight) is counted in `rxDropped`, and checking goes on from the frame that came.
  *
  * Frames (virtio 1.2 §5.1.6): a zeroed virtio_net_hdr of the negotiated length, then an 802.1Q frame to
  * the device's MAC tagged with a VLAN the filter accepts, ethertype 0x88b5 (local experimental), and a
@@ -44,6 +46,8 @@ export interface GuestStats {
   /** Frames received and checked. */
   rxDone: number;
   rxBytes: number;
+  /** Frames sent that never arrived while later frames of their pair did (gaps in the sequence). */
+  rxDropped: number;
 }
 
 interface Pool {
@@ -65,7 +69,7 @@ export function frameLen(pair: number, seq: number): number {
 const payloadByte = (pair: number, seq: number, k: number): number => (seq * 7 + k * 31 + pair * 131) & 0xff;
 
 export class GuestNet {
-  readonly stats: GuestStats = { txPosted: 0, txDone: 0, rxPosted: 0, rxDone: 0, rxBytes: 0 };
+  readonly stats: GuestStats = { txPosted: 0, txDone: 0, rxPosted: 0, rxDone: 0, rxBytes: 0, rxDropped: 0 };
   /** Problems seen (wrong frame, bad length, ring error); the first few are kept verbatim. */
   readonly errors: string[] = [];
   private errorCount = 0;
@@ -118,9 +122,9 @@ export class GuestNet {
     this.notify = notify;
   }
 
-  /** Frames sent and not yet received back. */
+  /** Frames sent and not yet received back (those known dropped excluded: they never will be). */
   outstanding(): number {
-    return this.stats.txPosted - this.stats.rxDone;
+    return this.stats.txPosted - this.stats.rxDone - this.stats.rxDropped;
   }
 
   /** Chains the guest rings hold (made available, not yet used): TX frames and empty RX buffers. */
@@ -272,6 +276,14 @@ export class GuestNet {
     for (let i = pl + 8, k = 0; i < end; i++, k++) b[i] = payloadByte(pair, seq, k);
   }
 
+  /** The sequence number a received frame carries (its payload's second le32), or -1 if too short to hold one. */
+  private seqOf(b: Uint8Array, o: number, len: number): number {
+    const pl = this.opts.hdrLen + 12 + (this.opts.vlans.length > 0 ? 4 : 0) + 2;
+    if (len < pl + 8 || o + pl + 8 > b.length) return -1;
+    const at = o + pl + 4;
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+  }
+
   /** The first byte where the received frame differs from (pair, seq)'s, or -1. */
   private checkFrame(b: Uint8Array, o: number, pair: number, seq: number): number {
     const f = o + this.opts.hdrLen;
@@ -324,10 +336,16 @@ export class GuestNet {
         got++;
         const slot = u.token;
         rp.busy[slot] = 0;
-        const seq = this.rxSeq[pair]!;
+        let seq = this.rxSeq[pair]!;
         const addr = rp.base + slot * GUEST_BUF;
-        const want = hdr + frameLen(pair, seq);
         const buf = gpa.find(addr, GUEST_BUF);
+        // a later frame of this pair (sent, not yet received): the ones between were dropped
+        const carried = buf === undefined ? -1 : this.seqOf(buf.bytes, addr - buf.base, u.len);
+        if (carried > seq && carried < this.txSeq[pair]!) {
+          this.stats.rxDropped += carried - seq;
+          seq = carried;
+        }
+        const want = hdr + frameLen(pair, seq);
         if (u.len !== want) this.fail(`pair ${pair}: frame ${seq} came back with ${u.len} bytes, sent ${want}`);
         else if (buf === undefined) this.fail(`RX buffer 0x${addr.toString(16)} outside guest RAM`);
         else {

@@ -160,7 +160,7 @@ describe('the composed migration', () => {
       },
       startDirtyLog: async () => ({ shadowed: false }),
       syncDirtyLog: sync,
-      drainInFlight: () => never<{ inFlight: number }>(),
+      drainInFlight: () => never<{ inFlight: number; svqStopped: boolean }>(),
     });
     const input = { dirtyThresholdPages: 4, maxRounds: 5, source: { offered: '0x100000000', negotiated: '0x100000000', queues: [0, 1] } };
     const a = createActor(bind(migrationMachine, effects(() => never())), { input });

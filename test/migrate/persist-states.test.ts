@@ -62,6 +62,8 @@ const SCENARIOS: readonly Scenario[] = [
   { name: 'wrong-used-len:3:MQ_RSS_CONFIG', options: { ...small, faults: [fault('wrong-used-len:3:MQ_RSS_CONFIG')] } },
   { name: 'bad-used-id:VLAN_ADD', options: { ...small, faults: [fault('bad-used-id:VLAN_ADD')] } },
   { name: 'needs-reset:VLAN_ADD', options: { ...small, faults: [fault('needs-reset:VLAN_ADD')] } },
+  // x-svq=on, the destination fails after the source's drain: the source rebuilds its stopped SVQs
+  { name: 'x-svq, nack:VLAN_ADD', options: { ...small, svq: 'always', faults: [fault('nack:VLAN_ADD')] } },
   // a CANCEL that overtakes the switch to SVQ: the rollback waits for it, then undoes it
   { name: 'cancel mid-switch', options: { ...small, cancelAt: { machine: 'svq-switch', state: 'enabling.mapping' } } },
   ...MIGRATION_PHASES.map((p) => ({ name: `cancel at ${p}`, options: { ...small, cancelAt: p } })),

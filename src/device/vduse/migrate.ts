@@ -76,7 +76,8 @@ function sourceFx(b: MigratingBridge, old: DeviceLink, queues: readonly number[]
         if (svq.failure !== undefined) throw svq.failure;
         inFlight += svq.inFlight();
       }
-      return { inFlight };
+      // the SVQs keep forwarding (they move to the destination as they are): none stopped
+      return { inFlight, svqStopped: false };
     },
     async saveRecord({ rounds }) {
       const offered = must(old.dev.getFeatures());

@@ -194,9 +194,19 @@ const NO_DEVICE_CALL: Readonly<Record<string, string>> = {
   quiesceDestination: 'waiting for the device work a cancelled step left running settles every such promise: it cannot fail',
 };
 
+/** Why a precopy round on the simulator fails only through a broken shadow virtqueue. */
+export const ROUND_FAILS_ON_SVQ_ONLY =
+  'a precopy round fails only when a shadow virtqueue broke (ShadowBroken): the page stream and the guest run in process, and the round makes no device call of its own';
+
+/** Why src/effects' drain always ends with the shadow data path down. */
+export const DRAIN_STOPS_SVQ =
+  "src/effects' drainInFlight is SVQ stop (SvqBackend.drain): it stops the call relay and every shadow queue, so its done says svqStopped and its failure is ShadowBroken";
+
 /** Edges of the composed migration no simulated run can take, with the reason (beyond the machine's dead candidates). */
 export function migrationSimImpossible(edge: ModelEdge): string | undefined {
   if (edge.kind === 'error' && edge.actor === 'promise' && NO_DEVICE_CALL[edge.trigger] !== undefined) return NO_DEVICE_CALL[edge.trigger];
+  if (edge.kind === 'error' && edge.trigger === 'syncDirtyLog' && edge.guard !== 'shadowBroken') return ROUND_FAILS_ON_SVQ_ONLY;
+  if (edge.trigger === 'drainInFlight' && ((edge.kind === 'done' && edge.guard !== 'svqStopped') || (edge.kind === 'error' && edge.guard !== 'shadowBroken'))) return DRAIN_STOPS_SVQ;
   if (edge.kind === 'error' && edge.trigger === 'cvqCommand') return CVQ_NEVER_ERRORS;
   return migrationImpossible(edge);
 }
@@ -357,11 +367,13 @@ function armMigration(c: Completion, s: MigrationSnap, env: MigrationEnv): void 
   if (p === 'syncDirtyLog') {
     env.traffic = c.guard === 'converged' ? 0 : 8;
     if (c.outcome === 'error') {
+      if (c.guard !== 'shadowBroken') throw new Infeasible(ROUND_FAILS_ON_SVQ_ONLY);
       if (env.src.backend.mode !== 'shadow') throw new Infeasible('a precopy round fails on a broken shadow virtqueue; the data queues are not shadowed here');
       env.src.sim.setFaults([{ kind: 'bad-used-id', queue: 0, times: 1 }]);
     }
     return;
   }
+  if (p === 'drainInFlight' && c.guard !== (c.outcome === 'done' ? 'svqStopped' : 'shadowBroken')) throw new Infeasible(DRAIN_STOPS_SVQ);
   if (c.outcome === 'done') {
     if (p === 'saveRecord' && c.guard === null) env.src.faulty.hideFeaturesOnce(F.VERSION_1);
     if (p === 'verifyAgainstRecord' && c.guard === null) env.dst.faulty.corruptConfigOnce();
