@@ -9,6 +9,12 @@ import type { MigrationSummary, PhaseRow } from './controller.js';
 export const num = (n: number): string => Math.round(n).toLocaleString('en-US').replace(/,/g, ' ');
 
 /** µs as a readable duration. */
+/** What "source intact" means for this run: the data path it runs on again, and any frames a broken device dropped. */
+export function intactDetail(s: MigrationSummary): string {
+  const lost = s.traffic.lost > 0 ? `${s.traffic.lost} frame(s) dropped by the device at the failure, none after` : 'nothing lost';
+  return `state unchanged, traffic flowing, ${lost}`;
+}
+
 export function us(v: number): string {
   if (v === 0) return "0 µs";
   if (v < 1) return `${v.toFixed(2)} µs`;
@@ -112,7 +118,7 @@ export function formatSummary(s: MigrationSummary): string {
     out.push(`verdict: destination state ${s.verdict.stateEqual === true ? '==' : '!='} source state (through the negotiated features)${s.verdict.ramEqual === true ? '; guest RAM identical at switch-over' : ''}`);
   } else {
     out.push(`outcome: ${s.outcome.toUpperCase()} — ${s.error ?? 'no reason recorded'}`);
-    if (s.verdict.sourceIntact !== null) out.push(`source intact: ${s.verdict.sourceIntact ? 'yes (state unchanged, running in passthrough, traffic flowing, nothing lost)' : 'NO'}`);
+    if (s.verdict.sourceIntact !== null) out.push(`source intact: ${s.verdict.sourceIntact ? `yes (${intactDetail(s)})` : 'NO'}`);
   }
   return out.join('\n') + '\n';
 }

@@ -9,7 +9,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { migrationMachine } from '../../machines/migration.js';
 import { renderSvg, toDot } from '../diagrams/index.js';
 import type { MigrationSummary } from '../migrate/controller.js';
-import { ms, num, us } from '../migrate/report.js';
+import { intactDetail, ms, num, us } from '../migrate/report.js';
 import type { TransitionRecord } from '../migrate/transitions.js';
 import type { RestoreCommand } from '../state/plan.js';
 import { CLASSES } from '../cvq/classes/index.js';
@@ -195,7 +195,7 @@ function verdict(s: MigrationSummary): { html: string; ok: boolean } {
   const ok = s.outcome === 'rolled-back' && s.verdict.sourceIntact === true && clean;
   return {
     ok,
-    html: `<p class="badge ${ok ? 'warn' : 'bad'}">${esc(s.outcome.toUpperCase())}</p><ul><li>${esc(s.error ?? 'no reason recorded')}</li><li>source intact: ${s.verdict.sourceIntact === null ? '—' : s.verdict.sourceIntact ? 'yes (state unchanged, running in passthrough, nothing lost)' : 'NO'}</li></ul>`,
+    html: `<p class="badge ${ok ? 'warn' : 'bad'}">${esc(s.outcome.toUpperCase())}</p><ul><li>${esc(s.error ?? 'no reason recorded')}</li><li>source intact: ${s.verdict.sourceIntact === null ? '—' : s.verdict.sourceIntact ? `yes (${intactDetail(s)})` : 'NO'}</li></ul>`,
   };
 }
 
