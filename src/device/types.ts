@@ -127,6 +127,30 @@ export interface VdpaDevice {
    * time one of `qis` is signalled, until `stop()`; the wait blocks no event loop. A watched queue's calls
    * are consumed by the watch (no `waitCall` on it meanwhile). Devices without it are waited on with `waitCall`.
    */
-  watchCalls?(qis: readonly number[], onCall: (qi: number) => void, onError?: (e: DeviceError) => void): E.Either<DeviceError, { stop(): void }>;
+  watchCalls?(qis: readonly number[], onCall: (qi: number) => void, onError?: (e: DeviceError) => void, busyPoll?: BusyPoll): E.Either<DeviceError, CallWatchHandle>;
   close(): void;
+}
+
+/**
+ * Busy-polling a device while a burst is known to be in flight (vhost-net's busy-poll, NAPI): after
+ * `poke()` the watch calls `poll()` once per event-loop turn — it reaps what the device used with the
+ * device's calls off, no syscall — until `busy()` is false and a pass found nothing, or `idleMs` pass
+ * without progress; then `end()`
+ * turns calls back on (with the re-check) and the watch sleeps on the call eventfds again.
+ */
+export interface BusyPoll {
+  /** Reap what the device used, calls left off; the number of chains it handled. */
+  poll(): number;
+  /** Whether a burst is still in flight (worth polling for). */
+  busy(): boolean;
+  /** Polling is over: device calls back on, with the re-check. */
+  end(): void;
+  /** Longest a poll goes on without progress (ms). */
+  readonly idleMs: number;
+}
+
+/** A running call watch: `stop()` ends it; `poke()` starts busy-polling (a burst was just kicked). */
+export interface CallWatchHandle {
+  stop(): void;
+  poke?(): void;
 }

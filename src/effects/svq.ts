@@ -19,7 +19,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace } from '../memory/address-space.js';
 import { decodeBase, encodeBase } from '../ring/index.js';
 import type { RingBase, RingConfig } from '../ring/types.js';
-import { deviceError, VHOST_ACCESS_RW, type DeviceError } from '../device/types.js';
+import { deviceError, VHOST_ACCESS_RW, type BusyPoll, type DeviceError } from '../device/types.js';
 import { IovaTree, isIovaTreeError } from '../svq/iova-tree.js';
 import { isSvqError, ShadowVirtqueue, type SvqHandover } from '../svq/shadow-virtqueue.js';
 import { ShadowRings } from '../svq/shadow-rings.js';
@@ -43,7 +43,19 @@ export interface SvqBackendOptions {
   readonly pumpWaitMs?: number;
   /** SVQ signals the guest's queue `qi` (its irqfd): an in-process guest waiting for used chains. */
   readonly callGuest?: (qi: number) => void;
+  /**
+   * Busy-poll the shadow used rings for this long without progress after a transmit burst is kicked
+   * (ms; 0: off, calls only). Default BUSY_POLL_MS. Only a device with event-driven calls polls.
+   */
+  readonly busyPollMs?: number;
 }
+
+/**
+ * How long the relay polls the shadow used rings after a transmit kick before it sleeps on the device's
+ * calls again (vhost-net's busy-poll): a call through the thread pool takes 0.5–5 ms to wake the event
+ * loop under TCG (test/real/README.md), longer than vdpa_sim takes for a whole burst.
+ */
+export const BUSY_POLL_MS = 1;
 
 /** The switchable data path: where the guest's notifications go, and the shadow state when shadowed. */
 export class SvqBackend {
@@ -94,6 +106,7 @@ export class SvqBackend {
   /** Relay device calls to the shadow queues until shadow mode ends. */
   startPump(): void {
     if (this.rings.relaying) return;
+    const idleMs = this.opts.busyPollMs ?? BUSY_POLL_MS;
     this.rings.relayCalls(
       [...this.shadows.keys()],
       (qi) => {
@@ -101,7 +114,31 @@ export class SvqBackend {
         if (s !== undefined && s.svq.state === 'running') s.svq.handleDeviceCall();
       },
       this.opts.pumpWaitMs ?? 10,
+      idleMs > 0 ? this.busyPoll(idleMs) : undefined,
     );
+  }
+
+  /**
+   * Polling every shadow queue after a transmit kick: busy while a transmit queue (odd index, §5.1.2,
+   * whose device completes what it is given) has chains in flight; receive queues are polled alongside.
+   */
+  private busyPoll(idleMs: number): BusyPoll {
+    const shadows = this.shadows;
+    return {
+      idleMs,
+      poll: () => {
+        let n = 0;
+        for (const s of shadows.values()) if (s.svq.state === 'running') n += s.svq.pollDevice();
+        return n;
+      },
+      busy: () => {
+        for (const [qi, s] of shadows) if (qi % 2 === 1 && s.svq.state === 'running' && s.svq.shadowRing.inFlight() > 0) return true;
+        return false;
+      },
+      end: () => {
+        for (const s of shadows.values()) s.svq.endPolling();
+      },
+    };
   }
 
   stopPump(): void {
@@ -124,7 +161,13 @@ export class SvqBackend {
       shadow: { space: this.view, config, ...(mem?.indirectArea === undefined ? {} : { indirectArea: mem.indirectArea }) },
       iova: this.tree,
       ...(this.opts.dirty === undefined ? {} : { dirty: this.opts.dirty }),
-      kickDevice: () => void dev.kick(qi),
+      kickDevice:
+        qi % 2 === 1
+          ? () => {
+              void dev.kick(qi);
+              this.rings.pokeRelay();
+            }
+          : () => void dev.kick(qi),
       callGuest: callGuest === undefined ? () => {} : () => callGuest(qi),
       // a transmit queue (odd index, §5.1.2): its device calls come for every chain, so kicks may rest
       pollGuestWhileBusy: qi % 2 === 1,

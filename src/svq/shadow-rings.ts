@@ -22,7 +22,7 @@ import * as E from 'fp-ts/lib/Either.js';
 import { PAGE_SIZE, type AddressSpace, type Region } from '../memory/address-space.js';
 import { encodeBase, placeRing } from '../ring/index.js';
 import type { RingAddrs, RingLayout } from '../ring/types.js';
-import { deviceError, VHOST_ACCESS_RO, VHOST_ACCESS_RW, type DeviceError, type VdpaDevice } from '../device/types.js';
+import { deviceError, VHOST_ACCESS_RO, VHOST_ACCESS_RW, type BusyPoll, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { isIovaTreeError, type IovaTree } from './iova-tree.js';
 import type { CvqBuffers } from './shadow-cvq.js';
 import type { ShadowVirtqueue } from './shadow-virtqueue.js';
@@ -68,7 +68,7 @@ const pageUp = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
 export class ShadowRings {
   private readonly rings = new Map<number, RingMem>();
-  private relay: { stop(): void } | undefined;
+  private relay: { stop(): void; poke?(): void } | undefined;
 
   constructor(
     readonly dev: VdpaDevice,
@@ -230,19 +230,22 @@ export class ShadowRings {
   /**
    * Relay the device's calls on `qis` to `onCall` until `stopRelay` (or the device goes away). A device
    * with call eventfds is watched event-driven (`watchCalls`); one without (the simulator, whose waits run
-   * on a virtual clock) is waited on queue by queue with `waitCall(qi, waitMs)`.
+   * on a virtual clock) is waited on queue by queue with `waitCall(qi, waitMs)`. With `busyPoll`, an
+   * event-driven relay also polls the used rings after `pokeRelay()` (a burst kicked), see `BusyPoll`.
    */
-  relayCalls(qis: readonly number[], onCall: (qi: number) => void, waitMs = 10): void {
+  relayCalls(qis: readonly number[], onCall: (qi: number) => void, waitMs = 10, busyPoll?: BusyPoll): void {
     this.stopRelay();
     if (qis.length === 0) return;
-    const self = { stop: () => undefined as void };
+    const self: { stop(): void; poke?(): void } = { stop: () => undefined };
     const gone = (): void => {
       if (this.relay === self) this.relay = undefined;
     };
     if (this.dev.watchCalls !== undefined) {
-      const w = this.dev.watchCalls(qis, onCall, gone);
+      const w = this.dev.watchCalls(qis, onCall, gone, busyPoll);
       if (E.isRight(w)) {
-        self.stop = () => w.right.stop();
+        const h = w.right;
+        self.stop = () => h.stop();
+        if (h.poke !== undefined) self.poke = () => h.poke!();
         this.relay = self;
         return;
       }
@@ -267,6 +270,11 @@ export class ShadowRings {
         if (!called) await new Promise((r) => setImmediate(r));
       }
     })();
+  }
+
+  /** A burst was made available to the device: an event-driven relay with `busyPoll` polls for it now. */
+  pokeRelay(): void {
+    this.relay?.poke?.();
   }
 
   stopRelay(): void {

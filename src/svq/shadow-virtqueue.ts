@@ -484,6 +484,24 @@ export class ShadowVirtqueue {
   handleDeviceCall(): void {
     if (this.st !== 'running') return;
     this.counters.deviceCalls++;
+    this.endPolling();
+  }
+
+  /**
+   * Busy-poll the device (vhost-net's busy-poll, NAPI): return what it used without waiting for its call,
+   * and leave its calls off (VRING_AVAIL_F_NO_INTERRUPT / used_event, §2.7.10) while the caller keeps
+   * polling. `endPolling` (or a call) turns them back on with the re-check. Returns the chains returned.
+   */
+  pollDevice(): number {
+    if (this.st !== 'running') return 0;
+    const before = this.counters.returned;
+    if (this.reapUsed() && (this.pendCount > 0 || this.guestPolling) && this.st === 'running') this.forwardAvail();
+    return this.counters.returned - before;
+  }
+
+  /** Polling over (or a device call): reap, calls back on with the re-check, then resume a stash. */
+  endPolling(): void {
+    if (this.st !== 'running') return;
     this.flush();
     // the stash first, and the guest ring while its kicks are off because we were busy
     if ((this.pendCount > 0 || this.guestPolling) && this.st === 'running') this.forwardAvail();
@@ -491,33 +509,34 @@ export class ShadowVirtqueue {
 
   /** vhost_svq_flush: reap every used entry, push to the guest, signal, re-enable and re-check. */
   private flush(): void {
+    // re-enable calls; if the device used more meanwhile, go round again (the race QEMU re-checks)
+    while (this.reapUsed() && this.shadowRing.enableCalls());
+  }
+
+  /** Device calls off, every used entry reaped and pushed to the guest, the guest signalled; false on a failure. */
+  private reapUsed(): boolean {
     const drv = this.shadowRing;
-    const guest = this.guestRing;
     const used = this.used;
+    drv.disableCalls();
+    let ok = true;
     for (;;) {
-      drv.disableCalls();
-      let bad = false;
-      for (;;) {
-        const r = drv.reap(used);
-        if (r === false) break;
-        if (r !== true) {
-          this.fail(svqError('device-ring', this.name, 'used entry from the device', r));
-          bad = true;
-          break;
-        }
-        if (!this.returnToGuest(used.token, used.len)) {
-          bad = true;
-          break;
-        }
+      const r = drv.reap(used);
+      if (r === false) break;
+      if (r !== true) {
+        this.fail(svqError('device-ring', this.name, 'used entry from the device', r));
+        ok = false;
+        break;
       }
-      if (guest.callNeeded()) {
-        this.counters.callsSent++;
-        this.callGuest();
+      if (!this.returnToGuest(used.token, used.len)) {
+        ok = false;
+        break;
       }
-      if (bad) return;
-      // re-enable calls; if the device used more meanwhile, go round again (the race QEMU re-checks)
-      if (!drv.enableCalls()) return;
     }
+    if (this.guestRing.callNeeded()) {
+      this.counters.callsSent++;
+      this.callGuest();
+    }
+    return ok;
   }
 
   private returnToGuest(slot: number, len: number): boolean {

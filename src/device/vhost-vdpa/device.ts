@@ -12,7 +12,7 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { AddressSpace, PAGE_SIZE, type Region } from '../../memory/address-space.js';
 import type { RingAddrs } from '../../ring/types.js';
-import { deviceError, VHOST_BACKEND_F, type DeviceError, type IovaRange, type VdpaDevice } from '../types.js';
+import { deviceError, VHOST_BACKEND_F, type BusyPoll, type CallWatchHandle, type DeviceError, type IovaRange, type VdpaDevice } from '../types.js';
 import {
   EAGAIN,
   EFD_CLOEXEC,
@@ -33,7 +33,7 @@ import {
   PROT_WRITE,
   type Libc,
 } from './libc.js';
-import { CallWatcher, type CallWatch } from './call-watch.js';
+import { CallWatcher, NotifyStats, type CallWatch } from './call-watch.js';
 import {
   encodeIotlbMsgV2,
   IOCTL,
@@ -73,6 +73,8 @@ export class VhostVdpaDevice implements VdpaDevice {
   /** Backend features acked with VHOST_SET_BACKEND_FEATURES (IOTLB batching / ASID depend on them). */
   private backendFeatures = 0n;
   private inBatch = false;
+  /** Kicks, call wake-ups and reads, and the event loop's time on calls (every watch of this device). */
+  readonly notifyStats = new NotifyStats();
 
   // Scratch space reused by every call (no allocation per ioctl / kick / call).
   private readonly u64 = new BigUint64Array(1);
@@ -424,7 +426,11 @@ export class VhostVdpaDevice implements VdpaDevice {
     if (this.fd < 0) return this.closedError('kick');
     const q = this.queues.get(qi);
     if (q === undefined) return E.left(deviceError('state', 'kick', `queue ${qi} has no kick eventfd (setVringAddr first)`));
+    const st = this.notifyStats;
+    const t0 = performance.now();
     const n = this.c.write(q.kick, this.one, 8);
+    st.kickMs += performance.now() - t0;
+    st.kicks++;
     return n === 8 ? E.right(undefined) : this.fail('kick');
   }
 
@@ -463,7 +469,7 @@ export class VhostVdpaDevice implements VdpaDevice {
    * eventfd read, so a `waitCall` on a watched queue sees nothing — one consumer per queue). The wait
    * itself is a poll(2) on libuv's thread pool (./call-watch.ts): nothing blocks or polls on the event loop.
    */
-  watchCalls(qis: readonly number[], onCall: (qi: number) => void, onError: (e: DeviceError) => void = () => undefined): E.Either<DeviceError, CallWatch> {
+  watchCalls(qis: readonly number[], onCall: (qi: number) => void, onError: (e: DeviceError) => void = () => undefined, busyPoll?: BusyPoll): E.Either<DeviceError, CallWatch & CallWatchHandle> {
     const op = 'watchCalls';
     if (this.fd < 0) return this.closedError(op);
     const fds: number[] = [];
@@ -476,7 +482,7 @@ export class VhostVdpaDevice implements VdpaDevice {
     const w = CallWatcher.start(this.c, qis, fds, onCall, (e) => {
       if (watch !== undefined) this.watches.delete(watch);
       onError(e);
-    });
+    }, { stats: this.notifyStats, ...(busyPoll === undefined ? {} : { busyPoll }) });
     if (E.isLeft(w)) return w;
     watch = w.right;
     this.watches.add(watch);
@@ -488,6 +494,7 @@ export class VhostVdpaDevice implements VdpaDevice {
       get active() {
         return w.right.active;
       },
+      poke: () => w.right.poke(),
     });
   }
 

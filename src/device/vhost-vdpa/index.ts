@@ -6,6 +6,7 @@ import { deviceError, type DeviceError, type VdpaDevice } from '../types.js';
 import { openVhostVdpa } from './device.js';
 
 export { openVhostVdpa, VhostVdpaDevice, WAIT_SLICE_MS } from './device.js';
+export { NotifyStats, type NotifyCounts } from './call-watch.js';
 export { ERRNO_NAMES, errnoName } from './libc.js';
 export { IOCTL, SIZEOF, encodeIotlbMsgV2, _IOC, _IO, _IOR, _IOW, _IOWR } from './uapi.js';
 

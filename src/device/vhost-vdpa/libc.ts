@@ -25,6 +25,12 @@ export interface Libc {
    * gets its return value on the main thread. `fds` must stay untouched until then.
    */
   pollAsync(fds: ArrayBufferView, nfds: number, timeoutMs: number, done: (err: unknown, ready: number) => void): void;
+  /**
+   * Watch `fd` for readability on Node's own event loop (a libuv uv_poll handle, koffi's `node.poll`):
+   * `onReadable` runs on the main thread, in the loop's poll phase, with no thread-pool hop. Undefined
+   * where koffi has no event-loop integration; `close()` ends the watch.
+   */
+  watchReadable?: (fd: number, onReadable: () => void) => { close(): void };
   mmap(addr: Ptr, len: number, prot: number, flags: number, fd: number, off: number): unknown;
   munmap(addr: Ptr, len: number): number;
   errno(): number;
@@ -115,6 +121,14 @@ export function libc(): E.Either<string, Libc> {
       eventfd: (v, f) => eventfd(v, f) as number,
       poll: (fds, n, t) => poll(fds, n, t) as number,
       pollAsync: (fds, n, t, done) => poll.async(fds, n, t, (err: unknown, r: number) => done(err, r)),
+      ...(typeof koffi.node?.poll === 'function'
+        ? {
+            watchReadable: (fd: number, onReadable: () => void) => {
+              const h = koffi.node.poll(fd, { readable: true }, () => onReadable());
+              return { close: () => h.close() };
+            },
+          }
+        : {}),
       mmap: (a, l, p, f, fd, o) => mmap(a, l, p, f, fd, o),
       munmap: (a, l) => munmap(a, l) as number,
       errno: () => koffi.errno(),

@@ -19,7 +19,10 @@ import { createActor, waitFor } from 'xstate';
 import { bind } from '../../../machines/contract.js';
 import { svqSwitchMachine } from '../../../machines/svq-switch.js';
 import { createDataPath, GuestNic } from '../../../src/effects/datapath.js';
-import { SvqBackend, svqSwitchEffects } from '../../../src/effects/svq.js';
+import { BUSY_POLL_MS, SvqBackend, svqSwitchEffects } from '../../../src/effects/svq.js';
+import { NotifyStats, VhostVdpaDevice, type NotifyCounts } from '../../../src/device/vhost-vdpa/index.js';
+import { libc } from '../../../src/device/vhost-vdpa/libc.js';
+import { CallWatcher } from '../../../src/device/vhost-vdpa/call-watch.js';
 import { eq, ok, right, Suite } from '../framework.js';
 import { backendMask, bringUp } from './bringup.js';
 import type { GuestContext } from './context.js';
@@ -264,18 +267,26 @@ class Doorbell {
  * buffers, send frames, reap until every chain is back, sleeping on the doorbell between reaps. Returns
  * the time the timed rounds took; checks the ledger and the bytes looped back after each round.
  */
-async function loopRounds(nic: GuestNic, bell: Doorbell, rounds: number, perRound: number[] = []): Promise<number> {
+async function loopRounds(nic: GuestNic, bell: Doorbell, rounds: number, perRound: number[] = [], prof?: Phases, ns?: NotifyStats, detail?: string[]): Promise<number> {
   let ms = 0;
   for (let r = 0; r < rounds; r++) {
     const rx0 = nic.rxBytes;
+    const n0 = ns?.snapshot();
     const t0 = performance.now();
     right(nic.postRx(0, LOOP_BURST), 'post rx');
+    const t1 = performance.now();
     right(nic.sendTx(1, LOOP_BURST), 'send tx');
+    const t2 = performance.now();
     const deadline = t0 + 20_000;
     const stopDog = bell.watchdog(50);
+    let reapMs = 0;
+    let iters = 0;
     try {
       for (;;) {
+        const a = performance.now();
         right(nic.reap(), 'reap');
+        reapMs += performance.now() - a;
+        iters++;
         if (nic.inFlight() === 0) break;
         ok(performance.now() < deadline, `timeout: ${nic.inFlight()} chains in flight`);
         await bell.wait();
@@ -283,35 +294,132 @@ async function loopRounds(nic: GuestNic, bell: Doorbell, rounds: number, perRoun
     } finally {
       stopDog();
     }
-    ms += performance.now() - t0;
-    perRound.push(performance.now() - t0);
+    const t3 = performance.now();
+    ms += t3 - t0;
+    perRound.push(t3 - t0);
+    if (prof !== undefined) {
+      prof.post += t1 - t0;
+      prof.send += t2 - t1;
+      prof.rest += t3 - t2;
+      prof.reap += reapMs;
+      prof.iters += iters;
+    }
+    if (detail !== undefined && ns !== undefined && n0 !== undefined) {
+      const d = (k: keyof NotifyCounts): number => ns[k] - n0[k];
+      detail.push(`${(t3 - t0).toFixed(2)}=${(t1 - t0).toFixed(2)}+${(t2 - t1).toFixed(2)}+${(t3 - t2).toFixed(2)}[k${d('kicks')} ${d('kickMs').toFixed(2)} w${d('wakeups')} h${d('handleMs').toFixed(2)} a${d('armedMs').toFixed(2)} c${d('callsRead')} s${d('spins')}/${d('spinHits')} ${d('spinMs').toFixed(2)} i${iters} r${reapMs.toFixed(2)}]`);
+    }
     eq(nic.rxBytes - rx0, LOOP_BURST * LOOP_FRAME, `round ${r}: bytes looped back`);
   }
   eq(nic.posted, nic.reaped, 'every chain made available was reaped once');
   return ms;
 }
 
-svq.test(`dataplane loop, passthrough vs SVQ on one device: rounds of ${LOOP_BURST} frames, SVQ switched on and off ${LOOP_CYCLES}× by machines/svq-switch, calls event-driven`, (ctx) =>
+/** Where a mode's timed rounds spent their wall time (ms, summed over rounds). */
+interface Phases {
+  /** postRx: guest adds 64 rx buffers and notifies (under SVQ: SVQ forwards them and kicks). */
+  post: number;
+  /** sendTx: guest writes and adds 64 frames and notifies. */
+  send: number;
+  /** From the tx notify to the last chain reaped: device, call wake-ups, relay, guest reaps. */
+  rest: number;
+  /** Guest reaps inside `rest`. */
+  reap: number;
+  /** Guest loop passes (a reap each): one per doorbell wake plus one. */
+  iters: number;
+  /** Inside the guest's notify (passthrough: the kick syscall; SVQ: forwarding + kick). */
+  notify: number;
+}
+
+const phases = (): Phases => ({ post: 0, send: 0, rest: 0, reap: 0, iters: 0, notify: 0 });
+
+/**
+ * A call's way through the thread pool, alone: a count written to queue RX's call eventfd (what the
+ * device's eventfd_signal does) until the watch's `onCall` runs on the event loop, and for comparison
+ * the same eventfd read on the event loop right after the write.
+ */
+async function wakeLatency(dev: VdpaDevice): Promise<{ loop: number; note: string }> {
+  const lc = libc();
+  const fds = dev instanceof VhostVdpaDevice ? dev.notifiers(RX) : undefined;
+  if (E.isLeft(lc) || fds === undefined) return { loop: 0, note: 'wake-up latency: not measured' };
+  const c = lc.right;
+  const one = new BigUint64Array([1n]);
+  const cnt = new BigUint64Array(1);
+  const med = (xs: number[]): string => ([...xs].sort((a, b) => a - b)[xs.length >> 1]! * 1000).toFixed(0);
+  const min = (xs: number[]): string => (Math.min(...xs) * 1000).toFixed(0);
+  const out: string[] = [];
+  let loop = 0;
+  for (const via of ['event-loop', 'thread-pool'] as const) {
+    let done: (() => void) | undefined;
+    const w = right(CallWatcher.start(c, [RX], [fds.call], () => done?.(), () => {}, { via }), `watch via ${via}`);
+    const ts: number[] = [];
+    try {
+      await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 40; i++) {
+        const got = new Promise<void>((r) => (done = r));
+        const t0 = performance.now();
+        c.write(fds.call, one, 8);
+        await got;
+        ts.push(performance.now() - t0);
+        await new Promise((r) => setImmediate(r));
+      }
+    } finally {
+      w.stop();
+    }
+    if (via === 'event-loop') loop = Number(med(ts));
+    out.push(`call wake-up via the ${via}: median ${med(ts)} µs, min ${min(ts)} µs`);
+  }
+  const sync: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    const t0 = performance.now();
+    c.write(fds.call, one, 8);
+    c.read(fds.call, cnt, 8);
+    sync.push(performance.now() - t0);
+  }
+  out.push(`write+read on the event loop: median ${med(sync)} µs`);
+  return { loop, note: `a count written to a call eventfd until onCall runs, 40 times each way: ${out.join('; ')}` };
+}
+
+type LoopMode = 'passthrough' | 'svq' | 'svq-calls';
+const LOOP_MODES: readonly LoopMode[] = ['passthrough', 'svq', 'svq-calls'];
+
+svq.test(`dataplane loop, passthrough vs SVQ on one device: rounds of ${LOOP_BURST} frames, SVQ switched on and off ${2 * LOOP_CYCLES}× by machines/svq-switch, calls event-driven`, (ctx) =>
   ctx.withDevice(async (dev) => {
     // up through machines/device-lifecycle; step 7 is the guest's data path (rings in guest RAM, IOVA = GPA)
     const up = await bringUp(dev, LOOP_WANT, LOOP_BACKEND, (negotiated) => right(createDataPath(dev, { queues: [RX, TX], size: QSIZE, negotiated, ramBytes: 2 << 20 }), 'data path'));
     up.actor.stop();
     const dp = up.setup;
     const bell = new Doorbell();
-    const backend = new SvqBackend(dp, { callGuest: () => bell.ring() });
-    const nic = new GuestNic(dp, (qi) => backend.notify(qi));
-    ok(dev.watchCalls !== undefined, 'the vhost-vdpa device has event-driven calls');
-    // each mode runs LOOP_CYCLES times, alternating (P S P S … P), so the host's load (TCG on a shared
-    // machine moves round times ×10 within seconds) falls on both; each side's figure is its median round
-    const rounds = { passthrough: [] as number[], svq: [] as number[] };
-    const timeouts = { passthrough: 0, svq: 0 };
+    // SVQ's relay busy-polls the shadow used rings after a transmit kick ('svq'), or waits for calls only ('svq-calls')
+    const svqOpts: { callGuest: (qi: number) => void; busyPollMs: number } = { callGuest: () => bell.ring(), busyPollMs: BUSY_POLL_MS };
+    const backend = new SvqBackend(dp, svqOpts);
+    const per = <T>(f: () => T): Record<LoopMode, T> => ({ passthrough: f(), svq: f(), 'svq-calls': f() });
+    const prof = per(phases);
+    let cur: Phases = phases();
+    const nic = new GuestNic(dp, (qi) => {
+      const a = performance.now();
+      const r = backend.notify(qi);
+      cur.notify += performance.now() - a;
+      return r;
+    });
+    ok(dev instanceof VhostVdpaDevice && dev.watchCalls !== undefined, 'the vhost-vdpa device has event-driven calls');
+    const ns = (dev as VhostVdpaDevice).notifyStats;
+    const notes = per(() => [] as NotifyCounts[]);
+    const detail = per(() => [] as string[]);
+    // the modes alternate (P S P C P S …), so the host's load (TCG on a shared machine moves round times
+    // ×10 within seconds) falls on all of them
+    const rounds = per(() => [] as number[]);
+    const timeouts = per(() => 0);
     /** Wall and process CPU time (this process: event loop and pool threads) of the timed rounds. */
-    const spent = { passthrough: { wall: 0, cpu: 0 }, svq: { wall: 0, cpu: 0 } };
-    const timed = async (mode: 'passthrough' | 'svq'): Promise<void> => {
+    const spent = per(() => ({ wall: 0, cpu: 0 }));
+    const timed = async (mode: LoopMode): Promise<void> => {
       await loopRounds(nic, bell, LOOP_WARM);
       const t = bell.timeouts;
       const c0 = process.cpuUsage();
-      spent[mode].wall += await loopRounds(nic, bell, LOOP_ROUNDS, rounds[mode]);
+      cur = prof[mode];
+      ns.reset();
+      spent[mode].wall += await loopRounds(nic, bell, LOOP_ROUNDS, rounds[mode], prof[mode], ns, detail[mode]);
+      notes[mode].push(ns.snapshot());
+      cur = phases();
       const c = process.cpuUsage(c0);
       spent[mode].cpu += (c.user + c.system) / 1000;
       timeouts[mode] += bell.timeouts - t;
@@ -332,7 +440,8 @@ svq.test(`dataplane loop, passthrough vs SVQ on one device: rounds of ${LOOP_BUR
       const s = await waitFor(actor, (x) => x.matches(want) || x.matches('failed') || x.context.error !== null, { timeout: 30_000 });
       ok(s.matches(want) && s.context.error === null && backend.mode === want, `switch to ${want}: ${s.context.error ?? JSON.stringify(s.value)}`);
     };
-    const totals = { kicks: 0, calls: 0, guestCalls: 0 };
+    const totals = per(() => ({ kicks: 0, calls: 0, guestCalls: 0 }));
+    const wake = await wakeLatency(dev);
     // JIT warm-up under TCG takes hundreds of chains per path: one untimed SVQ cycle first, so neither
     // side's timed rounds include code still being compiled (a run where another SVQ test came first
     // was otherwise ×2 better for SVQ)
@@ -340,15 +449,17 @@ svq.test(`dataplane loop, passthrough vs SVQ on one device: rounds of ${LOOP_BUR
     await loopRounds(nic, bell, LOOP_PREWARM);
     await sw('DISABLE', 'passthrough');
     await passthrough();
-    for (let c = 0; c < LOOP_CYCLES; c++) {
+    for (let c = 0; c < 2 * LOOP_CYCLES; c++) {
+      const mode: LoopMode = c % 2 === 0 ? 'svq' : 'svq-calls';
+      svqOpts.busyPollMs = mode === 'svq' ? BUSY_POLL_MS : 0;
       await sw('ENABLE', 'shadow');
       const calls0 = bell.rings;
-      await timed('svq');
-      totals.guestCalls += bell.rings - calls0;
+      await timed(mode);
+      totals[mode].guestCalls += bell.rings - calls0;
       const st = [...backend.shadows.values()].map((x) => x.svq.stats());
       ok(st.every((x) => x.forwarded === x.returned), 'SVQ returned every chain it forwarded');
-      totals.kicks += st.reduce((a, x) => a + x.kicksSent, 0);
-      totals.calls += st.reduce((a, x) => a + x.deviceCalls, 0);
+      totals[mode].kicks += st.reduce((a, x) => a + x.kicksSent, 0);
+      totals[mode].calls += st.reduce((a, x) => a + x.deviceCalls, 0);
       await sw('DISABLE', 'passthrough');
       eq(backend.shadows.size, 0, 'shadow rings unmapped');
       await passthrough();
@@ -361,25 +472,38 @@ svq.test(`dataplane loop, passthrough vs SVQ on one device: rounds of ${LOOP_BUR
     const pps = (ms: number): number => Math.round((LOOP_BURST / ms) * 1000);
     const mean = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0) / xs.length;
     // the best round of each side is its cost when the host left the guest alone (round times move from
-    // ~1 ms to >100 ms with the host's load; the best-round ratio repeats across runs, medians do not)
-    const best = (m: 'passthrough' | 'svq'): number => pps(Math.min(...rounds[m]));
-    const passPps = best('passthrough');
-    const svqPps = best('svq');
-    const how = (m: 'passthrough' | 'svq'): string =>
-      `best of ${rounds[m].length} rounds of ${LOOP_BURST} frames (median ${pps(median(rounds[m]))}, mean ${pps(mean(rounds[m]))} frames/s; this process on a CPU ${Math.round((100 * spent[m].cpu) / spent[m].wall)} % of the wall time, ${Math.round((spent[m].cpu * 1000) / (rounds[m].length * LOOP_BURST))} µs CPU per frame; ${timeouts[m]} waits ended by timeout)`;
-    ctx.metric({ name: 'dataplane loop (no SVQ)', value: passPps, unit: 'frames/s', note: `${how('passthrough')}; device calls watched event-driven; TCG` });
-    ctx.metric({
-      name: 'SVQ dataplane loop',
-      value: svqPps,
-      unit: 'frames/s',
-      note: `${how('svq')}; same device, shadowed by machines/svq-switch ${LOOP_CYCLES}× in between; ${totals.kicks} device kicks, ${totals.calls} device calls relayed, ${totals.guestCalls} guest calls; TCG`,
-    });
-    const rounded = (m: 'passthrough' | 'svq'): string => rounds[m].map((x) => x.toFixed(1)).join(' ');
+    // ~1 ms to >100 ms with the host's load); medians are in the notes
+    const best = (m: LoopMode): number => pps(Math.min(...rounds[m]));
+    /** Where a mode's timed rounds went, per round (averages), and what its notifications cost. */
+    const perRound = (m: LoopMode): string => {
+      const n = rounds[m].length;
+      const p = prof[m];
+      const f = (x: number): string => (x / n).toFixed(2);
+      const sum = (k: keyof NotifyCounts): number => notes[m].reduce((a, x) => a + x[k], 0);
+      const c = (k: keyof NotifyCounts): string => (sum(k) / n).toFixed(1);
+      return `per round (mean): post ${f(p.post)} ms, send ${f(p.send)} ms (in the guest's notify ${f(p.notify)}, kick syscalls ${f(sum('kickMs'))}), then ${f(p.rest)} ms to the last reap (guest reaps ${f(p.reap)}, call handling ${f(sum('handleMs'))}, busy-poll ${f(sum('spinMs'))}); ${(p.iters / n).toFixed(1)} guest passes, ${c('kicks')} kicks, ${c('wakeups')} call wake-ups, ${c('callsRead')} calls read, ${c('spins')} busy-poll passes (${c('spinHits')} found used chains)`;
+    };
+    const how = (m: LoopMode): string =>
+      `best of ${rounds[m].length} rounds of ${LOOP_BURST} frames (median ${pps(median(rounds[m]))}, mean ${pps(mean(rounds[m]))} frames/s; this process on a CPU ${Math.round((100 * spent[m].cpu) / spent[m].wall)} % of the wall time, ${Math.round((spent[m].cpu * 1000) / (rounds[m].length * LOOP_BURST))} µs CPU per frame; ${timeouts[m]} waits ended by timeout); ${perRound(m)}`;
+    const shadowed = (m: LoopMode): string => `same device, shadowed by machines/svq-switch ${LOOP_CYCLES}× in between; ${totals[m].kicks} device kicks, ${totals[m].calls} device calls relayed, ${totals[m].guestCalls} guest calls; TCG`;
+    ctx.metric({ name: 'dataplane loop (no SVQ)', value: best('passthrough'), unit: 'frames/s', note: `${how('passthrough')}; device calls watched on the event loop; TCG` });
+    ctx.metric({ name: 'SVQ dataplane loop', value: best('svq'), unit: 'frames/s', note: `${how('svq')}; the relay busy-polls the shadow used rings for up to ${BUSY_POLL_MS} ms after a transmit kick; ${shadowed('svq')}` });
+    ctx.metric({ name: 'SVQ dataplane loop, calls only', value: best('svq-calls'), unit: 'frames/s', note: `${how('svq-calls')}; no busy-poll: the relay waits for the device's calls; ${shadowed('svq-calls')}` });
+    const rounded = (m: LoopMode): string => rounds[m].map((x) => x.toFixed(1)).join(' ');
+    const ratio = (m: LoopMode): number => Math.round((best(m) / best('passthrough')) * 100) / 100;
+    const medRatio = (m: LoopMode): string => (median(rounds.passthrough) / median(rounds[m])).toFixed(2);
     ctx.metric({
       name: 'SVQ ÷ passthrough dataplane loop',
-      value: Math.round((svqPps / passPps) * 100) / 100,
+      value: ratio('svq'),
       unit: '×',
-      note: `same run, best rounds (goal ≥ 0.5, issue 14); medians ${(median(rounds.passthrough) / median(rounds.svq)).toFixed(2)}×; round ms passthrough: ${rounded('passthrough')}; svq: ${rounded('svq')}`,
+      note: `same run, best rounds (goal ≥ 0.5, issue 14); medians ${medRatio('svq')}×; calls only (no busy-poll): best ${ratio('svq-calls')}×, medians ${medRatio('svq-calls')}×; round ms ${LOOP_MODES.map((m) => `${m}: ${rounded(m)}`).join('; ')}`,
+    });
+    const byTime = (m: LoopMode): string => [...detail[m]].sort((a, b) => parseFloat(a) - parseFloat(b)).join(' ');
+    ctx.metric({
+      name: 'dataplane loop: call wake-up on the event loop',
+      value: wake.loop,
+      unit: 'µs',
+      note: `${wake.note}; each round as ms total=post+send+rest[k kicks, kick ms; w call wake-ups; h call handling ms; c calls read; s busy-poll passes/with used chains, busy-poll ms; i guest passes; r guest reap ms]: ${LOOP_MODES.map((m) => `${m} ${byTime(m)}`).join(' || ')}`,
     });
   }),
 );
