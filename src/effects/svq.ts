@@ -44,16 +44,19 @@ export interface SvqBackendOptions {
   /** SVQ signals the guest's queue `qi` (its irqfd): an in-process guest waiting for used chains. */
   readonly callGuest?: (qi: number) => void;
   /**
-   * Busy-poll the shadow used rings for this long without progress after a transmit burst is kicked
-   * (ms; 0: off, calls only). Default BUSY_POLL_MS. Only a device with event-driven calls polls.
+   * Busy-poll the shadow used rings for up to this long without progress after a transmit burst is
+   * kicked (ms; BUSY_POLL_MS is a fair value). Default 0: off, the relay waits for the device's calls.
+   * Only a device with event-driven calls polls.
    */
   readonly busyPollMs?: number;
 }
 
 /**
- * How long the relay polls the shadow used rings after a transmit kick before it sleeps on the device's
- * calls again (vhost-net's busy-poll): a call through the thread pool takes 0.5–5 ms to wake the event
- * loop under TCG (test/real/README.md), longer than vdpa_sim takes for a whole burst.
+ * A busy-poll budget (vhost-net's busy-poll): how long the relay polls the shadow used rings after a
+ * transmit kick before it sleeps on the device's calls again. Off by default: on the 2-vCPU TCG guest of
+ * test:real it loses to calls on the event loop (0.1–0.2 ms a wake-up), its spinning taking the vCPU
+ * vdpa_sim's worker wants (medians 0.54–0.70× against 0.70–0.77× calls only, same runs); it pays where
+ * a wake-up costs more than a burst (calls through the thread pool: 0.5–5 ms) or the device has its own core.
  */
 export const BUSY_POLL_MS = 1;
 
@@ -106,7 +109,7 @@ export class SvqBackend {
   /** Relay device calls to the shadow queues until shadow mode ends. */
   startPump(): void {
     if (this.rings.relaying) return;
-    const idleMs = this.opts.busyPollMs ?? BUSY_POLL_MS;
+    const idleMs = this.opts.busyPollMs ?? 0;
     this.rings.relayCalls(
       [...this.shadows.keys()],
       (qi) => {
