@@ -295,7 +295,9 @@ export class SplitDriver implements RingDriver {
     out.token = this.token[id]!;
     const next = (last + 1) & 0xffff;
     this.lastUsed = next;
-    if (this.eventIdx) this.writeUsedEvent(next);
+    // Linux virtqueue_get_buf_ctx_split: used_event follows the reaps only while calls are wanted; with
+    // calls off it stays parked behind (disableCalls), further behind with every reap, outside the window
+    if (this.callsOn && this.eventIdx) this.writeUsedEvent(next);
     return true;
   }
 
@@ -319,12 +321,9 @@ export class SplitDriver implements RingDriver {
     this.ndescs[id] = 0;
   }
 
-  /**
-   * With EVENT_IDX, ask for a call at used entry `next` (Linux virtqueue_get_buf_ctx_split); while calls
-   * are disabled keep used_event one behind so the device's window never crosses it.
-   */
+  /** With EVENT_IDX and calls wanted, ask for a call at used entry `next` (Linux virtqueue_get_buf_ctx_split). */
   private writeUsedEvent(next: number): void {
-    this.availView.setUint16(RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
+    this.availView.setUint16(RING_ENTRIES + this.num * 2, next, true);
   }
 
   /** §2.7.7: VRING_AVAIL_F_NO_INTERRUPT, or (EVENT_IDX, flags must stay 0) used_event parked behind. */

@@ -151,6 +151,7 @@ export class IovaTree {
   private readonly iovaMap = new RangeMap(true);
   private readonly hvaMap = new RangeMap(false);
   private readonly gpaMap = new RangeMap(false);
+  private removals = 0;
 
   constructor(range: IovaRange) {
     // QEMU: iova_first = MAX(iova_range.first, qemu_real_host_page_size()) — IOVA 0 is never handed out.
@@ -228,7 +229,16 @@ export class IovaTree {
     if (m === undefined || m.iova !== iova) return iovaTreeError('not-found', iova, 0, 'no mapping starts');
     this.iovaMap.remove(m);
     this.mapOf(m.kind).remove(m);
+    this.removals++;
     return m;
+  }
+
+  /**
+   * Mappings removed so far. Mappings are immutable and never overlap within a map, so a translation a
+   * caller cached from a mapping (SVQ's last-hit range) stays exact while this number is unchanged.
+   */
+  get generation(): number {
+    return this.removals;
   }
 
   /** The mapping of `kind` containing `addr` (QEMU `vhost_iova_tree_find_iova` / `_find_gpa`). */

@@ -34,7 +34,12 @@ import type { AddressSpace } from '../memory/address-space.js';
 import { ringFactory } from '../ring/index.js';
 import { Chain, Used, isRingError, type RingBase, type RingConfig, type RingDevice, type RingDriver, type RingError, type RingLayout } from '../ring/types.js';
 import type { DirtyLog } from './dirty-log.js';
+import { VHOST_ACCESS_RO as ACCESS_RO, VHOST_ACCESS_WO as ACCESS_WO } from '../device/types.js';
 import type { IovaTree, IovaTreeError, MapKind } from './iova-tree.js';
+
+/** Module-local copies (an imported binding is a cell load and a TDZ check per use in optimized code). */
+const VHOST_ACCESS_RO = ACCESS_RO;
+const VHOST_ACCESS_WO = ACCESS_WO;
 
 export type SvqErrorKind =
   | 'guest-ring' // the guest's ring broke a rule while SVQ popped from it or pushed to it
@@ -144,15 +149,18 @@ const S_RING_DESCS = 1; // descriptors it took on the guest ring
 const S_COUNT = 2; // segments
 const S_OUT = 3; // readable segments (first)
 const S_INDIRECT = 4; // 1 when it came through an indirect table
-const S_STATE = 5; // SLOT_*
 const S_LEN = 8; // INLINE_SEGS segment lengths
 const SLOT_U32 = S_LEN + INLINE_SEGS;
 const F_SEQ = 0; // pop order (hand-over)
 const F_ADDR = 1; // INLINE_SEGS segment addresses
 const SLOT_F64 = F_ADDR + INLINE_SEGS;
-const SLOT_FREE = 0;
-const SLOT_SHADOW = 1;
-const SLOT_PENDING = 2;
+/** The last mapping a one-segment buffer hit, in `tc`: [LO, END) translated range, IOVA − address, access, tree generation. */
+const TC_LO = 0;
+const TC_END = 1;
+const TC_DELTA = 2;
+const TC_RO = 3;
+const TC_WO = 4;
+const TC_GEN = 5;
 
 export type SvqState = 'running' | 'failed' | 'stopped';
 
@@ -189,6 +197,8 @@ export class ShadowVirtqueue {
   private readonly gchain: Chain;
   private readonly schain: Chain;
   private readonly used = new Used();
+  /** The last mapping hit (TC_*): NaN bounds until the first lookup. */
+  private readonly tc = new Float64Array([Number.NaN, Number.NaN, 0, 0, 0, -1]);
 
   /** Guest kicks left off while chains were in flight: the next device call polls the guest ring. */
   private guestPolling = false;
@@ -333,7 +343,6 @@ export class ShadowVirtqueue {
   }
 
   private stash(slot: number): void {
-    this.su[slot * SLOT_U32 + S_STATE] = SLOT_PENDING;
     let t = this.pendHead + this.pendCount;
     if (t >= this.nSlots) t -= this.nSlots;
     this.pending[t] = slot;
@@ -355,7 +364,6 @@ export class ShadowVirtqueue {
     su[o + S_COUNT] = count;
     su[o + S_OUT] = c.outCount;
     su[o + S_INDIRECT] = c.indirect ? 1 : 0;
-    su[o + S_STATE] = SLOT_PENDING;
     sf[f + F_SEQ] = this.nextSeq++;
     if (count <= INLINE_SEGS) {
       const addr = c.addr;
@@ -428,7 +436,6 @@ export class ShadowVirtqueue {
     const useInd = this.shadowIndirect && n > 1 && (su[slot * SLOT_U32 + S_INDIRECT] === 1 || n > drv.numFree());
     const r = drv.add(sc, slot, useInd);
     if (typeof r === 'number') {
-      su[slot * SLOT_U32 + S_STATE] = SLOT_SHADOW;
       this.counters.forwarded++;
       if (useInd) this.counters.indirectForwarded++;
       return true;
@@ -438,14 +445,21 @@ export class ShadowVirtqueue {
 
   /**
    * `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer): translated in
-   * one piece when it lies inside one mapping, straight from `c` into the shadow chain; anything else
-   * (a buffer across mappings, an error to name) takes the general path.
+   * one piece through the last mapping hit (`tc`) when the buffer lies inside it, straight from `c` into
+   * the shadow chain; anything else (another mapping, a buffer across mappings, an error to name) takes
+   * the general path.
    */
   private addOneToShadow(slot: number, c: Chain): boolean {
     const sc = this.schain;
+    const a = c.addr[0]!;
     const len = c.len[0]!;
     const w = c.outCount === 0;
-    if (!this.iova.translateOne(this.bufferMap, c.addr, 0, len, w, sc.addr, 0)) return this.addToShadow(slot);
+    const tc = this.tc;
+    // inside the cached mapping, with the access it allows, and no mapping removed since it was cached
+    if (!(a >= tc[TC_LO]! && a + len <= tc[TC_END]! && tc[w ? TC_WO : TC_RO] === 1 && tc[TC_GEN] === this.iova.generation)) {
+      if (!this.cacheMapping(c.addr, len, w)) return this.addToShadow(slot);
+    }
+    sc.addr[0] = a + tc[TC_DELTA]!;
     sc.len[0] = len;
     sc.count = 1;
     sc.outCount = w ? 0 : 1;
@@ -453,9 +467,27 @@ export class ShadowVirtqueue {
     sc.inBytes = w ? len : 0;
     const r = this.shadowRing.add(sc, slot, false);
     if (typeof r !== 'number') return this.addFailed(slot, 1, r);
-    this.su[slot * SLOT_U32 + S_STATE] = SLOT_SHADOW;
     this.counters.forwarded++;
     return true;
+  }
+
+  /**
+   * Cache the mapping holding the buffer at `src[0]` (`len` bytes) in `tc`; false when no single mapping
+   * holds it with the access (`addToShadow` then splits it or names the error). The address travels in
+   * its Float64Array (a double passed to a call V8 does not inline is boxed).
+   */
+  private cacheMapping(src: Float64Array, len: number, w: boolean): boolean {
+    const a = src[0]!;
+    const m = this.iova.lookup(this.bufferMap, a);
+    if (m === undefined) return false;
+    const tc = this.tc;
+    tc[TC_LO] = m.translatedAddr;
+    tc[TC_END] = m.translatedAddr + m.size + 1;
+    tc[TC_DELTA] = m.iova - m.translatedAddr;
+    tc[TC_RO] = (m.perm & VHOST_ACCESS_RO) !== 0 ? 1 : 0;
+    tc[TC_WO] = (m.perm & VHOST_ACCESS_WO) !== 0 ? 1 : 0;
+    tc[TC_GEN] = this.iova.generation;
+    return a + len <= tc[TC_END]! && tc[w ? TC_WO : TC_RO] === 1;
   }
 
   /** A guest segment without an IOVA mapping (or too many pieces): the queue fails. Always false. */
@@ -497,6 +529,9 @@ export class ShadowVirtqueue {
     for (;;) {
       drv.disableCalls();
       let bad = false;
+      // counted per pass, not per chain
+      let returned = 0;
+      let bytes = 0;
       for (;;) {
         const r = drv.reap(used);
         if (r === false) break;
@@ -505,11 +540,16 @@ export class ShadowVirtqueue {
           bad = true;
           break;
         }
-        if (!this.returnToGuest(used.token, used.len)) {
+        const len = used.len;
+        if (!this.returnToGuest(used.token, len)) {
           bad = true;
           break;
         }
+        returned++;
+        bytes += len;
       }
+      this.counters.returned += returned;
+      this.counters.usedBytes += bytes;
       if (guest.callNeeded()) {
         this.counters.callsSent++;
         this.callGuest();
@@ -526,9 +566,6 @@ export class ShadowVirtqueue {
     const pr = this.guestRing.push(su[o + S_ID]!, su[o + S_RING_DESCS]!, len);
     if (pr !== undefined) return this.pushFailed(slot, pr);
     if (this.dirty !== undefined && len > 0) this.markWritten(this.dirty, slot, len);
-    this.counters.returned++;
-    this.counters.usedBytes += len;
-    su[o + S_STATE] = SLOT_FREE;
     this.freeSlots[this.freeTop++] = slot;
     return true;
   }
@@ -571,7 +608,10 @@ export class ShadowVirtqueue {
     this.guestPolling = false;
     this.guestRing.enableKicks();
     const slots: number[] = [];
-    for (let i = 0; i < this.nSlots; i++) if (this.su[i * SLOT_U32 + S_STATE] !== SLOT_FREE) slots.push(i);
+    // in flight (on the shadow ring or stashed): every slot not on the free list
+    const free = new Uint8Array(this.nSlots);
+    for (let i = 0; i < this.freeTop; i++) free[this.freeSlots[i]!] = 1;
+    for (let i = 0; i < this.nSlots; i++) if (free[i] === 0) slots.push(i);
     slots.sort((a, b) => this.sf[a * SLOT_F64 + F_SEQ]! - this.sf[b * SLOT_F64 + F_SEQ]!);
     const inFlight = slots.map((s) => this.element(s));
     const base = this.guestRing.base();
