@@ -316,8 +316,16 @@ export class ShadowVirtqueue {
             this.fail(svqError('guest-ring', this.name, `guest made chain ${gchain.id} available with ${this.nSlots} chains already in flight`));
             break;
           }
+          if (gchain.count === 1) {
+            const slot = this.forwardOne(gchain);
+            if (slot >= 0) {
+              if (this.st === 'running') this.stash(slot);
+              break;
+            }
+            continue;
+          }
           const slot = this.storeElement(gchain);
-          if (!(gchain.count === 1 ? this.addOneToShadow(slot, gchain) : this.addToShadow(slot))) {
+          if (!this.addToShadow(slot)) {
             if (this.st === 'running') this.stash(slot);
             break;
           }
@@ -444,21 +452,35 @@ export class ShadowVirtqueue {
   }
 
   /**
-   * `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer): translated in
-   * one piece through the last mapping hit (`tc`) when the buffer lies inside it, straight from `c` into
-   * the shadow chain; anything else (another mapping, a buffer across mappings, an error to name) takes
-   * the general path.
+   * `storeElement` + `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer),
+   * in one pass: kept in a free slot, translated in one piece through the last mapping hit (`tc`) when the
+   * buffer lies inside it, added to the shadow ring straight from `c`. Anything else (another mapping, a
+   * buffer across mappings, an error to name) takes the general path. Returns -1 when the chain is on the
+   * shadow ring, else its slot (not added: stash it, unless the queue failed).
    */
-  private addOneToShadow(slot: number, c: Chain): boolean {
-    const sc = this.schain;
+  private forwardOne(c: Chain): number {
+    const slot = this.freeSlots[--this.freeTop]!;
+    const su = this.su;
+    const sf = this.sf;
+    const o = slot * SLOT_U32;
+    const f = slot * SLOT_F64;
     const a = c.addr[0]!;
     const len = c.len[0]!;
     const w = c.outCount === 0;
+    su[o + S_ID] = c.id;
+    su[o + S_RING_DESCS] = c.ringDescs;
+    su[o + S_COUNT] = 1;
+    su[o + S_OUT] = w ? 0 : 1;
+    su[o + S_INDIRECT] = c.indirect ? 1 : 0;
+    su[o + S_LEN] = len;
+    sf[f + F_SEQ] = this.nextSeq++;
+    sf[f + F_ADDR] = a;
     const tc = this.tc;
     // inside the cached mapping, with the access it allows, and no mapping removed since it was cached
     if (!(a >= tc[TC_LO]! && a + len <= tc[TC_END]! && tc[w ? TC_WO : TC_RO] === 1 && tc[TC_GEN] === this.iova.generation)) {
-      if (!this.cacheMapping(c.addr, len, w)) return this.addToShadow(slot);
+      if (!this.cacheMapping(c.addr, len, w)) return this.addToShadow(slot) ? -1 : slot;
     }
+    const sc = this.schain;
     sc.addr[0] = a + tc[TC_DELTA]!;
     sc.len[0] = len;
     sc.count = 1;
@@ -466,9 +488,9 @@ export class ShadowVirtqueue {
     sc.outBytes = w ? 0 : len;
     sc.inBytes = w ? len : 0;
     const r = this.shadowRing.add(sc, slot, false);
-    if (typeof r !== 'number') return this.addFailed(slot, 1, r);
+    if (typeof r !== 'number') return this.addFailed(slot, 1, r) ? -1 : slot;
     this.counters.forwarded++;
-    return true;
+    return -1;
   }
 
   /**
