@@ -342,6 +342,16 @@ export class SplitDriver implements RingDriver {
     return this.usedView.getUint16(RING_IDX, true) !== this.lastUsed;
   }
 
+  enableCallsDelayed(): boolean {
+    if (!this.eventIdx) return this.enableCalls();
+    this.callsOn = true;
+    // used_event 3/4 of the way through the chains in flight: the device calls when it uses that entry
+    const bufs = (((this.availIdx - this.lastUsed) & 0xffff) * 3) >> 2;
+    this.availView.setUint16(RING_ENTRIES + this.num * 2, (this.lastUsed + bufs) & 0xffff, true);
+    // (full barrier) then re-read used->idx: anything already used is reaped now, not left to the call
+    return this.usedView.getUint16(RING_IDX, true) !== this.lastUsed;
+  }
+
   inFlightTokens(): number[] {
     const out: number[] = [];
     for (let i = 0; i < this.num; i++) if (this.ndescs[i] !== 0) out.push(this.token[i]!);

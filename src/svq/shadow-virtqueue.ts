@@ -538,9 +538,17 @@ export class ShadowVirtqueue {
   handleDeviceCall(): void {
     if (this.st !== 'running') return;
     this.counters.deviceCalls++;
-    this.flush();
-    // the stash first, and the guest ring while its kicks are off because we were busy
-    if ((this.pendCount > 0 || this.guestPolling) && this.st === 'running') this.forwardAvail();
+    for (;;) {
+      this.flush();
+      // the stash first, and the guest ring while its kicks are off because we were busy
+      if (!((this.pendCount > 0 || this.guestPolling) && this.st === 'running')) return;
+      const before = this.counters.forwarded;
+      this.forwardAvail();
+      // a transmit queue's call waits for 3/4 of what is in flight: count the chains just added too
+      // (re-armed further out; if the device used more meanwhile, reap it now and go round)
+      if (!this.pollWhileBusy || this.counters.forwarded === before || this.st !== 'running') return;
+      if (!this.shadowRing.enableCallsDelayed()) return;
+    }
   }
 
   /** vhost_svq_flush: reap every used entry, push to the guest, signal, re-enable and re-check. */
@@ -577,8 +585,10 @@ export class ShadowVirtqueue {
         this.callGuest();
       }
       if (bad) return;
-      // re-enable calls; if the device used more meanwhile, go round again (the race QEMU re-checks)
-      if (!drv.enableCalls()) return;
+      // re-enable calls; if the device used more meanwhile, go round again (the race QEMU re-checks). A
+      // transmit queue (pollGuestWhileBusy: the device uses every chain it has) asks for its call only
+      // once 3/4 of the chains in flight are used (Linux virtqueue_enable_cb_delayed): one call per burst
+      if (!(this.pollWhileBusy ? drv.enableCallsDelayed() : drv.enableCalls())) return;
     }
   }
 
