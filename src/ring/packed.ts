@@ -377,11 +377,13 @@ export class PackedDriver implements RingDriver {
     return (flags & AVAIL_USED) === (this.usedWrap ? AVAIL_USED : 0);
   }
 
-  /** Linux virtqueue_enable_cb_delayed_packed: DESC at 3/4 of the slots in flight past our used position. */
+  /** Linux virtqueue_enable_cb_delayed_packed: DESC at the slot 3/4 of the way through the slots in flight. */
   enableCallsDelayed(): boolean {
     if (!this.eventIdx) return this.enableCalls();
     const n = this.num;
-    let pos = this.nextUsed + (((n - this.free) * 3) >> 2);
+    // off_wrap at the slot whose use makes 3/4 of the slots in flight used (as split's used_event)
+    const bufs = ((n - this.free) * 3) >> 2;
+    let pos = this.nextUsed + (bufs > 0 ? bufs - 1 : 0);
     let wrap = this.usedWrap;
     if (pos >= n) {
       pos -= n;

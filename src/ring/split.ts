@@ -345,9 +345,10 @@ export class SplitDriver implements RingDriver {
   enableCallsDelayed(): boolean {
     if (!this.eventIdx) return this.enableCalls();
     this.callsOn = true;
-    // used_event 3/4 of the way through the chains in flight: the device calls when it uses that entry
+    // used_event at the entry that makes 3/4 of the chains in flight used: the device calls when it uses
+    // it (Linux puts it one further, at last_used + bufs; one earlier keeps the device fed while we run)
     const bufs = (((this.availIdx - this.lastUsed) & 0xffff) * 3) >> 2;
-    this.availView.setUint16(RING_ENTRIES + this.num * 2, (this.lastUsed + bufs) & 0xffff, true);
+    this.availView.setUint16(RING_ENTRIES + this.num * 2, (this.lastUsed + (bufs > 0 ? bufs - 1 : 0)) & 0xffff, true);
     // (full barrier) then re-read used->idx: anything already used is reaped now, not left to the call
     return this.usedView.getUint16(RING_IDX, true) !== this.lastUsed;
   }

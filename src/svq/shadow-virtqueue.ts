@@ -27,8 +27,10 @@
  *    notifications and loop while the device raced us (vhost_svq_enable_notification).
  * And one from vhost-net (handle_tx / handle_rx): while chains are in flight on the shadow ring, guest
  * kicks stay off and every device call polls the guest ring; they are re-enabled, with the re-check,
- * when the shadow ring goes idle. Each pass forwards in a burst: every available guest chain popped and
- * added, then one kick decision; every used entry reaped and pushed, then one call decision.
+ * when the shadow ring goes idle; with EVENT_IDX it asks for the device's call only once 3/4 of what is
+ * in flight is used (Linux virtqueue_enable_cb_delayed). Each pass forwards in a burst: every available
+ * guest chain popped and added, then one kick decision; every used entry reaped and pushed, then one
+ * call decision.
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { ringFactory } from '../ring/index.js';
@@ -136,7 +138,10 @@ export interface ShadowVirtqueueOptions {
    * poll the guest ring on each device call. Only for a queue whose device calls come as surely as the
    * guest's chains (a transmit queue): on a receive queue the device needs the guest's new buffers
    * before it can use any — waiting for its call would starve it (vdpa_sim_net drops the frame).
-   * Default off: QEMU's rule, guest kicks re-enabled after every pass.
+   * Such a queue also asks the device for its call only once 3/4 of the chains in flight are used
+   * (EVENT_IDX: Linux virtqueue_enable_cb_delayed, as virtio-net's transmit path does): one call per
+   * burst instead of one per device batch. Default off: QEMU's rules, guest kicks re-enabled after every
+   * pass and a call asked for at the next used entry.
    */
   readonly pollGuestWhileBusy?: boolean;
 }
