@@ -156,6 +156,9 @@ const S_OUT = 3; // readable segments (first)
 const S_INDIRECT = 4; // 1 when it came through an indirect table
 const S_LEN = 8; // INLINE_SEGS segment lengths
 const SLOT_U32 = S_LEN + INLINE_SEGS;
+/** forwardOne's answers besides a slot: on the shadow ring, not yet counted / counted by addToShadow. */
+const ADDED = -1;
+const ADDED_COUNTED = -2;
 const F_SEQ = 0; // pop order (hand-over)
 const F_ADDR = 1; // INLINE_SEGS segment addresses
 const SLOT_F64 = F_ADDR + INLINE_SEGS;
@@ -298,7 +301,6 @@ export class ShadowVirtqueue {
   /** vhost_handle_guest_kick: pop, translate, add; stash on -ENOSPC; loop on the enable-notification race. */
   private forwardAvail(): void {
     const guest = this.guestRing;
-    const gchain = this.gchain;
     for (;;) {
       guest.disableKicks();
       // the stash first: its chains were popped before anything still on the guest ring
@@ -308,34 +310,7 @@ export class ShadowVirtqueue {
         this.pendHead = this.pendHead + 1 === this.nSlots ? 0 : this.pendHead + 1;
         this.pendCount--;
       }
-      if (this.pendCount === 0 && this.st === 'running') {
-        for (;;) {
-          const r = guest.pop(gchain);
-          if (r === false) break;
-          if (r !== true) {
-            this.fail(svqError('guest-ring', this.name, 'pop from the guest ring', r));
-            break;
-          }
-          if (this.freeTop === 0) {
-            // more chains in flight than the queue has entries: the guest reused a head/id in flight
-            this.fail(svqError('guest-ring', this.name, `guest made chain ${gchain.id} available with ${this.nSlots} chains already in flight`));
-            break;
-          }
-          if (gchain.count === 1) {
-            const slot = this.forwardOne(gchain);
-            if (slot >= 0) {
-              if (this.st === 'running') this.stash(slot);
-              break;
-            }
-            continue;
-          }
-          const slot = this.storeElement(gchain);
-          if (!this.addToShadow(slot)) {
-            if (this.st === 'running') this.stash(slot);
-            break;
-          }
-        }
-      }
+      if (this.pendCount === 0 && this.st === 'running') this.forwardBurst();
       if (this.shadowRing.kickNeeded()) {
         this.counters.kicksSent++;
         this.kickDevice();
@@ -353,6 +328,40 @@ export class ShadowVirtqueue {
       this.guestPolling = false;
       if (!guest.enableKicks()) return;
     }
+  }
+
+  /** Pop every available guest chain and add it to the shadow ring; stop at a full shadow ring (stashed) or a failure. */
+  private forwardBurst(): void {
+    const guest = this.guestRing;
+    const gchain = this.gchain;
+    // counted per burst, not per chain (the general path counts its own)
+    let ones = 0;
+    for (;;) {
+      const r = guest.pop(gchain);
+      if (r === false) break;
+      if (r !== true) {
+        this.fail(svqError('guest-ring', this.name, 'pop from the guest ring', r));
+        break;
+      }
+      if (this.freeTop === 0) {
+        // more chains in flight than the queue has entries: the guest reused a head/id in flight
+        this.fail(svqError('guest-ring', this.name, `guest made chain ${gchain.id} available with ${this.nSlots} chains already in flight`));
+        break;
+      }
+      if (gchain.count === 1) {
+        const slot = this.forwardOne(gchain);
+        if (slot === ADDED) ones++;
+        if (slot < 0) continue;
+        if (this.st === 'running') this.stash(slot);
+        break;
+      }
+      const slot = this.storeElement(gchain);
+      if (!this.addToShadow(slot)) {
+        if (this.st === 'running') this.stash(slot);
+        break;
+      }
+    }
+    this.counters.forwarded += ones;
   }
 
   private stash(slot: number): void {
@@ -460,8 +469,9 @@ export class ShadowVirtqueue {
    * `storeElement` + `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer),
    * in one pass: kept in a free slot, translated in one piece through the last mapping hit (`tc`) when the
    * buffer lies inside it, added to the shadow ring straight from `c`. Anything else (another mapping, a
-   * buffer across mappings, an error to name) takes the general path. Returns -1 when the chain is on the
-   * shadow ring, else its slot (not added: stash it, unless the queue failed).
+   * buffer across mappings, an error to name) takes the general path. Returns ADDED when the chain is on
+   * the shadow ring (ADDED_COUNTED: by the general path, which counted it), else its slot (not added:
+   * stash it, unless the queue failed).
    */
   private forwardOne(c: Chain): number {
     const slot = this.freeSlots[--this.freeTop]!;
@@ -483,19 +493,14 @@ export class ShadowVirtqueue {
     const tc = this.tc;
     // inside the cached mapping, with the access it allows, and no mapping removed since it was cached
     if (!(a >= tc[TC_LO]! && a + len <= tc[TC_END]! && tc[w ? TC_WO : TC_RO] === 1 && tc[TC_GEN] === this.iova.generation)) {
-      if (!this.cacheMapping(c.addr, len, w)) return this.addToShadow(slot) ? -1 : slot;
+      if (!this.cacheMapping(c.addr, len, w)) return this.addToShadow(slot) ? ADDED_COUNTED : slot;
     }
-    const sc = this.schain;
-    sc.addr[0] = a + tc[TC_DELTA]!;
-    sc.len[0] = len;
-    sc.count = 1;
-    sc.outCount = w ? 0 : 1;
-    sc.outBytes = w ? 0 : len;
-    sc.inBytes = w ? len : 0;
-    const r = this.shadowRing.add(sc, slot, false);
-    if (typeof r !== 'number') return this.addFailed(slot, 1, r) ? -1 : slot;
-    this.counters.forwarded++;
-    return -1;
+    // the popped chain itself goes to the shadow ring, its one address translated in place (its guest
+    // address is in the slot): count, lengths and byte sums are already those of the shadow chain
+    c.addr[0] = a + tc[TC_DELTA]!;
+    const r = this.shadowRing.add(c, slot, false);
+    if (typeof r !== 'number') return this.addFailed(slot, 1, r) ? ADDED : slot;
+    return ADDED;
   }
 
   /**
