@@ -149,12 +149,12 @@ export interface ShadowVirtqueueOptions {
 /** Segments per element slot kept inline; longer chains keep theirs in a per-slot array grown once. */
 const INLINE_SEGS = 8;
 /** The fields of a slot in `su` (u32) and `sf` (f64). */
-const S_ID = 0; // guest head (split) / buffer id (packed)
-const S_RING_DESCS = 1; // descriptors it took on the guest ring
-const S_COUNT = 2; // segments
-const S_OUT = 3; // readable segments (first)
-const S_INDIRECT = 4; // 1 when it came through an indirect table
-const S_LEN = 8; // INLINE_SEGS segment lengths
+/** Guest head (split) / buffer id (packed) | descriptors it took on the guest ring << 16 (both ≤ 32768, §2.7 / §2.8). */
+const S_HEAD = 0;
+const S_COUNT = 1; // segments
+const S_OUT = 2; // readable segments (first)
+const S_INDIRECT = 3; // 1 when it came through an indirect table
+const S_LEN = 4; // INLINE_SEGS segment lengths
 const SLOT_U32 = S_LEN + INLINE_SEGS;
 /** forwardOne's answers besides a slot: on the shadow ring, not yet counted / counted by addToShadow. */
 const ADDED = -1;
@@ -162,13 +162,6 @@ const ADDED_COUNTED = -2;
 const F_SEQ = 0; // pop order (hand-over)
 const F_ADDR = 1; // INLINE_SEGS segment addresses
 const SLOT_F64 = F_ADDR + INLINE_SEGS;
-/** The last mapping a one-segment buffer hit, in `tc`: [LO, END) translated range, IOVA − address, access, tree generation. */
-const TC_LO = 0;
-const TC_END = 1;
-const TC_DELTA = 2;
-const TC_RO = 3;
-const TC_WO = 4;
-const TC_GEN = 5;
 
 export type SvqState = 'running' | 'failed' | 'stopped';
 
@@ -205,8 +198,17 @@ export class ShadowVirtqueue {
   private readonly gchain: Chain;
   private readonly schain: Chain;
   private readonly used = new Used();
-  /** The last mapping hit (TC_*): NaN bounds until the first lookup. */
-  private readonly tc = new Float64Array([Number.NaN, Number.NaN, 0, 0, 0, -1]);
+  /**
+   * The last mapping a one-segment buffer hit: [tcLo, tcEnd) of addresses, IOVA − address, the access it
+   * allows, the tree's generation then. Plain fields, not a typed array: each typed-array access costs a
+   * detach and a bounds check in V8's code, a field load does not. NaN bounds until the first lookup.
+   */
+  private tcLo = Number.NaN;
+  private tcEnd = Number.NaN;
+  private tcDelta = 0.5;
+  private tcRead = false;
+  private tcWrite = false;
+  private tcGen = -1;
 
   /** Guest kicks left off while chains were in flight: the next device call polls the guest ring. */
   private guestPolling = false;
@@ -381,8 +383,7 @@ export class ShadowVirtqueue {
     const sf = this.sf;
     const o = slot * SLOT_U32;
     const f = slot * SLOT_F64;
-    su[o + S_ID] = c.id;
-    su[o + S_RING_DESCS] = c.ringDescs;
+    su[o + S_HEAD] = c.id | (c.ringDescs << 16);
     su[o + S_COUNT] = count;
     su[o + S_OUT] = c.outCount;
     su[o + S_INDIRECT] = c.indirect ? 1 : 0;
@@ -467,7 +468,7 @@ export class ShadowVirtqueue {
 
   /**
    * `storeElement` + `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer),
-   * in one pass: kept in a free slot, translated in one piece through the last mapping hit (`tc`) when the
+   * in one pass: kept in a free slot, translated in one piece through the last mapping hit (tc*) when the
    * buffer lies inside it, added to the shadow ring straight from `c`. Anything else (another mapping, a
    * buffer across mappings, an error to name) takes the general path. Returns ADDED when the chain is on
    * the shadow ring (ADDED_COUNTED: by the general path, which counted it), else its slot (not added:
@@ -482,29 +483,27 @@ export class ShadowVirtqueue {
     const a = c.addr[0]!;
     const len = c.len[0]!;
     const w = c.outCount === 0;
-    su[o + S_ID] = c.id;
-    su[o + S_RING_DESCS] = c.ringDescs;
+    su[o + S_HEAD] = c.id | (c.ringDescs << 16);
     su[o + S_COUNT] = 1;
     su[o + S_OUT] = w ? 0 : 1;
     su[o + S_INDIRECT] = c.indirect ? 1 : 0;
     su[o + S_LEN] = len;
     sf[f + F_SEQ] = this.nextSeq++;
     sf[f + F_ADDR] = a;
-    const tc = this.tc;
     // inside the cached mapping, with the access it allows, and no mapping removed since it was cached
-    if (!(a >= tc[TC_LO]! && a + len <= tc[TC_END]! && tc[w ? TC_WO : TC_RO] === 1 && tc[TC_GEN] === this.iova.generation)) {
+    if (!(a >= this.tcLo && a + len <= this.tcEnd && (w ? this.tcWrite : this.tcRead) && this.tcGen === this.iova.generation)) {
       if (!this.cacheMapping(c.addr, len, w)) return this.addToShadow(slot) ? ADDED_COUNTED : slot;
     }
     // the popped chain itself goes to the shadow ring, its one address translated in place (its guest
     // address is in the slot): count, lengths and byte sums are already those of the shadow chain
-    c.addr[0] = a + tc[TC_DELTA]!;
+    c.addr[0] = a + this.tcDelta;
     const r = this.shadowRing.add(c, slot, false);
     if (typeof r !== 'number') return this.addFailed(slot, 1, r) ? ADDED : slot;
     return ADDED;
   }
 
   /**
-   * Cache the mapping holding the buffer at `src[0]` (`len` bytes) in `tc`; false when no single mapping
+   * Cache the mapping holding the buffer at `src[0]` (`len` bytes) in the tc* fields; false when no single mapping
    * holds it with the access (`addToShadow` then splits it or names the error). The address travels in
    * its Float64Array (a double passed to a call V8 does not inline is boxed).
    */
@@ -512,19 +511,18 @@ export class ShadowVirtqueue {
     const a = src[0]!;
     const m = this.iova.lookup(this.bufferMap, a);
     if (m === undefined) return false;
-    const tc = this.tc;
-    tc[TC_LO] = m.translatedAddr;
-    tc[TC_END] = m.translatedAddr + m.size + 1;
-    tc[TC_DELTA] = m.iova - m.translatedAddr;
-    tc[TC_RO] = (m.perm & VHOST_ACCESS_RO) !== 0 ? 1 : 0;
-    tc[TC_WO] = (m.perm & VHOST_ACCESS_WO) !== 0 ? 1 : 0;
-    tc[TC_GEN] = this.iova.generation;
-    return a + len <= tc[TC_END]! && tc[w ? TC_WO : TC_RO] === 1;
+    this.tcLo = m.translatedAddr;
+    this.tcEnd = m.translatedAddr + m.size + 1;
+    this.tcDelta = m.iova - m.translatedAddr;
+    this.tcRead = (m.perm & VHOST_ACCESS_RO) !== 0;
+    this.tcWrite = (m.perm & VHOST_ACCESS_WO) !== 0;
+    this.tcGen = this.iova.generation;
+    return a + len <= this.tcEnd && (w ? this.tcWrite : this.tcRead);
   }
 
   /** A guest segment without an IOVA mapping (or too many pieces): the queue fails. Always false. */
   private translateFailed(slot: number, k: number, r: IovaTreeError): boolean {
-    this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_ID]} segment ${k}`, r));
+    this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff} segment ${k}`, r));
     return false;
   }
 
@@ -535,10 +533,10 @@ export class ShadowVirtqueue {
   private addFailed(slot: number, n: number, r: RingError): boolean {
     if (r.rule === 'no-space') {
       // with nothing in flight the ring will never have more room: this chain can never be shadowed
-      if (this.shadowRing.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_ID]} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
+      if (this.shadowRing.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
       return false;
     }
-    this.fail(svqError('setup', this.name, `add guest chain ${this.su[slot * SLOT_U32 + S_ID]} to the shadow ring`, r));
+    this.fail(svqError('setup', this.name, `add guest chain ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff} to the shadow ring`, r));
     return false;
   }
 
@@ -605,7 +603,8 @@ export class ShadowVirtqueue {
   private returnToGuest(slot: number, len: number): boolean {
     const su = this.su;
     const o = slot * SLOT_U32;
-    const pr = this.guestRing.push(su[o + S_ID]!, su[o + S_RING_DESCS]!, len);
+    const head = su[o + S_HEAD]!;
+    const pr = this.guestRing.push(head & 0xffff, head >>> 16, len);
     if (pr !== undefined) return this.pushFailed(slot, pr);
     if (this.dirty !== undefined && len > 0) this.markWritten(this.dirty, slot, len);
     this.freeSlots[this.freeTop++] = slot;
@@ -614,7 +613,7 @@ export class ShadowVirtqueue {
 
   /** The guest ring refused the used entry: the queue fails. Always false. */
   private pushFailed(slot: number, pr: RingError): boolean {
-    this.fail(svqError('guest-ring', this.name, `push used id ${this.su[slot * SLOT_U32 + S_ID]}`, pr));
+    this.fail(svqError('guest-ring', this.name, `push used id ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff}`, pr));
     return false;
   }
 
@@ -685,8 +684,8 @@ export class ShadowVirtqueue {
     const ba = big ? 0 : slot * SLOT_F64 + F_ADDR;
     const bl = big ? 0 : slot * SLOT_U32 + S_LEN;
     return {
-      id: this.su[slot * SLOT_U32 + S_ID]!,
-      ringDescs: this.su[slot * SLOT_U32 + S_RING_DESCS]!,
+      id: this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff,
+      ringDescs: this.su[slot * SLOT_U32 + S_HEAD]! >>> 16,
       indirect: this.su[slot * SLOT_U32 + S_INDIRECT] === 1,
       outCount: this.su[slot * SLOT_U32 + S_OUT]!,
       addr: Array.from(ga.subarray(ba, ba + count)),
@@ -706,6 +705,10 @@ export class ShadowVirtqueue {
     for (const e of h.inFlight) {
       if (e.addr.length !== e.len.length || e.addr.length > c.capacity || e.outCount > e.addr.length) {
         return svqError('resume', this.name, `in-flight chain ${e.id} has ${e.addr.length} segments (at most ${c.capacity})`);
+      }
+      // an id and a descriptor count of this guest ring (a slot keeps both in one u32, 16 bits each)
+      if (!Number.isInteger(e.id) || e.id < 0 || e.id >= this.guestSize || !Number.isInteger(e.ringDescs) || e.ringDescs < 1 || e.ringDescs > this.guestSize) {
+        return svqError('resume', this.name, `in-flight chain ${e.id} (${e.ringDescs} descriptors) is not a chain of a ${this.guestSize}-entry ring`);
       }
       c.reset();
       for (let k = 0; k < e.addr.length; k++) c.push(e.addr[k]!, e.len[k]!, k >= e.outCount);
