@@ -290,23 +290,6 @@ export class IovaTree {
     return n;
   }
 
-  /**
-   * The common case of `translate`, for the hot path: the buffer at `src[si]` (`len` bytes) lies inside one
-   * mapping of `kind` that allows the access; its IOVA goes to `dst[di]` and the answer is true. False
-   * (nothing written) when it does not — unmapped, crossing a mapping's end, or lacking the permission:
-   * `translate` then splits it or names the error. Addresses travel in Float64Arrays, never as arguments
-   * (a double passed to or returned from a call V8 does not inline is boxed). Allocation-free.
-   */
-  translateOne(kind: MapKind, src: Float64Array, si: number, len: number, writable: boolean, dst: Float64Array, di: number): boolean {
-    const addr = src[si]!;
-    const m = this.mapOf(kind).find(addr);
-    if (m === undefined || (m.perm & (writable ? VHOST_ACCESS_WO : VHOST_ACCESS_RO)) === 0) return false;
-    const off = addr - m.translatedAddr;
-    if (len > 0 && off + len - 1 > m.size) return false;
-    dst[di] = m.iova + off;
-    return true;
-  }
-
   /** Translate one address that must be followed by `len` contiguous IOVA bytes; -1 if it is not. Allocation-free. */
   translateContiguous(kind: MapKind, addr: number, len: number): number {
     const m = this.mapOf(kind).find(addr);
