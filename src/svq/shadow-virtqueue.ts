@@ -304,7 +304,8 @@ export class ShadowVirtqueue {
   private forwardAvail(): void {
     const guest = this.guestRing;
     for (;;) {
-      guest.disableKicks();
+      // (already off when a busy pass left them so: the device call that brings us here polls the ring)
+      if (!this.guestPolling) guest.disableKicks();
       // the stash first: its chains were popped before anything still on the guest ring
       while (this.pendCount > 0) {
         const slot = this.pending[this.pendHead]!;
