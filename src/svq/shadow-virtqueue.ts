@@ -187,10 +187,11 @@ export class ShadowVirtqueue {
   private readonly sf: Float64Array;
   private readonly bigAddr: (Float64Array | undefined)[];
   private readonly bigLen: (Uint32Array | undefined)[];
-  private readonly freeSlots: Uint32Array;
+  /** Free slot numbers (a stack). Int32: a slot loaded from it is a small integer to V8, never a double. */
+  private readonly freeSlots: Int32Array;
   private freeTop: number;
   /** Elements popped but not yet on the shadow ring, FIFO (the stash; several only after a resume). */
-  private readonly pending: Uint32Array;
+  private readonly pending: Int32Array;
   private pendHead = 0;
   private pendCount = 0;
   private nextSeq = 0;
@@ -237,10 +238,10 @@ export class ShadowVirtqueue {
     this.sf = new Float64Array(n * SLOT_F64);
     this.bigAddr = new Array<Float64Array | undefined>(n).fill(undefined);
     this.bigLen = new Array<Uint32Array | undefined>(n).fill(undefined);
-    this.freeSlots = new Uint32Array(n);
+    this.freeSlots = new Int32Array(n);
     for (let i = 0; i < n; i++) this.freeSlots[i] = n - 1 - i;
     this.freeTop = n;
-    this.pending = new Uint32Array(n);
+    this.pending = new Int32Array(n);
     const maxChain = Math.max(1, opts.maxChain ?? n);
     this.gchain = new Chain(maxChain);
     // translation may split a guest buffer at mapping boundaries: room for twice the guest chain
@@ -580,7 +581,9 @@ export class ShadowVirtqueue {
           break;
         }
         const len = used.len;
-        if (!this.returnToGuest(used.token, len)) {
+        // the token is the slot we gave `add` (a small integer; the ring keeps tokens as doubles): as an
+        // int32 the slot's offsets stay integer arithmetic
+        if (!this.returnToGuest(used.token | 0, len)) {
           bad = true;
           break;
         }
