@@ -500,8 +500,9 @@ export class ShadowVirtqueue {
     // address is in the slot): count, lengths and byte sums are already those of the shadow chain
     c.addr[0] = a + this.tcDelta;
     const r = this.shadowRing.add(c, slot, false);
-    if (typeof r !== 'number') return this.addFailed(slot, 1, r) ? ADDED : slot;
-    return ADDED;
+    if (typeof r === 'number') return ADDED;
+    this.addFailed(slot, 1, r);
+    return slot;
   }
 
   /**
