@@ -377,6 +377,26 @@ export class PackedDriver implements RingDriver {
     return (flags & AVAIL_USED) === (this.usedWrap ? AVAIL_USED : 0);
   }
 
+  /** Linux virtqueue_enable_cb_delayed_packed: DESC at the slot 3/4 of the way through the slots in flight. */
+  enableCallsDelayed(): boolean {
+    if (!this.eventIdx) return this.enableCalls();
+    const n = this.num;
+    // off_wrap at the slot whose use makes 3/4 of the slots in flight used (as split's used_event)
+    const bufs = ((n - this.free) * 3) >> 2;
+    let pos = this.nextUsed + (bufs > 0 ? bufs - 1 : 0);
+    let wrap = this.usedWrap;
+    if (pos >= n) {
+      pos -= n;
+      wrap = !wrap;
+    }
+    this.drvView.setUint16(EV_OFF_WRAP, pos | (wrap ? WRAP_BIT : 0), true);
+    this.eventFlags = VRING_PACKED_EVENT_FLAG_DESC;
+    // (write barrier) flags after off_wrap, (full barrier) then re-check the used slot
+    this.drvView.setUint16(EV_FLAGS, VRING_PACKED_EVENT_FLAG_DESC, true);
+    const flags = this.descView.getUint16(this.nextUsed * DESC_SIZE + D_FLAGS, true);
+    return (flags & AVAIL_USED) === (this.usedWrap ? AVAIL_USED : 0);
+  }
+
   inFlightTokens(): number[] {
     const out: number[] = [];
     for (let i = 0; i < this.num; i++) if (this.ndescs[i] !== 0) out.push(this.token[i]!);

@@ -295,7 +295,9 @@ export class SplitDriver implements RingDriver {
     out.token = this.token[id]!;
     const next = (last + 1) & 0xffff;
     this.lastUsed = next;
-    if (this.eventIdx) this.writeUsedEvent(next);
+    // Linux virtqueue_get_buf_ctx_split: used_event follows the reaps only while calls are wanted; with
+    // calls off it stays parked behind (disableCalls), further behind with every reap, outside the window
+    if (this.callsOn && this.eventIdx) this.writeUsedEvent(next);
     return true;
   }
 
@@ -319,12 +321,9 @@ export class SplitDriver implements RingDriver {
     this.ndescs[id] = 0;
   }
 
-  /**
-   * With EVENT_IDX, ask for a call at used entry `next` (Linux virtqueue_get_buf_ctx_split); while calls
-   * are disabled keep used_event one behind so the device's window never crosses it.
-   */
+  /** With EVENT_IDX and calls wanted, ask for a call at used entry `next` (Linux virtqueue_get_buf_ctx_split). */
   private writeUsedEvent(next: number): void {
-    this.availView.setUint16(RING_ENTRIES + this.num * 2, this.callsOn ? next : (next - 1) & 0xffff, true);
+    this.availView.setUint16(RING_ENTRIES + this.num * 2, next, true);
   }
 
   /** §2.7.7: VRING_AVAIL_F_NO_INTERRUPT, or (EVENT_IDX, flags must stay 0) used_event parked behind. */
@@ -340,6 +339,17 @@ export class SplitDriver implements RingDriver {
     if (this.eventIdx) this.availView.setUint16(RING_ENTRIES + this.num * 2, this.lastUsed, true);
     else this.availView.setUint16(RING_FLAGS, 0, true);
     // (full barrier) then re-read used->idx
+    return this.usedView.getUint16(RING_IDX, true) !== this.lastUsed;
+  }
+
+  enableCallsDelayed(): boolean {
+    if (!this.eventIdx) return this.enableCalls();
+    this.callsOn = true;
+    // used_event at the entry that makes 3/4 of the chains in flight used: the device calls when it uses
+    // it (Linux puts it one further, at last_used + bufs; one earlier keeps the device fed while we run)
+    const bufs = (((this.availIdx - this.lastUsed) & 0xffff) * 3) >> 2;
+    this.availView.setUint16(RING_ENTRIES + this.num * 2, (this.lastUsed + (bufs > 0 ? bufs - 1 : 0)) & 0xffff, true);
+    // (full barrier) then re-read used->idx: anything already used is reaped now, not left to the call
     return this.usedView.getUint16(RING_IDX, true) !== this.lastUsed;
   }
 

@@ -225,6 +225,13 @@ export interface RingDriver {
   disableCalls(): void;
   /** Ask for calls again (flags or used_event); true when used entries are already pending (re-check race). */
   enableCalls(): boolean;
+  /**
+   * Linux virtqueue_enable_cb_delayed: ask for a call only once 3/4 of the chains now in flight are used
+   * (used_event / packed off_wrap that far ahead, §2.7.10 / §2.8.10); without EVENT_IDX the same as
+   * `enableCalls`. Only for a queue whose device uses every chain it was given without waiting for more
+   * (a transmit queue): on any other a call could wait forever. True when used entries are already pending.
+   */
+  enableCallsDelayed(): boolean;
   /** Token of every chain still in flight (for accounting on stop / failure). */
   inFlightTokens(): number[];
   /** Position to resume from (vhost's vring base). */

@@ -151,6 +151,7 @@ export class IovaTree {
   private readonly iovaMap = new RangeMap(true);
   private readonly hvaMap = new RangeMap(false);
   private readonly gpaMap = new RangeMap(false);
+  private removals = 0;
 
   constructor(range: IovaRange) {
     // QEMU: iova_first = MAX(iova_range.first, qemu_real_host_page_size()) — IOVA 0 is never handed out.
@@ -228,7 +229,16 @@ export class IovaTree {
     if (m === undefined || m.iova !== iova) return iovaTreeError('not-found', iova, 0, 'no mapping starts');
     this.iovaMap.remove(m);
     this.mapOf(m.kind).remove(m);
+    this.removals++;
     return m;
+  }
+
+  /**
+   * Mappings removed so far. Mappings are immutable and never overlap within a map, so a translation a
+   * caller cached from a mapping (SVQ's last-hit range) stays exact while this number is unchanged.
+   */
+  get generation(): number {
+    return this.removals;
   }
 
   /** The mapping of `kind` containing `addr` (QEMU `vhost_iova_tree_find_iova` / `_find_gpa`). */
@@ -278,23 +288,6 @@ export class IovaTree {
       left -= take;
     } while (left > 0);
     return n;
-  }
-
-  /**
-   * The common case of `translate`, for the hot path: the buffer at `src[si]` (`len` bytes) lies inside one
-   * mapping of `kind` that allows the access; its IOVA goes to `dst[di]` and the answer is true. False
-   * (nothing written) when it does not — unmapped, crossing a mapping's end, or lacking the permission:
-   * `translate` then splits it or names the error. Addresses travel in Float64Arrays, never as arguments
-   * (a double passed to or returned from a call V8 does not inline is boxed). Allocation-free.
-   */
-  translateOne(kind: MapKind, src: Float64Array, si: number, len: number, writable: boolean, dst: Float64Array, di: number): boolean {
-    const addr = src[si]!;
-    const m = this.mapOf(kind).find(addr);
-    if (m === undefined || (m.perm & (writable ? VHOST_ACCESS_WO : VHOST_ACCESS_RO)) === 0) return false;
-    const off = addr - m.translatedAddr;
-    if (len > 0 && off + len - 1 > m.size) return false;
-    dst[di] = m.iova + off;
-    return true;
   }
 
   /** Translate one address that must be followed by `len` contiguous IOVA bytes; -1 if it is not. Allocation-free. */

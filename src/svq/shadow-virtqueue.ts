@@ -27,14 +27,21 @@
  *    notifications and loop while the device raced us (vhost_svq_enable_notification).
  * And one from vhost-net (handle_tx / handle_rx): while chains are in flight on the shadow ring, guest
  * kicks stay off and every device call polls the guest ring; they are re-enabled, with the re-check,
- * when the shadow ring goes idle. Each pass forwards in a burst: every available guest chain popped and
- * added, then one kick decision; every used entry reaped and pushed, then one call decision.
+ * when the shadow ring goes idle; with EVENT_IDX it asks for the device's call only once 3/4 of what is
+ * in flight is used (Linux virtqueue_enable_cb_delayed). Each pass forwards in a burst: every available
+ * guest chain popped and added, then one kick decision; every used entry reaped and pushed, then one
+ * call decision.
  */
 import type { AddressSpace } from '../memory/address-space.js';
 import { ringFactory } from '../ring/index.js';
 import { Chain, Used, isRingError, type RingBase, type RingConfig, type RingDevice, type RingDriver, type RingError, type RingLayout } from '../ring/types.js';
 import type { DirtyLog } from './dirty-log.js';
+import { VHOST_ACCESS_RO as ACCESS_RO, VHOST_ACCESS_WO as ACCESS_WO } from '../device/types.js';
 import type { IovaTree, IovaTreeError, MapKind } from './iova-tree.js';
+
+/** Module-local copies (an imported binding is a cell load and a TDZ check per use in optimized code). */
+const VHOST_ACCESS_RO = ACCESS_RO;
+const VHOST_ACCESS_WO = ACCESS_WO;
 
 export type SvqErrorKind =
   | 'guest-ring' // the guest's ring broke a rule while SVQ popped from it or pushed to it
@@ -131,7 +138,10 @@ export interface ShadowVirtqueueOptions {
    * poll the guest ring on each device call. Only for a queue whose device calls come as surely as the
    * guest's chains (a transmit queue): on a receive queue the device needs the guest's new buffers
    * before it can use any — waiting for its call would starve it (vdpa_sim_net drops the frame).
-   * Default off: QEMU's rule, guest kicks re-enabled after every pass.
+   * Such a queue also asks the device for its call only once 3/4 of the chains in flight are used
+   * (EVENT_IDX: Linux virtqueue_enable_cb_delayed, as virtio-net's transmit path does): one call per
+   * burst instead of one per device batch. Default off: QEMU's rules, guest kicks re-enabled after every
+   * pass and a call asked for at the next used entry.
    */
   readonly pollGuestWhileBusy?: boolean;
 }
@@ -139,20 +149,19 @@ export interface ShadowVirtqueueOptions {
 /** Segments per element slot kept inline; longer chains keep theirs in a per-slot array grown once. */
 const INLINE_SEGS = 8;
 /** The fields of a slot in `su` (u32) and `sf` (f64). */
-const S_ID = 0; // guest head (split) / buffer id (packed)
-const S_RING_DESCS = 1; // descriptors it took on the guest ring
-const S_COUNT = 2; // segments
-const S_OUT = 3; // readable segments (first)
-const S_INDIRECT = 4; // 1 when it came through an indirect table
-const S_STATE = 5; // SLOT_*
-const S_LEN = 8; // INLINE_SEGS segment lengths
+/** Guest head (split) / buffer id (packed) | descriptors it took on the guest ring << 16 (both ≤ 32768, §2.7 / §2.8). */
+const S_HEAD = 0;
+const S_COUNT = 1; // segments
+const S_OUT = 2; // readable segments (first)
+const S_INDIRECT = 3; // 1 when it came through an indirect table
+const S_LEN = 4; // INLINE_SEGS segment lengths
 const SLOT_U32 = S_LEN + INLINE_SEGS;
+/** forwardOne's answers besides a slot: on the shadow ring, not yet counted / counted by addToShadow. */
+const ADDED = -1;
+const ADDED_COUNTED = -2;
 const F_SEQ = 0; // pop order (hand-over)
 const F_ADDR = 1; // INLINE_SEGS segment addresses
 const SLOT_F64 = F_ADDR + INLINE_SEGS;
-const SLOT_FREE = 0;
-const SLOT_SHADOW = 1;
-const SLOT_PENDING = 2;
 
 export type SvqState = 'running' | 'failed' | 'stopped';
 
@@ -178,10 +187,11 @@ export class ShadowVirtqueue {
   private readonly sf: Float64Array;
   private readonly bigAddr: (Float64Array | undefined)[];
   private readonly bigLen: (Uint32Array | undefined)[];
-  private readonly freeSlots: Uint32Array;
+  /** Free slot numbers (a stack). Int32: a slot loaded from it is a small integer to V8, never a double. */
+  private readonly freeSlots: Int32Array;
   private freeTop: number;
   /** Elements popped but not yet on the shadow ring, FIFO (the stash; several only after a resume). */
-  private readonly pending: Uint32Array;
+  private readonly pending: Int32Array;
   private pendHead = 0;
   private pendCount = 0;
   private nextSeq = 0;
@@ -189,6 +199,17 @@ export class ShadowVirtqueue {
   private readonly gchain: Chain;
   private readonly schain: Chain;
   private readonly used = new Used();
+  /**
+   * The last mapping a one-segment buffer hit: [tcLo, tcEnd) of addresses, IOVA − address, the access it
+   * allows, the tree's generation then. Plain fields, not a typed array: each typed-array access costs a
+   * detach and a bounds check in V8's code, a field load does not. NaN bounds until the first lookup.
+   */
+  private tcLo = Number.NaN;
+  private tcEnd = Number.NaN;
+  private tcDelta = 0.5;
+  private tcRead = false;
+  private tcWrite = false;
+  private tcGen = -1;
 
   /** Guest kicks left off while chains were in flight: the next device call polls the guest ring. */
   private guestPolling = false;
@@ -217,10 +238,10 @@ export class ShadowVirtqueue {
     this.sf = new Float64Array(n * SLOT_F64);
     this.bigAddr = new Array<Float64Array | undefined>(n).fill(undefined);
     this.bigLen = new Array<Uint32Array | undefined>(n).fill(undefined);
-    this.freeSlots = new Uint32Array(n);
+    this.freeSlots = new Int32Array(n);
     for (let i = 0; i < n; i++) this.freeSlots[i] = n - 1 - i;
     this.freeTop = n;
-    this.pending = new Uint32Array(n);
+    this.pending = new Int32Array(n);
     const maxChain = Math.max(1, opts.maxChain ?? n);
     this.gchain = new Chain(maxChain);
     // translation may split a guest buffer at mapping boundaries: room for twice the guest chain
@@ -283,9 +304,9 @@ export class ShadowVirtqueue {
   /** vhost_handle_guest_kick: pop, translate, add; stash on -ENOSPC; loop on the enable-notification race. */
   private forwardAvail(): void {
     const guest = this.guestRing;
-    const gchain = this.gchain;
     for (;;) {
-      guest.disableKicks();
+      // (already off when a busy pass left them so: the device call that brings us here polls the ring)
+      if (!this.guestPolling) guest.disableKicks();
       // the stash first: its chains were popped before anything still on the guest ring
       while (this.pendCount > 0) {
         const slot = this.pending[this.pendHead]!;
@@ -293,26 +314,7 @@ export class ShadowVirtqueue {
         this.pendHead = this.pendHead + 1 === this.nSlots ? 0 : this.pendHead + 1;
         this.pendCount--;
       }
-      if (this.pendCount === 0 && this.st === 'running') {
-        for (;;) {
-          const r = guest.pop(gchain);
-          if (r === false) break;
-          if (r !== true) {
-            this.fail(svqError('guest-ring', this.name, 'pop from the guest ring', r));
-            break;
-          }
-          if (this.freeTop === 0) {
-            // more chains in flight than the queue has entries: the guest reused a head/id in flight
-            this.fail(svqError('guest-ring', this.name, `guest made chain ${gchain.id} available with ${this.nSlots} chains already in flight`));
-            break;
-          }
-          const slot = this.storeElement(gchain);
-          if (!(gchain.count === 1 ? this.addOneToShadow(slot, gchain) : this.addToShadow(slot))) {
-            if (this.st === 'running') this.stash(slot);
-            break;
-          }
-        }
-      }
+      if (this.pendCount === 0 && this.st === 'running') this.forwardBurst();
       if (this.shadowRing.kickNeeded()) {
         this.counters.kicksSent++;
         this.kickDevice();
@@ -332,8 +334,41 @@ export class ShadowVirtqueue {
     }
   }
 
+  /** Pop every available guest chain and add it to the shadow ring; stop at a full shadow ring (stashed) or a failure. */
+  private forwardBurst(): void {
+    const guest = this.guestRing;
+    const gchain = this.gchain;
+    // counted per burst, not per chain (the general path counts its own)
+    let ones = 0;
+    for (;;) {
+      const r = guest.pop(gchain);
+      if (r === false) break;
+      if (r !== true) {
+        this.fail(svqError('guest-ring', this.name, 'pop from the guest ring', r));
+        break;
+      }
+      if (this.freeTop === 0) {
+        // more chains in flight than the queue has entries: the guest reused a head/id in flight
+        this.fail(svqError('guest-ring', this.name, `guest made chain ${gchain.id} available with ${this.nSlots} chains already in flight`));
+        break;
+      }
+      if (gchain.count === 1) {
+        const slot = this.forwardOne(gchain);
+        if (slot === ADDED) ones++;
+        if (slot < 0) continue;
+        if (this.st === 'running') this.stash(slot);
+        break;
+      }
+      const slot = this.storeElement(gchain);
+      if (!this.addToShadow(slot)) {
+        if (this.st === 'running') this.stash(slot);
+        break;
+      }
+    }
+    this.counters.forwarded += ones;
+  }
+
   private stash(slot: number): void {
-    this.su[slot * SLOT_U32 + S_STATE] = SLOT_PENDING;
     let t = this.pendHead + this.pendCount;
     if (t >= this.nSlots) t -= this.nSlots;
     this.pending[t] = slot;
@@ -350,12 +385,10 @@ export class ShadowVirtqueue {
     const sf = this.sf;
     const o = slot * SLOT_U32;
     const f = slot * SLOT_F64;
-    su[o + S_ID] = c.id;
-    su[o + S_RING_DESCS] = c.ringDescs;
+    su[o + S_HEAD] = c.id | (c.ringDescs << 16);
     su[o + S_COUNT] = count;
     su[o + S_OUT] = c.outCount;
     su[o + S_INDIRECT] = c.indirect ? 1 : 0;
-    su[o + S_STATE] = SLOT_PENDING;
     sf[f + F_SEQ] = this.nextSeq++;
     if (count <= INLINE_SEGS) {
       const addr = c.addr;
@@ -428,7 +461,6 @@ export class ShadowVirtqueue {
     const useInd = this.shadowIndirect && n > 1 && (su[slot * SLOT_U32 + S_INDIRECT] === 1 || n > drv.numFree());
     const r = drv.add(sc, slot, useInd);
     if (typeof r === 'number') {
-      su[slot * SLOT_U32 + S_STATE] = SLOT_SHADOW;
       this.counters.forwarded++;
       if (useInd) this.counters.indirectForwarded++;
       return true;
@@ -437,30 +469,63 @@ export class ShadowVirtqueue {
   }
 
   /**
-   * `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer): translated in
-   * one piece when it lies inside one mapping, straight from `c` into the shadow chain; anything else
-   * (a buffer across mappings, an error to name) takes the general path.
+   * `storeElement` + `addToShadow` of a one-segment chain just popped into `c` (a TX packet, an RX buffer),
+   * in one pass: kept in a free slot, translated in one piece through the last mapping hit (tc*) when the
+   * buffer lies inside it, added to the shadow ring straight from `c`. Anything else (another mapping, a
+   * buffer across mappings, an error to name) takes the general path. Returns ADDED when the chain is on
+   * the shadow ring (ADDED_COUNTED: by the general path, which counted it), else its slot (not added:
+   * stash it, unless the queue failed).
    */
-  private addOneToShadow(slot: number, c: Chain): boolean {
-    const sc = this.schain;
+  private forwardOne(c: Chain): number {
+    const slot = this.freeSlots[--this.freeTop]!;
+    const su = this.su;
+    const sf = this.sf;
+    const o = slot * SLOT_U32;
+    const f = slot * SLOT_F64;
+    const a = c.addr[0]!;
     const len = c.len[0]!;
     const w = c.outCount === 0;
-    if (!this.iova.translateOne(this.bufferMap, c.addr, 0, len, w, sc.addr, 0)) return this.addToShadow(slot);
-    sc.len[0] = len;
-    sc.count = 1;
-    sc.outCount = w ? 0 : 1;
-    sc.outBytes = w ? 0 : len;
-    sc.inBytes = w ? len : 0;
-    const r = this.shadowRing.add(sc, slot, false);
-    if (typeof r !== 'number') return this.addFailed(slot, 1, r);
-    this.su[slot * SLOT_U32 + S_STATE] = SLOT_SHADOW;
-    this.counters.forwarded++;
-    return true;
+    su[o + S_HEAD] = c.id | (c.ringDescs << 16);
+    su[o + S_COUNT] = 1;
+    su[o + S_OUT] = w ? 0 : 1;
+    su[o + S_INDIRECT] = c.indirect ? 1 : 0;
+    su[o + S_LEN] = len;
+    sf[f + F_SEQ] = this.nextSeq++;
+    sf[f + F_ADDR] = a;
+    // inside the cached mapping, with the access it allows, and no mapping removed since it was cached
+    if (!(a >= this.tcLo && a + len <= this.tcEnd && (w ? this.tcWrite : this.tcRead) && this.tcGen === this.iova.generation)) {
+      if (!this.cacheMapping(c.addr, len, w)) return this.addToShadow(slot) ? ADDED_COUNTED : slot;
+    }
+    // the popped chain itself goes to the shadow ring, its one address translated in place (its guest
+    // address is in the slot): count, lengths and byte sums are already those of the shadow chain
+    c.addr[0] = a + this.tcDelta;
+    const r = this.shadowRing.add(c, slot, false);
+    if (typeof r === 'number') return ADDED;
+    this.addFailed(slot, 1, r);
+    return slot;
+  }
+
+  /**
+   * Cache the mapping holding the buffer at `src[0]` (`len` bytes) in the tc* fields; false when no single mapping
+   * holds it with the access (`addToShadow` then splits it or names the error). The address travels in
+   * its Float64Array (a double passed to a call V8 does not inline is boxed).
+   */
+  private cacheMapping(src: Float64Array, len: number, w: boolean): boolean {
+    const a = src[0]!;
+    const m = this.iova.lookup(this.bufferMap, a);
+    if (m === undefined) return false;
+    this.tcLo = m.translatedAddr;
+    this.tcEnd = m.translatedAddr + m.size + 1;
+    this.tcDelta = m.iova - m.translatedAddr;
+    this.tcRead = (m.perm & VHOST_ACCESS_RO) !== 0;
+    this.tcWrite = (m.perm & VHOST_ACCESS_WO) !== 0;
+    this.tcGen = this.iova.generation;
+    return a + len <= this.tcEnd && (w ? this.tcWrite : this.tcRead);
   }
 
   /** A guest segment without an IOVA mapping (or too many pieces): the queue fails. Always false. */
   private translateFailed(slot: number, k: number, r: IovaTreeError): boolean {
-    this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_ID]} segment ${k}`, r));
+    this.fail(svqError(r.kind === 'too-many-segments' ? 'chain-too-long' : 'translate', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff} segment ${k}`, r));
     return false;
   }
 
@@ -471,10 +536,10 @@ export class ShadowVirtqueue {
   private addFailed(slot: number, n: number, r: RingError): boolean {
     if (r.rule === 'no-space') {
       // with nothing in flight the ring will never have more room: this chain can never be shadowed
-      if (this.shadowRing.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_ID]} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
+      if (this.shadowRing.inFlight() === 0) this.fail(svqError('chain-too-long', this.name, `guest chain ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff} needs ${n} descriptors, shadow ring has ${this.shadowSize}`, r));
       return false;
     }
-    this.fail(svqError('setup', this.name, `add guest chain ${this.su[slot * SLOT_U32 + S_ID]} to the shadow ring`, r));
+    this.fail(svqError('setup', this.name, `add guest chain ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff} to the shadow ring`, r));
     return false;
   }
 
@@ -501,16 +566,29 @@ export class ShadowVirtqueue {
 
   /** Polling over (or a device call): reap, calls back on with the re-check, then resume a stash. */
   endPolling(): void {
-    if (this.st !== 'running') return;
-    this.flush();
-    // the stash first, and the guest ring while its kicks are off because we were busy
-    if ((this.pendCount > 0 || this.guestPolling) && this.st === 'running') this.forwardAvail();
+    for (;;) {
+      if (this.st !== 'running') return;
+      this.flush();
+      // the stash first, and the guest ring while its kicks are off because we were busy
+      if (!((this.pendCount > 0 || this.guestPolling) && this.st === 'running')) return;
+      const before = this.counters.forwarded;
+      this.forwardAvail();
+      // a transmit queue's call waits for 3/4 of what is in flight: count the chains just added too
+      // (re-armed further out; if the device used more meanwhile, reap it now and go round)
+      if (!this.pollWhileBusy || this.counters.forwarded === before || this.st !== 'running') return;
+      if (!this.shadowRing.enableCallsDelayed()) return;
+    }
   }
 
-  /** vhost_svq_flush: reap every used entry, push to the guest, signal, re-enable and re-check. */
+  /**
+   * vhost_svq_flush: reap every used entry, push to the guest, signal, re-enable and re-check. A transmit
+   * queue (pollGuestWhileBusy: the device uses every chain it has) asks for its call only once 3/4 of the
+   * chains in flight are used (Linux virtqueue_enable_cb_delayed): one call per burst.
+   */
   private flush(): void {
     // re-enable calls; if the device used more meanwhile, go round again (the race QEMU re-checks)
-    while (this.reapUsed() && this.shadowRing.enableCalls());
+    const drv = this.shadowRing;
+    while (this.reapUsed() && (this.pollWhileBusy ? drv.enableCallsDelayed() : drv.enableCalls()));
   }
 
   /** Device calls off, every used entry reaped and pushed to the guest, the guest signalled; false on a failure. */
@@ -519,6 +597,9 @@ export class ShadowVirtqueue {
     const used = this.used;
     drv.disableCalls();
     let ok = true;
+    // counted per pass, not per chain
+    let returned = 0;
+    let bytes = 0;
     for (;;) {
       const r = drv.reap(used);
       if (r === false) break;
@@ -527,11 +608,18 @@ export class ShadowVirtqueue {
         ok = false;
         break;
       }
-      if (!this.returnToGuest(used.token, used.len)) {
+      const len = used.len;
+      // the token is the slot we gave `add` (a small integer; the ring keeps tokens as doubles): as an
+      // int32 the slot's offsets stay integer arithmetic
+      if (!this.returnToGuest(used.token | 0, len)) {
         ok = false;
         break;
       }
+      returned++;
+      bytes += len;
     }
+    this.counters.returned += returned;
+    this.counters.usedBytes += bytes;
     if (this.guestRing.callNeeded()) {
       this.counters.callsSent++;
       this.callGuest();
@@ -542,19 +630,17 @@ export class ShadowVirtqueue {
   private returnToGuest(slot: number, len: number): boolean {
     const su = this.su;
     const o = slot * SLOT_U32;
-    const pr = this.guestRing.push(su[o + S_ID]!, su[o + S_RING_DESCS]!, len);
+    const head = su[o + S_HEAD]!;
+    const pr = this.guestRing.push(head & 0xffff, head >>> 16, len);
     if (pr !== undefined) return this.pushFailed(slot, pr);
     if (this.dirty !== undefined && len > 0) this.markWritten(this.dirty, slot, len);
-    this.counters.returned++;
-    this.counters.usedBytes += len;
-    su[o + S_STATE] = SLOT_FREE;
     this.freeSlots[this.freeTop++] = slot;
     return true;
   }
 
   /** The guest ring refused the used entry: the queue fails. Always false. */
   private pushFailed(slot: number, pr: RingError): boolean {
-    this.fail(svqError('guest-ring', this.name, `push used id ${this.su[slot * SLOT_U32 + S_ID]}`, pr));
+    this.fail(svqError('guest-ring', this.name, `push used id ${this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff}`, pr));
     return false;
   }
 
@@ -590,7 +676,10 @@ export class ShadowVirtqueue {
     this.guestPolling = false;
     this.guestRing.enableKicks();
     const slots: number[] = [];
-    for (let i = 0; i < this.nSlots; i++) if (this.su[i * SLOT_U32 + S_STATE] !== SLOT_FREE) slots.push(i);
+    // in flight (on the shadow ring or stashed): every slot not on the free list
+    const free = new Uint8Array(this.nSlots);
+    for (let i = 0; i < this.freeTop; i++) free[this.freeSlots[i]!] = 1;
+    for (let i = 0; i < this.nSlots; i++) if (free[i] === 0) slots.push(i);
     slots.sort((a, b) => this.sf[a * SLOT_F64 + F_SEQ]! - this.sf[b * SLOT_F64 + F_SEQ]!);
     const inFlight = slots.map((s) => this.element(s));
     const base = this.guestRing.base();
@@ -622,8 +711,8 @@ export class ShadowVirtqueue {
     const ba = big ? 0 : slot * SLOT_F64 + F_ADDR;
     const bl = big ? 0 : slot * SLOT_U32 + S_LEN;
     return {
-      id: this.su[slot * SLOT_U32 + S_ID]!,
-      ringDescs: this.su[slot * SLOT_U32 + S_RING_DESCS]!,
+      id: this.su[slot * SLOT_U32 + S_HEAD]! & 0xffff,
+      ringDescs: this.su[slot * SLOT_U32 + S_HEAD]! >>> 16,
       indirect: this.su[slot * SLOT_U32 + S_INDIRECT] === 1,
       outCount: this.su[slot * SLOT_U32 + S_OUT]!,
       addr: Array.from(ga.subarray(ba, ba + count)),
@@ -643,6 +732,10 @@ export class ShadowVirtqueue {
     for (const e of h.inFlight) {
       if (e.addr.length !== e.len.length || e.addr.length > c.capacity || e.outCount > e.addr.length) {
         return svqError('resume', this.name, `in-flight chain ${e.id} has ${e.addr.length} segments (at most ${c.capacity})`);
+      }
+      // an id and a descriptor count of this guest ring (a slot keeps both in one u32, 16 bits each)
+      if (!Number.isInteger(e.id) || e.id < 0 || e.id >= this.guestSize || !Number.isInteger(e.ringDescs) || e.ringDescs < 1 || e.ringDescs > this.guestSize) {
+        return svqError('resume', this.name, `in-flight chain ${e.id} (${e.ringDescs} descriptors) is not a chain of a ${this.guestSize}-entry ring`);
       }
       c.reset();
       for (let k = 0; k < e.addr.length; k++) c.push(e.addr[k]!, e.len[k]!, k >= e.outCount);

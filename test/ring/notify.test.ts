@@ -165,6 +165,44 @@ describe('packed ring with EVENT_IDX: DESC mode', () => {
   });
 });
 
+describe.each(['split', 'packed'] as const)('%s ring: delayed calls (Linux virtqueue_enable_cb_delayed)', (layout) => {
+  it('with EVENT_IDX the device calls once 3/4 of the chains in flight are used, across laps; pending entries are reported', () => {
+    const r = rig(layout, 16, { eventIdx: true });
+    const u = new Used();
+    // several laps of 12 in flight: no call for the first 8 used, a call at the 9th (3/4 used: used_event = last + 8)
+    for (let lap = 0; lap < 5; lap++) {
+      for (let i = 0; i < 12; i++) expect(typeof r.driver.add(one(), i)).toBe('number');
+      r.driver.disableCalls();
+      expect(r.driver.enableCallsDelayed()).toBe(false);
+      for (let k = 1; k <= 12; k++) {
+        popPush(r);
+        expect(r.device.callNeeded(), `lap ${lap}, used ${k}`).toBe(k === 9);
+      }
+      expect(reapAll(r)).toBe(12);
+    }
+    // used entries already pending when calls are re-armed: reported, so the caller reaps them now
+    r.driver.add(one(), 1);
+    r.driver.add(one(), 2);
+    r.driver.disableCalls();
+    popPush(r);
+    expect(r.driver.enableCallsDelayed()).toBe(true);
+    expect(r.driver.reap(u)).toBe(true);
+    // one chain in flight: the next used entry is the call
+    expect(r.driver.enableCallsDelayed()).toBe(false);
+    popPush(r);
+    expect(r.device.callNeeded()).toBe(true);
+  });
+
+  it('without EVENT_IDX it is enableCalls: every used batch calls', () => {
+    const r = rig(layout, 8);
+    for (let i = 0; i < 4; i++) r.driver.add(one(), i);
+    r.driver.disableCalls();
+    expect(r.driver.enableCallsDelayed()).toBe(false);
+    popPush(r);
+    expect(r.device.callNeeded()).toBe(true);
+  });
+});
+
 describe('dirty log', () => {
   it('sees every device write into the split used ring: element, idx, avail_event, flags', () => {
     const r = rig('split', 8, { eventIdx: true });

@@ -109,4 +109,16 @@ describe('SVQ stop and hand-over', () => {
     const r = h.tb.connect({ kickDevice: () => {}, callGuest: () => {} }, { ...ho, guestSize: 16 });
     expect(r).toMatchObject({ _tag: 'SvqError', kind: 'resume' });
   });
+
+  it('refuses an in-flight chain whose id or descriptor count is not one of this guest ring', () => {
+    const h = new Harness({ guest: side('packed', 8, false), shadow: side('split', 8, false) });
+    const ho = h.svq.stop();
+    const one = { id: 0, ringDescs: 1, indirect: false, outCount: 1, addr: [h.tb.bufBase], len: [64] };
+    for (const bad of [{ id: 8 }, { id: -1 }, { id: 1.5 }, { ringDescs: 0 }, { ringDescs: 9 }, { id: 65536 + 3 }]) {
+      const r = h.tb.connect({ kickDevice: () => {}, callGuest: () => {} }, { ...ho, inFlight: [{ ...one, ...bad }] });
+      expect(r, JSON.stringify(bad)).toMatchObject({ _tag: 'SvqError', kind: 'resume' });
+    }
+    const ok = h.tb.connect({ kickDevice: () => {}, callGuest: () => {} }, { ...ho, inFlight: [{ ...one, id: 7, ringDescs: 8 }] });
+    expect(ok).not.toMatchObject({ _tag: 'SvqError' });
+  });
 });

@@ -30,6 +30,8 @@ export class Harness {
   readonly inFlight = new Map<number, { payload: Uint8Array; shape: Shape; segs: { addr: number; len: number }[] }>();
   returned = 0;
   nextPayload = 1;
+  /** Runs inside SVQ's device kick (a device that starts work while SVQ is still in its pass). */
+  onDeviceKick: (() => void) | undefined;
   private serial = 0;
 
   constructor(opts: TestbedOptions, readonly slotBytes = SLOT_BYTES) {
@@ -42,7 +44,17 @@ export class Harness {
   }
 
   connect(resume?: SvqHandover, shadow?: RingSide): void {
-    const c = this.tb.connect({ kickDevice: () => this.deviceKicked++, callGuest: () => this.guestCalled++ }, resume, shadow);
+    const c = this.tb.connect(
+      {
+        kickDevice: () => {
+          this.deviceKicked++;
+          this.onDeviceKick?.();
+        },
+        callGuest: () => this.guestCalled++,
+      },
+      resume,
+      shadow,
+    );
     if (isSvqError(c)) throw new Error(c.message);
     this.svq = c.svq;
     this.device = c.device;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Chain, type RingLayout } from '../../src/ring/types.js';
+import { VHOST_ACCESS_RO } from '../../src/device/types.js';
 import { Harness, type Shape } from './harness.js';
 
 const layouts: [RingLayout, RingLayout][] = [
@@ -82,6 +83,42 @@ describe('ShadowVirtqueue forwarding', () => {
     h.runDevice(1, true);
     expect(seen).toEqual([64, 36, 200]);
     expect(h.reap()).toBe(1);
+  });
+
+  it('translates one-buffer chains through the mapping as it is now: a removed or re-made guest mapping is never served from the last hit', () => {
+    for (const [g, s] of layouts) {
+      const h = new Harness({ guest: side(g, 16, false, false), shadow: side(s, 16, false, false) });
+      const tree = h.tb.tree;
+      // warm the last-hit mapping with one-buffer chains both ways
+      expect(h.add({ out: [64], in: [] })).toBe(true);
+      expect(h.add({ out: [], in: [64] })).toBe(true);
+      h.kick(true);
+      h.drain();
+      // guest RAM re-mapped read-only at a new IOVA: a writable buffer must now fail translation ...
+      const m = tree.lookup('gpa', h.tb.bufBase)!;
+      expect(tree.remove(m.iova)).toMatchObject({ iova: m.iova });
+      expect(tree.insert('gpa', 2 ** 32, { translatedAddr: m.translatedAddr, size: m.size, perm: VHOST_ACCESS_RO })).toMatchObject({ iova: 2 ** 32 });
+      // ... and a readable one goes to the new IOVA (aliased in the device's view there), not the old one
+      const seen: number[] = [];
+      const ring = h.device.ring;
+      const orig = ring.pop.bind(ring);
+      ring.pop = (c) => {
+        const r = orig(c);
+        if (r === true) seen.push(c.addr[0]!);
+        return r;
+      };
+      h.tb.iovaView.addRegion(tree.lookup('gpa', h.tb.bufBase)!.iova, h.tb.guestRegion.buffer, { offset: 0, size: h.tb.guestRegion.size, name: 'guest-ram-again' });
+      expect(h.add({ out: [64], in: [] })).toBe(true);
+      const gpa = [...h.inFlight.values()].at(-1)!.segs[0]!.addr;
+      h.kick(true);
+      h.runDevice(1, true);
+      expect(seen).toEqual([tree.lookup('gpa', gpa)!.iova + (gpa - m.translatedAddr)]);
+      expect(seen[0]).not.toBe(m.iova + (gpa - m.translatedAddr));
+      expect(h.svq.failure).toBeUndefined();
+      expect(h.add({ out: [], in: [64] })).toBe(true);
+      h.kick(true);
+      expect(h.svq.failure).toMatchObject({ kind: 'translate', cause: { kind: 'permission' } });
+    }
   });
 
   it('stashes the popped element when the shadow ring is full and stops reading guest kicks until the device uses something (-ENOSPC)', () => {
