@@ -16,6 +16,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import * as E from 'fp-ts/lib/Either.js';
 import { openDevice, parseSimSpec, validateSpec, type VdpaDevice } from '../device/index.js';
+import type { SvqThreads } from '../effects/svq.js';
 import { faultFormsHelp, parseFault, type Fault } from '../device/sim/faults.js';
 import { formatIssues, parseStateJson } from '../state/json.js';
 import { readBounded } from '../state/read-bounded.js';
@@ -53,6 +54,8 @@ export interface MigrateCliOptions {
   readonly cancelAt?: MigrationPhase;
   /** QEMU's x-svq=on (`always`), or SVQ during the migration only (default). */
   readonly svq?: 'migration' | 'always';
+  /** Where SVQ forwarding runs (docs/svq-workers.md); default auto. */
+  readonly svqThreads?: SvqThreads;
   readonly ram: number;
   readonly maxRounds: number;
   readonly threshold: number;
@@ -137,8 +140,8 @@ async function loadState(o: MigrateCliOptions, io: MigrateIo): Promise<NetDevice
 }
 
 /** Open one end (the simulator or /dev/vhost-vdpa-N); a failure is a usage error naming the flag. */
-function openEnd(flag: string, spec: string): VdpaDevice {
-  const d = openDevice(spec);
+function openEnd(flag: string, spec: string, sim: { readonly sharedMemory?: boolean } = {}): VdpaDevice {
+  const d = openDevice(spec, spec.startsWith('sim') ? sim : {});
   if (E.isLeft(d)) throw new UsageError(`${flag} ${escapeText(spec)}: ${d.left.message}`);
   return d.right;
 }
@@ -251,7 +254,8 @@ export async function runMigrateCli(o: MigrateCliOptions, io: MigrateIo): Promis
 async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<number> {
   const state = await loadState(o, io);
   const wanted = o.features ?? FULL_PROFILE_FEATURES;
-  const src = openEnd('--source', o.source);
+  // SVQ workers share guest RAM and the shadow rings with this thread: the simulator then allocates them on SharedArrayBuffers
+  const src = openEnd('--source', o.source, o.svqThreads === 'per-queue-pair' ? { sharedMemory: true } : {});
   const dst = openEnd('--dest', o.dest);
   const notes = preflight(state, wanted, [
     { flag: '--source', spec: o.source, dev: src },
@@ -273,6 +277,7 @@ async function migrateOrRefuse(o: MigrateCliOptions, io: MigrateIo): Promise<num
     maxRounds: o.maxRounds,
     dirtyThresholdPages: o.threshold,
     ...(o.svq === 'always' ? { svq: 'always' as const } : {}),
+    ...(o.svqThreads === undefined ? {} : { svqThreads: o.svqThreads }),
     // the faults, once both ends are up (bring-up does not trip them); checked above
     onWorld: () => armFaults(devices, o.fault),
     onTransition: (t, control) => {
@@ -346,6 +351,7 @@ export function registerMigrate(program: Command): void {
     .addOption(new Option('--fault <spec>', 'inject a simulator fault (repeatable; forms below, docs/faults.md); a fault that never fires makes the exit status 1').argParser(faultOpt).default([]))
     .addOption(new Option('--cancel-at <phase>', 'send CANCEL when this phase begins').choices(MIGRATION_PHASES))
     .addOption(new Option('--svq <when>', "SVQ on the source's data queues: during the migration only, or always (QEMU x-svq=on: switched on before it and kept on)").choices(['migration', 'always']).default('migration'))
+    .addOption(new Option('--svq-threads <where>', 'where SVQ forwarding runs: the main thread, one worker thread per queue pair, or auto (docs/svq-workers.md)').choices(['auto', 'main', 'per-queue-pair']).default('auto'))
     .addOption(new Option('--ram <MiB>', `guest RAM, ${range('--ram')}`).default(64).argParser(countOpt('--ram')))
     .addOption(new Option('--max-rounds <n>', `precopy round limit, ${range('--max-rounds')}`).default(12).argParser(countOpt('--max-rounds')))
     .option('--report <file.html>', 'write a self-contained HTML report: the machine\'s path, timeline, rounds, downtime, CVQ, traffic, verdict')

@@ -135,7 +135,7 @@ export interface SourceSide {
 
 
 /** The shadow queues' failures, if any (a precopy round that broke SVQ fails the migration). */
-const svqFailures = (b: SvqBackend): string[] => [...b.shadows.values()].flatMap((s) => (s.svq.failure ? [s.svq.failure.message] : []));
+const svqFailures = (b: SvqBackend): string[] => b.failures();
 
 /** machines/migration's source effects. (Long: one object literal, one method per effect; each is one device operation.) */
 export function sourceEffects(src: SourceSide, opts: { readonly note?: Note } = {}): SourceEffects {
@@ -167,6 +167,9 @@ export function sourceEffects(src: SourceSide, opts: { readonly note?: Note } = 
     async syncDirtyLog({ round }, signal) {
       let pagesSent: number;
       let us: number;
+      // the pages SVQ workers logged join the log first (log_sync); on the main thread they are in it
+      const lost = backend.syncDirty();
+      if (E.isLeft(lost)) throw shadowBroken('precopy', `round ${round}: ${lost.left.message}`);
       if (round === 0) {
         src.dirty.collect();
         pagesSent = stream.pages;
@@ -179,7 +182,9 @@ export function sourceEffects(src: SourceSide, opts: { readonly note?: Note } = 
       // the guest keeps running while the round is on the wire; a shadow queue that broke meanwhile is the
       // cause of whatever the guest saw (its frames stall): the round fails as ShadowBroken either way
       const ran = src.guest === undefined ? { frames: 0 } : await src.guest.run(round, us, signal).then((frames) => ({ frames }), (error: unknown) => ({ error }));
-      const broken = svqFailures(backend);
+      // the pages SVQ workers logged during the round; a worker lost is a broken shadow data path too
+      const synced = backend.syncDirty();
+      const broken = [...svqFailures(backend), ...(E.isLeft(synced) ? [synced.left.message] : [])];
       if (broken.length) throw shadowBroken('precopy', `round ${round}: shadow virtqueue failed: ${broken.join('; ')}${'error' in ran ? ` (the guest: ${errorText(ran.error)})` : ''}`);
       if ('error' in ran) throw ran.error;
       const { frames } = ran;

@@ -29,6 +29,7 @@ import type { CvqCommandContext, CvqStrategy } from '../../machines/cvq-command.
 import { bind, type ActorsOf } from '../../machines/contract.js';
 import { destinationEffects, sourceEffects, type DeviceProbe, type MigrationEffects, type MigrationNote } from '../effects/migration.js';
 import { ACK_TIMEOUT_MS } from '../effects/vdpa-net.js';
+import type { SvqThreads } from '../effects/svq.js';
 import { statePath, transitionInspector, type TransitionRecord } from './transitions.js';
 import { bringUpSource, destinationSideOf, forceSvq, migrateError, MigrationStream, openDestination, runTraffic, sourceSideOf, type Destination, type MigrateError, type Source } from './world.js';
 
@@ -175,6 +176,8 @@ export interface RunOptions {
    * (trigger `x-svq`) and they stay shadowed whatever happens.
    */
   readonly svq?: 'migration' | 'always';
+  /** Where SVQ forwarding runs (src/effects/svq.ts `SvqThreads`, docs/svq-workers.md); default auto. */
+  readonly svqThreads?: SvqThreads;
   /** Each controller restart (`EndControl.restart`, a controller process restarted), with the snapshot it resumed from. */
   readonly onRestart?: (end: 'source' | 'destination', snapshotJson: string) => void;
   /**
@@ -256,9 +259,9 @@ export interface MigrationSummary {
 
 const text = (e: unknown): string => (typeof e === 'object' && e !== null && 'message' in e ? String((e as { message: unknown }).message) : String(e));
 
-function open(d: VdpaDevice | string): E.Either<MigrateError, VdpaDevice> {
+function open(d: VdpaDevice | string, sim: { readonly sharedMemory?: boolean } = {}): E.Either<MigrateError, VdpaDevice> {
   if (typeof d !== 'string') return E.right(d);
-  const r = openDevice(d, {});
+  const r = openDevice(d, d.startsWith('sim') ? sim : {});
   return E.isLeft(r) ? E.left(migrateError('open', r.left.message)) : E.right(r.right);
 }
 
@@ -266,14 +269,15 @@ function open(d: VdpaDevice | string): E.Either<MigrateError, VdpaDevice> {
 /** The whole job: bring up, traffic, both machines, switch-over or rollback, summary. */
 export async function runMigration(o: RunOptions): Promise<E.Either<MigrateError, MigrationSummary>> {
   const t0 = performance.now();
-  const srcDev = open(o.source);
+  // SVQ workers share guest RAM and the shadow rings: a simulator source allocates them on SharedArrayBuffers
+  const srcDev = open(o.source, o.svqThreads === 'per-queue-pair' ? { sharedMemory: true } : {});
   if (E.isLeft(srcDev)) return srcDev;
   const dstDev = open(o.destination);
   if (E.isLeft(dstDev)) return dstDev;
   const ramBytes = o.ramBytes ?? 64 << 20;
   const ctl = new AbortController();
 
-  const src = await bringUpSource(srcDev.right, { wanted: o.features, state: o.state, strategy: o.strategy, queueSize: o.queueSize ?? 256, ramBytes }, ctl.signal);
+  const src = await bringUpSource(srcDev.right, { wanted: o.features, state: o.state, strategy: o.strategy, queueSize: o.queueSize ?? 256, ramBytes, ...(o.svqThreads === undefined ? {} : { svqThreads: o.svqThreads }) }, ctl.signal);
   if (E.isLeft(src)) return src;
   const dst = openDestination(dstDev.right, ramBytes);
   if (E.isLeft(dst)) return dst;
@@ -283,6 +287,9 @@ export async function runMigration(o: RunOptions): Promise<E.Either<MigrateError
     return E.right(await drive(o, src.right, dst.right, t0));
   } catch (e) {
     return E.left(typeof e === 'object' && e !== null && (e as { _tag?: unknown })._tag === 'MigrateError' ? (e as MigrateError) : migrateError('controller', text(e)));
+  } finally {
+    // SVQ workers still forwarding (x-svq=on, rolled back) end with the run
+    await src.right.backend.close();
   }
 }
 

@@ -22,7 +22,7 @@ import { createDataPath, GUEST_RAM_GPA, type DataPath } from '../effects/datapat
 import { startDevice } from '../effects/lifecycle.js';
 import { runCvqCommands } from '../effects/cvq.js';
 import type { DestinationSide, DeviceProbe, SourceSide } from '../effects/migration.js';
-import { SvqBackend, svqSwitchEffects } from '../effects/svq.js';
+import { SvqBackend, svqSwitchEffects, type SvqThreads } from '../effects/svq.js';
 import { createActor, waitFor, type InspectionEvent } from 'xstate';
 import { bind } from '../../machines/contract.js';
 import { svqSwitchMachine } from '../../machines/svq-switch.js';
@@ -50,6 +50,8 @@ export interface SourceOptions {
   readonly strategy: CvqStrategy;
   readonly queueSize: number;
   readonly ramBytes: number;
+  /** Where SVQ forwarding runs (`SvqThreads`); per-queue-pair needs a device with shared host memory. */
+  readonly svqThreads?: SvqThreads;
 }
 
 export interface Source {
@@ -110,7 +112,7 @@ export async function bringUpSource(dev: VdpaDevice, o: SourceOptions, signal: A
     const model = acked.right;
 
     const dirty = DirtyLog.forSpace(path.gpa);
-    const backend = new SvqBackend(path, { dirty });
+    const backend = new SvqBackend(path, { dirty, ...(o.svqThreads === undefined ? {} : { svqThreads: o.svqThreads }) });
     const vlans = hasFeature(negotiated, 'CTRL_VLAN') ? vlanList(model.vlanFilter) : [];
     const guest = new GuestNet(path, {
       pairs,

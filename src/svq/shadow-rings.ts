@@ -21,11 +21,10 @@
 import * as E from 'fp-ts/lib/Either.js';
 import { PAGE_SIZE, type AddressSpace, type Region } from '../memory/address-space.js';
 import { encodeBase, placeRing } from '../ring/index.js';
-import type { RingAddrs, RingLayout } from '../ring/types.js';
+import type { RingAddrs, RingBase, RingLayout } from '../ring/types.js';
 import { deviceError, VHOST_ACCESS_RO, VHOST_ACCESS_RW, type BusyPoll, type DeviceError, type VdpaDevice } from '../device/types.js';
 import { isIovaTreeError, type IovaTree } from './iova-tree.js';
 import type { CvqBuffers } from './shadow-cvq.js';
-import type { ShadowVirtqueue } from './shadow-virtqueue.js';
 
 /** CVQ command slots and their buffer size (QEMU: one page each for out and in). */
 export const CVQ_SLOTS = 16;
@@ -209,12 +208,13 @@ export class ShadowRings {
 
   /**
    * The drain check (QEMU vhost_svq_stop after GET_VRING_BASE): on a split shadow ring the device cannot be
-   * more than a ring's worth ahead of what SVQ made available. Returns the device's vhost base.
+   * more than a ring's worth ahead of what SVQ made available (`shadowBase`, SVQ's driver position on
+   * it, on whichever thread SVQ ran). Returns the device's vhost base.
    */
-  deviceBase(qi: number, svq: ShadowVirtqueue, layout: RingLayout, size: number): E.Either<DeviceError, number> {
+  deviceBase(qi: number, shadowBase: RingBase, layout: RingLayout, size: number): E.Either<DeviceError, number> {
     const b = this.dev.getVringBase(qi);
     if (E.isLeft(b)) return b;
-    const offered = encodeBase(layout, svq.shadowRing.base());
+    const offered = encodeBase(layout, shadowBase);
     if (layout === 'split' && ((offered - b.right) & 0xffff) > size) {
       return E.left(deviceError('state', 'svq drain', `queue ${qi}: the device is at shadow index ${b.right}, beyond SVQ's ${offered}`));
     }

@@ -13,6 +13,7 @@
  *
  * Everything here is data: structured-clone-safe messages and the control block's word offsets.
  */
+import type { MessagePort } from 'node:worker_threads';
 import { AddressSpace } from '../memory/address-space.js';
 import type { RingBase, RingConfig } from '../ring/types.js';
 import { IovaTree, isIovaTreeError, type DMAMap, type MapKind } from './iova-tree.js';
@@ -134,6 +135,8 @@ export const engineOptions = (q: EngineOptions): EngineOptions => ({
 export interface InitMessage {
   readonly type: 'init';
   readonly ctl: SharedArrayBuffer;
+  /** Where the worker posts its answers to requests (`collected`, `stopped`). */
+  readonly reply: MessagePort;
   /** Address spaces by id (a guest RAM shared by every queue is described once). */
   readonly spaces: Readonly<Record<string, SpaceDesc>>;
   readonly trees: Readonly<Record<string, TreeDesc>>;
@@ -194,6 +197,12 @@ export const CTL = {
   TRAFFIC: 4,
   /** Worker loop state: 0 idle (event loop), 1 running the dataplane (its queues started). */
   RUNNING: 5,
+  /**
+   * Bumped (then notified) by the worker after it posted an answer on the reply port: the main thread
+   * waits on it (`Atomics.wait`, bounded) and takes the answer with `receiveMessageOnPort`, so a request
+   * is one synchronous step for its caller, as QEMU stops an iothread's AioContext under the BQL.
+   */
+  ANSWER: 6,
   /** Per queue, 8 words from QUEUE_BASE + slot·QUEUE_WORDS. */
   QUEUE_BASE: 16,
   QUEUE_WORDS: 8,
@@ -211,7 +220,11 @@ export const CTL = {
 
 export const CTL_WORDS = CTL.QUEUE_BASE + MAX_QUEUES * CTL.QUEUE_WORDS;
 
-export const REQ = { NONE: 0, COLLECT: 1, STOP: 2 } as const;
+/**
+ * Requests. FAULT_EXIT / FAULT_HANG are fault injection (tests, as the simulator's fault plan): the
+ * worker thread ends at once, or spins without answering anything again.
+ */
+export const REQ = { NONE: 0, COLLECT: 1, STOP: 2, FAULT_EXIT: 3, FAULT_HANG: 4 } as const;
 
 export const queueWord = (slot: number, word: number): number => CTL.QUEUE_BASE + slot * CTL.QUEUE_WORDS + word;
 

@@ -16,7 +16,7 @@
 import type { AddressSpace } from '../memory/address-space.js';
 import type { RingBase } from '../ring/types.js';
 import type { DirtyLog } from './dirty-log.js';
-import { ShadowVirtqueue, isSvqError, type SvqHandover, type SvqStats } from './shadow-virtqueue.js';
+import { ShadowVirtqueue, isSvqError, type SvqHandover, type SvqState, type SvqStats } from './shadow-virtqueue.js';
 import { SvqWorker, chooseThreading, engineFields, isSvqWorkerError, svqWorkerError, type SvqQueueEngine, type SvqThreading, type SvqWorkerError } from './worker.js';
 
 export interface ShadowQueueSpec extends SvqQueueEngine {
@@ -33,12 +33,17 @@ export interface ShadowQueuesOptions {
   readonly threading?: SvqThreading;
 }
 
-export interface QueueStop {
+/** A queue's engine as last seen: its state, counters and failure. */
+export interface QueueStatus {
   readonly qi: number;
-  readonly handover: SvqHandover;
-  readonly shadowBase: RingBase;
+  readonly state: SvqState;
   readonly stats: SvqStats;
   readonly failure?: string;
+}
+
+export interface QueueStop extends QueueStatus {
+  readonly handover: SvqHandover;
+  readonly shadowBase: RingBase;
 }
 
 export interface ShadowQueues {
@@ -46,13 +51,26 @@ export interface ShadowQueues {
   /** The guest kicked queue `qi`; a typed error when `qi` is not one of the set's queues. */
   guestKick(qi: number): SvqWorkerError | undefined;
   deviceCall(qi: number): SvqWorkerError | undefined;
-  collectDirty(): Promise<SvqWorkerError | undefined>;
-  stop(): Promise<readonly QueueStop[] | SvqWorkerError>;
-  /** Release the threads (after stop). */
+  /** Merge the queues' dirty pages into the caller's log (one synchronous step); each queue's status. */
+  collectDirty(): readonly QueueStatus[] | SvqWorkerError;
+  /**
+   * SVQ stop of every queue (one synchronous step: each worker answers at a clean point of its loop).
+   * A worker that died or hung costs its own queues' hand-overs only: `stops` has every other queue's,
+   * `error` says which were lost and why.
+   */
+  stop(): { readonly stops: readonly QueueStop[]; readonly error?: SvqWorkerError };
+  /** Release the threads (after stop; a set whose stop failed is released without hand-over). */
   close(): Promise<void>;
+  /** Fault injection (tests): the worker running `qi` exits or hangs; no effect on the single thread. */
+  injectFault(qi: number, kind: 'exit' | 'hang'): void;
 }
 
 const unknownQueue = (qi: number): SvqWorkerError => svqWorkerError('state', `queue ${qi} is not shadowed here`);
+
+const statusOf = (qi: number, s: ShadowVirtqueue): QueueStatus => {
+  const f = s.failure?.message;
+  return { qi, state: s.state, stats: s.stats(), ...(f === undefined ? {} : { failure: f }) };
+};
 
 /** Start forwarding on `opts.queues` (a resumed queue forwards its hand-over's chains first). */
 export async function startShadowQueues(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWorkerError> {
@@ -89,17 +107,21 @@ function single(opts: ShadowQueuesOptions): ShadowQueues | SvqWorkerError {
       s.handleDeviceCall();
       return undefined;
     },
-    collectDirty: async () => undefined,
-    async stop() {
+    collectDirty() {
+      const out: QueueStatus[] = [];
+      for (const [qi, s] of svqs) out.push(statusOf(qi, s));
+      return out.sort((a, b) => a.qi - b.qi);
+    },
+    stop() {
       const out: QueueStop[] = [];
       for (const [qi, s] of svqs) {
         const handover = s.stop();
-        const f = s.failure?.message;
-        out.push({ qi, handover, shadowBase: s.shadowRing.base(), stats: s.stats(), ...(f === undefined ? {} : { failure: f }) });
+        out.push({ ...statusOf(qi, s), handover, shadowBase: s.shadowRing.base() });
       }
-      return out.sort((a, b) => a.qi - b.qi);
+      return { stops: out.sort((a, b) => a.qi - b.qi) };
     },
     close: async () => undefined,
+    injectFault: () => undefined,
   };
 }
 
@@ -144,28 +166,38 @@ async function workers(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWor
       const x = where.get(qi);
       return x === undefined ? unknownQueue(qi) : x.w.deviceCall(x.slot);
     },
-    async collectDirty() {
-      for (const w of started) {
-        const r = await w.collectDirty();
-        if (isSvqWorkerError(r)) return r;
-      }
-      return undefined;
-    },
-    async stop() {
-      const out: QueueStop[] = [];
+    collectDirty() {
+      const out: QueueStatus[] = [];
       for (const [, qs] of pairs) {
-        const w = where.get(qs[0]!.qi)!.w;
-        const r = await w.stop();
+        const r = where.get(qs[0]!.qi)!.w.collectDirty();
         if (isSvqWorkerError(r)) return r;
-        for (const s of r) {
-          const qi = qs[s.slot]!.qi;
-          out.push({ qi, handover: s.handover, shadowBase: s.shadowBase, stats: s.stats, ...(s.failure === undefined ? {} : { failure: s.failure }) });
-        }
+        for (const s of r) out.push({ qi: qs[s.slot]!.qi, state: s.state, stats: s.stats, ...(s.failure === undefined ? {} : { failure: s.failure }) });
       }
       return out.sort((a, b) => a.qi - b.qi);
     },
+    stop() {
+      // every worker is asked, even after one failed: the others' hand-overs are not lost with it
+      const out: QueueStop[] = [];
+      let err: SvqWorkerError | undefined;
+      for (const [, qs] of pairs) {
+        const r = where.get(qs[0]!.qi)!.w.stop();
+        if (isSvqWorkerError(r)) {
+          err ??= svqWorkerError(r.kind, `queues ${qs.map((q) => q.qi).join(', ')}: ${r.message}`);
+          continue;
+        }
+        for (const s of r) {
+          const qi = qs[s.slot]!.qi;
+          out.push({ qi, state: s.state, handover: s.handover, shadowBase: s.shadowBase, stats: s.stats, ...(s.failure === undefined ? {} : { failure: s.failure }) });
+        }
+      }
+      const stops = out.sort((a, b) => a.qi - b.qi);
+      return err === undefined ? { stops } : { stops, error: err };
+    },
     async close() {
       for (const w of started) await w.close();
+    },
+    injectFault(qi, kind) {
+      where.get(qi)?.w.injectFault(kind);
     },
   };
 }

@@ -312,6 +312,8 @@ class Dataplane {
       if (req !== REQ.NONE) {
         const seq = Atomics.load(ctl, CTL.REQ_SEQ);
         Atomics.store(ctl, CTL.REQ, REQ.NONE);
+        if (req === REQ.FAULT_EXIT) process.exit(70);
+        if (req === REQ.FAULT_HANG) for (;;) Atomics.add(ctl, CTL.RUNNING, 0);
         if (req === REQ.STOP) {
           // deliver what was rung before the request, then stop at this clean point
           this.pass(false);
@@ -369,6 +371,10 @@ if (port !== null) {
       return;
     }
     port.postMessage({ type: 'ready' } satisfies FromWorker);
-    dp.run((x) => port.postMessage(x));
+    // an answer is on the reply port before the main thread is told (it takes it synchronously)
+    dp.run((x) => {
+      m.reply.postMessage(x);
+      ring(ctl, CTL.ANSWER);
+    });
   });
 }

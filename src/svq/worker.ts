@@ -27,7 +27,7 @@
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { AddressSpace } from '../memory/address-space.js';
 import type { RingConfig } from '../ring/types.js';
 import type { DirtyLog } from './dirty-log.js';
@@ -129,14 +129,12 @@ function spawn(): Worker {
   return new Worker(`import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`, { eval: true });
 }
 
-type Waiter = { resolve: (m: FromWorker) => void; reject: (e: SvqWorkerError) => void };
+type Answer = Extract<FromWorker, { type: 'collected' | 'stopped' }>;
 
 /** A worker thread running the SVQ dataplane of a few queues (normally one queue pair). */
 export class SvqWorker {
   readonly ctl: Int32Array;
-  private readonly waiters = new Map<number, Waiter>();
   private seq = 0;
-  private busy: Promise<unknown> = Promise.resolve();
   private relaying = false;
   private dead: SvqWorkerError | undefined;
   private state: 'running' | 'stopped' | 'closed' = 'running';
@@ -145,28 +143,26 @@ export class SvqWorker {
   private constructor(
     private readonly worker: Worker,
     ctl: SharedArrayBuffer,
+    /** Our end of the reply channel: answers are taken synchronously (`receiveMessageOnPort`). */
+    private readonly reply: MessagePort,
     private readonly queues: readonly SvqWorkerQueue[],
     private readonly dirty: ReadonlyMap<string, DirtyLog>,
     private readonly timeoutMs: number,
   ) {
     this.ctl = new Int32Array(ctl);
     this.outSeen = new Int32Array(2 * queues.length);
-    worker.on('message', (m: FromWorker) => {
-      if (m.type === 'collected' || m.type === 'stopped') {
-        const w = this.waiters.get(m.seq);
-        this.waiters.delete(m.seq);
-        w?.resolve(m);
-      }
-    });
     const die = (e: SvqWorkerError) => {
       this.dead ??= e;
       this.relaying = false;
       ring(this.ctl, CTL.OUT_DOORBELL);
-      for (const w of this.waiters.values()) w.reject(e);
-      this.waiters.clear();
     };
     worker.on('error', (e) => die(svqWorkerError('crashed', `worker: ${e.message}`)));
     worker.on('exit', (code) => die(svqWorkerError('crashed', `worker exited (${code})`)));
+  }
+
+  /** Why the worker can no longer answer (it died, hung, or was closed); undefined while it can. */
+  get lost(): SvqWorkerError | undefined {
+    return this.dead;
   }
 
   /** Start a worker on `opts.queues` (slots 0…n-1 in that order); resolves once its queues are built. */
@@ -179,6 +175,7 @@ export class SvqWorker {
       if ((q.device ?? 'external') === 'external' && q.kickDevice === undefined) return svqWorkerError('state', `${q.name}: an external device needs kickDevice`);
     }
     const timeoutMs = opts.timeoutMs ?? 10_000;
+    const channel = new MessageChannel();
     const worker = spawn();
     const ready = await new Promise<FromWorker | SvqWorkerError>((resolve) => {
       const t = setTimeout(() => resolve(svqWorkerError('timeout', 'worker did not start')), Math.max(timeoutMs, 30_000));
@@ -190,13 +187,16 @@ export class SvqWorker {
         clearTimeout(t);
         resolve(svqWorkerError('crashed', `worker: ${e.message}`));
       });
-      worker.postMessage(init.msg);
+      worker.postMessage({ ...init.msg, reply: channel.port2 }, [channel.port2]);
     });
     if (isSvqWorkerError(ready) || ready.type !== 'ready' || ready.error !== undefined) {
+      channel.port1.close();
       await worker.terminate();
       return isSvqWorkerError(ready) ? ready : ready.type === 'ready' && ready.error !== undefined ? ready.error : svqWorkerError('crashed', 'worker answered out of turn');
     }
-    const w = new SvqWorker(worker, init.msg.ctl, opts.queues, init.logs, timeoutMs);
+    // the owner ends it (close); a forgotten worker does not keep the process alive
+    worker.unref();
+    const w = new SvqWorker(worker, init.msg.ctl, channel.port1, opts.queues, init.logs, timeoutMs);
     w.startRelay();
     return w;
   }
@@ -230,15 +230,15 @@ export class SvqWorker {
   }
 
   /** Read and clear the worker's dirty log into the main thread's logs; returns the queues' reports. */
-  async collectDirty(): Promise<readonly QueueReport[] | SvqWorkerError> {
-    const r = await this.request(REQ.COLLECT);
+  collectDirty(): readonly QueueReport[] | SvqWorkerError {
+    const r = this.request(REQ.COLLECT);
     if (isSvqWorkerError(r)) return r;
     return r.queues;
   }
 
   /** Bench: heap bytes the worker allocated since the previous call (NaN the first time); collects the dirty log too. */
-  async heapSince(): Promise<number | SvqWorkerError> {
-    const r = await this.request(REQ.COLLECT);
+  heapSince(): number | SvqWorkerError {
+    const r = this.request(REQ.COLLECT);
     if (isSvqWorkerError(r)) return r;
     return r.type === 'collected' ? r.heapBytes : Number.NaN;
   }
@@ -248,8 +248,8 @@ export class SvqWorker {
    * as for ShadowVirtqueue.stop): hand-overs, shadow ring positions, final stats; dirty pages merged.
    * The worker then idles; `close()` ends it.
    */
-  async stop(): Promise<readonly StopReport[] | SvqWorkerError> {
-    const r = await this.request(REQ.STOP);
+  stop(): readonly StopReport[] | SvqWorkerError {
+    const r = this.request(REQ.STOP);
     if (isSvqWorkerError(r)) return r;
     this.state = 'stopped';
     // the calls SVQ made while stopping (its last flush) reach the guest as on the single-thread path
@@ -266,43 +266,51 @@ export class SvqWorker {
     this.relaying = false;
     ring(this.ctl, CTL.OUT_DOORBELL);
     this.dead ??= svqWorkerError('state', 'worker closed');
+    this.reply.close();
     await this.worker.terminate();
   }
 
-  /** One request at a time (the control block has one request word). */
-  private request(code: number): Promise<Extract<FromWorker, { type: 'collected' | 'stopped' }> | SvqWorkerError> {
-    const run = async (): Promise<Extract<FromWorker, { type: 'collected' | 'stopped' }> | SvqWorkerError> => {
-      if (this.dead !== undefined) return this.dead;
-      if (this.state !== 'running') return svqWorkerError('state', `worker is ${this.state}`);
-      const seq = ++this.seq;
-      const answer = new Promise<FromWorker | SvqWorkerError>((resolve) => {
-        const t = setTimeout(() => {
-          this.waiters.delete(seq);
-          resolve(svqWorkerError('timeout', `worker did not answer request ${code} in ${this.timeoutMs} ms`));
-        }, this.timeoutMs);
-        this.waiters.set(seq, {
-          resolve: (m) => {
-            clearTimeout(t);
-            resolve(m);
-          },
-          reject: (e) => {
-            clearTimeout(t);
-            resolve(e);
-          },
-        });
-      });
-      Atomics.store(this.ctl, CTL.REQ_SEQ, seq);
-      Atomics.store(this.ctl, CTL.REQ, code);
-      ring(this.ctl);
-      const m = await answer;
-      if (isSvqWorkerError(m)) return m;
-      if (m.type !== 'collected' && m.type !== 'stopped') return svqWorkerError('crashed', `unexpected answer ${m.type}`);
-      this.merge(m.dirty);
-      return m;
-    };
-    const p = this.busy.then(run, run);
-    this.busy = p;
-    return p;
+  /** Fault injection (tests): the worker thread exits at once, or hangs (never answers again). */
+  injectFault(kind: 'exit' | 'hang'): void {
+    Atomics.store(this.ctl, CTL.REQ, kind === 'exit' ? REQ.FAULT_EXIT : REQ.FAULT_HANG);
+    ring(this.ctl);
+  }
+
+  /**
+   * One request, answered synchronously: post it, wait (bounded by `timeoutMs`) for the worker's answer
+   * at its next clean point, take it from the reply port, merge its dirty pages. A worker that does not
+   * answer in time is lost: the caller gets 'timeout' (and 'crashed' once it is known to have died).
+   */
+  private request(code: number): Answer | SvqWorkerError {
+    if (this.dead !== undefined) return this.dead;
+    if (this.state !== 'running') return svqWorkerError('state', `worker is ${this.state}`);
+    const ctl = this.ctl;
+    const seq = ++this.seq;
+    let answered = Atomics.load(ctl, CTL.ANSWER);
+    Atomics.store(ctl, CTL.REQ_SEQ, seq);
+    Atomics.store(ctl, CTL.REQ, code);
+    ring(ctl);
+    const deadline = performance.now() + this.timeoutMs;
+    let last = false;
+    for (;;) {
+      const got = receiveMessageOnPort(this.reply) as { message: FromWorker } | undefined;
+      if (got !== undefined) {
+        const m = got.message;
+        if ((m.type === 'collected' || m.type === 'stopped') && m.seq === seq) {
+          this.merge(m.dirty);
+          return m;
+        }
+        continue; // not ours (cannot happen: one request at a time, and a worker that missed one is lost)
+      }
+      if (last) break;
+      const left = deadline - performance.now();
+      // timed out: look at the port once more (the answer may have landed with the deadline)
+      if (left <= 0 || Atomics.wait(ctl, CTL.ANSWER, answered, left) === 'timed-out') last = true;
+      else answered = Atomics.load(ctl, CTL.ANSWER);
+    }
+    this.dead ??= svqWorkerError('timeout', `worker did not answer request ${code} in ${this.timeoutMs} ms`);
+    this.relaying = false;
+    return this.dead;
   }
 
   private merge(d: DirtyReport): void {
@@ -354,7 +362,7 @@ export class SvqWorker {
 }
 
 /** The init message: spaces and trees described once each (by identity), queues referring to them. */
-function describe(opts: SvqWorkerOptions): { msg: InitMessage; logs: Map<string, DirtyLog> } | SvqWorkerError {
+function describe(opts: SvqWorkerOptions): { msg: Omit<InitMessage, 'reply'>; logs: Map<string, DirtyLog> } | SvqWorkerError {
   const spaceIds = new Map<AddressSpace, string>();
   const spaces: Record<string, SpaceDesc> = {};
   const treeIds = new Map<IovaTree, string>();

@@ -37,10 +37,12 @@ async function run(threading: 'single' | 'workers'): Promise<{ stops: readonly Q
     }
     expect(await until(() => world.queues.every((q, qi) => (world.reap(qi), q.inFlight.size === 6 - 2 - (qi % 3))))).toBe(true);
     expect(set.guestKick(N)?.kind).toBe('state');
-    expect(await set.collectDirty()).toBeUndefined();
+    const status = set.collectDirty();
+    if (isSvqWorkerError(status)) throw new Error(status.message);
+    expect(status.map((q) => q.state)).toEqual(['running', 'running', 'running', 'running']);
     dirty.push(world.log.collect());
-    const stops = await set.stop();
-    if (isSvqWorkerError(stops)) throw new Error(stops.message);
+    const { stops, error } = set.stop();
+    if (error !== undefined) throw new Error(error.message);
     dirty.push(world.log.collect());
     return { stops, dirty, used: world.queues.map((q) => q.usedLens), threading: set.threading };
   } finally {

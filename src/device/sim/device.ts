@@ -65,6 +65,8 @@ export class SimVdpaDevice implements VdpaDevice {
   private readonly loopback: Loopback;
   private inBatch = false;
   private nextHost = HOST_BASE;
+  /** `allocHost` hands out SharedArrayBuffers (options.sharedMemory). */
+  private readonly sharedMemory: boolean;
   /** Address spaces vhost-vdpa has created (on the first UPDATE / BATCH_BEGIN of an ASID). */
   private readonly asCreated: boolean[] = [];
 
@@ -87,6 +89,7 @@ export class SimVdpaDevice implements VdpaDevice {
     this.stats = core.stats;
     this.cvqLog = core.cvqLog;
     this.errors = core.errors;
+    this.sharedMemory = opts.sharedMemory === true;
     this.queues = new SimQueues(core);
     this.cvq = new SimCvq(core, this.queues);
     this.loopback = new Loopback(core, this.queues);
@@ -192,9 +195,9 @@ export class SimVdpaDevice implements VdpaDevice {
     if (this.core.closed) return this.core.closedErr('allocHost');
     if (!Number.isSafeInteger(size) || size <= 0) return errnoErr('invalid', 'mmap', 'EINVAL', `host allocation of ${size} bytes`);
     const len = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
-    let buf: ArrayBuffer;
+    let buf: ArrayBufferLike;
     try {
-      buf = new ArrayBuffer(len);
+      buf = this.sharedMemory ? new SharedArrayBuffer(len) : new ArrayBuffer(len);
     } catch {
       return errnoErr('ioctl', 'mmap', 'ENOMEM', `cannot allocate ${len} bytes of host memory`);
     }

@@ -34,6 +34,11 @@ export interface SimDeviceOptions {
   readonly staleAck?: boolean;
   readonly latency?: SimLatency;
   readonly faults?: FaultPlan;
+  /**
+   * Host memory (`allocHost`) on SharedArrayBuffers, so that SVQ worker threads (src/svq/worker.ts) can
+   * run over guest RAM and the shadow rings; default ArrayBuffers.
+   */
+  readonly sharedMemory?: boolean;
 }
 
 /** One CVQ command as the device saw it. */
