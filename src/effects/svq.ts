@@ -314,12 +314,14 @@ export class SvqBackend {
   restart(qi: number, h: SvqHandover): E.Either<DeviceError, void> {
     const s = this.shadows.get(qi);
     if (s === undefined) return E.left(deviceError('state', 'svq restart', `queue ${qi} is not shadowed`));
+    // a new engine starts its shadow ring clean (the ring layer's driver clears it) before the device is
+    // pointed at it: with workers this one only does that and checks the hand-over; the worker's runs
+    const fresh = this.svqFor(qi, s.config, h);
+    if (!(fresh instanceof ShadowVirtqueue)) return E.left(fresh);
     if (this.threads === 'per-queue-pair') {
       s.resume = h;
       return E.right(undefined);
     }
-    const fresh = this.svqFor(qi, s.config, h);
-    if (!(fresh instanceof ShadowVirtqueue)) return E.left(fresh);
     s.engine = fresh;
     s.svq = fresh;
     return E.right(undefined);
@@ -398,6 +400,7 @@ export class SvqBackend {
       if (v instanceof ReportedQueue) v.update(st);
     }
     if (r.error === undefined) return { stops };
+    this.lostLog();
     const errs = [r.error.message];
     for (const [qi, s] of this.shadows) {
       if (stops.has(qi) || s.svq.state !== 'running') continue;
@@ -435,12 +438,23 @@ export class SvqBackend {
     const set = this.set;
     if (set === undefined) return E.right(undefined);
     const r = set.collectDirty();
-    if (isSvqWorkerError(r)) return E.left(workerFailure('svq dirty sync', r));
+    if (isSvqWorkerError(r)) {
+      this.lostLog();
+      return E.left(workerFailure('svq dirty sync', r));
+    }
     for (const st of r) {
       const v = this.shadows.get(st.qi)?.svq;
       if (v instanceof ReportedQueue) v.update(st);
     }
     return E.right(undefined);
+  }
+
+  /**
+   * A worker's dirty log went with it: every page of guest RAM counts as dirty (as QEMU marks a whole
+   * region dirty when its log cannot be read), so the next round copies what it may have written.
+   */
+  private lostLog(): void {
+    this.opts.dirty?.mark(GUEST_RAM_GPA, this.path.ram.size);
   }
 
   /** The shadow queues' failures (SVQ engines that broke a ring rule). */

@@ -31,6 +31,8 @@ export interface ShadowQueuesOptions {
   /** Guest RAM and the log its writes go to (attached to `space` by the caller, as for a single SVQ). */
   readonly dirty?: { readonly space: AddressSpace; readonly log: DirtyLog };
   readonly threading?: SvqThreading;
+  /** How long a worker may take to answer a request (SvqWorkerOptions.timeoutMs). */
+  readonly timeoutMs?: number;
 }
 
 /** A queue's engine as last seen: its state, counters and failure. */
@@ -148,6 +150,7 @@ async function workers(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWor
         callGuest: () => opts.callGuest(q.qi),
       })),
       ...(opts.dirty === undefined ? {} : { dirty: [opts.dirty] }),
+      ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
     });
     if (isSvqWorkerError(w)) {
       for (const s of started) await s.close();

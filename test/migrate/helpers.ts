@@ -29,7 +29,8 @@ export interface Run {
  */
 export async function migrate(over: Partial<RunOptions> & TestPoints = {}): Promise<Run> {
   const { faults, cancelAt, restartAt, ...options } = over;
-  const source = new SimVdpaDevice({ name: 'src' });
+  // SVQ workers run over guest RAM and shadow rings on SharedArrayBuffers
+  const source = new SimVdpaDevice({ name: 'src', ...(options.svqThreads === 'per-queue-pair' ? { sharedMemory: true } : {}) });
   const destination = new SimVdpaDevice({ name: 'dst' });
   let world: Run['world'] | undefined;
   const base: RunOptions = {

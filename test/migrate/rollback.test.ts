@@ -42,9 +42,11 @@ describe('migrate: faults on demand end rolled back with the source intact', () 
   });
 });
 
-describe('migrate: CANCEL in every phase rolls back with the source intact', () => {
+// SVQ forwarding on the main thread and on one worker per queue pair (src/effects/svq.ts svqThreads)
+describe.each(['main', 'per-queue-pair'] as const)('migrate: CANCEL in every phase rolls back with the source intact, svqThreads %s', (svqThreads) => {
   it.each(MIGRATION_PHASES)('--cancel-at %s', async (phase) => {
-    const run = await migrate({ cancelAt: phase });
+    const run = await migrate({ cancelAt: phase, svqThreads });
+    expect(run.world.source.backend.threads).toBe(svqThreads);
     expectRolledBack(run);
     expect(run.summary.error).toBe(`cancelled: --cancel-at ${phase}`);
     expect(run.summary.phases.map((p) => p.phase)).toContain(phase);

@@ -7,7 +7,7 @@ import { svqSwitchMachine } from '../../../machines/svq-switch.js';
 import { type SimDeviceOptions } from '../../device/sim/device.js';
 import { createDataPath, GuestNic } from '../../effects/datapath.js';
 import { startDevice } from '../../effects/lifecycle.js';
-import { SvqBackend, svqSwitchEffects } from '../../effects/svq.js';
+import { SvqBackend, svqSwitchEffects, type SvqBackendOptions } from '../../effects/svq.js';
 import { backendMask, type VdpaDevice } from '../../device/types.js';
 import { formatStatus } from '../../state/lifecycle.js';
 import { F, featureNames, maskOf } from '../../virtio/features.js';
@@ -29,17 +29,17 @@ export interface SvqEnv extends SimEnv {
 export const DATA_QUEUES = [0, 1] as const;
 
 /** A running device (brought up by machines/device-lifecycle) whose queue pair carries guest traffic, 8 receive buffers posted. */
-export async function bringUpDataPath(opts: SimDeviceOptions = {}): Promise<SvqEnv> {
+export async function bringUpDataPath(opts: SimDeviceOptions = {}, backend: SvqBackendOptions = {}): Promise<SvqEnv> {
   const { sim, faulty } = simDevice({ maxQueuePairs: 1, ...opts });
   right(sim.setBackendFeatures(right(sim.getBackendFeatures())));
   const wanted = right(sim.getFeatures()) & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
   const up = right(await startDevice(sim, { wanted }, (negotiated) => createDataPath(faulty.device, { queues: DATA_QUEUES, size: 64, negotiated })));
   up.actor.stop();
   const path = up.setup;
-  const backend = new SvqBackend(path);
-  const nic = new GuestNic(path, (qi) => backend.notify(qi));
+  const b = new SvqBackend(path, backend);
+  const nic = new GuestNic(path, (qi) => b.notify(qi));
   right(nic.postRx(0, 8));
-  return { sim, faulty, backend, nic };
+  return { sim, faulty, backend: b, nic };
 }
 
 /** Let the device, the call pump and the guest run until the transmit queue is empty (bounded). */
