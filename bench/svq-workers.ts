@@ -61,23 +61,35 @@ function done(r: Run): number {
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
-/** Heap bytes the workers of `r` allocated since their previous read. */
-async function heap(r: Run): Promise<number> {
-  let b = 0;
+/** Heap bytes the workers of `r` allocated since their previous read, and each worker thread's CPU seconds so far. */
+function probe(r: Run): { bytes: number; cpu: number[] } {
+  let bytes = 0;
+  const cpu: number[] = [];
   for (const w of r.workers) {
-    const x = await w.heapSince();
+    const x = w.probe();
     if (isSvqWorkerError(x)) throw new Error(x.message);
-    b += x;
+    bytes += x.heapBytes;
+    cpu.push(x.threadCpu);
   }
-  return b;
+  return { bytes, cpu };
 }
 
-/** Run `r`'s traffic for `ms` after a warm-up; chains per wall second and per CPU second, heap bytes per chain. */
-async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: number; cpu: number; heapPerChain: number; cores: number }> {
+interface Sample {
+  /** Chains per wall second, per CPU second of the process. */
+  readonly wall: number;
+  readonly cpu: number;
+  readonly heapPerChain: number;
+  /** CPU seconds per wall second: the whole process, and each worker thread on its own. */
+  readonly cores: number;
+  readonly threads: number[];
+}
+
+/** Run `r`'s traffic for `ms` after a warm-up; chains per wall second and per CPU second, heap bytes per chain, CPU per thread. */
+async function sample(r: Run, warmMs: number, ms: number): Promise<Sample> {
   for (const w of r.workers) w.setTraffic(true);
   await sleep(warmMs);
   const h0 = done(r);
-  await heap(r);
+  const p0 = probe(r);
   const d0 = done(r);
   const t0 = performance.now();
   const c0 = cpuSeconds();
@@ -85,13 +97,20 @@ async function sample(r: Run, warmMs: number, ms: number): Promise<{ wall: numbe
   const d1 = done(r);
   const t1 = performance.now();
   const c1 = cpuSeconds();
-  const bytes = await heap(r);
+  const p1 = probe(r);
   const h1 = done(r);
   for (const w of r.workers) w.setTraffic(false);
   // let the queues drain before the other run samples (the pause lets in-flight chains complete)
   await sleep(30);
   const n = (d1 - d0) >>> 0;
-  return { wall: n / ((t1 - t0) / 1000), cpu: n / (c1 - c0), heapPerChain: bytes / ((h1 - h0) >>> 0), cores: (c1 - c0) / ((t1 - t0) / 1000) };
+  const wall = (t1 - t0) / 1000;
+  return {
+    wall: n / wall,
+    cpu: n / (c1 - c0),
+    heapPerChain: p1.bytes / ((h1 - h0) >>> 0),
+    cores: (c1 - c0) / wall,
+    threads: p1.cpu.map((c, i) => (c - p0.cpu[i]!) / wall),
+  };
 }
 
 const median = (xs: number[]): number => {
@@ -158,6 +177,8 @@ export const suite: BenchSuite = {
       const heapTwo: number[] = [];
       const coresOne: number[] = [];
       const coresTwo: number[] = [];
+      const threadOne: number[] = [];
+      const threadTwo: number[][] = [[], []];
       for (let i = 0; i < samples; i++) {
         // alternate which goes first
         const a = i % 2 === 0 ? await sample(single, warm, ms) : undefined;
@@ -172,6 +193,8 @@ export const suite: BenchSuite = {
         heapTwo.push(b.heapPerChain);
         coresOne.push(c.cores);
         coresTwo.push(b.cores);
+        threadOne.push(c.threads[0]!);
+        b.threads.forEach((t, k) => threadTwo[k]!.push(t));
         controls.push(await control.ratio(ms / 2));
       }
       const stats = [];
@@ -206,6 +229,7 @@ export const suite: BenchSuite = {
             `÷ the control taken after each sample: ${median(ratios.map((r, i) => r / controls[i]!)).toFixed(2)} (median); ` +
             `per CPU second ${Math.round(median(cpuTwo))} (÷ 1 thread ${(median(cpuTwo) / median(cpuOne)).toFixed(2)}×); ` +
             `cores obtained (CPU s per wall s, median) 2 workers ${median(coresTwo).toFixed(2)}, 1 thread ${median(coresOne).toFixed(2)}; ` +
+            `each worker thread's own CPU per wall s (/proc/thread-self/stat, median) 2 workers ${threadTwo.map((t) => median(t).toFixed(2)).join(' + ')}, 1 thread ${median(threadOne).toFixed(2)}; ` +
             `heap ${median(heapTwo).toFixed(1)} B/chain (worker isolates); ${availableParallelism()} cores, load average ${loadavg()[0]!.toFixed(1)}` +
             (forced > 0 ? `; ${forced} forced polls` : '') +
             (failed.length > 0 ? `; FAILED: ${failed.map((s) => s.failure).join('; ')}` : ''),

@@ -175,6 +175,8 @@ export type FromWorker =
       readonly queues: readonly QueueReport[];
       /** Heap bytes the worker's isolate allocated since the previous collect (used-heap growth plus what GCs reclaimed); NaN without v8.GCProfiler. */
       readonly heapBytes: number;
+      /** CPU seconds this worker thread has used (its own, from /proc/thread-self/stat); NaN where that is missing. */
+      readonly threadCpu: number;
     }
   | { readonly type: 'stopped'; readonly seq: number; readonly dirty: DirtyReport; readonly queues: readonly StopReport[] }
   | { readonly type: 'closed' };

@@ -14,6 +14,7 @@
  * inside a handle* call), returns each queue's `SvqHandover` (guest ring position, in-flight chains),
  * its shadow ring position, stats and the pages it logged dirty, and goes back to its event loop.
  */
+import { readFileSync } from 'node:fs';
 import v8 from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { ringFactory } from '../ring/index.js';
@@ -52,6 +53,17 @@ const DEVICE_SLICE = 8;
  * worker then polls every queue once and counts it (`forcedPolls`), which a correct relay keeps at 0.
  */
 const IDLE_WAIT_MS = 200;
+
+/** CPU seconds this thread used: utime + stime of /proc/thread-self/stat (fields 14, 15, in USER_HZ = 100 ticks/s). */
+function threadCpuSeconds(): number {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 const WORKED = 1;
 const KICK = 2;
@@ -324,7 +336,7 @@ class Dataplane {
         }
         const dirty = this.collect();
         const queues = this.queues.map((q) => this.report(q));
-        post({ type: 'collected', seq, dirty, queues, heapBytes: this.heap.since() });
+        post({ type: 'collected', seq, dirty, queues, heapBytes: this.heap.since(), threadCpu: threadCpuSeconds() });
         continue;
       }
       if (!work && Atomics.wait(ctl, CTL.DOORBELL, bell, IDLE_WAIT_MS) === 'timed-out') this.forcePoll();

@@ -236,11 +236,14 @@ export class SvqWorker {
     return r.queues;
   }
 
-  /** Bench: heap bytes the worker allocated since the previous call (NaN the first time); collects the dirty log too. */
-  heapSince(): number | SvqWorkerError {
+  /**
+   * Bench: heap bytes the worker allocated since the previous call (NaN the first time) and the CPU
+   * seconds its thread has used; collects the dirty log too.
+   */
+  probe(): { readonly heapBytes: number; readonly threadCpu: number } | SvqWorkerError {
     const r = this.request(REQ.COLLECT);
     if (isSvqWorkerError(r)) return r;
-    return r.type === 'collected' ? r.heapBytes : Number.NaN;
+    return r.type === 'collected' ? { heapBytes: r.heapBytes, threadCpu: r.threadCpu } : { heapBytes: Number.NaN, threadCpu: Number.NaN };
   }
 
   /**
