@@ -462,9 +462,14 @@ export class SvqBackend {
     return [...this.shadows.values()].flatMap((s) => (s.svq.failure ? [s.svq.failure.message] : []));
   }
 
-  /** Fault injection (tests): the worker running queue `qi` exits or hangs. */
+  /** Fault injection (tests): the worker running queue `qi` exits or hangs (once it took the request). */
   injectWorkerFault(qi: number, kind: 'exit' | 'hang'): void {
     this.set?.injectFault(qi, kind);
+  }
+
+  /** Why the worker running queue `qi` is known to be gone (its thread exited); undefined otherwise. */
+  workerLost(qi: number): string | undefined {
+    return this.set?.lost(qi)?.message;
   }
 
   /** Engines an enable that failed had started: stopped, their hand-overs dropped (the guest rings are re-read at the bases of the suspend). */

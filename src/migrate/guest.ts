@@ -17,6 +17,7 @@
  * through SVQ.
  */
 import { PAGE_SIZE } from '../memory/address-space.js';
+import { virtioMb } from '../memory/barrier.js';
 import { Chain, Used, isRingError, layoutOf } from '../ring/index.js';
 import type { DataPath, GuestQueue } from '../effects/datapath.js';
 import { writeMac, type MacString } from '../virtio/net.js';
@@ -183,6 +184,8 @@ export class GuestNet {
       if (added > 0) {
         this.stats.rxPosted += added;
         this.noteRing(p);
+        // §2.7.13.3.1: the avail index is published before avail_event is read (SVQ may be another thread)
+        virtioMb();
         if (d.kickNeeded()) this.notify(p.q.qi);
       }
     }
@@ -237,6 +240,7 @@ export class GuestNet {
       if (touched[pair] === 0) continue;
       const p = this.tx[pair]!;
       this.noteRing(p);
+      virtioMb();
       if (p.q.driver.kickNeeded()) this.notify(p.q.qi);
     }
     this.stats.txPosted += sent;

@@ -32,6 +32,7 @@
  * guest chain popped and added, then one kick decision; every used entry reaped and pushed, then one
  * call decision.
  */
+import { virtioMb } from '../memory/barrier.js';
 import type { AddressSpace } from '../memory/address-space.js';
 import { ringFactory } from '../ring/index.js';
 import { Chain, Used, isRingError, type RingBase, type RingConfig, type RingDevice, type RingDriver, type RingError, type RingLayout } from '../ring/types.js';
@@ -315,6 +316,7 @@ export class ShadowVirtqueue {
         this.pendCount--;
       }
       if (this.pendCount === 0 && this.st === 'running') this.forwardBurst();
+      virtioMb(); // §2.7.13.3.1: avail index published before avail_event is read (the device may be another thread)
       if (this.shadowRing.kickNeeded()) {
         this.counters.kicksSent++;
         this.kickDevice();
@@ -620,6 +622,7 @@ export class ShadowVirtqueue {
     }
     this.counters.returned += returned;
     this.counters.usedBytes += bytes;
+    virtioMb(); // §2.7.10.1: used index published before used_event is read (the guest may be another thread)
     if (this.guestRing.callNeeded()) {
       this.counters.callsSent++;
       this.callGuest();

@@ -65,6 +65,8 @@ export interface ShadowQueues {
   close(): Promise<void>;
   /** Fault injection (tests): the worker running `qi` exits or hangs; no effect on the single thread. */
   injectFault(qi: number, kind: 'exit' | 'hang'): void;
+  /** Why the worker running `qi` can no longer answer (died, hung, closed); undefined while it can, and on the single thread. */
+  lost(qi: number): SvqWorkerError | undefined;
 }
 
 const unknownQueue = (qi: number): SvqWorkerError => svqWorkerError('state', `queue ${qi} is not shadowed here`);
@@ -124,6 +126,7 @@ function single(opts: ShadowQueuesOptions): ShadowQueues | SvqWorkerError {
     },
     close: async () => undefined,
     injectFault: () => undefined,
+    lost: () => undefined,
   };
 }
 
@@ -202,5 +205,6 @@ async function workers(opts: ShadowQueuesOptions): Promise<ShadowQueues | SvqWor
     injectFault(qi, kind) {
       where.get(qi)?.w.injectFault(kind);
     },
+    lost: (qi) => where.get(qi)?.w.lost,
   };
 }

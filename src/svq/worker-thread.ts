@@ -20,6 +20,7 @@ import { parentPort } from 'node:worker_threads';
 import { ringFactory } from '../ring/index.js';
 import { Chain, Used, isRingError, type RingDriver } from '../ring/types.js';
 import type { AddressSpace } from '../memory/address-space.js';
+import { virtioMb } from '../memory/barrier.js';
 import { DirtyLog } from './dirty-log.js';
 import type { IovaTree } from './iova-tree.js';
 import { LoopbackDevice } from './loopback.js';
@@ -311,6 +312,33 @@ class Dataplane {
     }
   }
 
+  /**
+   * Before sleeping: a full barrier, then one more look at each busy queue (§2.7.13.3.1, §2.7.10.1). SVQ
+   * re-enabled kicks and calls (stored avail_event / used_event) and re-checked the rings without a
+   * barrier; the guest or device on another thread may have published entries and read the old event
+   * index just as well — each side skipped the notification. With the barrier here and the other side's
+   * (virtioMb), one of the two sees the other's store. True when the look found work.
+   */
+  private lookBeforeSleep(): boolean {
+    virtioMb();
+    let work = false;
+    for (const q of this.queues) {
+      const svq = q.svq;
+      if (svq.state !== 'running' || q.traffic !== undefined) continue;
+      if (svq.guestRing.hasAvail()) {
+        const before = svq.stats().forwarded;
+        svq.handleGuestKick();
+        if (svq.stats().forwarded !== before) work = true;
+      }
+      if (svq.inFlight() > 0 && q.device === undefined) {
+        const before = svq.stats().returned;
+        svq.handleDeviceCall();
+        if (svq.stats().returned !== before) work = true;
+      }
+    }
+    return work;
+  }
+
   /** The forwarding loop; returns when the main thread asks the worker to stop. */
   run(post: (m: FromWorker) => void): void {
     const ctl = this.ctl;
@@ -324,6 +352,7 @@ class Dataplane {
       if (req !== REQ.NONE) {
         const seq = Atomics.load(ctl, CTL.REQ_SEQ);
         Atomics.store(ctl, CTL.REQ, REQ.NONE);
+        Atomics.notify(ctl, CTL.REQ);
         if (req === REQ.FAULT_EXIT) process.exit(70);
         if (req === REQ.FAULT_HANG) for (;;) Atomics.add(ctl, CTL.RUNNING, 0);
         if (req === REQ.STOP) {
@@ -339,7 +368,8 @@ class Dataplane {
         post({ type: 'collected', seq, dirty, queues, heapBytes: this.heap.since(), threadCpu: threadCpuSeconds() });
         continue;
       }
-      if (!work && Atomics.wait(ctl, CTL.DOORBELL, bell, IDLE_WAIT_MS) === 'timed-out') this.forcePoll();
+      if (work || this.lookBeforeSleep()) continue;
+      if (Atomics.wait(ctl, CTL.DOORBELL, bell, IDLE_WAIT_MS) === 'timed-out') this.forcePoll();
     }
   }
 

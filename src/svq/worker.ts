@@ -275,8 +275,12 @@ export class SvqWorker {
 
   /** Fault injection (tests): the worker thread exits at once, or hangs (never answers again). */
   injectFault(kind: 'exit' | 'hang'): void {
-    Atomics.store(this.ctl, CTL.REQ, kind === 'exit' ? REQ.FAULT_EXIT : REQ.FAULT_HANG);
+    const code = kind === 'exit' ? REQ.FAULT_EXIT : REQ.FAULT_HANG;
+    Atomics.store(this.ctl, CTL.REQ, code);
     ring(this.ctl);
+    // until the worker took it (it clears the request word), so a request after this one cannot overwrite it
+    const deadline = performance.now() + this.timeoutMs;
+    while (Atomics.load(this.ctl, CTL.REQ) === code && performance.now() < deadline) Atomics.wait(this.ctl, CTL.REQ, code, deadline - performance.now());
   }
 
   /**

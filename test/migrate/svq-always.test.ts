@@ -2,9 +2,11 @@
  * QEMU's x-svq=on: machines/svq-switch switches the source's data queues to SVQ (trigger x-svq) before
  * the migration; the migration finds them shadowed, leaves them so, and a rollback keeps them shadowed.
  * Run with SVQ forwarding on the main thread and on one worker per queue pair (`svqThreads`): every
- * frame the guest receives is checked byte for byte (src/migrate/guest.ts), the destination's RAM is
- * compared with the source's, and both threadings must give the same precopy rounds (pages sent, pages
- * dirtied, frames) — the workers' dirty logs merged into the migration's equal the single thread's.
+ * frame the guest receives is checked byte for byte (src/migrate/guest.ts), and the destination's RAM
+ * is compared with the source's page by page at stop-and-copy — a page a worker wrote outside the
+ * merged dirty log would differ there. (Round-by-round equality of the logs is checked where traffic is
+ * quiesced: test/svq/backend-threads.test.ts, test/svq/worker-dirty.test.ts; here the guest's buffer
+ * choice depends on completion timing, which differs between threads.)
  */
 import { describe, expect, it } from 'vitest';
 import type { TransitionRecord } from '../../src/migrate/transitions.js';
@@ -34,19 +36,5 @@ describe.each(['main', 'per-queue-pair'] as const)('migrate with svq: always (x-
     expect(run.world.source.backend.mode).toBe('shadow');
     expect(run.summary.traffic.lost).toBe(0);
     expect(run.summary.traffic.errors).toEqual([]);
-  });
-});
-
-describe('migrate with svq: always, main thread ≡ one worker per queue pair', () => {
-  it('the same precopy rounds (pages sent, dirty, frames), the same hand-over and traffic', async () => {
-    const [a, b] = [await migrate({ ...small, svq: 'always', svqThreads: 'main' }), await migrate({ ...small, svq: 'always', svqThreads: 'per-queue-pair' })];
-    expectCompleted(a);
-    expectCompleted(b);
-    const rounds = (r: typeof a) => r.summary.precopy.rounds.map(({ round, pagesSent, dirtyPages, frames }) => ({ round, pagesSent, dirtyPages, frames }));
-    expect(rounds(b)).toEqual(rounds(a));
-    expect(rounds(a).length).toBeGreaterThan(1);
-    const sc = (r: typeof a) => ({ ...r.summary.stopAndCopy, recordBytes: undefined });
-    expect(sc(b)).toEqual(sc(a));
-    expect(b.summary.traffic).toEqual(a.summary.traffic);
   });
 });

@@ -141,8 +141,11 @@ describe('SVQ back end: forwarding on the main thread or one worker per queue pa
         // receive buffers stay posted in the worker's shadow ring: its in-flight set is what is lost
         expect(r.env.backend.path.queues[0]!.driver.inFlight()).toBeGreaterThan(20);
         r.env.backend.injectWorkerFault(0, kind);
-        // the worker takes the fault at its next pass
-        await new Promise((res) => setTimeout(res, 200));
+        // a thread that exited is known once its exit event ran
+        for (let i = 0; kind === 'exit' && r.env.backend.workerLost(0) === undefined; i++) {
+          if (i > 2000) throw new Error('the worker did not exit');
+          await new Promise((res) => setTimeout(res, 5));
+        }
         const log0 = r.log.dirtyCount();
         const failed = await toggle(r, 'DISABLE');
         // the machine's rollback put the queues back on shadow rings, forwarded by new workers

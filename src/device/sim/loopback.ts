@@ -4,6 +4,7 @@
  * through the profile's receive filter (rx-filter.ts, over the CVQ state); with MRG_RXBUF on the full
  * profile one frame may fill several RX buffers (virtio 1.2 §5.1.6.4.2).
  */
+import { virtioMb } from '../../memory/barrier.js';
 import type { AddressSpace } from '../../memory/address-space.js';
 import { Chain } from '../../ring/types.js';
 import type { SimCore } from './core.js';
@@ -102,7 +103,8 @@ export class Loopback {
       if (core.profile.rxOverrun === 'backpressure' && !rx.hasAvail()) break; // an RX kick resumes us
       const r = tx.pop(txq.chain);
       if (r === false) {
-        if (full && tx.enableKicks()) continue;
+        // §2.7.10: kicks back on, then a full barrier before looking again (the driver may be another thread)
+        if (full && (tx.enableKicks() || (virtioMb(), tx.hasAvail()))) continue;
         break;
       }
       if (r !== true) {

@@ -4,6 +4,7 @@
  * per negotiation, over its group's IOVA space), kicks processed deferred on the virtual clock, calls,
  * and the completion of chains (with the used-length / used-id faults).
  */
+import { virtioMb } from '../../memory/barrier.js';
 import type { AddressSpace } from '../../memory/address-space.js';
 import { ringFactory } from '../../ring/index.js';
 import { Chain, type RingAddrs, type RingBase, type RingDevice, type RingLayout } from '../../ring/types.js';
@@ -196,7 +197,10 @@ export class SimQueues {
 
   /** Signal queue `q` when its ring asks for it (EVENT_IDX / NO_INTERRUPT). */
   raiseCall(q: SimQueue): void {
-    if (q.ring === undefined || !q.ring.callNeeded()) return;
+    if (q.ring === undefined) return;
+    // §2.7.10.1: used entries are published before used_event is read (SVQ may be another thread)
+    virtioMb();
+    if (!q.ring.callNeeded()) return;
     if (!q.callPending) this.core.clock.roundTrips++;
     q.callPending = true;
     this.core.stats.calls++;
