@@ -379,7 +379,7 @@ export class SvqBackend {
    * returns what the device used and hands over the rest. A lost worker's queues get the hand-over
    * `lostResume` recovers from the guest ring, and the error says so.
    */
-  private stopForwarding(): { readonly stops: Map<number, Pick<QueueStop, 'handover' | 'shadowBase'>>; readonly error?: DeviceError } {
+  private stopForwarding(): { readonly stops: Map<number, Pick<QueueStop, 'handover' | 'shadowBase'>>; readonly error?: DeviceError; readonly recovered?: boolean } {
     const stops = new Map<number, Pick<QueueStop, 'handover' | 'shadowBase'>>();
     if (this.threads === 'main') {
       for (const [qi, s] of this.shadows) {
@@ -402,14 +402,17 @@ export class SvqBackend {
     if (r.error === undefined) return { stops };
     this.lostLog();
     const errs = [r.error.message];
+    let recovered = true;
     for (const [qi, s] of this.shadows) {
       if (stops.has(qi) || s.svq.state !== 'running') continue;
       if (s.svq instanceof ReportedQueue) s.svq.state = 'failed';
       const h = this.lostResume(qi, r.error);
-      if (h === undefined) errs.push(`queue ${qi}: the hand-over of a ${this.queue(qi).config.layout} guest ring is lost with its worker`);
-      else stops.set(qi, { handover: h, shadowBase: s.shadowStart });
+      if (h === undefined) {
+        recovered = false;
+        errs.push(`queue ${qi}: the hand-over of a ${this.queue(qi).config.layout} guest ring is lost with its worker`);
+      } else stops.set(qi, { handover: h, shadowBase: s.shadowStart });
     }
-    return { stops, error: workerFailure('svq stop', { ...r.error, message: errs.join('; ') }) };
+    return { stops, error: workerFailure('svq stop', { ...r.error, message: errs.join('; ') }), recovered };
   }
 
   /**
@@ -480,6 +483,8 @@ export class SvqBackend {
   /** Release the workers of a back end that is done (the simulator closed, a test over). */
   async close(): Promise<void> {
     this.stopPump();
+    // the queues' last status first (their counters and state stay readable), then the threads end
+    void this.syncDirty();
     const set = this.set;
     this.set = undefined;
     await set?.close();
@@ -495,7 +500,8 @@ export class SvqBackend {
     const layout = this.path.layout;
     const errs: string[] = [];
     const stopped = this.stopForwarding();
-    if (stopped.error !== undefined) errs.push(stopped.error.message);
+    // a lost worker whose queues were resumed from their guest rings is what recovering is for
+    if (stopped.error !== undefined && stopped.recovered !== true) errs.push(stopped.error.message);
     for (const q of this.path.queues) {
       const h = stopped.stops.get(q.qi)?.handover ?? this.handovers.get(q.qi);
       let base = h?.passthroughBase === undefined ? undefined : encodeBase(layout, h.passthroughBase);

@@ -12,6 +12,7 @@ import { parseFault } from '../../src/device/sim/faults.js';
 import { SimVdpaDevice } from '../../src/device/sim/device.js';
 import { entersPhase, type TransitionRecord } from '../../src/migrate/transitions.js';
 import type { Source } from '../../src/migrate/world.js';
+import { FULL_PROFILE_FEATURES } from '../../src/virtio/features.js';
 import { expectRolledBack, migrate } from './helpers.js';
 
 
@@ -37,7 +38,8 @@ function expectTrafficThroughSvq(source: Source, forwardedBefore: number): void 
   expect(forwarded).not.toBe(forwardedBefore);
 }
 
-describe('x-svq=on: a rollback rebuilds the dead shadow data path', () => {
+// SVQ forwarding on the main thread and on one worker per queue pair (src/effects/svq.ts svqThreads)
+describe.each(['main', 'per-queue-pair'] as const)('x-svq=on: a rollback rebuilds the dead shadow data path, svqThreads %s', (svqThreads) => {
   it('a shadow virtqueue broken mid-precopy: rolled back, SVQ restarted, every frame delivered byte for byte', async () => {
     let world: { source: Source } | undefined;
     let armed = false;
@@ -45,6 +47,7 @@ describe('x-svq=on: a rollback rebuilds the dead shadow data path', () => {
     const run = await migrate({
       ...small,
       svq: 'always',
+      svqThreads,
       maxRounds: 30,
       onWorld: (w) => void (world = w),
       onTransition: (t) => {
@@ -82,7 +85,7 @@ describe('x-svq=on: a rollback rebuilds the dead shadow data path', () => {
 
   it('after drainInFlight (the destination fails, the source resumes): the SVQs the drain stopped run again, every frame delivered', async () => {
     const ts: TransitionRecord[] = [];
-    const run = await migrate({ ...small, svq: 'always', faults: [fault('nack:VLAN_ADD')], onTransition: (t) => ts.push(t) });
+    const run = await migrate({ ...small, svq: 'always', svqThreads, faults: [fault('nack:VLAN_ADD')], onTransition: (t) => ts.push(t) });
     expect(run.summary.error).toMatch(/VLAN_ADD/);
     // the drain ran: the source had completed (its SVQs stopped) before the destination failed
     expect(run.summary.stopAndCopy).not.toBeNull();
@@ -97,9 +100,38 @@ describe('x-svq=on: a rollback rebuilds the dead shadow data path', () => {
 
   it('a CANCEL with the data path healthy does not rebuild it (the x-svq SVQs keep running as they are)', async () => {
     const ts: TransitionRecord[] = [];
-    const run = await migrate({ ...small, svq: 'always', cancelAt: 'precopy', onTransition: (t) => ts.push(t) });
+    const run = await migrate({ ...small, svq: 'always', svqThreads, cancelAt: 'precopy', onTransition: (t) => ts.push(t) });
     expectRolledBack(run);
     expect(run.world.source.backend.mode).toBe('shadow');
     expect(ts.some((t) => t.machine === 'migration' && t.toState.includes('restartingSvq'))).toBe(false);
+  });
+});
+
+describe('x-svq=on with one worker per queue pair: a worker lost in precopy', () => {
+  it('is a broken shadow data path: rolled back, its split rings resumed at their used index on new workers, every frame delivered', async () => {
+    let world: { source: Source } | undefined;
+    let armed = false;
+    const run = await migrate({
+      ...small,
+      svq: 'always',
+      svqThreads: 'per-queue-pair',
+      features: FULL_PROFILE_FEATURES & ~(1n << 34n),
+      onWorld: (w) => void (world = w),
+      onTransition: (t) => {
+        // between two guest bursts (the traffic before the migration has all come back): the worker of pair 0 exits
+        if (!armed && entersPhase('precopy', t)) {
+          armed = true;
+          world!.source.backend.injectWorkerFault(0, 'exit');
+        }
+      },
+    });
+    expect(armed).toBe(true);
+    // the first request after the exit: 'crashed' once the exit event ran, 'timeout' if the request came first
+    expect(run.summary.error).toMatch(/precopy.*SVQ worker (crashed|timeout)/);
+    expectRolledBack(run);
+    expect(run.summary.traffic.errors).toEqual([]);
+    expect(run.summary.traffic.received).toBe(run.summary.traffic.sent);
+    expect(run.world.source.backend.lost.get(0)).toMatch(/used index/);
+    expectTrafficThroughSvq(run.world.source, -1);
   });
 });
