@@ -8,7 +8,16 @@
  * moves no memory access across it. The word is this thread's own (each isolate loads this module).
  */
 const word = new Int32Array(new SharedArrayBuffer(4));
+let crossThread = false;
+
+/**
+ * Rings may now have their ends on different threads (an SVQ worker started here, or this is one): the
+ * barriers are taken from now on. Until then `virtioMb` is a branch, so the single-thread path pays nothing.
+ */
+export function ringsCrossThreads(): void {
+  crossThread = true;
+}
 
 export function virtioMb(): void {
-  Atomics.add(word, 0, 0);
+  if (crossThread) Atomics.add(word, 0, 0);
 }

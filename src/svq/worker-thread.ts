@@ -20,7 +20,7 @@ import { parentPort } from 'node:worker_threads';
 import { ringFactory } from '../ring/index.js';
 import { Chain, Used, isRingError, type RingDriver } from '../ring/types.js';
 import type { AddressSpace } from '../memory/address-space.js';
-import { virtioMb } from '../memory/barrier.js';
+import { ringsCrossThreads, virtioMb } from '../memory/barrier.js';
 import { DirtyLog } from './dirty-log.js';
 import type { IovaTree } from './iova-tree.js';
 import { LoopbackDevice } from './loopback.js';
@@ -399,6 +399,8 @@ class Dataplane {
 
 const port = parentPort;
 if (port !== null) {
+  // this thread's rings meet the main thread's guest and device
+  ringsCrossThreads();
   port.on('message', (m: ToWorker) => {
     if (m.type === 'close') {
       port.postMessage({ type: 'closed' } satisfies FromWorker);

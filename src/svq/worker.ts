@@ -29,6 +29,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { AddressSpace } from '../memory/address-space.js';
+import { ringsCrossThreads } from '../memory/barrier.js';
 import type { RingConfig } from '../ring/types.js';
 import type { DirtyLog } from './dirty-log.js';
 import type { IovaTree, MapKind } from './iova-tree.js';
@@ -175,6 +176,8 @@ export class SvqWorker {
       if ((q.device ?? 'external') === 'external' && q.kickDevice === undefined) return svqWorkerError('state', `${q.name}: an external device needs kickDevice`);
     }
     const timeoutMs = opts.timeoutMs ?? 10_000;
+    // the guest and device ends on this thread now meet SVQ on another one
+    ringsCrossThreads();
     const channel = new MessageChannel();
     const worker = spawn();
     const ready = await new Promise<FromWorker | SvqWorkerError>((resolve) => {
