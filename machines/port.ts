@@ -13,9 +13,11 @@
  * before the restart went to a port that no longer exists. A port serves each `seq` once: a repeated
  * one gets the reply already given, or waits for the one being served.
  *
- * A request may carry `deadlineMs`: an op still unsettled that long after it started is answered
- * `<op>.error` with an ETIMEDOUT error (`PortDeadline`) — the machine's backstop against an effect that
- * hangs, kept by the port with one timer per deadline window rather than a delayed event per request.
+ * A request may carry `deadlineMs`: an op still unsettled that long after it started (at most twice
+ * that) is answered `<op>.error` with an ETIMEDOUT error (`PortDeadline`) — the machine's backstop against
+ * an effect that hangs, kept by the port with one scheduled event per deadline window rather than one per
+ * request. The window runs on the actor system's clock (`createActor(…, { clock })`), so a test that holds
+ * effects under a `SimulatedClock` decides when deadlines pass, not the wall clock.
  *
  * The port's effects are typed from the ops declared with the machine: `PortEffects<Ops>`.
  */
@@ -35,6 +37,9 @@ export type PortOps = Record<string, { readonly input: unknown; readonly output:
 export type PortCall<O extends PortOps> = {
   [K in keyof O & string]: { readonly type: 'call'; readonly op: K; readonly seq: number; readonly input: O[K]['input']; readonly deadlineMs?: number };
 }[keyof O & string];
+
+/** The port's own deadline window ending (scheduled to itself on the system's clock). */
+export type PortWindow = { readonly type: 'port.window' };
 
 /** The error a port answers for an op that outlived its request's `deadlineMs`. */
 export interface PortDeadline {
@@ -58,14 +63,14 @@ export type PortEffects<O extends PortOps> = { readonly [K in keyof O]: (input: 
  * The port's logic type. `ops` is a phantom: it carries the op types so that the effects of a
  * machine can be derived from its actor declarations (src/effects/contract.ts).
  */
-export type PortLogic<O extends PortOps> = CallbackActorLogic<PortCall<O>, NonReducibleUnknown, EventObject> & { readonly port: true; readonly ops?: O };
+export type PortLogic<O extends PortOps> = CallbackActorLogic<PortCall<O> | PortWindow, NonReducibleUnknown, EventObject> & { readonly port: true; readonly ops?: O };
 
 /** Whether an actor logic is a port (placeholder or bound). */
 export const isPort = (logic: unknown): boolean => typeof logic === 'object' && logic !== null && (logic as { port?: unknown }).port === true;
 
 /** A port's placeholder: declared in `setup({ actors })`, fails loudly until bound. */
 export function portPlaceholder<O extends PortOps>(name: string): PortLogic<O> {
-  const logic = fromCallback<PortCall<O>>(() => {
+  const logic = fromCallback<PortCall<O> | PortWindow>(() => {
     throw new ActorNotProvided(name);
   });
   return { ...logic, port: true };
@@ -86,22 +91,27 @@ function replyNames(op: string): { readonly done: string; readonly error: string
  * callback actor whose receive, watchdog and cleanup share the request in flight.)
  */
 export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O> {
-  const logic = fromCallback<PortCall<O>>(({ sendBack, receive, input }) => {
+  const logic = fromCallback<PortCall<O> | PortWindow>(({ sendBack, receive, input, self, system }) => {
     const ctl = new AbortController();
     // seq → its settled reply (kept until a newer seq arrives) or undefined while it runs
     let lastSeq = -1;
     let lastReply: EventObject | undefined;
-    // the op in flight's deadline (performance.now() ms; Infinity: none) and the one watchdog timer
+    // the op in flight's name and deadline (0: none), and the window: scheduled, and the request that
+    // was in flight when it began (still in flight when it ends: at least `bound` ms old)
     let lastOp = '';
-    let deadline = Infinity;
-    let watchdog: ReturnType<typeof setTimeout> | undefined;
     let bound = 0;
-    const watch = (): void => {
-      watchdog = undefined;
-      if (lastReply !== undefined || deadline === Infinity) return;
-      const left = deadline - performance.now();
-      if (left > 0) {
-        watchdog = setTimeout(watch, Math.ceil(left));
+    let windowOpen = false;
+    let windowSeq = -1;
+    const openWindow = (): void => {
+      windowOpen = true;
+      windowSeq = lastSeq;
+      system.scheduler.schedule(self, self, { type: 'port.window' }, bound, 'port.window');
+    };
+    const windowEnds = (): void => {
+      windowOpen = false;
+      if (lastReply !== undefined || bound === 0) return;
+      if (lastSeq !== windowSeq) {
+        openWindow();
         return;
       }
       const error: PortDeadline = { _tag: 'PortDeadline', kind: 'timeout', errno: 'ETIMEDOUT', op: lastOp, message: `ETIMEDOUT: ${lastOp} did not answer within ${bound} ms` };
@@ -115,6 +125,10 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
       sendBack(r);
     }
     receive((call) => {
+      if (call.type === 'port.window') {
+        windowEnds();
+        return;
+      }
       if (call.type !== 'call') return;
       if (call.seq <= lastSeq) {
         // a repeated request (after port.ready): answer what was answered, or keep serving
@@ -124,7 +138,7 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
       lastSeq = call.seq;
       lastReply = undefined;
       // each request has its own deadline (or none): an earlier one must not time this one out
-      deadline = Infinity;
+      bound = 0;
       const seq = call.seq;
       const names = replyNames(call.op);
       let out: unknown;
@@ -144,17 +158,14 @@ export function portOf<O extends PortOps>(effects: PortEffects<O>): PortLogic<O>
       );
       const op = call.op;
       if (call.deadlineMs === undefined || lastReply !== undefined) return;
-      // an async op with a deadline: one timer covers it (re-armed only when it fires early)
+      // an async op with a deadline: one window covers it (opened again when it ends early)
       lastOp = op;
       bound = call.deadlineMs;
-      deadline = performance.now() + bound;
-      watchdog ??= setTimeout(watch, call.deadlineMs);
+      if (!windowOpen) openWindow();
     });
     if (typeof input === 'object' && input !== null && (input as { restored?: unknown }).restored === true) sendBack({ type: 'port.ready' });
-    return () => {
-      ctl.abort();
-      if (watchdog !== undefined) clearTimeout(watchdog);
-    };
+    // (a stopped actor's scheduled events are cancelled by XState)
+    return () => ctl.abort();
   });
   // a restored port is told so through its input (its persisted snapshot carries no other state)
   const restored = { status: 'active', output: undefined, error: undefined, input: { restored: true } } as const;

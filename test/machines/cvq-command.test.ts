@@ -2,7 +2,7 @@
  * machines/cvq-command's serial path and its port: one event per round trip, and the port's deadline
  * as the backstop for an effect that never answers.
  */
-import { createActor, toPromise, type InspectionEvent } from 'xstate';
+import { createActor, SimulatedClock, toPromise, type InspectionEvent } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { bind } from '../../machines/contract.js';
 import { cvqCommandMachine, type CvqAck, type CvqCommand } from '../../machines/cvq-command.js';
@@ -10,7 +10,7 @@ import { cvqCommandMachine, type CvqAck, type CvqCommand } from '../../machines/
 const commands: CvqCommand[] = Array.from({ length: 50 }, (_, i) => ({ name: `VLAN_ADD vid=${i + 1}`, class: 2, cmd: 0, payload: (i + 1).toString(16).padStart(2, '0') + '00' }));
 const OK: readonly CvqAck[] = [{ len: 1, ack: 0 }];
 
-function run(exchange: (first: number) => Promise<{ acks: readonly CvqAck[] }>, ackTimeoutMs = 1000) {
+function run(exchange: (first: number) => Promise<{ acks: readonly CvqAck[] }>, ackTimeoutMs = 1000, clock?: SimulatedClock) {
   const events: string[] = [];
   const states: string[] = [];
   const actor = createActor(
@@ -25,6 +25,7 @@ function run(exchange: (first: number) => Promise<{ acks: readonly CvqAck[] }>, 
     }),
     {
       input: { strategy: 'serial', commands, ackTimeoutMs },
+      ...(clock === undefined ? {} : { clock }),
       inspect: (e: InspectionEvent) => {
         if (e.type === '@xstate.event' && e.actorRef === actor) events.push(e.event.type);
         if (e.type === '@xstate.snapshot' && e.actorRef === actor) states.push(JSON.stringify((e.snapshot as unknown as { value: unknown }).value));
@@ -34,7 +35,7 @@ function run(exchange: (first: number) => Promise<{ acks: readonly CvqAck[] }>, 
   const done = toPromise(actor);
   actor.start();
   actor.send({ type: 'FLUSH' });
-  return { done, events, states };
+  return { done, events, states, actor };
 }
 
 describe('machines/cvq-command, serial', () => {
@@ -74,5 +75,26 @@ describe('machines/cvq-command, serial', () => {
     expect(out.applied).toBe(3);
     // the deadline is twice the op's own bound, not more (the timer is one per window, re-armed when early)
     expect(ms).toBeGreaterThanOrEqual(39);
+  });
+
+  it("the deadline runs on the actor system's clock: a held effect outlives wall time under a SimulatedClock, and times out when that clock passes it", async () => {
+    const clock = new SimulatedClock();
+    let settled = false;
+    const { done, actor } = run((first) => (first === 2 ? new Promise(() => {}) : Promise.resolve({ acks: OK })), 5, clock);
+    void done.then(() => (settled = true));
+    // ten deadlines of wall time: nothing fires, the exchange of command #2 is still on the wire
+    await new Promise((r) => setTimeout(r, 100));
+    expect(settled).toBe(false);
+    expect(actor.getSnapshot().value).toBe('exchanging');
+    expect(actor.getSnapshot().context).toMatchObject({ applied: 2, inFlight: 1, cursor: 3 });
+    // the window (10 ms: twice the op's bound) opened with command #0 and ends with a newer request in
+    // flight: a second window; the command still in flight when that one ends is overdue
+    clock.increment(10);
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    clock.increment(10);
+    const out = await done;
+    expect(out.failure).toMatchObject({ kind: 'timeout', errno: 'ETIMEDOUT', index: 2, command: 'VLAN_ADD vid=3' });
+    expect(out.failure?.message).toMatch(/exchange did not answer within 10 ms/);
   });
 });
