@@ -49,18 +49,17 @@ export class NotifyStats {
   spinChains = 0;
   /** Event-loop time (ms) inside busy-poll passes. */
   spinMs = 0;
+  /** Every counter back to 0 (the fields of a fresh set). */
   reset(): void {
-    this.kicks = this.wakeups = this.callsRead = this.callReads = this.polls = 0;
-    this.spins = this.spinHits = this.spinChains = 0;
-    this.handleMs = this.armedMs = this.kickMs = this.spinMs = 0;
+    Object.assign(this, new NotifyStats());
   }
+  /** The counters as a plain object (the own fields: every counter, no method). */
   snapshot(): NotifyCounts {
-    const { kicks, wakeups, callsRead, callReads, polls, handleMs, armedMs, kickMs, spins, spinHits, spinChains, spinMs } = this;
-    return { kicks, wakeups, callsRead, callReads, polls, handleMs, armedMs, kickMs, spins, spinHits, spinChains, spinMs };
+    return { ...this };
   }
 }
 
-export type NotifyCounts = Pick<NotifyStats, 'kicks' | 'wakeups' | 'callsRead' | 'callReads' | 'polls' | 'handleMs' | 'armedMs' | 'kickMs' | 'spins' | 'spinHits' | 'spinChains' | 'spinMs'>;
+export type NotifyCounts = Omit<NotifyStats, 'reset' | 'snapshot'>;
 
 /** Call eventfds with a poll handle in the event loop now (libuv allows one per fd). */
 const loopWatched = new Set<number>();
