@@ -64,11 +64,25 @@ export interface StartError {
   readonly message: string;
 }
 
+export type LifecycleActor = Actor<typeof deviceLifecycleMachine>;
+export type LifecycleSnapshot = ReturnType<LifecycleActor['getSnapshot']>;
+
+/** Wait until `reached` holds, or the machine stops short (failed, NEEDS_RESET, back in reset with an error); rejects after `timeoutMs`. */
+export const settleLifecycle = (actor: LifecycleActor, reached: (s: LifecycleSnapshot) => boolean, timeoutMs: number): Promise<LifecycleSnapshot> =>
+  waitFor(actor, (s) => reached(s) || s.matches('failed') || s.matches('needsReset') || (s.matches('reset') && s.context.error !== null), { timeout: timeoutMs });
+
+/** Why a lifecycle actor settled short of the state wanted: its error, or the state it stopped in. */
+export const lifecycleFailure = (s: { value: unknown; context: { error: string | null } }): StartError => ({
+  _tag: 'StartError',
+  state: JSON.stringify(s.value),
+  message: s.context.error ?? `device-lifecycle stopped in ${JSON.stringify(s.value)}`,
+});
+
 export interface Started {
   readonly offered: bigint;
   readonly negotiated: bigint;
   /** The lifecycle actor, left running at DRIVER_OK (SUSPEND / RESUME / RESET go to it). */
-  readonly actor: Actor<typeof deviceLifecycleMachine>;
+  readonly actor: LifecycleActor;
 }
 
 /**
@@ -89,18 +103,12 @@ export async function startDevice<T>(
   });
   actor.start();
   const timeout = o.timeoutMs ?? 10_000;
-  const fail = (s: { value: unknown; context: { error: string | null } }): StartError => ({
-    _tag: 'StartError',
-    state: JSON.stringify(s.value),
-    message: s.context.error ?? `device-lifecycle stopped in ${JSON.stringify(s.value)}`,
-  });
-  const settle = (ok: (s: ReturnType<typeof actor.getSnapshot>) => boolean) =>
-    waitFor(actor, (s) => ok(s) || s.matches('failed') || s.matches('needsReset') || (s.matches('reset') && s.context.error !== null), { timeout });
+  const settle = (ok: (s: LifecycleSnapshot) => boolean) => settleLifecycle(actor, ok, timeout);
   actor.send({ type: 'START' });
   const accepted = await settle((s) => s.matches({ active: { featuresOk: 'accepted' } }));
   if (!accepted.matches({ active: { featuresOk: 'accepted' } })) {
     actor.stop();
-    return E.left(fail(accepted));
+    return E.left(lifecycleFailure(accepted));
   }
   const negotiated = BigInt(accepted.context.negotiated);
   const done = await setup(negotiated);
@@ -114,7 +122,7 @@ export async function startDevice<T>(
   const running = await settle((s) => s.matches({ active: { driverOk: 'running' } }));
   if (!running.matches({ active: { driverOk: 'running' } })) {
     actor.stop();
-    return E.left(fail(running));
+    return E.left(lifecycleFailure(running));
   }
   return E.right({ offered: BigInt(running.context.offered), negotiated, actor, setup: done.right });
 }

@@ -31,6 +31,7 @@ import type { ShadowVirtqueue } from '../../svq/shadow-virtqueue.js';
 import { svqRelayoutEffects } from '../../effects/svq-relayout.js';
 import { bind } from '../../../machines/contract.js';
 import { svqRelayoutMachine } from '../../../machines/svq-relayout.js';
+import { errorText } from '../../../machines/actors.js';
 import { F, hasFeature } from '../../virtio/features.js';
 import { VIRTIO_CONFIG_S } from '../../virtio/status.js';
 import { deviceError, type DeviceError } from '../types.js';
@@ -42,11 +43,10 @@ import { migrateBridge } from './migrate.js';
 import { Pump } from './pump.js';
 import type { BridgeError, BridgeMode, BridgeQueue, BridgeStats } from './types.js';
 import { backBounce, firstShadowRings, readKernelQueues } from './kernel.js';
-import { lifecycleEffects } from '../../effects/lifecycle.js';
+import { lifecycleEffects, lifecycleFailure, settleLifecycle, type LifecycleActor, type LifecycleSnapshot } from '../../effects/lifecycle.js';
 import { deviceLifecycleMachine, type LifecycleEvent } from '../../../machines/device-lifecycle.js';
 import { toHex } from '../../state/lifecycle.js';
 
-type LifecycleSnap = ReturnType<Actor<typeof deviceLifecycleMachine>['getSnapshot']>;
 /** Bound on one lifecycle step the kernel waits for (VDUSE's own message timeout is longer). */
 const LIFECYCLE_TIMEOUT_MS = 10_000;
 import type { VqState } from './uapi.js';
@@ -71,7 +71,7 @@ export class VduseBridge {
   /** A machine is moving the queues: the pump leaves them alone. */
   private moving = false;
   /** machines/device-lifecycle on the vhost-vdpa device, from the kernel driver's FEATURES_OK on. */
-  private lifecycle: Actor<typeof deviceLifecycleMachine> | undefined;
+  private lifecycle: LifecycleActor | undefined;
   private relayout: { readonly link: DeviceLink; readonly actor: Actor<typeof svqRelayoutMachine> } | undefined;
   /** machines/migration's phases of the last migration, per end (`source:source.active.stopAndCopy.draining` …). */
   readonly migrationPhases: string[] = [];
@@ -159,7 +159,12 @@ export class VduseBridge {
 
   /** The features the vhost-vdpa device gets: the kernel's, split (vdpa_sim takes no packed), VERSION_1 and ACCESS_PLATFORM. */
   vdpaFeatures(offered: bigint): bigint {
-    return (this.negotiated & ~F.RING_PACKED & offered) | F.VERSION_1 | F.ACCESS_PLATFORM;
+    return (this.vdpaWanted & offered) | F.VERSION_1 | F.ACCESS_PLATFORM;
+  }
+
+  /** What the bridge wants of a vhost-vdpa device: the kernel's features but a split shadow ring, VERSION_1 and ACCESS_PLATFORM (IOVA). */
+  private get vdpaWanted(): bigint {
+    return (this.negotiated & ~F.RING_PACKED) | F.VERSION_1 | F.ACCESS_PLATFORM;
   }
 
   get guestLayout(): RingLayout {
@@ -223,7 +228,7 @@ export class VduseBridge {
         // a fresh driver instance: the previous one's lifecycle (if any) is done with
         this.lifecycle?.stop();
         this.lifecycle = undefined;
-        const wanted = toHex((this.negotiated & ~F.RING_PACKED) | F.VERSION_1 | F.ACCESS_PLATFORM);
+        const wanted = toHex(this.vdpaWanted);
         if (!(await this.drive({ type: 'START', wanted, required: toHex(F.VERSION_1 | F.ACCESS_PLATFORM) }, (x) => x.matches({ active: { featuresOk: 'accepted' } })))) return false;
       }
       if (runs) {
@@ -249,17 +254,20 @@ export class VduseBridge {
    * FEATURES_OK to the next one; a RESET with none (the device came from a migration, whose destination
    * machine brought it up) starts one in `reset`, which resets from any state (§2.4).
    */
-  private async drive(event: LifecycleEvent, reached: (s: LifecycleSnap) => boolean): Promise<boolean> {
+  private async drive(event: LifecycleEvent, reached: (s: LifecycleSnapshot) => boolean): Promise<boolean> {
     if (this.lifecycle === undefined) {
       this.lifecycle = createActor(bind(deviceLifecycleMachine, lifecycleEffects(this.cur.dev)), { input: { wanted: '0x0' } });
       this.lifecycle.start();
     }
-    const a = this.lifecycle;
-    a.send(event);
-    const stopped = (x: LifecycleSnap) => x.matches('failed') || x.matches('needsReset') || (x.matches('reset') && x.context.error !== null);
-    const s = await waitFor(a, (x) => reached(x) || stopped(x), { timeout: LIFECYCLE_TIMEOUT_MS }).catch((e: unknown) => e);
-    if (typeof s === 'object' && s !== null && 'matches' in s && reached(s as LifecycleSnap)) return true;
-    const why = typeof s === 'object' && s !== null && 'context' in s ? ((s as LifecycleSnap).context.error ?? `stopped in ${JSON.stringify((s as LifecycleSnap).value)}`) : String(s);
+    this.lifecycle.send(event);
+    let why: string;
+    try {
+      const s = await settleLifecycle(this.lifecycle, reached, LIFECYCLE_TIMEOUT_MS);
+      if (reached(s)) return true;
+      why = lifecycleFailure(s).message;
+    } catch (e) {
+      why = errorText(e);
+    }
     return this.failed(deviceError('state', `device-lifecycle ${event.type}`, why));
   }
 
