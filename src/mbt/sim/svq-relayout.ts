@@ -109,12 +109,15 @@ export async function bringUpShadowed(): Promise<RelayoutEnv> {
   const wanted = right(sim.getFeatures()) & ~(F.RING_PACKED | F.MQ | F.RSS | F.HASH_REPORT);
   // machines/device-lifecycle brings it up; the driver's setup before DRIVER_OK: the guest rings, the shadow rings mapped and pointed
   const up = right(
-    await startDevice(sim, { wanted }, (negotiated) =>
-      E.chain((path: DataPath) => {
-        const rings = shadowRingsFor(path, faulty.device, negotiated);
-        return E.map(() => ({ path, rings }))(E.chain((slot: number) => rings.point(QUEUES, slot))(rings.map(QUEUES, RELAYOUT_SIM_SIZES[0])));
-      })(createDataPath(faulty.device, { queues: QUEUES, size: GUEST_SIZE, negotiated })),
-    ),
+    await startDevice(sim, { wanted }, (negotiated): E.Either<{ readonly message: string }, { path: DataPath; rings: ShadowRingSets }> => {
+      const path = createDataPath(faulty.device, { queues: QUEUES, size: GUEST_SIZE, negotiated });
+      if (E.isLeft(path)) return path;
+      const rings = shadowRingsFor(path.right, faulty.device, negotiated);
+      const slot = rings.map(QUEUES, RELAYOUT_SIM_SIZES[0]);
+      if (E.isLeft(slot)) return slot;
+      const pointed = rings.point(QUEUES, slot.right);
+      return E.isLeft(pointed) ? pointed : E.right({ path: path.right, rings });
+    }),
   );
   up.actor.stop();
   const { path, rings } = up.setup;
